@@ -1,0 +1,24 @@
+/* Renders the host model (and, later, plans) for people (text) and programs (JSON). */
+#pragma once
+
+#include <json-c/json.h>
+
+#include "macro.h"
+#include "topology.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
+
+/* One line: "2 packages, 2 NUMA nodes, 4 L3, 32 cores, 64 CPUs, SMT 2".
+ * Returns 0 and a malloc'd string in *ret_text, or -ENOMEM. */
+int render_topology_summary(const Topology *t, char **ret_text);
+
+/* The summary, then per node, L3 and core detail, CPU kinds and PCI devices.
+ * Returns 0 and a malloc'd string in *ret_text, or -ENOMEM. */
+int render_topology_text(const Topology *t, char **ret_text);
+
+/* The same as a JSON object with kernel CPU and node numbers (README: "kvmtunectl topology").
+ * Returns 0 and a new reference in *ret_json, or -ENOMEM. */
+int render_topology_json(const Topology *t, json_object **ret_json);
+
+/* A JSON array of the kernel CPU numbers in set. Returns a new reference, NULL on ENOMEM. */
+json_object *render_cpuset_json(hwloc_const_bitmap_t set);
