@@ -1,4 +1,4 @@
-/* Renders the host model for people (text) and programs (JSON). */
+/* Renders the host model and plans for people (text) and programs (JSON). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -370,5 +370,134 @@ int render_topology_json(const Topology *t, json_object **ret_json) {
         json_object_object_add(root, "cpu_kinds", kinds_json(t));
         json_object_object_add(root, "pci_devices", devices_json(t));
         *ret_json = TAKE_PTR(root);
+        return 0;
+}
+
+static json_object *placement_json(const Placement *pl) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(pl->name));
+        if (!pl->admitted) {
+                json_object_object_add(o, "admitted", json_object_new_boolean(0));
+                json_object_object_add(o, "reason", json_object_new_string(pl->reason ? pl->reason : "refused"));
+                return o;
+        }
+        json_object_object_add(o, "class", json_object_new_string(pl->cls->name));
+        json_object_object_add(o, "admitted", json_object_new_boolean(1));
+        json_object *vcpus = json_object_new_array_ext((int) pl->n_vcpus);
+        for (unsigned i = 0; i < pl->n_vcpus; i++) {
+                json_object *v = json_object_new_object();
+                json_object_object_add(v, "vcpu", json_object_new_int((int) pl->vcpus[i].vcpu));
+                json_object_object_add(v, "cpus", render_cpuset_json(pl->vcpus[i].cpus));
+                json_object_array_add(vcpus, v);
+        }
+        json_object_object_add(o, "vcpus", vcpus);
+        json_object_object_add(o, "emulator",
+                               pl->emulator ? render_cpuset_json(pl->emulator) : json_object_new_array());
+        json_object *io = json_object_new_array_ext((int) pl->n_iothreads);
+        for (unsigned i = 0; i < pl->n_iothreads; i++) {
+                json_object *v = json_object_new_object();
+                json_object_object_add(v, "id", json_object_new_int((int) pl->iothreads[i].id));
+                json_object_object_add(v, "cpus", render_cpuset_json(pl->iothreads[i].cpus));
+                json_object_array_add(io, v);
+        }
+        json_object_object_add(o, "iothreads", io);
+        json_object *mem = json_object_new_object();
+        json_object_object_add(mem, "mode", json_object_new_string(memory_policy_to_string(pl->memory_mode)));
+        json_object_object_add(mem, "nodes", render_cpuset_json(pl->memory_nodes));
+        json_object_object_add(o, "memory", mem);
+        json_object *hp = json_object_new_array_ext((int) pl->n_hugepages);
+        for (unsigned i = 0; i < pl->n_hugepages; i++) {
+                json_object *h = json_object_new_object();
+                json_object_object_add(h, "node", json_object_new_int((int) pl->hugepages[i].node));
+                json_object_object_add(h, "page_kib", json_object_new_uint64(pl->hugepages[i].page_kib));
+                json_object_object_add(h, "count", json_object_new_uint64(pl->hugepages[i].count));
+                json_object_array_add(hp, h);
+        }
+        json_object_object_add(o, "hugepages", hp);
+        json_object *why = json_object_new_array_ext((int) pl->n_explain);
+        for (unsigned i = 0; i < pl->n_explain; i++)
+                json_object_array_add(why, json_object_new_string(pl->explain[i]));
+        json_object_object_add(o, "explain", why);
+        return o;
+}
+
+int render_plan_json(const Planner *p, json_object **ret_json) {
+        _cleanup_(json_object_putp) json_object *root = json_object_new_object();
+        json_object *domains = json_object_new_array();
+        if (!root || !domains) {
+                json_object_put(domains);
+                return -ENOMEM;
+        }
+        json_object_object_add(root, "domains", domains);
+        unsigned n;
+        const Placement *const *pls = planner_placements(p, &n);
+        for (unsigned i = 0; i < n; i++) {
+                json_object *o = placement_json(pls[i]);
+                if (!o)
+                        return -ENOMEM;
+                json_object_array_add(domains, o);
+        }
+        *ret_json = TAKE_PTR(root);
+        return 0;
+}
+
+static void print_placement(FILE *f, const Placement *pl) {
+        if (!pl->admitted) {
+                fprintf(f, "%s: refused: %s\n", pl->name, pl->reason ? pl->reason : "?");
+                for (unsigned i = 0; i < pl->n_explain; i++)
+                        fprintf(f, "  why: %s\n", pl->explain[i]);
+                return;
+        }
+        fprintf(f, "%s: class %s%s\n", pl->name, pl->cls->name, pl->adopted ? ", pinned by its own XML" : "");
+        for (unsigned i = 0; i < pl->n_vcpus; i++) {
+                fprintf(f, "  vcpu %u: CPU%s ", pl->vcpus[i].vcpu,
+                        hwloc_bitmap_weight(pl->vcpus[i].cpus) == 1 ? "" : "s");
+                print_cpulist(f, pl->vcpus[i].cpus);
+                fprintf(f, " (%s)\n", pl->vcpus[i].dedicated ? "dedicated" : "shared");
+        }
+        if (pl->emulator && !pl->adopted) {
+                fputs("  emulator: CPUs ", f);
+                print_cpulist(f, pl->emulator);
+                fputc('\n', f);
+        }
+        for (unsigned i = 0; i < pl->n_iothreads; i++) {
+                fprintf(f, "  iothread %u: CPUs ", pl->iothreads[i].id);
+                print_cpulist(f, pl->iothreads[i].cpus);
+                fputc('\n', f);
+        }
+        fprintf(f, "  memory: %s", memory_policy_to_string(pl->memory_mode));
+        if (pl->memory_mode != MEMORY_NONE) {
+                fputs(" on nodes ", f);
+                print_cpulist(f, pl->memory_nodes);
+        }
+        for (unsigned i = 0; i < pl->n_hugepages; i++) {
+                char ps[16];
+                format_page_size(pl->hugepages[i].page_kib, ps, sizeof(ps));
+                fprintf(f, "%s node %u: %" PRIu64 " x %s", i == 0 ? "; hugepages" : ",", pl->hugepages[i].node,
+                        pl->hugepages[i].count, ps);
+        }
+        fputc('\n', f);
+        for (unsigned i = 0; i < pl->n_explain; i++)
+                fprintf(f, "  why: %s\n", pl->explain[i]);
+}
+
+int render_plan_text(const Planner *p, char **ret_text) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+        if (!f)
+                return -ENOMEM;
+        unsigned n, admitted = 0;
+        const Placement *const *pls = planner_placements(p, &n);
+        for (unsigned i = 0; i < n; i++) {
+                print_placement(f, pls[i]);
+                admitted += pls[i]->admitted;
+        }
+        fprintf(f, "%u domain%s: %u admitted, %u refused\n", n, n == 1 ? "" : "s", admitted, n - admitted);
+        if (fclose(f) != 0) {
+                free(buf);
+                return -ENOMEM;
+        }
+        *ret_text = buf;
         return 0;
 }

@@ -1,0 +1,1019 @@
+/* kvmtuned.conf and policy.d/NAME.conf: parsing with inih, validation, FILE:LINE errors. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+
+#include "config.h"
+#include "cpulist.h"
+#include "macro.h"
+
+/* inih hands lines to the handler through buffers of this size (its INI_MAX_LINE). */
+#define LINE_MAX_LEN 200
+
+static const char *const cpu_policy_names[] = { "dedicated", "shared", "mixed", NULL };
+static const char *const thread_policy_names[] = { "prefer", "isolate", "require", NULL };
+static const char *const cache_locality_names[] = { "l3", "numa", "none", NULL };
+static const char *const core_kind_names[] = { "performance", "efficiency", "any", NULL };
+static const char *const helper_names[] = { "housekeeping", "isolate", "share", NULL };
+static const char *const memory_policy_names[] = { "strict", "preferred", "interleave", "none", NULL };
+static const char *const isolate_host_names[] = { "no", "when-dedicated", "always", NULL };
+static const char *const thp_names[] = { "keep", "always", "madvise", "never", NULL };
+static const char *const hugepages_names[] = { "on-demand", "keep", "off", NULL };
+
+const char *cpu_policy_to_string(CpuPolicy v) {
+        return cpu_policy_names[v];
+}
+const char *thread_policy_to_string(ThreadPolicy v) {
+        return thread_policy_names[v];
+}
+const char *cache_locality_to_string(CacheLocality v) {
+        return cache_locality_names[v];
+}
+const char *core_kind_to_string(CoreKind v) {
+        return core_kind_names[v];
+}
+const char *helper_placement_to_string(HelperPlacement v) {
+        return helper_names[v];
+}
+const char *memory_policy_to_string(MemoryPolicy v) {
+        return memory_policy_names[v];
+}
+
+typedef enum SectionKind { SECTION_NONE, SECTION_SKIP, SECTION_DAEMON, SECTION_HOST, SECTION_CLASS } SectionKind;
+
+typedef struct ParseState ParseState;
+typedef struct KeyDef KeyDef;
+typedef int (*ParseFn)(ParseState *s, const KeyDef *k, const char *value, void *target);
+
+struct KeyDef {
+        const char *name;
+        ParseFn parse;
+        size_t offset; /* into DaemonConfig, HostConfig or PolicyClass */
+        const void *arg; /* enum names for parse_enum */
+        size_t auto_flag; /* offset of the bool "was auto" for CPU lists, else 0 */
+};
+
+#define MAX_KEYS 16
+
+struct ParseState {
+        Config *config;
+        ConfigErrors *errors;
+        const Topology *topology;
+        const char *file;
+        FILE *stream;
+        bool main_file;
+        unsigned line;
+        SectionKind kind;
+        char section[LINE_MAX_LEN];
+        PolicyClass *cls;
+        unsigned key_lines[MAX_KEYS]; /* where each key of the current section was set, 0: not */
+        unsigned host_lines[MAX_KEYS];
+        int r; /* first -ENOMEM, reported after inih returns */
+};
+
+static int errors_addv(ConfigErrors *errors, const char *file, unsigned line, const char *fmt, va_list ap) {
+        ConfigError *items = realloc(errors->items, (errors->n + 1) * sizeof(ConfigError));
+        if (!items)
+                return -ENOMEM;
+        errors->items = items;
+        ConfigError *e = &items[errors->n];
+        *e = (ConfigError){ .line = line };
+        if (vasprintf(&e->message, fmt, ap) < 0)
+                return -ENOMEM;
+        if (file && !(e->file = strdup(file))) {
+                free(e->message);
+                return -ENOMEM;
+        }
+        errors->n++;
+        return 0;
+}
+
+/* Records an error at the current line; returns -EINVAL (or -ENOMEM) for the caller to pass on. */
+__attribute__((format(printf, 3, 4))) static int error_at(ParseState *s, unsigned line, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        int r = errors_addv(s->errors, s->file, line, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                s->r = r;
+        return r < 0 ? r : -EINVAL;
+}
+
+#define parse_error(s, ...) error_at(s, (s)->line, __VA_ARGS__)
+
+void config_errors_clear(ConfigErrors *errors) {
+        for (size_t i = 0; i < errors->n; i++) {
+                free(errors->items[i].file);
+                free(errors->items[i].message);
+        }
+        free(errors->items);
+        *errors = (ConfigErrors){ 0 };
+}
+
+char *config_errors_format(const ConfigErrors *errors) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+        if (!f)
+                return NULL;
+        for (size_t i = 0; i < errors->n; i++) {
+                const ConfigError *e = &errors->items[i];
+                if (e->file && e->line)
+                        fprintf(f, "%s:%u: %s\n", e->file, e->line, e->message);
+                else if (e->file)
+                        fprintf(f, "%s: %s\n", e->file, e->message);
+                else
+                        fprintf(f, "%s\n", e->message);
+        }
+        if (fclose(f) != 0) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
+}
+
+/* "a, b or c" from a NULL-terminated list, for "expected ..." messages. */
+static void join_names(const char *const *names, char *buf, size_t len) {
+        buf[0] = '\0';
+        for (size_t i = 0; names[i]; i++) {
+                const char *sep = i == 0 ? "" : names[i + 1] ? ", " : " or ";
+                strncat(buf, sep, len - strlen(buf) - 1);
+                strncat(buf, names[i], len - strlen(buf) - 1);
+        }
+}
+
+static int parse_enum(ParseState *s, const KeyDef *k, const char *value, void *target) {
+        const char *const *names = k->arg;
+        for (int i = 0; names[i]; i++)
+                if (strcmp(value, names[i]) == 0) {
+                        *(int *) target = i;
+                        return 0;
+                }
+        char expected[256];
+        join_names(names, expected, sizeof(expected));
+        return parse_error(s, "%s=%s: expected %s", k->name, value, expected);
+}
+
+static int parse_bool(ParseState *s, const KeyDef *k, const char *value, void *target) {
+        static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false", "off", "0" };
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (strcmp(value, yes[i]) == 0) {
+                        *(bool *) target = true;
+                        return 0;
+                }
+                if (strcmp(value, no[i]) == 0) {
+                        *(bool *) target = false;
+                        return 0;
+                }
+        }
+        return parse_error(s, "%s=%s: expected yes or no", k->name, value);
+}
+
+static int set_string(ParseState *s, char **target, const char *value) {
+        char *copy = value ? strdup(value) : NULL;
+        if (value && !copy)
+                return s->r = -ENOMEM;
+        free(*target);
+        *target = copy;
+        return 0;
+}
+
+static int parse_string(ParseState *s, const KeyDef *k, const char *value, void *target) {
+        if (!*value)
+                return parse_error(s, "%s= needs a value", k->name);
+        return set_string(s, target, value);
+}
+
+/* A governor name as cpufreq spells them, or "keep" (NULL). */
+static int parse_governor(ParseState *s, const KeyDef *k, const char *value, void *target) {
+        if (strcmp(value, "keep") == 0)
+                return set_string(s, target, NULL);
+        if (!*value || strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(value))
+                return parse_error(s, "%s=%s: expected keep or a cpufreq governor name (performance, schedutil, ...)",
+                                   k->name, value);
+        return set_string(s, target, value);
+}
+
+/* "off", "HOST:PORT" or "[V6]:PORT". */
+static int parse_listen(ParseState *s, const KeyDef *k, const char *value, void *target) {
+        if (strcmp(value, "off") == 0)
+                return set_string(s, target, NULL);
+        const char *colon = strrchr(value, ':');
+        char *end;
+        long port = colon ? strtol(colon + 1, &end, 10) : 0;
+        bool v6 = value[0] == '[';
+        if (!colon || colon == value || !colon[1] || *end || port < 1 || port > 65535 || (v6 && colon[-1] != ']') ||
+            (!v6 && memchr(value, ':', (size_t) (colon - value))))
+                return parse_error(s, "%s=%s: expected off, HOST:PORT or [IPV6]:PORT", k->name, value);
+        return set_string(s, target, value);
+}
+
+static int parse_duration(ParseState *s, const KeyDef *k, const char *value, void *target) {
+        static const struct {
+                const char *suffix;
+                uint64_t usec;
+        } units[] = { { "us", 1 },         { "ms", 1000 },    { "s", 1000000 },      { "", 1000000 },
+                      { "min", 60000000 }, { "m", 60000000 }, { "h", 3600000000ULL } };
+        char *end;
+        errno = 0;
+        double v = strtod(value, &end);
+        if (end != value && errno == 0 && v > 0 && isfinite(v))
+                for (size_t i = 0; i < ELEMENTSOF(units); i++)
+                        if (strcmp(end, units[i].suffix) == 0 && v * (double) units[i].usec < 1e15) {
+                                *(uint64_t *) target = (uint64_t) (v * (double) units[i].usec);
+                                return 0;
+                        }
+        return parse_error(s, "%s=%s: expected a positive duration such as 5s, 500ms or 1min", k->name, value);
+}
+
+static int parse_number(ParseState *s, const KeyDef *k, const char *value, double lo, double hi, double *ret) {
+        char *end;
+        errno = 0;
+        double v = strtod(value, &end);
+        if (end == value || *end || errno != 0 || !isfinite(v) || v < lo || v > hi)
+                return parse_error(s, "%s=%s: expected a number from %g to %g", k->name, value, lo, hi);
+        *ret = v;
+        return 0;
+}
+
+static int parse_percent(ParseState *s, const KeyDef *k, const char *value, void *target) {
+        return parse_number(s, k, value, 0, 100, target);
+}
+
+static int parse_ratio(ParseState *s, const KeyDef *k, const char *value, void *target) {
+        double v;
+        int r = parse_number(s, k, value, 0, 1000, &v);
+        if (r < 0)
+                return r;
+        if (v <= 0)
+                return parse_error(s, "%s=%s: the ratio must be above 0", k->name, value);
+        *(double *) target = v;
+        return 0;
+}
+
+static int parse_priority(ParseState *s, const KeyDef *k, const char *value, void *target) {
+        char *end;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (end == value || *end || errno != 0 || v < -1000000 || v > 1000000)
+                return parse_error(s, "%s=%s: expected a whole number from -1000000 to 1000000", k->name, value);
+        *(int *) target = (int) v;
+        return 0;
+}
+
+/* "small", "any", or a size with K, M or G suffix (binary units) that the host supports. */
+static int parse_page_size(ParseState *s, const KeyDef *k, const char *value, void *target) {
+        if (strcmp(value, "small") == 0 || strcmp(value, "any") == 0) {
+                *(uint64_t *) target = value[0] == 's' ? PAGE_KIB_SMALL : PAGE_KIB_ANY;
+                return 0;
+        }
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(value, &end, 10);
+        uint64_t kib = 0;
+        if (end != value && errno == 0 && v > 0 && v < (1ULL << 30)) {
+                if (strcmp(end, "K") == 0)
+                        kib = v;
+                else if (strcmp(end, "M") == 0)
+                        kib = v * 1024;
+                else if (strcmp(end, "G") == 0)
+                        kib = v * 1024 * 1024;
+        }
+        if (kib == 0 || (kib & (kib - 1)) != 0)
+                return parse_error(s, "%s=%s: expected small, any or a page size such as 2M or 1G", k->name, value);
+
+        /* When the host reports its hugepage sizes, the size must be one of them. */
+        const Topology *t = s->topology;
+        bool known = false;
+        for (unsigned n = 0; n < t->n_nodes; n++)
+                for (unsigned i = 0; i < t->nodes[n].n_hugepages; i++) {
+                        if (t->nodes[n].hugepages[i].page_kib == kib) {
+                                *(uint64_t *) target = kib;
+                                return 0;
+                        }
+                        known = true;
+                }
+        if (known)
+                return parse_error(s, "%s=%s: this host has no hugepages of that size", k->name, value);
+        *(uint64_t *) target = kib;
+        return 0;
+}
+
+/* Comma-separated words or globs, kept as a NULL-terminated array. */
+static int parse_list(ParseState *s, const KeyDef *k, const char *value, void *target) {
+        char ***list = target;
+        size_t n = 0;
+        for (char **p = *list; p && *p; p++)
+                n++;
+        _cleanup_free_ char *copy = strdup(value);
+        if (!copy)
+                return s->r = -ENOMEM;
+        char *save = NULL;
+        bool any = false;
+        for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+                while (isspace((unsigned char) *w))
+                        w++;
+                size_t len = strlen(w);
+                while (len > 0 && isspace((unsigned char) w[len - 1]))
+                        w[--len] = '\0';
+                if (len == 0)
+                        return parse_error(s, "%s=%s: empty entry in list", k->name, value);
+                char **grown = realloc(*list, (n + 2) * sizeof(char *));
+                if (!grown)
+                        return s->r = -ENOMEM;
+                *list = grown;
+                if (!(grown[n] = strdup(w)))
+                        return s->r = -ENOMEM;
+                grown[++n] = NULL;
+                any = true;
+        }
+        if (!any)
+                return parse_error(s, "%s= needs at least one entry", k->name);
+        return 0;
+}
+
+/* "auto" or a kernel CPU list of usable CPUs of this host. */
+static int parse_cpus(ParseState *s, const KeyDef *k, const char *value, void *target) {
+        hwloc_bitmap_t *set = target;
+        bool *is_auto = (bool *) ((char *) target - k->offset + k->auto_flag);
+        if (strcmp(value, "auto") == 0) {
+                *is_auto = true;
+                return 0;
+        }
+        hwloc_bitmap_t parsed = NULL;
+        const char *reason = NULL;
+        int r = cpulist_parse(value, &parsed, &reason);
+        if (r == -ENOMEM)
+                return s->r = r;
+        if (r < 0)
+                return parse_error(s, "%s=%s: %s; expected auto or a CPU list such as 0-3,8", k->name, value, reason);
+
+        _cleanup_bitmap_ hwloc_bitmap_t outside = hwloc_bitmap_alloc();
+        hwloc_bitmap_andnot(outside, parsed, s->topology->cpuset);
+        if (!hwloc_bitmap_iszero(outside)) {
+                _cleanup_free_ char *o = cpulist_format(outside), *u = cpulist_format(s->topology->cpuset);
+                hwloc_bitmap_free(parsed);
+                return parse_error(s, "%s=%s: CPU %s not usable on this host (usable CPUs: %s)", k->name, value,
+                                   o ? o : "?", u ? u : "?");
+        }
+        hwloc_bitmap_free(*set);
+        *set = parsed;
+        *is_auto = false;
+        return 0;
+}
+
+#define D(f) offsetof(DaemonConfig, f)
+#define H(f) offsetof(HostConfig, f)
+#define C(f) offsetof(PolicyClass, f)
+
+static const KeyDef daemon_keys[] = {
+        { "URI", parse_string, D(uri), NULL, 0 },
+        { "Metrics", parse_listen, D(metrics), NULL, 0 },
+        { "StatsInterval", parse_duration, D(stats_interval_usec), NULL, 0 },
+        { "StealWarnPercent", parse_percent, D(steal_warn_percent), NULL, 0 },
+        { "RespectExplicitPins", parse_bool, D(respect_explicit_pins), NULL, 0 },
+        { "DryRun", parse_bool, D(dry_run), NULL, 0 },
+        { "HookFailOpen", parse_bool, D(hook_fail_open), NULL, 0 },
+        {},
+};
+
+enum { HOST_KEY_HOUSEKEEPING, HOST_KEY_DEDICATED, HOST_KEY_SHARED };
+static const KeyDef host_keys[] = {
+        [HOST_KEY_HOUSEKEEPING] = { "HousekeepingCPUs", parse_cpus, H(housekeeping), NULL, H(housekeeping_auto) },
+        [HOST_KEY_DEDICATED] = { "DedicatedCPUs", parse_cpus, H(dedicated), NULL, H(dedicated_auto) },
+        [HOST_KEY_SHARED] = { "SharedCPUs", parse_cpus, H(shared), NULL, H(shared_auto) },
+        { "IsolateHost", parse_enum, H(isolate_host), isolate_host_names, 0 },
+        { "TransparentHugepages", parse_enum, H(thp), thp_names, 0 },
+        { "GovernorDedicated", parse_governor, H(governor_dedicated), NULL, 0 },
+        { "GovernorIdle", parse_governor, H(governor_idle), NULL, 0 },
+        { "Hugepages", parse_enum, H(hugepages), hugepages_names, 0 },
+        { "RestoreOnExit", parse_bool, H(restore_on_exit), NULL, 0 },
+        {},
+};
+
+enum { CLASS_KEY_CPU_POLICY = 3, CLASS_KEY_THREAD_POLICY = 4, CLASS_KEY_OVERCOMMIT = 12 };
+static const KeyDef class_keys[] = {
+        { "MatchName", parse_list, C(match_name), NULL, 0 },
+        { "MatchMetadata", parse_list, C(match_metadata), NULL, 0 },
+        { "Priority", parse_priority, C(priority), NULL, 0 },
+        [CLASS_KEY_CPU_POLICY] = { "CPUPolicy", parse_enum, C(cpu_policy), cpu_policy_names, 0 },
+        [CLASS_KEY_THREAD_POLICY] = { "ThreadPolicy", parse_enum, C(thread_policy), thread_policy_names, 0 },
+        { "CacheLocality", parse_enum, C(cache_locality), cache_locality_names, 0 },
+        { "CoreKind", parse_enum, C(core_kind), core_kind_names, 0 },
+        { "EmulatorThreads", parse_enum, C(emulator_threads), helper_names, 0 },
+        { "IOThreads", parse_enum, C(io_threads), helper_names, 0 },
+        { "MemoryPolicy", parse_enum, C(memory_policy), memory_policy_names, 0 },
+        { "MemPageSize", parse_page_size, C(mem_page_kib), NULL, 0 },
+        { "NearDevices", parse_bool, C(near_devices), NULL, 0 },
+        [CLASS_KEY_OVERCOMMIT] = { "Overcommit", parse_ratio, C(overcommit), NULL, 0 },
+        {},
+};
+
+static const KeyDef *section_keys(SectionKind kind) {
+        switch (kind) {
+        case SECTION_DAEMON:
+                return daemon_keys;
+        case SECTION_HOST:
+                return host_keys;
+        case SECTION_CLASS:
+                return class_keys;
+        default:
+                return NULL;
+        }
+}
+
+/* Edit distance, case-insensitive, for "did you mean" suggestions. */
+static unsigned distance(const char *a, const char *b) {
+        size_t la = strlen(a), lb = strlen(b);
+        if (la > 40 || lb > 40)
+                return UINT_MAX;
+        unsigned row[41];
+        for (size_t j = 0; j <= lb; j++)
+                row[j] = (unsigned) j;
+        for (size_t i = 1; i <= la; i++) {
+                unsigned diag = row[0];
+                row[0] = (unsigned) i;
+                for (size_t j = 1; j <= lb; j++) {
+                        unsigned up = row[j];
+                        unsigned cost = tolower((unsigned char) a[i - 1]) != tolower((unsigned char) b[j - 1]);
+                        unsigned best = diag + cost;
+                        if (up + 1 < best)
+                                best = up + 1;
+                        if (row[j - 1] + 1 < best)
+                                best = row[j - 1] + 1;
+                        row[j] = best;
+                        diag = up;
+                }
+        }
+        return row[lb];
+}
+
+static const char *suggest(const char *name, const char *const *candidates, size_t n) {
+        const char *best = NULL;
+        unsigned best_d = 4; /* further than 3 edits away is no suggestion */
+        for (size_t i = 0; i < n; i++) {
+                unsigned d = distance(name, candidates[i]);
+                if (d < best_d) {
+                        best_d = d;
+                        best = candidates[i];
+                }
+        }
+        return best;
+}
+
+static void *section_target(ParseState *s) {
+        switch (s->kind) {
+        case SECTION_DAEMON:
+                return &s->config->daemon;
+        case SECTION_HOST:
+                return &s->config->host;
+        case SECTION_CLASS:
+                return s->cls;
+        default:
+                return NULL;
+        }
+}
+
+static void class_defaults(PolicyClass *c) {
+        *c = (PolicyClass){
+                .cpu_policy = CPU_POLICY_SHARED,
+                .thread_policy = THREAD_POLICY_PREFER,
+                .cache_locality = CACHE_LOCALITY_L3,
+                .core_kind = CORE_KIND_ANY,
+                .emulator_threads = HELPER_HOUSEKEEPING,
+                .io_threads = HELPER_HOUSEKEEPING,
+                .memory_policy = MEMORY_STRICT,
+                .mem_page_kib = PAGE_KIB_ANY,
+                .near_devices = true,
+        };
+}
+
+/* Checks that only make sense once a whole [Class] section has been read. */
+static void finish_class(ParseState *s) {
+        PolicyClass *c = s->cls;
+        if (!c)
+                return;
+        if (c->overcommit > 0 && c->cpu_policy == CPU_POLICY_DEDICATED)
+                error_at(s, s->key_lines[CLASS_KEY_OVERCOMMIT],
+                         "Overcommit= applies to shared vCPUs, but class '%s' is CPUPolicy=dedicated", c->name);
+        if (c->thread_policy == THREAD_POLICY_REQUIRE && s->topology->smt_max < 2)
+                error_at(s, s->key_lines[CLASS_KEY_THREAD_POLICY],
+                         "ThreadPolicy=require needs SMT, and this host has one thread per core (class '%s')", c->name);
+        s->cls = NULL;
+}
+
+static bool valid_class_name(const char *name) {
+        return *name &&
+               strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == strlen(name);
+}
+
+static void start_section(ParseState *s, const char *name) {
+        finish_class(s);
+        memset(s->key_lines, 0, sizeof(s->key_lines));
+        snprintf(s->section, sizeof(s->section), "%s", name);
+        s->kind = SECTION_SKIP;
+
+        if (strcmp(name, "Daemon") == 0 || strcmp(name, "Host") == 0) {
+                if (!s->main_file) {
+                        parse_error(s, "[%s] belongs in kvmtuned.conf, not in a policy file", name);
+                        return;
+                }
+                s->kind = name[0] == 'D' ? SECTION_DAEMON : SECTION_HOST;
+                if (s->kind == SECTION_HOST)
+                        memset(s->host_lines, 0, sizeof(s->host_lines));
+                return;
+        }
+        if (strncmp(name, "Class", 5) == 0 && (name[5] == '\0' || isspace((unsigned char) name[5]))) {
+                const char *cname = name + 5;
+                while (isspace((unsigned char) *cname))
+                        cname++;
+                if (s->main_file) {
+                        parse_error(s, "[Class] sections belong in policy.d/*.conf, not in kvmtuned.conf");
+                        return;
+                }
+                if (!valid_class_name(cname)) {
+                        parse_error(s, "[%s]: a class needs a name of letters, digits, '_', '.' or '-': [Class NAME]",
+                                    name);
+                        return;
+                }
+                const PolicyClass *prev = config_find_class(s->config, cname);
+                if (prev) {
+                        parse_error(s, "class '%s' is already defined at %s:%u", cname, prev->source.file,
+                                    prev->source.line);
+                        return;
+                }
+                PolicyClass *classes = realloc(s->config->classes, (s->config->n_classes + 1) * sizeof(PolicyClass));
+                if (!classes) {
+                        s->r = -ENOMEM;
+                        return;
+                }
+                s->config->classes = classes;
+                PolicyClass *c = &classes[s->config->n_classes];
+                class_defaults(c);
+                c->name = strdup(cname);
+                c->source = (ConfigSource){ .file = s->file, .line = s->line };
+                if (!c->name) {
+                        s->r = -ENOMEM;
+                        return;
+                }
+                s->config->n_classes++;
+                s->cls = c;
+                s->kind = SECTION_CLASS;
+                return;
+        }
+
+        const char *known[] = { "Daemon", "Host", "Class" };
+        const char *hint = suggest(name, known, ELEMENTSOF(known));
+        if (hint)
+                parse_error(s, "unknown section [%s]; did you mean [%s]?", name, hint);
+        else
+                parse_error(s, "unknown section [%s]; expected [Daemon], [Host] or [Class NAME]", name);
+}
+
+static int handle_key(void *user, const char *section, const char *name, const char *value) {
+        ParseState *s = user;
+        (void) section; /* the reader tracks sections itself, with their line numbers */
+
+        if (s->kind == SECTION_SKIP)
+                return 1;
+        if (s->kind == SECTION_NONE) {
+                parse_error(s, "%s= is outside any section", name);
+                return 1;
+        }
+
+        const KeyDef *keys = section_keys(s->kind);
+        const KeyDef *k = NULL;
+        size_t n = 0;
+        for (; keys[n].name; n++)
+                if (!k && strcmp(keys[n].name, name) == 0)
+                        k = &keys[n];
+        if (!k) {
+                const char *names[MAX_KEYS];
+                for (size_t i = 0; i < n; i++)
+                        names[i] = keys[i].name;
+                const char *hint = suggest(name, names, n);
+                if (hint)
+                        parse_error(s, "unknown key %s in [%s]; did you mean %s?", name, s->section, hint);
+                else
+                        parse_error(s, "unknown key %s in [%s]", name, s->section);
+                return 1;
+        }
+
+        size_t index = (size_t) (k - keys);
+        if (s->key_lines[index]) {
+                parse_error(s, "%s is set twice in [%s] (first at line %u)", name, s->section, s->key_lines[index]);
+                return 1;
+        }
+        s->key_lines[index] = s->line;
+        if (s->kind == SECTION_HOST)
+                s->host_lines[index] = s->line;
+        k->parse(s, k, value, (char *) section_target(s) + k->offset);
+        return 1;
+}
+
+/* Strips an inline comment: '#' or ';' at the start or after white space. */
+static void strip_comment(char *line) {
+        for (char *p = line; *p; p++)
+                if ((*p == '#' || *p == ';') && (p == line || isspace((unsigned char) p[-1]))) {
+                        *p = '\0';
+                        return;
+                }
+}
+
+/* Feeds inih one line at a time, so the handler always knows the line number, and handles
+ * what inih would report only vaguely: sections (with their lines), malformed lines, and
+ * over-long lines. */
+static char *read_line(char *str, int num, void *stream) {
+        ParseState *s = stream;
+        _cleanup_free_ char *buf = NULL;
+        size_t alloc = 0;
+        ssize_t len = getline(&buf, &alloc, s->stream);
+        if (len < 0)
+                return NULL;
+        s->line++;
+        str[0] = '\0';
+
+        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+                buf[--len] = '\0';
+        char *p = buf;
+        while (isspace((unsigned char) *p))
+                p++;
+        strip_comment(p);
+        len = (ssize_t) strlen(p);
+        while (len > 0 && isspace((unsigned char) p[len - 1]))
+                p[--len] = '\0';
+        if (len == 0)
+                return str;
+        if (len >= num - 1) {
+                parse_error(s, "line is too long (%zd characters, at most %d)", len, num - 2);
+                return str;
+        }
+
+        if (p[0] == '[') {
+                if (p[len - 1] != ']') {
+                        parse_error(s, "section header lacks its closing ']'");
+                        s->kind = SECTION_SKIP;
+                        return str;
+                }
+                p[len - 1] = '\0';
+                char *name = p + 1;
+                while (isspace((unsigned char) *name))
+                        name++;
+                size_t nl = strlen(name);
+                while (nl > 0 && isspace((unsigned char) name[nl - 1]))
+                        name[--nl] = '\0';
+                start_section(s, name);
+                snprintf(str, (size_t) num, "[%s]\n", name);
+                return str;
+        }
+
+        char *eq = strchr(p, '=');
+        if (!eq) {
+                parse_error(s, "expected KEY=VALUE, [SECTION] or a comment: %s", p);
+                return str;
+        }
+        if (eq == p) {
+                parse_error(s, "a value without a key: %s", p);
+                return str;
+        }
+        snprintf(str, (size_t) num, "%s\n", p);
+        return str;
+}
+
+static int parse_file(ParseState *s, const char *path, bool main_file) {
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        if (!f) {
+                error_at(s, 0, "cannot open: %s", strerror(errno));
+                return s->r;
+        }
+        s->stream = f;
+        s->main_file = main_file;
+        s->line = 0;
+        s->kind = SECTION_NONE;
+        s->cls = NULL;
+
+        /* Errors inih finds on its own are already reported by read_line: its return is only a
+         * safety net for anything read_line let through. */
+        int r = ini_parse_stream(read_line, s, handle_key, s);
+        finish_class(s);
+        if (r > 0 && s->errors->n == 0)
+                error_at(s, (unsigned) r, "cannot parse this line");
+        return s->r;
+}
+
+static int add_file(Config *c, const char *path, const char **ret_name) {
+        char **files = realloc(c->files, (c->n_files + 1) * sizeof(char *));
+        if (!files)
+                return -ENOMEM;
+        c->files = files;
+        if (!(files[c->n_files] = strdup(path)))
+                return -ENOMEM;
+        *ret_name = files[c->n_files++];
+        return 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* The *.conf files of dir, sorted by name. Returns the count or -errno. */
+static int list_policy_files(const char *dir, char ***ret_names) {
+        DIR *d = opendir(dir);
+        if (!d)
+                return -errno;
+        char **names = NULL;
+        int n = 0, r = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+                if (len < 6 || strcmp(de->d_name + len - 5, ".conf") != 0 || de->d_name[0] == '.')
+                        continue;
+                char **grown = realloc(names, (size_t) (n + 1) * sizeof(char *));
+                if (!grown || asprintf(&grown[n], "%s/%s", dir, de->d_name) < 0) {
+                        names = grown ? grown : names;
+                        r = -ENOMEM;
+                        break;
+                }
+                names = grown;
+                n++;
+        }
+        closedir(d);
+        if (r < 0) {
+                for (int i = 0; i < n; i++)
+                        free(names[i]);
+                free(names);
+                return r;
+        }
+        qsort(names, (size_t) n, sizeof(char *), cmp_str);
+        *ret_names = names;
+        return n;
+}
+
+/* Resolves "auto" pools and checks the pools against each other. */
+static void resolve_pools(ParseState *s) {
+        HostConfig *h = &s->config->host;
+        const Topology *t = s->topology;
+
+        if (h->housekeeping_auto) {
+                hwloc_bitmap_zero(h->housekeeping);
+                for (unsigned n = 0; n < t->n_nodes; n++) {
+                        int first = hwloc_bitmap_first(t->nodes[n].cpuset);
+                        if (first >= 0)
+                                hwloc_bitmap_or(h->housekeeping, h->housekeeping,
+                                                t->cores[topology_cpu(t, (unsigned) first)->core].cpuset);
+                }
+                if (hwloc_bitmap_iszero(h->housekeeping)) /* no node lists a CPU: use the first core */
+                        hwloc_bitmap_copy(h->housekeeping, t->cores[0].cpuset);
+        }
+        if (h->dedicated_auto)
+                hwloc_bitmap_andnot(h->dedicated, t->cpuset, h->housekeeping);
+        if (h->shared_auto)
+                hwloc_bitmap_andnot(h->shared, t->cpuset, h->housekeeping);
+
+        s->line = 0;
+        if (hwloc_bitmap_iszero(h->housekeeping))
+                error_at(s, s->host_lines[HOST_KEY_HOUSEKEEPING],
+                         "HousekeepingCPUs= must leave the host at least one CPU");
+
+        struct {
+                int key;
+                hwloc_bitmap_t set;
+                bool is_auto;
+        } pools[] = { { HOST_KEY_DEDICATED, h->dedicated, h->dedicated_auto },
+                      { HOST_KEY_SHARED, h->shared, h->shared_auto } };
+        for (size_t i = 0; i < ELEMENTSOF(pools); i++) {
+                _cleanup_bitmap_ hwloc_bitmap_t overlap = hwloc_bitmap_alloc();
+                hwloc_bitmap_and(overlap, pools[i].set, h->housekeeping);
+                if (hwloc_bitmap_iszero(overlap) || pools[i].is_auto)
+                        continue;
+                _cleanup_free_ char *o = cpulist_format(overlap);
+                unsigned hk_line = s->host_lines[HOST_KEY_HOUSEKEEPING], line = s->host_lines[pools[i].key];
+                if (h->housekeeping_auto)
+                        error_at(s, line,
+                                 "%s overlaps the automatic HousekeepingCPUs (the first core of each node) on CPUs "
+                                 "%s; set HousekeepingCPUs= explicitly",
+                                 host_keys[pools[i].key].name, o ? o : "?");
+                else
+                        error_at(s, line > hk_line ? line : hk_line,
+                                 "%s and HousekeepingCPUs (line %u) overlap on CPUs %s", host_keys[pools[i].key].name,
+                                 line > hk_line ? hk_line : line, o ? o : "?");
+        }
+}
+
+static void config_defaults(Config *c) {
+        c->daemon = (DaemonConfig){
+                .stats_interval_usec = 5000000,
+                .steal_warn_percent = 5,
+                .respect_explicit_pins = true,
+                .hook_fail_open = true,
+        };
+        c->host = (HostConfig){
+                .housekeeping_auto = true,
+                .dedicated_auto = true,
+                .shared_auto = true,
+                .isolate_host = ISOLATE_WHEN_DEDICATED,
+                .thp = THP_KEEP,
+                .hugepages = HUGEPAGES_ON_DEMAND,
+                .restore_on_exit = true,
+        };
+}
+
+/* Without a [Class default] in the policy, unmatched domains still get a policy: shared CPUs
+ * of one node, memory preferred (never strict: it must not OOM a VM nobody classified). */
+static int add_builtin_default(Config *c) {
+        PolicyClass *classes = realloc(c->classes, (c->n_classes + 1) * sizeof(PolicyClass));
+        if (!classes)
+                return -ENOMEM;
+        c->classes = classes;
+        PolicyClass *d = &classes[c->n_classes];
+        class_defaults(d);
+        d->cache_locality = CACHE_LOCALITY_NUMA;
+        d->memory_policy = MEMORY_PREFERRED;
+        d->priority = INT_MIN;
+        d->builtin = true;
+        if (!(d->name = strdup("default")))
+                return -ENOMEM;
+        c->n_classes++;
+        return 0;
+}
+
+/* Errors of one file come out of order when a check runs at the end of a section: sort each
+ * file's errors by line, keeping files in the order they were read (a stable insertion sort). */
+static void sort_errors(ConfigErrors *errors, size_t from) {
+        for (size_t i = from + 1; i < errors->n; i++) {
+                ConfigError e = errors->items[i];
+                size_t j = i;
+                while (j > from && errors->items[j - 1].file && e.file &&
+                       strcmp(errors->items[j - 1].file, e.file) == 0 && errors->items[j - 1].line > e.line) {
+                        errors->items[j] = errors->items[j - 1];
+                        j--;
+                }
+                errors->items[j] = e;
+        }
+}
+
+int config_load(const char *config_path, const char *policy_dir, const Topology *t, Config **ret_config,
+                ConfigErrors *errors) {
+        _cleanup_(config_freep) Config *c = calloc(1, sizeof(Config));
+        if (!c)
+                return -ENOMEM;
+        config_defaults(c);
+        c->daemon.uri = strdup("qemu:///system");
+        c->daemon.metrics = strdup("127.0.0.1:9177");
+        c->host.housekeeping = hwloc_bitmap_alloc();
+        c->host.dedicated = hwloc_bitmap_alloc();
+        c->host.shared = hwloc_bitmap_alloc();
+        if (!c->daemon.uri || !c->daemon.metrics || !c->host.housekeeping || !c->host.dedicated || !c->host.shared)
+                return -ENOMEM;
+
+        size_t errors_before = errors->n;
+        ParseState s = { .config = c, .errors = errors, .topology = t };
+        int r;
+        if (config_path) {
+                r = add_file(c, config_path, &s.file);
+                if (r < 0)
+                        return r;
+                r = parse_file(&s, config_path, true);
+                if (r == -ENOMEM)
+                        return r;
+        }
+        s.file = config_path;
+        resolve_pools(&s);
+
+        if (policy_dir) {
+                char **names = NULL;
+                int n = list_policy_files(policy_dir, &names);
+                if (n == -ENOMEM)
+                        return n;
+                if (n < 0) {
+                        s.file = policy_dir;
+                        error_at(&s, 0, "cannot read policy directory: %s", strerror(-n));
+                }
+                for (int i = 0; i < n; i++) {
+                        r = add_file(c, names[i], &s.file);
+                        if (r >= 0)
+                                r = parse_file(&s, names[i], false);
+                        if (r == -ENOMEM) {
+                                for (int j = i; j < n; j++)
+                                        free(names[j]);
+                                free(names);
+                                return r;
+                        }
+                        free(names[i]);
+                }
+                free(names);
+        }
+        if (s.r < 0)
+                return s.r;
+
+        if (!config_find_class(c, "default")) {
+                r = add_builtin_default(c);
+                if (r < 0)
+                        return r;
+        }
+        if (errors->n > errors_before) {
+                sort_errors(errors, errors_before);
+                return -EINVAL;
+        }
+        *ret_config = TAKE_PTR(c);
+        return 0;
+}
+
+static void free_list(char **list) {
+        for (char **p = list; p && *p; p++)
+                free(*p);
+        free(list);
+}
+
+void config_free(Config *c) {
+        if (!c)
+                return;
+        free(c->daemon.uri);
+        free(c->daemon.metrics);
+        hwloc_bitmap_free(c->host.housekeeping);
+        hwloc_bitmap_free(c->host.dedicated);
+        hwloc_bitmap_free(c->host.shared);
+        free(c->host.governor_dedicated);
+        free(c->host.governor_idle);
+        for (size_t i = 0; i < c->n_classes; i++) {
+                free(c->classes[i].name);
+                free_list(c->classes[i].match_name);
+                free_list(c->classes[i].match_metadata);
+        }
+        free(c->classes);
+        for (size_t i = 0; i < c->n_files; i++)
+                free(c->files[i]);
+        free(c->files);
+        free(c);
+}
+
+const PolicyClass *config_find_class(const Config *c, const char *name) {
+        for (size_t i = 0; i < c->n_classes; i++)
+                if (strcmp(c->classes[i].name, name) == 0)
+                        return &c->classes[i];
+        return NULL;
+}
+
+static bool list_has(char **list, const char *word) {
+        for (char **p = list; p && *p; p++)
+                if (strcmp(*p, word) == 0)
+                        return true;
+        return false;
+}
+
+/* The better of two candidates: higher Priority, then earlier in file order (lower index). */
+static const PolicyClass *better(const PolicyClass *a, const PolicyClass *b) {
+        if (!a)
+                return b;
+        return b->priority > a->priority ? b : a;
+}
+
+const PolicyClass *config_match_class(const Config *c, const char *domain_name, const char *metadata_class,
+                                      char **ret_why) {
+        const PolicyClass *best = NULL;
+        *ret_why = NULL;
+        if (metadata_class) {
+                for (size_t i = 0; i < c->n_classes; i++)
+                        if (strcmp(c->classes[i].name, metadata_class) == 0 ||
+                            list_has(c->classes[i].match_metadata, metadata_class))
+                                best = better(best, &c->classes[i]);
+                if (best) {
+                        if (asprintf(ret_why, "class %s: chosen by the domain's metadata (class=\"%s\")", best->name,
+                                     metadata_class) < 0)
+                                *ret_why = NULL;
+                        return best;
+                }
+        }
+        const char *glob = NULL;
+        for (size_t i = 0; i < c->n_classes; i++)
+                for (char **g = c->classes[i].match_name; g && *g; g++)
+                        if (fnmatch(*g, domain_name, 0) == 0) {
+                                const PolicyClass *b = better(best, &c->classes[i]);
+                                if (b != best)
+                                        glob = *g;
+                                best = b;
+                                break;
+                        }
+        if (best) {
+                if (asprintf(ret_why, "class %s: name matches %s (Priority=%d)%s%s%s", best->name, glob, best->priority,
+                             metadata_class ? "; metadata class \"" : "", metadata_class ? metadata_class : "",
+                             metadata_class ? "\" names no class" : "") < 0)
+                        *ret_why = NULL;
+                return best;
+        }
+        best = config_find_class(c, "default");
+        if (asprintf(ret_why, "class default: no class matches%s%s%s", metadata_class ? " (metadata class \"" : "",
+                     metadata_class ? metadata_class : "", metadata_class ? "\" is unknown)" : "") < 0)
+                *ret_why = NULL;
+        return best;
+}

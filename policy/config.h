@@ -1,0 +1,131 @@
+/* kvmtuned.conf and policy.d/NAME.conf: parsing with inih, validation against the host, and
+ * errors reported as FILE:LINE: message, all of them, not only the first. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hwloc.h>
+
+#include "topology.h"
+
+typedef enum CpuPolicy { CPU_POLICY_DEDICATED, CPU_POLICY_SHARED, CPU_POLICY_MIXED } CpuPolicy;
+typedef enum ThreadPolicy { THREAD_POLICY_PREFER, THREAD_POLICY_ISOLATE, THREAD_POLICY_REQUIRE } ThreadPolicy;
+typedef enum CacheLocality { CACHE_LOCALITY_L3, CACHE_LOCALITY_NUMA, CACHE_LOCALITY_NONE } CacheLocality;
+typedef enum CoreKind { CORE_KIND_PERFORMANCE, CORE_KIND_EFFICIENCY, CORE_KIND_ANY } CoreKind;
+typedef enum HelperPlacement { HELPER_HOUSEKEEPING, HELPER_ISOLATE, HELPER_SHARE } HelperPlacement;
+typedef enum MemoryPolicy { MEMORY_STRICT, MEMORY_PREFERRED, MEMORY_INTERLEAVE, MEMORY_NONE } MemoryPolicy;
+typedef enum IsolateHost { ISOLATE_NO, ISOLATE_WHEN_DEDICATED, ISOLATE_ALWAYS } IsolateHost;
+typedef enum ThpMode { THP_KEEP, THP_ALWAYS, THP_MADVISE, THP_NEVER } ThpMode;
+typedef enum HugepagesMode { HUGEPAGES_ON_DEMAND, HUGEPAGES_KEEP, HUGEPAGES_OFF } HugepagesMode;
+
+/* MemPageSize: "small" and "any" next to real sizes in KiB. */
+#define PAGE_KIB_SMALL 0
+#define PAGE_KIB_ANY UINT64_MAX
+
+/* Where a value came from, for errors that name it later (planner refusals, contradictions). */
+typedef struct ConfigSource {
+        const char *file; /* points into Config.files */
+        unsigned line;
+} ConfigSource;
+
+typedef struct DaemonConfig {
+        char *uri;
+        char *metrics; /* "127.0.0.1:9177", NULL: off */
+        uint64_t stats_interval_usec;
+        double steal_warn_percent;
+        bool respect_explicit_pins;
+        bool dry_run;
+        bool hook_fail_open;
+} DaemonConfig;
+
+/* The CPU pools, always resolved against the host: "auto" is turned into CPUs at load time. */
+typedef struct HostConfig {
+        hwloc_bitmap_t housekeeping; /* auto: the first core (all threads) of every NUMA node */
+        hwloc_bitmap_t dedicated; /* auto: every usable CPU that is not housekeeping */
+        hwloc_bitmap_t shared; /* auto: the same; the planner leaves out CPUs dedicated vCPUs hold */
+        bool housekeeping_auto, dedicated_auto, shared_auto;
+        IsolateHost isolate_host;
+        ThpMode thp;
+        char *governor_dedicated; /* NULL: keep */
+        char *governor_idle; /* NULL: keep */
+        HugepagesMode hugepages;
+        bool restore_on_exit;
+} HostConfig;
+
+typedef struct PolicyClass {
+        char *name;
+        char **match_name; /* NULL-terminated shell globs */
+        char **match_metadata;
+        int priority;
+        CpuPolicy cpu_policy;
+        ThreadPolicy thread_policy;
+        CacheLocality cache_locality;
+        CoreKind core_kind;
+        HelperPlacement emulator_threads;
+        HelperPlacement io_threads;
+        MemoryPolicy memory_policy;
+        uint64_t mem_page_kib; /* PAGE_KIB_SMALL, PAGE_KIB_ANY or a size */
+        bool near_devices;
+        double overcommit; /* 0: no limit */
+        ConfigSource source; /* its [Class NAME] line */
+        bool builtin; /* the default class kvmtuned supplies when the policy has none */
+} PolicyClass;
+
+typedef struct Config {
+        DaemonConfig daemon;
+        HostConfig host;
+        PolicyClass *classes; /* in file order: lexical file order, then order within a file */
+        size_t n_classes;
+        char **files; /* every file read, for ConfigSource.file */
+        size_t n_files;
+} Config;
+
+typedef struct ConfigError {
+        char *file; /* NULL for errors that belong to no file */
+        unsigned line;
+        char *message;
+} ConfigError;
+
+typedef struct ConfigErrors {
+        ConfigError *items;
+        size_t n;
+} ConfigErrors;
+
+/* Reads config_path (NULL: built-in defaults) and every *.conf in policy_dir (NULL: none) in
+ * lexical order, and checks them against the host t. Every error goes to errors.
+ * Returns 0 and the configuration in *ret_config, -EINVAL if any error was found (nothing
+ * returned), or -ENOMEM. */
+int config_load(const char *config_path, const char *policy_dir, const Topology *t, Config **ret_config,
+                ConfigErrors *errors);
+
+void config_free(Config *c);
+
+/* Returns the class called name, or NULL. */
+const PolicyClass *config_find_class(const Config *c, const char *name);
+
+/* Picks the class for a domain: the class its metadata names (by name or MatchMetadata),
+ * else the highest-Priority class whose MatchName glob matches (ties: file order), else
+ * "default". metadata_class may be NULL. Returns the class (never NULL: a config always has a
+ * default) and a one-line explanation in *ret_why (malloc'd; NULL on ENOMEM). */
+const PolicyClass *config_match_class(const Config *c, const char *domain_name, const char *metadata_class,
+                                      char **ret_why);
+
+/* Formats every error as "FILE:LINE: message\n" into a malloc'd string; NULL on ENOMEM. */
+char *config_errors_format(const ConfigErrors *errors);
+
+void config_errors_clear(ConfigErrors *errors);
+
+/* Names of enum values as the configuration spells them ("dedicated", "l3", ...). */
+const char *cpu_policy_to_string(CpuPolicy v);
+const char *thread_policy_to_string(ThreadPolicy v);
+const char *cache_locality_to_string(CacheLocality v);
+const char *core_kind_to_string(CoreKind v);
+const char *helper_placement_to_string(HelperPlacement v);
+const char *memory_policy_to_string(MemoryPolicy v);
+
+static inline void config_freep(Config **c) {
+        if (*c)
+                config_free(*c);
+}

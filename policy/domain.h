@@ -1,0 +1,54 @@
+/* A libvirt domain XML turned into a placement request (libxml2 + XPath). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hwloc.h>
+
+typedef struct GuestCell {
+        unsigned id;
+        hwloc_bitmap_t vcpus; /* guest vCPU numbers */
+        uint64_t memory_kib;
+} GuestCell;
+
+typedef struct DomainRequest {
+        char *name;
+        char *uuid; /* NULL when the XML has none (kvmtunectl plan accepts that) */
+        char *virt_type; /* "kvm", "qemu", ... */
+        unsigned vcpus; /* vCPUs online at start */
+        unsigned max_vcpus; /* the <vcpu> count */
+        unsigned guest_threads; /* <cpu><topology threads=>, 1 when absent */
+        unsigned n_iothreads;
+        unsigned *iothread_ids;
+        uint64_t memory_kib; /* <currentMemory>, else <memory> */
+
+        bool hugepages; /* <memoryBacking><hugepages> */
+        uint64_t hugepage_kib; /* the size it names, 0: the host's default size */
+
+        unsigned n_cells; /* guest NUMA cells */
+        GuestCell *cells;
+
+        bool explicit_pins; /* the XML pins vCPUs, emulator, iothreads or memory itself */
+        hwloc_bitmap_t pinned_cpus; /* every host CPU those pins name */
+        hwloc_bitmap_t pinned_nodes; /* <numatune><memory nodeset=>, empty if none */
+
+        unsigned n_hostdevs;
+        char (*hostdevs)[16]; /* PCI passthrough addresses, 0000:3b:00.0 */
+
+        char *metadata_class; /* <kvmtuned:policy class=...>, NULL if none */
+        hwloc_bitmap_t dedicated_vcpus; /* mixed: vCPUs named dedicated; NULL if none named */
+} DomainRequest;
+
+/* Parses a domain XML of len bytes. Returns 0 and *ret_request, -EINVAL with a malloc'd
+ * one-line reason in *ret_error ("line 3: ...", "<vcpu> is not a number: x"), or -ENOMEM.
+ * DTDs and entities are refused, network access is never made. */
+int domain_parse(const char *xml, size_t len, DomainRequest **ret_request, char **ret_error);
+
+void domain_free(DomainRequest *d);
+
+static inline void domain_freep(DomainRequest **d) {
+        if (*d)
+                domain_free(*d);
+}

@@ -1,0 +1,96 @@
+/* The placement planner: where every vCPU, emulator thread, iothread and page of guest memory
+ * of each domain goes. Pure and deterministic: same topology, policy, allocations and request
+ * give the same plan; it never touches the host. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <hwloc.h>
+
+#include "config.h"
+#include "domain.h"
+#include "topology.h"
+
+typedef struct PlacedVcpu {
+        unsigned vcpu;
+        bool dedicated;
+        hwloc_bitmap_t cpus; /* dedicated: one CPU; shared: the shared CPUs of its node(s) */
+} PlacedVcpu;
+
+typedef struct PlacedIOThread {
+        unsigned id;
+        hwloc_bitmap_t cpus;
+} PlacedIOThread;
+
+typedef struct PlacedHugepages {
+        unsigned node; /* kernel node number */
+        uint64_t page_kib;
+        uint64_t count;
+} PlacedHugepages;
+
+typedef struct Placement {
+        char *name;
+        const PolicyClass *cls;
+        bool admitted;
+        bool adopted; /* explicit pins respected: kvmtuned accounts it but changes nothing */
+        char *reason; /* refused: one line naming the resource, needed and free */
+
+        unsigned n_vcpus;
+        PlacedVcpu *vcpus;
+        hwloc_bitmap_t emulator;
+        unsigned n_iothreads;
+        PlacedIOThread *iothreads;
+        MemoryPolicy memory_mode;
+        hwloc_bitmap_t memory_nodes; /* kernel node numbers */
+        unsigned n_hugepages;
+        PlacedHugepages *hugepages;
+
+        char **explain; /* n_explain lines */
+        unsigned n_explain;
+
+        /* Accounting, private to the planner. */
+        hwloc_bitmap_t held; /* CPUs it holds exclusively (kernel numbers) */
+        unsigned *shared_vcpus; /* per node index */
+        uint64_t *memory_kib; /* small-page memory per node index */
+        uint64_t hugepage_kib; /* page size of hugepages[] */
+} Placement;
+
+typedef struct Planner Planner;
+
+/* Returns 0 and a planner for topology t and configuration c (both must outlive it), or -ENOMEM. */
+int planner_new(const Topology *t, const Config *c, Planner **ret_planner);
+
+void planner_free(Planner *p);
+
+/* Places the domain (or records why it cannot be placed) and returns its placement, owned by
+ * the planner, in *ret_placement. A refusal is not an error: it returns 0 with admitted false.
+ * Returns -EEXIST if a domain of that name is placed already, -ENOMEM. */
+int planner_place(Planner *p, const DomainRequest *req, const Placement **ret_placement);
+
+/* Gives back every resource of the domain. Returns 0, or -ENOENT if it is not known. */
+int planner_release(Planner *p, const char *name);
+
+/* Returns the placement of the domain called name, or NULL. */
+const Placement *planner_find(const Planner *p, const char *name);
+
+/* Placements in the order they were made; n in *ret_n. */
+const Placement *const *planner_placements(const Planner *p, unsigned *ret_n);
+
+/* Shared vCPUs float over the shared CPUs of their nodes, which dedicated placements made
+ * since may have taken: brings every shared vCPU's CPU set up to date. Returns 0 or -ENOMEM. */
+int planner_refresh_shared(Planner *p);
+
+/* The shared CPUs of node index n right now, into set. */
+void planner_shared_cpus(const Planner *p, unsigned node, hwloc_bitmap_t set);
+
+/* Shared vCPUs placed on node index n. */
+unsigned planner_shared_vcpus(const Planner *p, unsigned node);
+
+/* CPUs held by dedicated vCPUs (and isolated helpers) of any domain, into set. */
+void planner_held_cpus(const Planner *p, hwloc_bitmap_t set);
+
+static inline void planner_freep(Planner **p) {
+        if (*p)
+                planner_free(*p);
+}
