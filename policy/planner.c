@@ -450,6 +450,8 @@ static uint64_t node_free_pages(const Planner *p, unsigned n, uint64_t page_kib)
                                        ? (uint64_t) node->hugepages[i].free
                                        : (uint64_t) (node->hugepages[i].total > 0 ? node->hugepages[i].total : 0);
                 }
+        if (!known && node->n_hugepages > 0)
+                return 0; /* the host lists its sizes, and this is not one of them */
         uint64_t free_kib = node_free_kib(p, n);
         if (!known && free_kib == NO_LIMIT)
                 return NO_LIMIT;
@@ -1037,6 +1039,15 @@ static int refuse_memory(Planner *p, const Need *need, Placement *pl) {
         format_kib(best, have, sizeof(have));
         if (need->page_kib) {
                 format_page(need->page_kib, page, sizeof(page));
+                bool listed = false, any = false;
+                for (unsigned n = 0; n < t->n_nodes; n++)
+                        for (unsigned i = 0; i < t->nodes[n].n_hugepages; i++) {
+                                any = true;
+                                listed |= t->nodes[n].hugepages[i].page_kib == need->page_kib;
+                        }
+                if (any && !listed)
+                        return refuse(pl, "host: needs %s of %s hugepages, and this host has no %s pages", want, page,
+                                      page);
                 return refuse(pl, "node %u: needs %s of %s hugepages, %s free", t->nodes[node].os, want, page, have);
         }
         return refuse(pl, "node %u: needs %s of memory, %s free", t->nodes[node].os, want, have);

@@ -1,0 +1,349 @@
+/* Configuration and policy parsing: every error kind with FILE:LINE, all errors of a file,
+ * pool resolution, class matching, and the shipped examples. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "cpulist.h"
+#include "fixture.h"
+#include "oracle.h"
+#include "topology.h"
+
+static Topology *synthetic(const char *desc) {
+        Topology *t = NULL;
+        assert_int_equal(topology_load(&(TopologySource) { .synthetic = desc }, &t), 0);
+        return t;
+}
+
+/* Loads main (may be NULL) and the policy files of root/policy.d; returns the errors text. */
+static char *load(const Topology *t, const char *root, const char *main_rel, Config **ret, int want_r) {
+        char main_path[512], dir[512];
+        snprintf(main_path, sizeof(main_path), "%s/%s", root, main_rel ? main_rel : "");
+        snprintf(dir, sizeof(dir), "%s/policy.d", root);
+        ConfigErrors errors = { 0 };
+        Config *c = NULL;
+        int r = config_load(main_rel ? main_path : NULL, dir, t, &c, &errors);
+        char *text = config_errors_format(&errors);
+        if (r != want_r)
+                print_error("config_load returned %d, errors:\n%s", r, text);
+        assert_int_equal(r, want_r);
+        config_errors_clear(&errors);
+        if (ret)
+                *ret = c;
+        else
+                config_free(c);
+        return text;
+}
+
+/* The error text must hold this exact line, which names file (relative to root) and line. */
+static void assert_error(const char *text, const char *root, const char *rel, unsigned line, const char *message) {
+        char want[1024];
+        snprintf(want, sizeof(want), "%s/%s:%u: %s\n", root, rel, line, message);
+        if (!strstr(text, want)) {
+                print_error("missing error line:\n%sin:\n%s", want, text);
+                fail();
+        }
+}
+
+static unsigned count_lines(const char *text) {
+        unsigned n = 0;
+        for (const char *p = text; *p; p++)
+                n += *p == '\n';
+        return n;
+}
+
+static void test_cpulist(void **state) {
+        (void) state;
+        hwloc_bitmap_t set = NULL;
+        const char *why = NULL;
+        assert_int_equal(cpulist_parse("0-3,8,10-11", &set, &why), 0);
+        char *s = cpulist_format(set);
+        assert_string_equal(s, "0-3,8,10-11");
+        free(s);
+        hwloc_bitmap_free(set);
+
+        assert_int_equal(cpulist_parse("5-3", &set, &why), -EINVAL);
+        assert_string_equal(why, "range runs backwards");
+        assert_int_equal(cpulist_parse("", &set, &why), -EINVAL);
+        assert_int_equal(cpulist_parse("1,,2", &set, &why), -EINVAL);
+        assert_int_equal(cpulist_parse("1;2", &set, &why), -EINVAL);
+        assert_int_equal(cpulist_parse("99999999", &set, &why), -EINVAL);
+        assert_string_equal(why, "CPU number too large");
+        assert_int_equal(cpulist_parse("0-7,^3", &set, &why), -EINVAL); /* kernel syntax has no ^ */
+
+        assert_int_equal(cpulist_parse_libvirt("0-7,^3,^5-6", &set, &why), 0);
+        s = cpulist_format(set);
+        assert_string_equal(s, "0-2,4,7");
+        free(s);
+        hwloc_bitmap_free(set);
+}
+
+static void test_defaults(void **state) {
+        (void) state;
+        Topology *t = synthetic("pack:2 numa:2 l3:1 core:4 pu:2"); /* 4 nodes of 8 CPUs */
+        ConfigErrors errors = { 0 };
+        Config *c = NULL;
+        assert_int_equal(config_load(NULL, NULL, t, &c, &errors), 0);
+        assert_int_equal(errors.n, 0);
+        assert_string_equal(c->daemon.uri, "qemu:///system");
+        assert_string_equal(c->daemon.metrics, "127.0.0.1:9177");
+        assert_int_equal(c->daemon.stats_interval_usec, 5000000);
+        assert_true(c->daemon.respect_explicit_pins);
+        assert_false(c->daemon.dry_run);
+        assert_int_equal(c->host.isolate_host, ISOLATE_WHEN_DEDICATED);
+        assert_int_equal(c->host.hugepages, HUGEPAGES_ON_DEMAND);
+        assert_true(c->host.restore_on_exit);
+
+        /* auto housekeeping: the first core, both threads, of each of the 4 nodes. */
+        char *hk = cpulist_format(c->host.housekeeping), *ded = cpulist_format(c->host.dedicated);
+        assert_string_equal(hk, "0-1,8-9,16-17,24-25");
+        assert_string_equal(ded, "2-7,10-15,18-23,26-31");
+        assert_true(hwloc_bitmap_isequal(c->host.dedicated, c->host.shared));
+        free(hk);
+        free(ded);
+
+        /* Without a policy a built-in default class exists, and it is not strict. */
+        const PolicyClass *d = config_find_class(c, "default");
+        assert_non_null(d);
+        assert_true(d->builtin);
+        assert_int_equal(d->cpu_policy, CPU_POLICY_SHARED);
+        assert_int_equal(d->memory_policy, MEMORY_PREFERRED);
+        config_free(c);
+        topology_free(t);
+}
+
+static void test_every_error_kind(void **state) {
+        (void) state;
+        Topology *t = synthetic("pack:1 numa:1 l3:1 core:8 pu:1"); /* 8 CPUs, no SMT */
+        char *root = fixture_new();
+        fixture_write(root, "kvmtuned.conf",
+                      "# comment\n"
+                      "[Daemon]\n"
+                      "URI=qemu:///system   # inline comment is stripped\n"
+                      "Metrics=localhost\n"
+                      "StatsIntervl=5s\n"
+                      "DryRun=maybe\n"
+                      "DryRun=no\n"
+                      "garbage line\n"
+                      "StatsInterval=-5s\n"
+                      "[Host]\n"
+                      "HousekeepingCPUs=0-1\n"
+                      "DedicatedCPUs=1-3\n"
+                      "SharedCPUs=2-9\n"
+                      "IsolateHost=sometimes\n"
+                      "[Hots]\n"
+                      "Foo=bar\n"
+                      "[Class x]\n"
+                      "=value\n"
+                      "[Daemon\n");
+        fixture_write(root, "policy.d/10-a.conf",
+                      "[Class gaming]\n"
+                      "CPUPolicy=dedicatd\n"
+                      "ThreadPolicy=require\n"
+                      "MemPageSize=3M\n"
+                      "Priority=high\n"
+                      "Overcommit=-1\n"
+                      "[Class vdi]\n"
+                      "CPUPolicy=dedicated\n"
+                      "Overcommit=8\n"
+                      "MatchName=vdi-*,,x\n");
+        fixture_write(root, "policy.d/20-b.conf",
+                      "[Class gaming]\n"
+                      "[Class]\n"
+                      "[Daemon]\n"
+                      "Overcomit=2\n");
+        fixture_write(root, "policy.d/README", "not a .conf file: ignored\n");
+
+        char *text = load(t, root, "kvmtuned.conf", NULL, -EINVAL);
+        print_message("%s", text);
+        assert_error(text, root, "kvmtuned.conf", 4, "Metrics=localhost: expected off, HOST:PORT or [IPV6]:PORT");
+        assert_error(text, root, "kvmtuned.conf", 5, "unknown key StatsIntervl in [Daemon]; did you mean StatsInterval?");
+        assert_error(text, root, "kvmtuned.conf", 6, "DryRun=maybe: expected yes or no");
+        assert_error(text, root, "kvmtuned.conf", 7, "DryRun is set twice in [Daemon] (first at line 6)");
+        assert_error(text, root, "kvmtuned.conf", 8, "expected KEY=VALUE, [SECTION] or a comment: garbage line");
+        assert_error(text, root, "kvmtuned.conf", 9,
+                     "StatsInterval=-5s: expected a positive duration such as 5s, 500ms or 1min");
+        assert_error(text, root, "kvmtuned.conf", 12, "DedicatedCPUs and HousekeepingCPUs (line 11) overlap on CPUs 1");
+        assert_error(text, root, "kvmtuned.conf", 13, "SharedCPUs=2-9: CPU 8-9 not usable on this host (usable CPUs: 0-7)");
+        assert_error(text, root, "kvmtuned.conf", 14, "IsolateHost=sometimes: expected no, when-dedicated or always");
+        assert_error(text, root, "kvmtuned.conf", 15, "unknown section [Hots]; did you mean [Host]?");
+        assert_error(text, root, "kvmtuned.conf", 17, "[Class] sections belong in policy.d/*.conf, not in kvmtuned.conf");
+        assert_error(text, root, "kvmtuned.conf", 18, "a value without a key: =value");
+        assert_error(text, root, "kvmtuned.conf", 19, "section header lacks its closing ']'");
+        assert_error(text, root, "policy.d/10-a.conf", 2, "CPUPolicy=dedicatd: expected dedicated, shared or mixed");
+        assert_error(text, root, "policy.d/10-a.conf", 3,
+                     "ThreadPolicy=require needs SMT, and this host has one thread per core (class 'gaming')");
+        assert_error(text, root, "policy.d/10-a.conf", 4,
+                     "MemPageSize=3M: expected small, any or a page size such as 2M or 1G");
+        assert_error(text, root, "policy.d/10-a.conf", 5,
+                     "Priority=high: expected a whole number from -1000000 to 1000000");
+        assert_error(text, root, "policy.d/10-a.conf", 6, "Overcommit=-1: expected a number from 0 to 1000");
+        assert_error(text, root, "policy.d/10-a.conf", 9,
+                     "Overcommit= applies to shared vCPUs, but class 'vdi' is CPUPolicy=dedicated");
+        assert_error(text, root, "policy.d/10-a.conf", 10, "MatchName=vdi-*,,x: empty entry in list");
+        char first[600];
+        snprintf(first, sizeof(first), "class 'gaming' is already defined at %s/policy.d/10-a.conf:1", root);
+        assert_error(text, root, "policy.d/20-b.conf", 1, first);
+        assert_error(text, root, "policy.d/20-b.conf", 2,
+                     "[Class]: a class needs a name of letters, digits, '_', '.' or '-': [Class NAME]");
+        assert_error(text, root, "policy.d/20-b.conf", 3, "[Daemon] belongs in kvmtuned.conf, not in a policy file");
+        /* Keys of a refused section are not reported again: only real errors count. */
+        assert_int_equal(count_lines(text), 23);
+
+        /* The errors of a file come in line order, the files in lexical order. */
+        const char *a = strstr(text, "10-a.conf:2:"), *b = strstr(text, "10-a.conf:3:"), *c = strstr(text, "20-b.conf:1:");
+        assert_true(a && b && c && a < b && b < c);
+        free(text);
+        fixture_free(root);
+        topology_free(t);
+}
+
+static void test_long_line_and_auto_overlap(void **state) {
+        (void) state;
+        Topology *t = synthetic("pack:1 numa:2 l3:1 core:4 pu:2");
+        char *root = fixture_new();
+        char longline[400];
+        memset(longline, 'a', sizeof(longline));
+        memcpy(longline, "URI=", 4);
+        longline[sizeof(longline) - 2] = '\n';
+        longline[sizeof(longline) - 1] = '\0';
+        char text_in[600];
+        snprintf(text_in, sizeof(text_in), "[Daemon]\n%s[Host]\nDedicatedCPUs=0-15\n", longline);
+        fixture_write(root, "kvmtuned.conf", text_in);
+        fixture_write(root, "policy.d/empty.conf", "# no classes\n");
+        char *text = load(t, root, "kvmtuned.conf", NULL, -EINVAL);
+        assert_error(text, root, "kvmtuned.conf", 2, "line is too long (398 characters, at most 198)");
+        assert_error(text, root, "kvmtuned.conf", 4,
+                     "DedicatedCPUs overlaps the automatic HousekeepingCPUs (the first core of each node) on CPUs "
+                     "0-1,8-9; set HousekeepingCPUs= explicitly");
+        assert_int_equal(count_lines(text), 2);
+        free(text);
+        fixture_free(root);
+        topology_free(t);
+}
+
+static void test_valid_policy_and_matching(void **state) {
+        (void) state;
+        Topology *t = synthetic("pack:1 numa:1 l3:2 core:4 pu:2");
+        char *root = fixture_new();
+        fixture_write(root, "kvmtuned.conf",
+                      "[Daemon]\nURI=test:///default\nMetrics=off\nStatsInterval=250ms\n"
+                      "[Host]\nHousekeepingCPUs=0,4\nDedicatedCPUs=1-3,5-7,8-15\nSharedCPUs=8-15\n"
+                      "GovernorDedicated=performance\nGovernorIdle=keep\n");
+        fixture_write(root, "policy.d/10-first.conf",
+                      "[Class low]\nMatchName=vm-*\nPriority=1\n"
+                      "[Class tie-a]\nMatchName=tie-*\nPriority=5\n"
+                      "[Class games]\nMatchName=win*\nMatchMetadata=gaming,play\nPriority=100\nCPUPolicy=dedicated\n"
+                      "ThreadPolicy=require\nMemPageSize=1G\n");
+        fixture_write(root, "policy.d/20-second.conf",
+                      "[Class high]\nMatchName=vm-big*\nPriority=10\n"
+                      "[Class tie-b]\nMatchName=tie-*\nPriority=5\n");
+        Config *c = NULL;
+        char *text = load(t, root, "kvmtuned.conf", &c, 0);
+        assert_string_equal(text, "");
+        free(text);
+        assert_string_equal(c->daemon.uri, "test:///default");
+        assert_null(c->daemon.metrics);
+        assert_int_equal(c->daemon.stats_interval_usec, 250000);
+        assert_string_equal(c->host.governor_dedicated, "performance");
+        assert_null(c->host.governor_idle);
+        assert_int_equal(config_find_class(c, "games")->mem_page_kib, 1024 * 1024);
+        assert_int_equal(c->n_classes, 6); /* five, plus the built-in default */
+
+        struct {
+                const char *name, *metadata, *want;
+        } cases[] = {
+                { "vm-small", NULL, "low" },   { "vm-big1", NULL, "high" },    { "tie-1", NULL, "tie-a" },
+                { "win10", NULL, "games" },    { "other", "gaming", "games" }, { "other", "play", "games" },
+                { "vm-x", "games", "games" },  { "other", NULL, "default" },   { "vm-1", "nosuch", "low" },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char *why = NULL;
+                const PolicyClass *cls = config_match_class(c, cases[i].name, cases[i].metadata, &why);
+                print_message("%s (%s): %s\n", cases[i].name, cases[i].metadata ? cases[i].metadata : "-", why);
+                assert_string_equal(cls->name, cases[i].want);
+                free(why);
+        }
+        config_free(c);
+        fixture_free(root);
+        topology_free(t);
+}
+
+/* The shipped configuration and policy for all three audiences pass --check's validation on
+ * the live host and on every real machine of the corpus. */
+static void test_shipped_examples(void **state) {
+        (void) state;
+        static const char *mains[] = { "kvmtuned.conf", "examples/gaming-desktop.conf", "examples/dense-host.conf",
+                                       "examples/vdi-pool.conf" };
+        Topology *hosts[64];
+        unsigned n_hosts = 0;
+        assert_int_equal(topology_load(&(TopologySource) { .sysfs = "/sys" }, &hosts[n_hosts++]), 0);
+        const char *dir = oracle_corpus_dir();
+        char **paths = NULL;
+        int n = dir ? oracle_list_xml(dir, &paths) : 0;
+        for (int i = 0; i < n && n_hosts < 64; i++) {
+                Topology *t = NULL;
+                assert_int_equal(topology_load(&(TopologySource) { .xml_path = paths[i] }, &t), 0);
+                hosts[n_hosts++] = t;
+        }
+        oracle_free_list(paths, n);
+
+        for (unsigned h = 0; h < n_hosts; h++)
+                for (size_t i = 0; i < sizeof(mains) / sizeof(mains[0]); i++) {
+                        char path[512];
+                        snprintf(path, sizeof(path), "%s/%s", KVMTUNED_ETC, mains[i]);
+                        ConfigErrors errors = { 0 };
+                        Config *c = NULL;
+                        int r = config_load(path, KVMTUNED_ETC "/policy.d", hosts[h], &c, &errors);
+                        if (r != 0) {
+                                char *text = config_errors_format(&errors);
+                                print_error("%s on %s:\n%s", mains[i], hosts[h]->source, text);
+                                free(text);
+                        }
+                        assert_int_equal(r, 0);
+                        assert_non_null(config_find_class(c, "gaming"));
+                        assert_non_null(config_find_class(c, "vdi"));
+                        assert_false(config_find_class(c, "default")->builtin);
+                        config_free(c);
+                        config_errors_clear(&errors);
+                }
+        print_message("shipped examples valid on %u hosts\n", n_hosts);
+        for (unsigned h = 0; h < n_hosts; h++)
+                topology_free(hosts[h]);
+}
+
+static void test_missing_files(void **state) {
+        (void) state;
+        Topology *t = synthetic("pack:1 core:2 pu:1");
+        ConfigErrors errors = { 0 };
+        Config *c = NULL;
+        assert_int_equal(config_load("/nonexistent/kvmtuned.conf", "/nonexistent/policy.d", t, &c, &errors), -EINVAL);
+        char *text = config_errors_format(&errors);
+        assert_non_null(strstr(text, "/nonexistent/kvmtuned.conf: cannot open: No such file or directory\n"));
+        assert_non_null(strstr(text, "/nonexistent/policy.d: cannot read policy directory: No such file or directory\n"));
+        free(text);
+        config_errors_clear(&errors);
+        assert_null(c);
+        topology_free(t);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_cpulist),
+                cmocka_unit_test(test_defaults),
+                cmocka_unit_test(test_every_error_kind),
+                cmocka_unit_test(test_long_line_and_auto_overlap),
+                cmocka_unit_test(test_valid_policy_and_matching),
+                cmocka_unit_test(test_shipped_examples),
+                cmocka_unit_test(test_missing_files),
+        };
+        return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

@@ -1,0 +1,226 @@
+/* Domain XML to placement request: real-world samples, units, pins, metadata, broken and
+ * hostile input. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cpulist.h"
+#include "domain.h"
+#include "kfile.h"
+
+static DomainRequest *parse_fixture(const char *file) {
+        char *xml = NULL, *error = NULL;
+        assert_int_equal(kfile_read(KVMTUNED_FIXTURES "/domains", file, &xml), 0);
+        DomainRequest *d = NULL;
+        int r = domain_parse(xml, strlen(xml), &d, &error);
+        if (r < 0)
+                print_error("%s: %s\n", file, error);
+        assert_int_equal(r, 0);
+        assert_null(error);
+        free(xml);
+        return d;
+}
+
+static char *parse_error_of(const char *xml) {
+        DomainRequest *d = NULL;
+        char *error = NULL;
+        assert_int_equal(domain_parse(xml, strlen(xml), &d, &error), -EINVAL);
+        assert_null(d);
+        assert_non_null(error);
+        return error;
+}
+
+static void assert_cpus(hwloc_const_bitmap_t set, const char *want) {
+        char *s = cpulist_format(set);
+        assert_string_equal(s, want);
+        free(s);
+}
+
+static void test_windows_guest(void **state) {
+        (void) state;
+        DomainRequest *d = parse_fixture("win10-virt-install.xml");
+        assert_string_equal(d->name, "win10");
+        assert_string_equal(d->uuid, "5f0c8a4e-2d1b-4c3a-9e7f-0a1b2c3d4e5f");
+        assert_string_equal(d->virt_type, "kvm");
+        assert_int_equal(d->vcpus, 8);
+        assert_int_equal(d->max_vcpus, 8);
+        assert_int_equal(d->guest_threads, 2);
+        assert_int_equal(d->memory_kib, 8388608);
+        assert_false(d->hugepages);
+        assert_false(d->explicit_pins);
+        assert_int_equal(d->n_iothreads, 0);
+        assert_int_equal(d->n_hostdevs, 0);
+        assert_null(d->metadata_class); /* libosinfo metadata is not ours */
+        domain_free(d);
+}
+
+static void test_nova_pinned_guest(void **state) {
+        (void) state;
+        DomainRequest *d = parse_fixture("nova-pinned.xml");
+        assert_true(d->explicit_pins);
+        assert_cpus(d->pinned_cpus, "2-5");
+        assert_cpus(d->pinned_nodes, "0");
+        assert_int_equal(d->n_cells, 1);
+        assert_cpus(d->cells[0].vcpus, "0-3");
+        assert_int_equal(d->cells[0].memory_kib, 4194304);
+        domain_free(d);
+}
+
+static void test_hugepage_guest(void **state) {
+        (void) state;
+        DomainRequest *d = parse_fixture("hugepage-db.xml");
+        assert_int_equal(d->memory_kib, 16ULL * 1024 * 1024); /* <memory unit='GiB'>16 */
+        assert_true(d->hugepages);
+        assert_int_equal(d->hugepage_kib, 1024 * 1024);
+        assert_int_equal(d->vcpus, 6); /* current='6' of 8 */
+        assert_int_equal(d->max_vcpus, 8);
+        assert_int_equal(d->n_iothreads, 2);
+        assert_int_equal(d->iothread_ids[0], 1);
+        assert_int_equal(d->iothread_ids[1], 2);
+        assert_int_equal(d->n_cells, 2);
+        assert_int_equal(d->cells[1].memory_kib, 8ULL * 1024 * 1024);
+        assert_cpus(d->cells[1].vcpus, "4-7");
+        domain_free(d);
+}
+
+static void test_hostdev_gaming_guest(void **state) {
+        (void) state;
+        DomainRequest *d = parse_fixture("gaming-hostdev.xml");
+        assert_string_equal(d->metadata_class, "gaming");
+        assert_int_equal(d->n_hostdevs, 1); /* the USB hostdev is not a PCI device */
+        assert_string_equal(d->hostdevs[0], "0000:18:00.0");
+        assert_true(d->hugepages);
+        assert_int_equal(d->hugepage_kib, 0); /* no size: the class decides */
+        assert_int_equal(d->memory_kib, 16384 * 1024);
+        assert_int_equal(d->n_iothreads, 1);
+        assert_int_equal(d->iothread_ids[0], 4);
+        domain_free(d);
+}
+
+static void test_mixed_guest(void **state) {
+        (void) state;
+        DomainRequest *d = parse_fixture("mixed-rt.xml");
+        assert_non_null(d->dedicated_vcpus);
+        assert_cpus(d->dedicated_vcpus, "2-3");
+        domain_free(d);
+
+        const char *xml = "<domain><name>m</name><vcpu>4</vcpu><memory>1024</memory><metadata>"
+                          "<k:policy xmlns:k='urn:kvmtuned:policy:1' class='mix' dedicated-vcpus='0-1'/></metadata></domain>";
+        char *error = NULL;
+        assert_int_equal(domain_parse(xml, strlen(xml), &d, &error), 0);
+        assert_string_equal(d->metadata_class, "mix");
+        assert_cpus(d->dedicated_vcpus, "0-1");
+        domain_free(d);
+}
+
+static void test_units(void **state) {
+        (void) state;
+        struct {
+                const char *memory;
+                uint64_t kib;
+        } cases[] = {
+                { "<memory>1048576</memory>", 1048576 },
+                { "<memory unit='KiB'>2048</memory>", 2048 },
+                { "<memory unit='MiB'>512</memory>", 512 * 1024 },
+                { "<memory unit='G'>2</memory>", 2 * 1024 * 1024 },
+                { "<memory unit='GB'>1</memory>", 1000000000 / 1024 },
+                { "<memory unit='b'>1048576</memory>", 1024 },
+                { "<memory unit='MiB'>4096</memory><currentMemory unit='MiB'>1024</currentMemory>", 1024 * 1024 },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char xml[512];
+                snprintf(xml, sizeof(xml), "<domain><name>u</name><vcpu>1</vcpu>%s</domain>", cases[i].memory);
+                DomainRequest *d = NULL;
+                char *error = NULL;
+                assert_int_equal(domain_parse(xml, strlen(xml), &d, &error), 0);
+                assert_int_equal(d->memory_kib, cases[i].kib);
+                domain_free(d);
+        }
+}
+
+static void test_broken(void **state) {
+        (void) state;
+        char *xml = NULL;
+        assert_int_equal(kfile_read(KVMTUNED_FIXTURES "/domains", "broken-unclosed.xml", &xml), 0);
+        char *e = parse_error_of(xml);
+        assert_non_null(strstr(e, "line 6:"));
+        free(e);
+        free(xml);
+
+        struct {
+                const char *xml, *want;
+        } cases[] = {
+                { "", "line" },
+                { "<notadomain/>", "not a libvirt domain: the root element is not <domain>" },
+                { "<domain><vcpu>1</vcpu><memory>1</memory></domain>", "the domain has no <name>" },
+                { "<domain><name>x</name><memory>1</memory></domain>", "the domain has no <vcpu> count" },
+                { "<domain><name>x</name><vcpu>lots</vcpu><memory>1</memory></domain>",
+                  "<vcpu> is not a number from 0 to 16384: lots" },
+                { "<domain><name>x</name><vcpu>-1</vcpu><memory>1</memory></domain>", "<vcpu> is not a number" },
+                { "<domain><name>x</name><vcpu>99999</vcpu><memory>1</memory></domain>", "<vcpu> is not a number" },
+                { "<domain><name>x</name><vcpu current='0'>2</vcpu><memory>1</memory></domain>",
+                  "<vcpu current='0'> leaves the domain without a vCPU" },
+                { "<domain><name>x</name><vcpu>1</vcpu></domain>", "the domain has no <memory> size" },
+                { "<domain><name>x</name><vcpu>1</vcpu><memory unit='parsecs'>1</memory></domain>",
+                  "<memory> has an unknown unit: parsecs" },
+                { "<domain><name>x</name><vcpu>1</vcpu><memory>1</memory><cputune><vcpupin vcpu='0' "
+                  "cpuset='3-1'/></cputune></domain>",
+                  "cpuset '3-1': range runs backwards" },
+                { "<domain><name>x</name><vcpu>2</vcpu><memory>1</memory><metadata><k:policy "
+                  "xmlns:k='urn:kvmtuned:policy:1' dedicated-vcpus='5'/></metadata></domain>",
+                  "dedicated vCPUs name vCPU 5, but the domain has 2" },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                e = parse_error_of(cases[i].xml);
+                if (!strstr(e, cases[i].want)) {
+                        print_error("case %zu: want '%s', got '%s'\n", i, cases[i].want, e);
+                        fail();
+                }
+                free(e);
+        }
+}
+
+/* Entity expansion and external entities are refused, whatever libxml2 would otherwise do. */
+static void test_hostile(void **state) {
+        (void) state;
+        char *xml = NULL;
+        assert_int_equal(kfile_read(KVMTUNED_FIXTURES "/domains", "hostile-entities.xml", &xml), 0);
+        char *e = parse_error_of(xml);
+        print_message("entity bomb: %s\n", e);
+        free(e);
+        free(xml);
+
+        const char *xxe = "<?xml version='1.0'?><!DOCTYPE domain [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>"
+                          "<domain><name>&x;</name><vcpu>1</vcpu><memory>1</memory></domain>";
+        e = parse_error_of(xxe);
+        assert_string_equal(e, "domain XML must not contain a DOCTYPE");
+        free(e);
+
+        /* Larger than any real domain XML: refused before parsing. */
+        size_t big = 17 * 1024 * 1024;
+        char *huge = malloc(big + 1);
+        memset(huge, ' ', big);
+        huge[big] = '\0';
+        DomainRequest *d = NULL;
+        assert_int_equal(domain_parse(huge, big, &d, &e), -EINVAL);
+        assert_string_equal(e, "domain XML is larger than 16 MiB");
+        free(e);
+        free(huge);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_windows_guest), cmocka_unit_test(test_nova_pinned_guest),
+                cmocka_unit_test(test_hugepage_guest), cmocka_unit_test(test_hostdev_gaming_guest),
+                cmocka_unit_test(test_mixed_guest),   cmocka_unit_test(test_units),
+                cmocka_unit_test(test_broken),        cmocka_unit_test(test_hostile),
+        };
+        return cmocka_run_group_tests_name("domain", tests, NULL, NULL);
+}

@@ -1,0 +1,754 @@
+/* The planner: targeted scenarios on synthetic hosts, and placement properties on every real
+ * machine of the corpus under a mixed workload. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "cpulist.h"
+#include "domain.h"
+#include "fixture.h"
+#include "oracle.h"
+#include "planner.h"
+#include "render.h"
+#include "topology.h"
+
+/* Policy classes every scenario can use; domains pick one by metadata. */
+static const char policy_smt[] = "[Class req]\nCPUPolicy=dedicated\nThreadPolicy=require\nCacheLocality=l3\n";
+static const char policy[] = "[Class ded]\nCPUPolicy=dedicated\nThreadPolicy=prefer\nCacheLocality=l3\n"
+                             "[Class iso]\nCPUPolicy=dedicated\nThreadPolicy=isolate\nCacheLocality=l3\n"
+                             "[Class numa]\nCPUPolicy=dedicated\nCacheLocality=numa\n"
+                             "[Class emu]\nCPUPolicy=dedicated\nEmulatorThreads=isolate\nIOThreads=share\n"
+                             "[Class perf]\nCPUPolicy=dedicated\nCoreKind=performance\n"
+                             "[Class mix]\nCPUPolicy=mixed\nOvercommit=4\n"
+                             "[Class vdi]\nCPUPolicy=shared\nCacheLocality=numa\nOvercommit=4\n"
+                             "[Class huge]\nCPUPolicy=dedicated\nMemPageSize=2M\n"
+                             "[Class loose]\nCPUPolicy=shared\nMemoryPolicy=none\n";
+
+typedef struct World {
+        Topology *t;
+        Config *c;
+        Planner *p;
+        char *root;
+} World;
+
+static World *world_new(Topology *t, const char *main_conf, const char *policy_text) {
+        World *w = calloc(1, sizeof(World));
+        w->t = t;
+        w->root = fixture_new();
+        fixture_write(w->root, "kvmtuned.conf", main_conf ? main_conf : "");
+        fixture_write(w->root, "policy.d/50-test.conf", policy_text ? policy_text : policy);
+        /* ThreadPolicy=require is a configuration error on a host without SMT. */
+        if (!policy_text && t->smt_max >= 2)
+                fixture_write(w->root, "policy.d/60-smt.conf", policy_smt);
+        char conf[512], dir[512];
+        snprintf(conf, sizeof(conf), "%s/kvmtuned.conf", w->root);
+        snprintf(dir, sizeof(dir), "%s/policy.d", w->root);
+        ConfigErrors errors = { 0 };
+        int r = config_load(conf, dir, t, &w->c, &errors);
+        if (r < 0) {
+                char *text = config_errors_format(&errors);
+                print_error("%s", text);
+                free(text);
+        }
+        assert_int_equal(r, 0);
+        assert_int_equal(planner_new(t, w->c, &w->p), 0);
+        return w;
+}
+
+static World *world_synthetic(const char *desc, const char *main_conf) {
+        Topology *t = NULL;
+        assert_int_equal(topology_load(&(TopologySource) { .synthetic = desc }, &t), 0);
+        return world_new(t, main_conf, NULL);
+}
+
+static void world_free(World *w) {
+        planner_free(w->p);
+        config_free(w->c);
+        topology_free(w->t);
+        fixture_free(w->root);
+        free(w);
+}
+
+/* A domain of class cls with vcpus vCPUs and mem_mib of memory; extra goes inside <domain>. */
+static DomainRequest *request(const char *name, const char *cls, unsigned vcpus, unsigned mem_mib, const char *extra) {
+        char xml[2048];
+        snprintf(xml, sizeof(xml),
+                 "<domain type='kvm'><name>%s</name><vcpu>%u</vcpu><memory unit='MiB'>%u</memory>"
+                 "<metadata><k:policy xmlns:k='urn:kvmtuned:policy:1' class='%s'/></metadata>%s</domain>",
+                 name, vcpus, mem_mib, cls, extra ? extra : "");
+        DomainRequest *d = NULL;
+        char *error = NULL;
+        int r = domain_parse(xml, strlen(xml), &d, &error);
+        if (r < 0)
+                print_error("%s\n", error);
+        assert_int_equal(r, 0);
+        return d;
+}
+
+static const Placement *place(World *w, const char *name, const char *cls, unsigned vcpus, unsigned mem_mib,
+                              const char *extra) {
+        DomainRequest *d = request(name, cls, vcpus, mem_mib, extra);
+        const Placement *pl = NULL;
+        assert_int_equal(planner_place(w->p, d, &pl), 0);
+        domain_free(d);
+        return pl;
+}
+
+static hwloc_bitmap_t vcpu_union(const Placement *pl) {
+        hwloc_bitmap_t set = hwloc_bitmap_alloc();
+        for (unsigned i = 0; i < pl->n_vcpus; i++)
+                hwloc_bitmap_or(set, set, pl->vcpus[i].cpus);
+        return set;
+}
+
+static char *plan_json(World *w) {
+        json_object *o = NULL;
+        assert_int_equal(planner_refresh_shared(w->p), 0);
+        assert_int_equal(render_plan_json(w->p, &o), 0);
+        char *s = strdup(json_object_to_json_string(o));
+        json_object_put(o);
+        return s;
+}
+
+/* Every L3 index, then node, a set of CPUs touches. */
+static unsigned count_l3(const Topology *t, hwloc_const_bitmap_t set, bool nodes) {
+        hwloc_bitmap_t seen = hwloc_bitmap_alloc();
+        int cpu;
+        hwloc_bitmap_foreach_begin(cpu, set) {
+                const TopoCpu *c = topology_cpu(t, (unsigned) cpu);
+                int v = nodes ? c->node : c->l3;
+                hwloc_bitmap_set(seen, (unsigned) (v + 1));
+        }
+        hwloc_bitmap_foreach_end();
+        unsigned n = (unsigned) hwloc_bitmap_weight(seen);
+        hwloc_bitmap_free(seen);
+        return n;
+}
+
+/* ---- Invariants of any planner state ---------------------------------------------------- */
+
+static void check_invariants(World *w) {
+        const Topology *t = w->t;
+        assert_int_equal(planner_refresh_shared(w->p), 0);
+        unsigned n;
+        const Placement *const *pls = planner_placements(w->p, &n);
+        hwloc_bitmap_t dedicated = hwloc_bitmap_alloc(), held = hwloc_bitmap_alloc(), pinned = hwloc_bitmap_alloc();
+        for (unsigned i = 0; i < n; i++)
+                if (pls[i]->admitted && pls[i]->adopted)
+                        hwloc_bitmap_or(pinned, pinned, pls[i]->held);
+
+        for (unsigned i = 0; i < n; i++) {
+                const Placement *pl = pls[i];
+                if (!pl->admitted) {
+                        assert_non_null(pl->reason);
+                        assert_true(hwloc_bitmap_iszero(pl->held));
+                        continue;
+                }
+                if (pl->adopted)
+                        continue;
+                assert_false(hwloc_bitmap_intersects(held, pl->held)); /* a CPU held twice */
+                hwloc_bitmap_or(held, held, pl->held);
+                for (unsigned v = 0; v < pl->n_vcpus; v++) {
+                        hwloc_const_bitmap_t cpus = pl->vcpus[v].cpus;
+                        if (!pl->vcpus[v].dedicated) {
+                                assert_false(hwloc_bitmap_iszero(cpus));
+                                assert_true(hwloc_bitmap_isincluded(cpus, w->c->host.shared));
+                                continue;
+                        }
+                        assert_int_equal(hwloc_bitmap_weight(cpus), 1);
+                        assert_false(hwloc_bitmap_intersects(dedicated, cpus)); /* two dedicated vCPUs, one CPU */
+                        hwloc_bitmap_or(dedicated, dedicated, cpus);
+                        assert_false(hwloc_bitmap_intersects(cpus, w->c->host.housekeeping));
+                        assert_true(hwloc_bitmap_isincluded(cpus, w->c->host.dedicated));
+                        assert_true(hwloc_bitmap_isincluded(cpus, pl->held));
+                        assert_false(hwloc_bitmap_intersects(cpus, pinned));
+                        if (pl->cls->thread_policy == THREAD_POLICY_ISOLATE) {
+                                /* Its siblings are held by it and carry no vCPU of anyone. */
+                                const TopoCpu *c = topology_cpu(t, (unsigned) hwloc_bitmap_first(cpus));
+                                assert_true(hwloc_bitmap_isincluded(t->cores[c->core].cpuset, pl->held));
+                        }
+                }
+        }
+        /* No shared vCPU floats over a CPU someone holds, and overcommit holds per node. */
+        for (unsigned i = 0; i < n; i++)
+                for (unsigned v = 0; pls[i]->admitted && !pls[i]->adopted && v < pls[i]->n_vcpus; v++)
+                        if (!pls[i]->vcpus[v].dedicated)
+                                assert_false(hwloc_bitmap_intersects(pls[i]->vcpus[v].cpus, held));
+        hwloc_bitmap_t shared = hwloc_bitmap_alloc();
+        for (unsigned node = 0; node < t->n_nodes; node++) {
+                double limit = 0;
+                unsigned vcpus = 0;
+                for (unsigned i = 0; i < n; i++) {
+                        const Placement *pl = pls[i];
+                        if (!pl->admitted || pl->adopted || !pl->shared_vcpus[node])
+                                continue;
+                        vcpus += pl->shared_vcpus[node];
+                        if (pl->cls->overcommit > 0 && (limit == 0 || pl->cls->overcommit < limit))
+                                limit = pl->cls->overcommit;
+                }
+                planner_shared_cpus(w->p, node, shared);
+                unsigned cpus = (unsigned) hwloc_bitmap_weight(shared);
+                assert_int_equal(planner_shared_vcpus(w->p, node), vcpus);
+                if (vcpus > 0)
+                        assert_true(cpus > 0);
+                if (limit > 0 && vcpus > 0 && (double) vcpus / cpus > limit + 1e-9) {
+                        print_error("node %u: %u shared vCPUs on %u CPUs exceeds %.2f\n", t->nodes[node].os, vcpus, cpus,
+                                    limit);
+                        fail();
+                }
+        }
+        hwloc_bitmap_free(shared);
+        hwloc_bitmap_free(dedicated);
+        hwloc_bitmap_free(held);
+        hwloc_bitmap_free(pinned);
+}
+
+/* ---- Scenarios ------------------------------------------------------------------------- */
+
+static void test_dedicated_fills_one_l3_with_siblings(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:1 l3:2 core:8 pu:2", "[Host]\nHousekeepingCPUs=0-1\n");
+        /* Synthetic nodes have 1 GB: small guests keep memory out of the way here. */
+        const Placement *pl = place(w, "vm1", "ded", 8, 128, NULL);
+        assert_true(pl->admitted);
+        hwloc_bitmap_t all = vcpu_union(pl);
+        assert_int_equal(count_l3(w->t, all, false), 1);
+        /* prefer: 8 vCPUs fill 4 whole cores, sibling pairs on consecutive vCPUs. */
+        for (unsigned v = 0; v < 8; v += 2) {
+                const TopoCpu *a = topology_cpu(w->t, (unsigned) hwloc_bitmap_first(pl->vcpus[v].cpus));
+                const TopoCpu *b = topology_cpu(w->t, (unsigned) hwloc_bitmap_first(pl->vcpus[v + 1].cpus));
+                assert_int_equal(a->core, b->core);
+        }
+        /* The emulator goes to the housekeeping CPUs of its node. */
+        char *emu = cpulist_format(pl->emulator);
+        assert_string_equal(emu, "0-1");
+        free(emu);
+        /* A second 8-vCPU VM does not fit the rest of L3 #0 (6 CPUs) and goes whole into L3 #1. */
+        const Placement *pl2 = place(w, "vm2", "ded", 8, 128, NULL);
+        hwloc_bitmap_t all2 = vcpu_union(pl2);
+        assert_int_equal(count_l3(w->t, all2, false), 1);
+        assert_int_not_equal(topology_cpu(w->t, (unsigned) hwloc_bitmap_first(all))->l3,
+                             topology_cpu(w->t, (unsigned) hwloc_bitmap_first(all2))->l3);
+        check_invariants(w);
+        hwloc_bitmap_free(all);
+        hwloc_bitmap_free(all2);
+        world_free(w);
+}
+
+static void test_isolate_and_require(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:1 l3:1 core:8 pu:2", "[Host]\nHousekeepingCPUs=0-1\n");
+        const Placement *iso = place(w, "iso", "iso", 3, 512, NULL);
+        assert_true(iso->admitted);
+        assert_int_equal(hwloc_bitmap_weight(iso->held), 6); /* 3 cores, siblings left empty */
+        /* 7 cores are free of housekeeping; iso took 3; require wants pairs: 8 vCPUs need 4 cores. */
+        const Placement *req = place(w, "req", "req", 8, 512, NULL);
+        assert_true(req->admitted);
+        const Placement *more = place(w, "more", "ded", 1, 512, NULL);
+        assert_false(more->admitted);
+        assert_string_equal(more->reason, "host: needs 1 dedicated CPUs, 0 free");
+        check_invariants(w);
+        world_free(w);
+
+        /* require on a host without SMT: refused by the config check, and by the planner if asked. */
+        Topology *t = NULL;
+        assert_int_equal(topology_load(&(TopologySource) { .synthetic = "pack:1 core:8 pu:1" }, &t), 0);
+        w = world_new(t, NULL, "[Class req]\nCPUPolicy=dedicated\n");
+        ((PolicyClass *) config_find_class(w->c, "req"))->thread_policy = THREAD_POLICY_REQUIRE;
+        const Placement *pl = place(w, "r", "req", 2, 512, NULL);
+        assert_false(pl->admitted);
+        assert_string_equal(pl->reason, "ThreadPolicy=require: this host has no SMT");
+        world_free(w);
+}
+
+static void test_overcommit_refusal(void **state) {
+        (void) state;
+        /* 2 nodes of 8 CPUs, 2 housekeeping each: 6 shared CPUs per node, 24 vCPUs at ratio 4. */
+        World *w = world_synthetic("pack:2 numa:1 l3:1 core:4 pu:2", NULL);
+        unsigned admitted = 0;
+        const Placement *pl = NULL;
+        for (unsigned i = 0; i < 30; i++) {
+                char name[32];
+                snprintf(name, sizeof(name), "vdi-%02u", i);
+                pl = place(w, name, "vdi", 2, 16, NULL);
+                if (!pl->admitted)
+                        break;
+                admitted++;
+                check_invariants(w);
+        }
+        assert_int_equal(admitted, 24); /* 48 vCPUs = 2 nodes x 6 CPUs x 4 */
+        print_message("refusal: %s\n", pl->reason);
+        assert_string_equal(pl->reason, "node 0 shared ratio would be 4.33 > 4.0 (26 vCPUs / 6 CPUs)");
+
+        /* A dedicated VM may not take shared CPUs the shared VMs need: node 0 is full at 4.0. */
+        const Placement *ded = place(w, "ded", "ded", 1, 16, NULL);
+        assert_false(ded->admitted);
+        check_invariants(w);
+
+        /* Releasing one 2-vCPU VM makes room for exactly one more. */
+        assert_int_equal(planner_release(w->p, "vdi-00"), 0);
+        assert_int_equal(planner_release(w->p, "vdi-00"), -ENOENT);
+        assert_true(place(w, "vdi-new", "vdi", 2, 16, NULL)->admitted);
+        assert_false(place(w, "vdi-new2", "vdi", 2, 16, NULL)->admitted);
+        check_invariants(w);
+        world_free(w);
+}
+
+static void test_dedicated_shrinks_shared(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:1 numa:1 l3:1 core:8 pu:1", "[Host]\nHousekeepingCPUs=0\n");
+        const Placement *s = place(w, "loose", "loose", 2, 256, NULL);
+        char *before = cpulist_format(s->vcpus[0].cpus);
+        assert_string_equal(before, "1-7");
+        const Placement *d = place(w, "ded", "ded", 3, 256, NULL);
+        assert_true(d->admitted);
+        assert_int_equal(planner_refresh_shared(w->p), 0);
+        s = planner_find(w->p, "loose");
+        char *after = cpulist_format(s->vcpus[0].cpus);
+        hwloc_bitmap_t ded = vcpu_union(d);
+        assert_false(hwloc_bitmap_intersects(s->vcpus[0].cpus, ded));
+        assert_int_equal(hwloc_bitmap_weight(s->vcpus[0].cpus), 4);
+        print_message("shared before %s, after a 3-vCPU dedicated VM %s\n", before, after);
+        check_invariants(w);
+        free(before);
+        free(after);
+        hwloc_bitmap_free(ded);
+        world_free(w);
+}
+
+static void test_numa_spill_by_distance(void **state) {
+        (void) state;
+        const char *dir = oracle_corpus_dir();
+        if (!dir) {
+                skip();
+                return;
+        }
+        char path[512];
+        snprintf(path, sizeof(path), "%s/amd-4s-opteron6276-8numa-distances.xml", dir);
+        Topology *t = NULL;
+        assert_int_equal(topology_load(&(TopologySource) { .xml_path = path }, &t), 0);
+        World *w = world_new(t, NULL, NULL);
+        /* 8 nodes of 8 cores, 1 housekeeping each: 7 per node. 12 vCPUs need two nodes; the pair
+         * must be the closest (distance 16, the other die of the package), not 22 away. */
+        const Placement *pl = place(w, "big", "numa", 12, 1024, NULL);
+        assert_true(pl->admitted);
+        hwloc_bitmap_t all = vcpu_union(pl);
+        assert_int_equal(count_l3(t, all, true), 2);
+        int a = topology_cpu(t, (unsigned) hwloc_bitmap_first(all))->node;
+        int b = topology_cpu(t, (unsigned) hwloc_bitmap_last(all))->node;
+        uint64_t d = t->nodes[a].distances[b], best = UINT64_MAX;
+        for (unsigned m = 0; m < t->n_nodes; m++)
+                if ((int) m != a && t->nodes[a].distances[m] < best)
+                        best = t->nodes[a].distances[m];
+        print_message("spans nodes %u and %u at distance %llu (closest from %u: %llu)\n", t->nodes[a].os, t->nodes[b].os,
+                      (unsigned long long) d, t->nodes[a].os, (unsigned long long) best);
+        assert_int_equal(d, best);
+        char *nodes = cpulist_format(pl->memory_nodes);
+        print_message("memory strict on nodes %s\n", nodes);
+        assert_int_equal(hwloc_bitmap_weight(pl->memory_nodes), 2);
+        free(nodes);
+        hwloc_bitmap_free(all);
+        check_invariants(w);
+        world_free(w);
+}
+
+static void test_emulator_isolate_and_iothreads(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:1 l3:2 core:4 pu:2", "[Host]\nHousekeepingCPUs=0-1\n");
+        const Placement *pl = place(w, "e", "emu", 4, 512, "<iothreads>2</iothreads>");
+        assert_true(pl->admitted);
+        assert_int_equal(hwloc_bitmap_weight(pl->emulator), 1);
+        hwloc_bitmap_t all = vcpu_union(pl);
+        assert_false(hwloc_bitmap_intersects(pl->emulator, all));
+        /* The extra CPU is in the VM's own L3 and held by it. */
+        hwloc_bitmap_t both = hwloc_bitmap_dup(all);
+        hwloc_bitmap_or(both, both, pl->emulator);
+        assert_int_equal(count_l3(w->t, both, false), 1);
+        assert_true(hwloc_bitmap_isincluded(pl->emulator, pl->held));
+        /* IOThreads=share: they float over the VM's vCPU CPUs. */
+        assert_int_equal(pl->n_iothreads, 2);
+        assert_true(hwloc_bitmap_isequal(pl->iothreads[1].cpus, all));
+        check_invariants(w);
+        hwloc_bitmap_free(all);
+        hwloc_bitmap_free(both);
+        world_free(w);
+}
+
+static void test_memory_and_hugepages(void **state) {
+        (void) state;
+        /* 2 nodes of 4 GiB. */
+        World *w = world_synthetic("pack:2 numa:1(memory=4GiB) l3:1 core:4 pu:1", NULL);
+        const Placement *a = place(w, "a", "ded", 2, 3 * 1024, NULL);
+        assert_true(a->admitted);
+        const Placement *b = place(w, "b", "ded", 2, 3 * 1024, NULL);
+        assert_true(b->admitted);
+        assert_false(hwloc_bitmap_isequal(a->memory_nodes, b->memory_nodes)); /* 3 + 3 GiB do not share 4 GiB */
+        const Placement *c = place(w, "c", "ded", 1, 3 * 1024, NULL);
+        assert_false(c->admitted);
+        print_message("refusal: %s\n", c->reason);
+        assert_string_equal(c->reason, "node 0: needs 3 GiB of memory, 1 GiB free");
+
+        /* Hugepages come out of free memory on demand: a 2M-page guest books pages per node. */
+        assert_int_equal(planner_release(w->p, "a"), 0);
+        const Placement *h = place(w, "h", "huge", 2, 2048, "<memoryBacking><hugepages/></memoryBacking>");
+        assert_true(h->admitted);
+        assert_int_equal(h->n_hugepages, 1);
+        assert_int_equal(h->hugepages[0].page_kib, 2048);
+        assert_int_equal(h->hugepages[0].count, 1024);
+        check_invariants(w);
+        world_free(w);
+
+        /* Hugepages=keep: only the existing pool counts, and a synthetic host has none listed. */
+        w = world_synthetic("pack:1 numa:1(memory=4GiB) l3:1 core:4 pu:1", "[Host]\nHugepages=keep\n");
+        h = place(w, "h", "huge", 1, 1024, "<memoryBacking><hugepages/></memoryBacking>");
+        assert_false(h->admitted);
+        assert_string_equal(h->reason, "node 0: needs 1 GiB of 2M hugepages, 0 KiB free");
+        world_free(w);
+}
+
+static void test_explicit_pins_count_as_taken(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:1 l3:1 core:4 pu:1", "[Host]\nHousekeepingCPUs=0\n");
+        const Placement *nova = place(w, "nova", "ded", 2, 256, "<cputune><vcpupin vcpu='0' cpuset='1'/>"
+                                                                "<vcpupin vcpu='1' cpuset='2'/></cputune>");
+        assert_true(nova->adopted);
+        const Placement *d = place(w, "d", "ded", 1, 256, NULL);
+        char *cpus = cpulist_format(d->vcpus[0].cpus);
+        assert_string_equal(cpus, "3");
+        free(cpus);
+        assert_false(place(w, "d2", "ded", 1, 256, NULL)->admitted);
+        /* Released, its CPUs are free again. */
+        assert_int_equal(planner_release(w->p, "nova"), 0);
+        assert_true(place(w, "d3", "ded", 2, 256, NULL)->admitted);
+        check_invariants(w);
+        world_free(w);
+
+        /* RespectExplicitPins=no: kvmtuned places it like any other domain. */
+        w = world_synthetic("pack:1 l3:1 core:4 pu:1", "[Daemon]\nRespectExplicitPins=no\n[Host]\nHousekeepingCPUs=0\n");
+        nova = place(w, "nova", "ded", 2, 256, "<cputune><vcpupin vcpu='0' cpuset='1'/></cputune>");
+        assert_false(nova->adopted);
+        assert_true(nova->admitted);
+        world_free(w);
+}
+
+static void test_mixed(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:2 numa:1 l3:1 core:4 pu:2", NULL);
+        const Placement *pl =
+                place(w, "m", "mix", 4, 512, "<cputune><vcpusched vcpus='0-1' scheduler='fifo' priority='1'/></cputune>");
+        assert_true(pl->admitted);
+        assert_true(pl->vcpus[0].dedicated && pl->vcpus[1].dedicated);
+        assert_false(pl->vcpus[2].dedicated || pl->vcpus[3].dedicated);
+        /* Shared vCPUs float on the same node as the dedicated ones, off the dedicated CPUs. */
+        hwloc_bitmap_t ded = hwloc_bitmap_dup(pl->vcpus[0].cpus);
+        hwloc_bitmap_or(ded, ded, pl->vcpus[1].cpus);
+        assert_false(hwloc_bitmap_intersects(ded, pl->vcpus[2].cpus));
+        hwloc_bitmap_t all = vcpu_union(pl);
+        assert_int_equal(count_l3(w->t, all, true), 1);
+        /* Without named dedicated vCPUs, a mixed class refuses with the reason. */
+        const Placement *bad = place(w, "m2", "mix", 4, 512, NULL);
+        assert_false(bad->admitted);
+        assert_non_null(strstr(bad->reason, "names no dedicated vCPUs"));
+        check_invariants(w);
+        hwloc_bitmap_free(ded);
+        hwloc_bitmap_free(all);
+        world_free(w);
+}
+
+static Topology *corpus(const char *file) {
+        const char *dir = oracle_corpus_dir();
+        if (!dir)
+                return NULL;
+        char path[512];
+        snprintf(path, sizeof(path), "%s/%s", dir, file);
+        Topology *t = NULL;
+        assert_int_equal(topology_load(&(TopologySource) { .xml_path = path }, &t), 0);
+        return t;
+}
+
+static void test_core_kinds_and_devices(void **state) {
+        (void) state;
+        Topology *t = corpus("intel-hybrid-i7-1370p-6p8e-cpukinds.xml");
+        if (!t) {
+                skip();
+                return;
+        }
+        World *w = world_new(t, NULL, NULL);
+        /* P-cores are CPUs 0-11, housekeeping takes core 0 (0-1): 10 performance CPUs left. */
+        const Placement *pl = place(w, "game", "perf", 10, 1024, NULL);
+        assert_true(pl->admitted);
+        hwloc_bitmap_t all = vcpu_union(pl);
+        assert_true(hwloc_bitmap_isincluded(all, t->kinds[t->n_kinds - 1].cpuset));
+        hwloc_bitmap_free(all);
+        const Placement *more = place(w, "game2", "perf", 1, 1024, NULL);
+        assert_false(more->admitted);
+        assert_string_equal(more->reason, "host: needs 1 dedicated CPUs, 0 free of the wanted core kind");
+        world_free(w);
+
+        t = corpus("amd-ryzen-ai9-hx370-zen5-asym-l3.xml");
+        w = world_new(t, NULL, NULL);
+        pl = place(w, "game", "perf", 4, 1024, NULL);
+        all = vcpu_union(pl);
+        int l3 = topology_cpu(t, (unsigned) hwloc_bitmap_first(all))->l3;
+        print_message("asymmetric L3: placed on L3 #%d of %llu MiB\n", l3,
+                      (unsigned long long) (t->l3s[l3].size_bytes >> 20));
+        assert_int_equal(t->l3s[l3].size_bytes, 16ULL << 20);
+        assert_int_equal(count_l3(t, all, false), 1);
+        hwloc_bitmap_free(all);
+        world_free(w);
+
+        /* NearDevices: a domain with the T4 at 0000:e7:00.0 (node 1 of the g4dn) lands on node 1. */
+        t = corpus("intel-2s-xeon-8259cl-smt-2numa-8xT4-aws-g4dn.xml");
+        w = world_new(t, NULL, NULL);
+        int dev = topology_device_index(t, "0000:e7:00.0");
+        assert_true(dev >= 0);
+        pl = place(w, "gpu", "ded", 4, 1024,
+                   "<devices><hostdev mode='subsystem' type='pci'><source><address domain='0' bus='0xe7' slot='0' "
+                   "function='0'/></source></hostdev></devices>");
+        all = vcpu_union(pl);
+        assert_int_equal(topology_cpu(t, (unsigned) hwloc_bitmap_first(all))->node, t->devices[dev].node);
+        assert_int_equal(t->nodes[t->devices[dev].node].os, 1);
+        hwloc_bitmap_free(all);
+        world_free(w);
+}
+
+/* Same inputs, same plan; place then release gives back the state exactly. */
+static void test_deterministic_and_release_exact(void **state) {
+        (void) state;
+        World *a = world_synthetic("pack:2 numa:2 l3:2 core:4 pu:2", NULL);
+        World *b = world_synthetic("pack:2 numa:2 l3:2 core:4 pu:2", NULL);
+        const char *classes[] = { "ded", "iso", "vdi", "emu", "numa", "loose" };
+        for (unsigned i = 0; i < 12; i++) {
+                char name[16];
+                snprintf(name, sizeof(name), "vm%u", i);
+                place(a, name, classes[i % 6], 1 + i % 5, 256, NULL);
+                place(b, name, classes[i % 6], 1 + i % 5, 256, NULL);
+        }
+        char *ja = plan_json(a), *jb = plan_json(b);
+        assert_string_equal(ja, jb);
+
+        place(a, "extra", "ded", 6, 256, NULL);
+        assert_int_equal(planner_release(a->p, "extra"), 0);
+        char *after = plan_json(a);
+        assert_string_equal(ja, after);
+        check_invariants(a);
+        free(ja);
+        free(jb);
+        free(after);
+        world_free(a);
+        world_free(b);
+}
+
+/* ---- Properties on every real machine ------------------------------------------------------ */
+
+typedef struct Units {
+        unsigned host;    /* units free on the host */
+        unsigned best_l3; /* the most units one (L3, node) group has */
+        unsigned best_node;
+} Units;
+
+/* Free dedicated units for a thread policy, counted from the pools and held CPUs alone. */
+static Units free_units(World *w, ThreadPolicy tp) {
+        const Topology *t = w->t;
+        Units u = { 0 };
+        hwloc_bitmap_t held = hwloc_bitmap_alloc(), free_set = hwloc_bitmap_alloc();
+        planner_held_cpus(w->p, held);
+        hwloc_bitmap_andnot(free_set, w->c->host.dedicated, held);
+        unsigned *per_l3 = calloc((t->n_l3s + 1) * (t->n_nodes + 1), sizeof(unsigned));
+        unsigned *per_node = calloc(t->n_nodes + 1, sizeof(unsigned));
+        for (unsigned k = 0; k < t->n_cores; k++) {
+                const TopoCore *core = &t->cores[k];
+                hwloc_bitmap_t f = hwloc_bitmap_alloc();
+                hwloc_bitmap_and(f, core->cpuset, free_set);
+                unsigned fr = (unsigned) hwloc_bitmap_weight(f), units;
+                hwloc_bitmap_free(f);
+                if (tp == THREAD_POLICY_PREFER)
+                        units = fr;
+                else if (tp == THREAD_POLICY_ISOLATE)
+                        units = fr == core->n_cpus;
+                else
+                        units = fr == core->n_cpus && core->n_cpus >= 2 ? fr : 0;
+                u.host += units;
+                unsigned node = (unsigned) (core->node + 1);
+                per_l3[(unsigned) (core->l3 + 1) * (t->n_nodes + 1) + node] += units;
+                per_node[node] += units;
+        }
+        for (unsigned i = 0; i < (t->n_l3s + 1) * (t->n_nodes + 1); i++)
+                if (per_l3[i] > u.best_l3 && i % (t->n_nodes + 1) != 0 && i >= t->n_nodes + 1)
+                        u.best_l3 = per_l3[i];
+        for (unsigned i = 1; i <= t->n_nodes; i++)
+                if (per_node[i] > u.best_node)
+                        u.best_node = per_node[i];
+        free(per_l3);
+        free(per_node);
+        hwloc_bitmap_free(held);
+        hwloc_bitmap_free(free_set);
+        return u;
+}
+
+/* Units the shared domains let a prefer-class dedicated domain take from each node, counted
+ * from the planner's public state: free units capped by what Overcommit=4 leaves spare. */
+static unsigned budgeted_units(World *w) {
+        const Topology *t = w->t;
+        hwloc_bitmap_t held = hwloc_bitmap_alloc(), shared = hwloc_bitmap_alloc(), f = hwloc_bitmap_alloc();
+        planner_held_cpus(w->p, held);
+        unsigned total = 0;
+        for (unsigned n = 0; n < t->n_nodes; n++) {
+                hwloc_bitmap_andnot(f, t->nodes[n].cpuset, held);
+                hwloc_bitmap_and(f, f, w->c->host.dedicated);
+                unsigned units = (unsigned) hwloc_bitmap_weight(f);
+                unsigned vcpus = planner_shared_vcpus(w->p, n);
+                planner_shared_cpus(w->p, n, shared);
+                unsigned cpus = (unsigned) hwloc_bitmap_weight(shared), keep = (vcpus + 3) / 4;
+                unsigned spare = vcpus == 0 ? units : cpus > keep ? cpus - keep : 0;
+                total += units < spare ? units : spare;
+        }
+        hwloc_bitmap_free(held);
+        hwloc_bitmap_free(shared);
+        hwloc_bitmap_free(f);
+        return total;
+}
+
+static void test_corpus_properties(void **state) {
+        const char *path = *state;
+        Topology *t = NULL;
+        assert_int_equal(topology_load(&(TopologySource) { .xml_path = path }, &t), 0);
+        World *w = world_new(t, NULL, NULL);
+        bool smt = t->smt_max >= 2;
+        static const unsigned sizes[] = { 2, 4, 8, 16, 32, 3, 6, 12 };
+        static const struct {
+                const char *cls;
+                ThreadPolicy tp;
+                bool locality; /* CacheLocality=l3 */
+        } kinds[] = { { "ded", THREAD_POLICY_PREFER, true },  { "iso", THREAD_POLICY_ISOLATE, true },
+                      { "req", THREAD_POLICY_REQUIRE, true }, { "numa", THREAD_POLICY_PREFER, false },
+                      { "emu", THREAD_POLICY_PREFER, true },  { "huge", THREAD_POLICY_PREFER, true } };
+        unsigned placed = 0, refused = 0, l3_checked = 0, node_checked = 0;
+        unsigned initial = free_units(w, THREAD_POLICY_PREFER).host;
+
+        /* Phase 1: dedicated domains of every thread policy until half the host is taken. Memory
+         * never binds (small guests), so the locality rules can be checked exactly. */
+        for (unsigned i = 0; i < 80 && refused < 6 && free_units(w, THREAD_POLICY_PREFER).host * 2 > initial; i++) {
+                unsigned kind = i % 6, vcpus = sizes[i % 8];
+                if (kind == 2 && !smt)
+                        kind = 0;
+                Units before = free_units(w, kinds[kind].tp);
+                unsigned need = kinds[kind].tp == THREAD_POLICY_REQUIRE ? vcpus + vcpus % 2 : vcpus;
+                need += kind == 4; /* the isolated emulator CPU */
+                char name[32];
+                snprintf(name, sizeof(name), "d%02u-%s-%u", i, kinds[kind].cls, vcpus);
+                const char *extra = kind == 5 ? "<memoryBacking><hugepages/></memoryBacking>" : NULL;
+                const Placement *pl = place(w, name, kinds[kind].cls, vcpus, 256, extra);
+                if (!pl->admitted) {
+                        /* Refused only when the host truly lacks the CPUs. */
+                        if (before.host >= need)
+                                print_error("%s refused with %u free: %s\n", name, before.host, pl->reason);
+                        assert_true(before.host < need);
+                        refused++;
+                        continue;
+                }
+                placed++;
+                hwloc_bitmap_t all = vcpu_union(pl);
+                if (kind == 4)
+                        hwloc_bitmap_or(all, all, pl->emulator);
+                if (kinds[kind].locality && before.best_l3 >= need) {
+                        assert_int_equal(count_l3(t, all, false), 1);
+                        assert_int_equal(count_l3(t, all, true), 1);
+                        l3_checked++;
+                }
+                if (before.best_node >= need) {
+                        assert_int_equal(count_l3(t, all, true), 1);
+                        node_checked++;
+                }
+                hwloc_bitmap_free(all);
+                check_invariants(w);
+        }
+
+        /* Phase 2: shared domains under Overcommit=4 until one is refused. */
+        unsigned shared_ok = 0;
+        const Placement *last = NULL;
+        for (unsigned i = 0; i < 400; i++) {
+                char name[32];
+                snprintf(name, sizeof(name), "vdi-%03u", i);
+                last = place(w, name, "vdi", 1 + i % 4, 64, NULL);
+                if (!last->admitted)
+                        break;
+                shared_ok++;
+        }
+        check_invariants(w);
+        if (last && !last->admitted)
+                assert_true(strstr(last->reason, "shared ratio would be") || strstr(last->reason, "0 free"));
+
+        /* Phase 3: dedicated domains on top: the shared domains' ratio must hold, and a refusal
+         * must be explained by the CPUs the ratio leaves. */
+        for (unsigned i = 0; i < 20; i++) {
+                char name[32];
+                snprintf(name, sizeof(name), "late-%02u", i);
+                unsigned budget = budgeted_units(w);
+                const Placement *pl = place(w, name, "ded", 1 + i % 3, 256, NULL);
+                if (!pl->admitted && budget >= 1 + i % 3)
+                        print_error("%s refused with %u budgeted units: %s\n", name, budget, pl->reason);
+                assert_true(pl->admitted || budget < 1 + i % 3);
+                check_invariants(w);
+        }
+
+        /* place -> release -> place reproduces the plan. */
+        char *before = plan_json(w);
+        const Placement *x = place(w, "probe", "ded", 2, 256, NULL);
+        char *first = x->admitted ? strdup("admitted") : strdup(x->reason);
+        assert_int_equal(planner_release(w->p, "probe"), 0);
+        char *after = plan_json(w);
+        assert_string_equal(before, after);
+        x = place(w, "probe", "ded", 2, 256, NULL);
+        assert_string_equal(first, x->admitted ? "admitted" : x->reason);
+
+        print_message("%-50s %2u placed %u refused; locality checks: %2u l3, %2u node; %3u shared until: %s\n",
+                      strrchr(path, '/') + 1, placed, refused, l3_checked, node_checked, shared_ok,
+                      last && !last->admitted ? last->reason : "-");
+        assert_true(placed > 0);
+        free(first);
+        free(before);
+        free(after);
+        world_free(w);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_dedicated_fills_one_l3_with_siblings),
+                cmocka_unit_test(test_isolate_and_require),
+                cmocka_unit_test(test_overcommit_refusal),
+                cmocka_unit_test(test_dedicated_shrinks_shared),
+                cmocka_unit_test(test_numa_spill_by_distance),
+                cmocka_unit_test(test_emulator_isolate_and_iothreads),
+                cmocka_unit_test(test_memory_and_hugepages),
+                cmocka_unit_test(test_explicit_pins_count_as_taken),
+                cmocka_unit_test(test_mixed),
+                cmocka_unit_test(test_core_kinds_and_devices),
+                cmocka_unit_test(test_deterministic_and_release_exact),
+        };
+        int failed = cmocka_run_group_tests_name("planner", tests, NULL, NULL);
+
+        const char *dir = oracle_corpus_dir();
+        if (!dir)
+                return failed;
+        char **paths = NULL;
+        int n = oracle_list_xml(dir, &paths);
+        struct CMUnitTest *ct = calloc((size_t) n, sizeof(*ct));
+        for (int i = 0; i < n; i++)
+                ct[i] = (struct CMUnitTest) { .name = strrchr(paths[i], '/') + 1,
+                                              .test_func = test_corpus_properties,
+                                              .initial_state = paths[i] };
+        failed += _cmocka_run_group_tests("planner corpus properties", ct, (size_t) n, NULL, NULL);
+        free(ct);
+        oracle_free_list(paths, n);
+        return failed;
+}
