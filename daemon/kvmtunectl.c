@@ -95,7 +95,7 @@ static int verb_plan(const CliHost *h, bool json, char **paths, int n) {
         if (!reqs)
                 return EXIT_FAILURE;
         int status = read_requests(paths, n, reqs) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-        for (int i = 0; i < n && status == EXIT_SUCCESS; i++) {
+        for (int i = 0; i < n && status != EXIT_FAILURE; i++) {
                 const Placement *pl;
                 int r = planner_place(p, reqs[i], &pl);
                 if (r == -EEXIST) {

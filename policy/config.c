@@ -251,7 +251,7 @@ static int parse_percent(ParseState *s, const KeyDef *k, const char *value, void
 }
 
 static int parse_ratio(ParseState *s, const KeyDef *k, const char *value, void *target) {
-        double v;
+        double v = 0;
         int r = parse_number(s, k, value, 0, 1000, &v);
         if (r < 0)
                 return r;
@@ -485,6 +485,21 @@ static void class_defaults(PolicyClass *c) {
         };
 }
 
+/* Appends a class with the defaults of an empty section; NULL on ENOMEM. Earlier PolicyClass
+ * pointers are invalid afterwards (the array moves). */
+static PolicyClass *append_class(Config *c, const char *name) {
+        PolicyClass *classes = realloc(c->classes, (c->n_classes + 1) * sizeof(PolicyClass));
+        if (!classes)
+                return NULL;
+        c->classes = classes;
+        PolicyClass *cls = &classes[c->n_classes];
+        class_defaults(cls);
+        if (!(cls->name = strdup(name)))
+                return NULL;
+        c->n_classes++;
+        return cls;
+}
+
 /* Checks that only make sense once a whole [Class] section has been read. */
 static void finish_class(ParseState *s) {
         PolicyClass *c = s->cls;
@@ -539,21 +554,12 @@ static void start_section(ParseState *s, const char *name) {
                                     prev->source.line);
                         return;
                 }
-                PolicyClass *classes = realloc(s->config->classes, (s->config->n_classes + 1) * sizeof(PolicyClass));
-                if (!classes) {
+                PolicyClass *c = append_class(s->config, cname);
+                if (!c) {
                         s->r = -ENOMEM;
                         return;
                 }
-                s->config->classes = classes;
-                PolicyClass *c = &classes[s->config->n_classes];
-                class_defaults(c);
-                c->name = strdup(cname);
                 c->source = (ConfigSource){ .file = s->file, .line = s->line };
-                if (!c->name) {
-                        s->r = -ENOMEM;
-                        return;
-                }
-                s->config->n_classes++;
                 s->cls = c;
                 s->kind = SECTION_CLASS;
                 return;
@@ -818,19 +824,13 @@ static void config_defaults(Config *c) {
 /* Without a [Class default] in the policy, unmatched domains still get a policy: shared CPUs
  * of one node, memory preferred (never strict: it must not OOM a VM nobody classified). */
 static int add_builtin_default(Config *c) {
-        PolicyClass *classes = realloc(c->classes, (c->n_classes + 1) * sizeof(PolicyClass));
-        if (!classes)
+        PolicyClass *d = append_class(c, "default");
+        if (!d)
                 return -ENOMEM;
-        c->classes = classes;
-        PolicyClass *d = &classes[c->n_classes];
-        class_defaults(d);
         d->cache_locality = CACHE_LOCALITY_NUMA;
         d->memory_policy = MEMORY_PREFERRED;
         d->priority = INT_MIN;
         d->builtin = true;
-        if (!(d->name = strdup("default")))
-                return -ENOMEM;
-        c->n_classes++;
         return 0;
 }
 
@@ -840,8 +840,8 @@ static void sort_errors(ConfigErrors *errors, size_t from) {
         for (size_t i = from + 1; i < errors->n; i++) {
                 ConfigError e = errors->items[i];
                 size_t j = i;
-                while (j > from && errors->items[j - 1].file && e.file &&
-                       strcmp(errors->items[j - 1].file, e.file) == 0 && errors->items[j - 1].line > e.line) {
+                while (j > from && errors->items[j - 1].file && e.file && strcmp(errors->items[j - 1].file, e.file) == 0 &&
+                       errors->items[j - 1].line > e.line) {
                         errors->items[j] = errors->items[j - 1];
                         j--;
                 }

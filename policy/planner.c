@@ -38,6 +38,8 @@ struct Planner {
         Pair *pairs;
         unsigned *node_pair0; /* CSR over pairs sorted by node */
         unsigned *node_pairs;
+        unsigned *node_core0; /* CSR: cores whose home is node n */
+        unsigned *node_cores;
         uint64_t *distance; /* n_nodes x n_nodes, synthesized when the host reports none */
 
         uint8_t *dedicated_pool, *shared_pool, *perf_kind, *eff_kind; /* per cpu index */
@@ -142,6 +144,21 @@ static int setup_cores(Planner *p) {
                         if (hwloc_bitmap_intersects(t->nodes[n].cpuset, t->packages[t->cores[k].package].cpuset))
                                 home = (int) n;
                 p->core_home[k] = home < 0 ? 0 : home;
+        }
+
+        unsigned n_nodes = t->n_nodes ? t->n_nodes : 1;
+        p->node_core0 = calloc(n_nodes + 1, sizeof(unsigned));
+        p->node_cores = malloc(t->n_cores * sizeof(unsigned));
+        _cleanup_free_ unsigned *node_fill = calloc(n_nodes, sizeof(unsigned));
+        if (!p->node_core0 || !p->node_cores || !node_fill)
+                return -ENOMEM;
+        for (unsigned k = 0; k < t->n_cores; k++)
+                p->node_core0[p->core_home[k] + 1]++;
+        for (unsigned n = 0; n < n_nodes; n++)
+                p->node_core0[n + 1] += p->node_core0[n];
+        for (unsigned k = 0; k < t->n_cores; k++) {
+                unsigned n = (unsigned) p->core_home[k];
+                p->node_cores[p->node_core0[n] + node_fill[n]++] = k;
         }
         return 0;
 }
@@ -342,6 +359,8 @@ void planner_free(Planner *p) {
         free(p->core_cpus);
         free(p->node_pair0);
         free(p->node_pairs);
+        free(p->node_core0);
+        free(p->node_cores);
         free(p->distance);
         free(p->dedicated_pool);
         free(p->shared_pool);
@@ -371,9 +390,8 @@ static bool cpu_is_shared(const Planner *p, unsigned i) {
 
 void planner_shared_cpus(const Planner *p, unsigned node, hwloc_bitmap_t set) {
         hwloc_bitmap_zero(set);
-        for (unsigned k = 0; k < p->t->n_cores; k++) {
-                if ((unsigned) p->core_home[k] != node)
-                        continue;
+        for (unsigned c = p->node_core0[node]; c < p->node_core0[node + 1]; c++) {
+                unsigned k = p->node_cores[c];
                 for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1]; j++)
                         if (cpu_is_shared(p, p->core_cpus[j]))
                                 hwloc_bitmap_set(set, p->t->cpus[p->core_cpus[j]].os);
@@ -382,10 +400,11 @@ void planner_shared_cpus(const Planner *p, unsigned node, hwloc_bitmap_t set) {
 
 static unsigned shared_cpu_count(const Planner *p, unsigned node) {
         unsigned n = 0;
-        for (unsigned k = 0; k < p->t->n_cores; k++)
-                if ((unsigned) p->core_home[k] == node)
-                        for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1]; j++)
-                                n += cpu_is_shared(p, p->core_cpus[j]);
+        for (unsigned c = p->node_core0[node]; c < p->node_core0[node + 1]; c++) {
+                unsigned k = p->node_cores[c];
+                for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1]; j++)
+                        n += cpu_is_shared(p, p->core_cpus[j]);
+        }
         return n;
 }
 
@@ -1034,7 +1053,7 @@ static int refuse_memory(Planner *p, const Need *need, Placement *pl) {
                         node = (int) n;
                 }
         }
-        char want[32], have[32], page[16];
+        char want[32], have[32], page[32];
         format_kib(need->memory_kib, want, sizeof(want));
         format_kib(best, have, sizeof(have));
         if (need->page_kib) {
@@ -1183,10 +1202,10 @@ static int explain_result(Planner *p, const Need *need, Placement *pl) {
         if (pl->memory_mode == MEMORY_NONE)
                 return 0;
         _cleanup_free_ char *nodes = cpulist_format(pl->memory_nodes);
-        char size[32], page[32] = "";
+        char size[32], page[64] = "";
         format_kib(need->memory_kib, size, sizeof(size));
         if (need->page_kib) {
-                char ps[16];
+                char ps[32];
                 format_page(need->page_kib, ps, sizeof(ps));
                 snprintf(page, sizeof(page), " of %s hugepages", ps);
         }

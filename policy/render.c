@@ -98,7 +98,7 @@ static void print_node_header(FILE *f, const Topology *t, int n) {
                 fputs("; memory unknown", f);
         for (unsigned i = 0; i < node->n_hugepages; i++) {
                 const TopoHugepages *h = &node->hugepages[i];
-                char ps[16];
+                char ps[32];
                 format_page_size(h->page_kib, ps, sizeof(ps));
                 fprintf(f, "%s %s pages %" PRId64, i == 0 ? "; hugepages" : ",", ps, h->total);
                 if (h->free >= 0)
@@ -471,7 +471,7 @@ static void print_placement(FILE *f, const Placement *pl) {
                 print_cpulist(f, pl->memory_nodes);
         }
         for (unsigned i = 0; i < pl->n_hugepages; i++) {
-                char ps[16];
+                char ps[32];
                 format_page_size(pl->hugepages[i].page_kib, ps, sizeof(ps));
                 fprintf(f, "%s node %u: %" PRIu64 " x %s", i == 0 ? "; hugepages" : ",", pl->hugepages[i].node,
                         pl->hugepages[i].count, ps);

@@ -121,22 +121,6 @@ int main(void) {
         };
         int failed = cmocka_run_group_tests_name("kvmtunectl topology", fixed, NULL, NULL);
 
-        const char *dir = oracle_corpus_dir();
-        if (!dir)
-                return failed;
-        char **paths = NULL;
-        int n = oracle_list_xml(dir, &paths);
-        if (n <= 0)
-                return 1;
-        struct CMUnitTest *tests = calloc((size_t) n, sizeof(*tests));
-        for (int i = 0; i < n; i++)
-                tests[i] = (struct CMUnitTest){
-                        .name = strrchr(paths[i], '/') + 1,
-                        .test_func = test_corpus_file,
-                        .initial_state = paths[i],
-                };
-        failed += _cmocka_run_group_tests("kvmtunectl topology corpus", tests, (size_t) n, NULL, NULL);
-        free(tests);
-        oracle_free_list(paths, n);
+        failed += oracle_run_corpus("kvmtunectl topology corpus", test_corpus_file);
         return failed;
 }

@@ -1,11 +1,16 @@
 /* Test oracle: runs hwloc-info / hwloc-calc and parses what they print. */
 #include <dirent.h>
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <cmocka.h>
 
 #include "oracle.h"
 
@@ -122,4 +127,29 @@ hwloc_bitmap_t oracle_parse_list(const char *s) {
                 s = *end == ',' ? end + 1 : end;
         }
         return set;
+}
+
+int oracle_run_corpus(const char *group, void (*test)(void **state)) {
+        const char *dir = oracle_corpus_dir();
+        if (!dir)
+                return 0;
+        char **paths = NULL;
+        int n = oracle_list_xml(dir, &paths);
+        if (n <= 0) {
+                printf("corpus %s holds no XML file\n", dir);
+                return 1;
+        }
+        struct CMUnitTest *tests = calloc((size_t) n, sizeof(*tests));
+        if (!tests)
+                abort();
+        for (int i = 0; i < n; i++)
+                tests[i] = (struct CMUnitTest){
+                        .name = strrchr(paths[i], '/') + 1,
+                        .test_func = test,
+                        .initial_state = paths[i],
+                };
+        int failed = _cmocka_run_group_tests(group, tests, (size_t) n, NULL, NULL);
+        free(tests);
+        oracle_free_list(paths, n);
+        return failed;
 }

@@ -25,6 +25,10 @@ char *oracle_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * A level hwloc does not have counts 0. Returns 0 or -EIO. */
 int oracle_counts(const char *xml, OracleCounts *ret_counts);
 
+/* Runs test once for every XML of the corpus as the cmocka group "group", each with its path
+ * as state. Prints a SKIP line and returns 0 when the corpus is absent; else the failures. */
+int oracle_run_corpus(const char *group, void (*test)(void **state));
+
 /* Parses a comma-separated index list printed by `hwloc-calc -I` (any order) into a new
  * bitmap; an empty output gives an empty bitmap. */
 hwloc_bitmap_t oracle_parse_list(const char *s);

@@ -19,7 +19,7 @@
 
 static Topology *synthetic(const char *desc) {
         Topology *t = NULL;
-        assert_int_equal(topology_load(&(TopologySource) { .synthetic = desc }, &t), 0);
+        assert_int_equal(topology_load(&(TopologySource){ .synthetic = desc }, &t), 0);
         return t;
 }
 
@@ -165,17 +165,20 @@ static void test_every_error_kind(void **state) {
         char *text = load(t, root, "kvmtuned.conf", NULL, -EINVAL);
         print_message("%s", text);
         assert_error(text, root, "kvmtuned.conf", 4, "Metrics=localhost: expected off, HOST:PORT or [IPV6]:PORT");
-        assert_error(text, root, "kvmtuned.conf", 5, "unknown key StatsIntervl in [Daemon]; did you mean StatsInterval?");
+        assert_error(text, root, "kvmtuned.conf", 5,
+                     "unknown key StatsIntervl in [Daemon]; did you mean StatsInterval?");
         assert_error(text, root, "kvmtuned.conf", 6, "DryRun=maybe: expected yes or no");
         assert_error(text, root, "kvmtuned.conf", 7, "DryRun is set twice in [Daemon] (first at line 6)");
         assert_error(text, root, "kvmtuned.conf", 8, "expected KEY=VALUE, [SECTION] or a comment: garbage line");
         assert_error(text, root, "kvmtuned.conf", 9,
                      "StatsInterval=-5s: expected a positive duration such as 5s, 500ms or 1min");
         assert_error(text, root, "kvmtuned.conf", 12, "DedicatedCPUs and HousekeepingCPUs (line 11) overlap on CPUs 1");
-        assert_error(text, root, "kvmtuned.conf", 13, "SharedCPUs=2-9: CPU 8-9 not usable on this host (usable CPUs: 0-7)");
+        assert_error(text, root, "kvmtuned.conf", 13,
+                     "SharedCPUs=2-9: CPU 8-9 not usable on this host (usable CPUs: 0-7)");
         assert_error(text, root, "kvmtuned.conf", 14, "IsolateHost=sometimes: expected no, when-dedicated or always");
         assert_error(text, root, "kvmtuned.conf", 15, "unknown section [Hots]; did you mean [Host]?");
-        assert_error(text, root, "kvmtuned.conf", 17, "[Class] sections belong in policy.d/*.conf, not in kvmtuned.conf");
+        assert_error(text, root, "kvmtuned.conf", 17,
+                     "[Class] sections belong in policy.d/*.conf, not in kvmtuned.conf");
         assert_error(text, root, "kvmtuned.conf", 18, "a value without a key: =value");
         assert_error(text, root, "kvmtuned.conf", 19, "section header lacks its closing ']'");
         assert_error(text, root, "policy.d/10-a.conf", 2, "CPUPolicy=dedicatd: expected dedicated, shared or mixed");
@@ -199,7 +202,8 @@ static void test_every_error_kind(void **state) {
         assert_int_equal(count_lines(text), 23);
 
         /* The errors of a file come in line order, the files in lexical order. */
-        const char *a = strstr(text, "10-a.conf:2:"), *b = strstr(text, "10-a.conf:3:"), *c = strstr(text, "20-b.conf:1:");
+        const char *a = strstr(text, "10-a.conf:2:"), *b = strstr(text, "10-a.conf:3:"),
+                   *c = strstr(text, "20-b.conf:1:");
         assert_true(a && b && c && a < b && b < c);
         free(text);
         fixture_free(root);
@@ -261,9 +265,9 @@ static void test_valid_policy_and_matching(void **state) {
         struct {
                 const char *name, *metadata, *want;
         } cases[] = {
-                { "vm-small", NULL, "low" },   { "vm-big1", NULL, "high" },    { "tie-1", NULL, "tie-a" },
-                { "win10", NULL, "games" },    { "other", "gaming", "games" }, { "other", "play", "games" },
-                { "vm-x", "games", "games" },  { "other", NULL, "default" },   { "vm-1", "nosuch", "low" },
+                { "vm-small", NULL, "low" },  { "vm-big1", NULL, "high" },    { "tie-1", NULL, "tie-a" },
+                { "win10", NULL, "games" },   { "other", "gaming", "games" }, { "other", "play", "games" },
+                { "vm-x", "games", "games" }, { "other", NULL, "default" },   { "vm-1", "nosuch", "low" },
         };
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 char *why = NULL;
@@ -285,13 +289,13 @@ static void test_shipped_examples(void **state) {
                                        "examples/vdi-pool.conf" };
         Topology *hosts[64];
         unsigned n_hosts = 0;
-        assert_int_equal(topology_load(&(TopologySource) { .sysfs = "/sys" }, &hosts[n_hosts++]), 0);
+        assert_int_equal(topology_load(&(TopologySource){ .sysfs = "/sys" }, &hosts[n_hosts++]), 0);
         const char *dir = oracle_corpus_dir();
         char **paths = NULL;
         int n = dir ? oracle_list_xml(dir, &paths) : 0;
         for (int i = 0; i < n && n_hosts < 64; i++) {
                 Topology *t = NULL;
-                assert_int_equal(topology_load(&(TopologySource) { .xml_path = paths[i] }, &t), 0);
+                assert_int_equal(topology_load(&(TopologySource){ .xml_path = paths[i] }, &t), 0);
                 hosts[n_hosts++] = t;
         }
         oracle_free_list(paths, n);
@@ -328,7 +332,8 @@ static void test_missing_files(void **state) {
         assert_int_equal(config_load("/nonexistent/kvmtuned.conf", "/nonexistent/policy.d", t, &c, &errors), -EINVAL);
         char *text = config_errors_format(&errors);
         assert_non_null(strstr(text, "/nonexistent/kvmtuned.conf: cannot open: No such file or directory\n"));
-        assert_non_null(strstr(text, "/nonexistent/policy.d: cannot read policy directory: No such file or directory\n"));
+        assert_non_null(
+                strstr(text, "/nonexistent/policy.d: cannot read policy directory: No such file or directory\n"));
         free(text);
         config_errors_clear(&errors);
         assert_null(c);

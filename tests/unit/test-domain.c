@@ -111,8 +111,9 @@ static void test_mixed_guest(void **state) {
         assert_cpus(d->dedicated_vcpus, "2-3");
         domain_free(d);
 
-        const char *xml = "<domain><name>m</name><vcpu>4</vcpu><memory>1024</memory><metadata>"
-                          "<k:policy xmlns:k='urn:kvmtuned:policy:1' class='mix' dedicated-vcpus='0-1'/></metadata></domain>";
+        const char *xml =
+                "<domain><name>m</name><vcpu>4</vcpu><memory>1024</memory><metadata>"
+                "<k:policy xmlns:k='urn:kvmtuned:policy:1' class='mix' dedicated-vcpus='0-1'/></metadata></domain>";
         char *error = NULL;
         assert_int_equal(domain_parse(xml, strlen(xml), &d, &error), 0);
         assert_string_equal(d->metadata_class, "mix");
@@ -217,10 +218,10 @@ static void test_hostile(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_windows_guest), cmocka_unit_test(test_nova_pinned_guest),
+                cmocka_unit_test(test_windows_guest),  cmocka_unit_test(test_nova_pinned_guest),
                 cmocka_unit_test(test_hugepage_guest), cmocka_unit_test(test_hostdev_gaming_guest),
-                cmocka_unit_test(test_mixed_guest),   cmocka_unit_test(test_units),
-                cmocka_unit_test(test_broken),        cmocka_unit_test(test_hostile),
+                cmocka_unit_test(test_mixed_guest),    cmocka_unit_test(test_units),
+                cmocka_unit_test(test_broken),         cmocka_unit_test(test_hostile),
         };
         return cmocka_run_group_tests_name("domain", tests, NULL, NULL);
 }

@@ -66,7 +66,7 @@ static World *world_new(Topology *t, const char *main_conf, const char *policy_t
 
 static World *world_synthetic(const char *desc, const char *main_conf) {
         Topology *t = NULL;
-        assert_int_equal(topology_load(&(TopologySource) { .synthetic = desc }, &t), 0);
+        assert_int_equal(topology_load(&(TopologySource){ .synthetic = desc }, &t), 0);
         return world_new(t, main_conf, NULL);
 }
 
@@ -201,8 +201,8 @@ static void check_invariants(World *w) {
                 if (vcpus > 0)
                         assert_true(cpus > 0);
                 if (limit > 0 && vcpus > 0 && (double) vcpus / cpus > limit + 1e-9) {
-                        print_error("node %u: %u shared vCPUs on %u CPUs exceeds %.2f\n", t->nodes[node].os, vcpus, cpus,
-                                    limit);
+                        print_error("node %u: %u shared vCPUs on %u CPUs exceeds %.2f\n", t->nodes[node].os, vcpus,
+                                    cpus, limit);
                         fail();
                 }
         }
@@ -261,7 +261,7 @@ static void test_isolate_and_require(void **state) {
 
         /* require on a host without SMT: refused by the config check, and by the planner if asked. */
         Topology *t = NULL;
-        assert_int_equal(topology_load(&(TopologySource) { .synthetic = "pack:1 core:8 pu:1" }, &t), 0);
+        assert_int_equal(topology_load(&(TopologySource){ .synthetic = "pack:1 core:8 pu:1" }, &t), 0);
         w = world_new(t, NULL, "[Class req]\nCPUPolicy=dedicated\n");
         ((PolicyClass *) config_find_class(w->c, "req"))->thread_policy = THREAD_POLICY_REQUIRE;
         const Placement *pl = place(w, "r", "req", 2, 512, NULL);
@@ -335,7 +335,7 @@ static void test_numa_spill_by_distance(void **state) {
         char path[512];
         snprintf(path, sizeof(path), "%s/amd-4s-opteron6276-8numa-distances.xml", dir);
         Topology *t = NULL;
-        assert_int_equal(topology_load(&(TopologySource) { .xml_path = path }, &t), 0);
+        assert_int_equal(topology_load(&(TopologySource){ .xml_path = path }, &t), 0);
         World *w = world_new(t, NULL, NULL);
         /* 8 nodes of 8 cores, 1 housekeeping each: 7 per node. 12 vCPUs need two nodes; the pair
          * must be the closest (distance 16, the other die of the package), not 22 away. */
@@ -349,8 +349,8 @@ static void test_numa_spill_by_distance(void **state) {
         for (unsigned m = 0; m < t->n_nodes; m++)
                 if ((int) m != a && t->nodes[a].distances[m] < best)
                         best = t->nodes[a].distances[m];
-        print_message("spans nodes %u and %u at distance %llu (closest from %u: %llu)\n", t->nodes[a].os, t->nodes[b].os,
-                      (unsigned long long) d, t->nodes[a].os, (unsigned long long) best);
+        print_message("spans nodes %u and %u at distance %llu (closest from %u: %llu)\n", t->nodes[a].os,
+                      t->nodes[b].os, (unsigned long long) d, t->nodes[a].os, (unsigned long long) best);
         assert_int_equal(d, best);
         char *nodes = cpulist_format(pl->memory_nodes);
         print_message("memory strict on nodes %s\n", nodes);
@@ -418,8 +418,9 @@ static void test_memory_and_hugepages(void **state) {
 static void test_explicit_pins_count_as_taken(void **state) {
         (void) state;
         World *w = world_synthetic("pack:1 l3:1 core:4 pu:1", "[Host]\nHousekeepingCPUs=0\n");
-        const Placement *nova = place(w, "nova", "ded", 2, 256, "<cputune><vcpupin vcpu='0' cpuset='1'/>"
-                                                                "<vcpupin vcpu='1' cpuset='2'/></cputune>");
+        const Placement *nova = place(w, "nova", "ded", 2, 256,
+                                      "<cputune><vcpupin vcpu='0' cpuset='1'/>"
+                                      "<vcpupin vcpu='1' cpuset='2'/></cputune>");
         assert_true(nova->adopted);
         const Placement *d = place(w, "d", "ded", 1, 256, NULL);
         char *cpus = cpulist_format(d->vcpus[0].cpus);
@@ -433,7 +434,8 @@ static void test_explicit_pins_count_as_taken(void **state) {
         world_free(w);
 
         /* RespectExplicitPins=no: kvmtuned places it like any other domain. */
-        w = world_synthetic("pack:1 l3:1 core:4 pu:1", "[Daemon]\nRespectExplicitPins=no\n[Host]\nHousekeepingCPUs=0\n");
+        w = world_synthetic("pack:1 l3:1 core:4 pu:1",
+                            "[Daemon]\nRespectExplicitPins=no\n[Host]\nHousekeepingCPUs=0\n");
         nova = place(w, "nova", "ded", 2, 256, "<cputune><vcpupin vcpu='0' cpuset='1'/></cputune>");
         assert_false(nova->adopted);
         assert_true(nova->admitted);
@@ -443,8 +445,8 @@ static void test_explicit_pins_count_as_taken(void **state) {
 static void test_mixed(void **state) {
         (void) state;
         World *w = world_synthetic("pack:2 numa:1 l3:1 core:4 pu:2", NULL);
-        const Placement *pl =
-                place(w, "m", "mix", 4, 512, "<cputune><vcpusched vcpus='0-1' scheduler='fifo' priority='1'/></cputune>");
+        const Placement *pl = place(w, "m", "mix", 4, 512,
+                                    "<cputune><vcpusched vcpus='0-1' scheduler='fifo' priority='1'/></cputune>");
         assert_true(pl->admitted);
         assert_true(pl->vcpus[0].dedicated && pl->vcpus[1].dedicated);
         assert_false(pl->vcpus[2].dedicated || pl->vcpus[3].dedicated);
@@ -471,7 +473,7 @@ static Topology *corpus(const char *file) {
         char path[512];
         snprintf(path, sizeof(path), "%s/%s", dir, file);
         Topology *t = NULL;
-        assert_int_equal(topology_load(&(TopologySource) { .xml_path = path }, &t), 0);
+        assert_int_equal(topology_load(&(TopologySource){ .xml_path = path }, &t), 0);
         return t;
 }
 
@@ -551,7 +553,7 @@ static void test_deterministic_and_release_exact(void **state) {
 /* ---- Properties on every real machine ------------------------------------------------------ */
 
 typedef struct Units {
-        unsigned host;    /* units free on the host */
+        unsigned host; /* units free on the host */
         unsigned best_l3; /* the most units one (L3, node) group has */
         unsigned best_node;
 } Units;
@@ -621,7 +623,7 @@ static unsigned budgeted_units(World *w) {
 static void test_corpus_properties(void **state) {
         const char *path = *state;
         Topology *t = NULL;
-        assert_int_equal(topology_load(&(TopologySource) { .xml_path = path }, &t), 0);
+        assert_int_equal(topology_load(&(TopologySource){ .xml_path = path }, &t), 0);
         World *w = world_new(t, NULL, NULL);
         bool smt = t->smt_max >= 2;
         static const unsigned sizes[] = { 2, 4, 8, 16, 32, 3, 6, 12 };
@@ -737,18 +739,6 @@ int main(void) {
         };
         int failed = cmocka_run_group_tests_name("planner", tests, NULL, NULL);
 
-        const char *dir = oracle_corpus_dir();
-        if (!dir)
-                return failed;
-        char **paths = NULL;
-        int n = oracle_list_xml(dir, &paths);
-        struct CMUnitTest *ct = calloc((size_t) n, sizeof(*ct));
-        for (int i = 0; i < n; i++)
-                ct[i] = (struct CMUnitTest) { .name = strrchr(paths[i], '/') + 1,
-                                              .test_func = test_corpus_properties,
-                                              .initial_state = paths[i] };
-        failed += _cmocka_run_group_tests("planner corpus properties", ct, (size_t) n, NULL, NULL);
-        free(ct);
-        oracle_free_list(paths, n);
+        failed += oracle_run_corpus("planner corpus properties", test_corpus_properties);
         return failed;
 }
