@@ -294,11 +294,27 @@ static void test_live_host(void **state) {
         topology_free(t);
 }
 
+/* A real machine that is not in the corpus: this host, exported by lstopo, checked the same way. */
+static void test_live_xml_export(void **state) {
+        (void) state;
+        char path[] = "/tmp/kvmtuned-live-XXXXXX.xml";
+        int fd = mkstemps(path, 4);
+        assert_true(fd >= 0);
+        close(fd);
+        char *out = oracle_run("lstopo-no-graphics -f --of xml '%s' && echo ok", path);
+        assert_non_null(out);
+        free(out);
+        void *p = path;
+        test_corpus_file(&p);
+        unlink(path);
+}
+
 int main(void) {
         const struct CMUnitTest fixed[] = {
                 cmocka_unit_test(test_synthetic),
                 cmocka_unit_test(test_errors),
                 cmocka_unit_test(test_live_host),
+                cmocka_unit_test(test_live_xml_export),
         };
         int failed = cmocka_run_group_tests_name("topology", fixed, NULL, NULL);
 
