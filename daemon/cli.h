@@ -5,6 +5,8 @@
 #include <getopt.h>
 #include <stdbool.h>
 
+#include <json-c/json.h>
+
 #include "config.h"
 #include "topology.h"
 
@@ -17,6 +19,7 @@ typedef struct CliHost {
         const char *procfs; /* --procfs-root, or ROOT/proc */
         const char *config; /* --config FILE */
         const char *policy_dir; /* --policy-dir DIR */
+        const char *runtime_dir; /* --runtime-dir DIR: control socket and allocations */
         char *root_sys, *root_proc;
 } CliHost;
 
@@ -28,16 +31,19 @@ enum {
         CLI_OPT_ROOT,
         CLI_OPT_CONFIG,
         CLI_OPT_POLICY_DIR,
+        CLI_OPT_RUNTIME_DIR,
 };
 
-#define CLI_HOST_OPTIONS                                                                                               \
-        { "topology", required_argument, NULL, CLI_OPT_TOPOLOGY },                                                     \
-                { "sysfs-root", required_argument, NULL, CLI_OPT_SYSFS_ROOT },                                         \
-                { "procfs-root", required_argument, NULL, CLI_OPT_PROCFS_ROOT },                                       \
-                { "root", required_argument, NULL, CLI_OPT_ROOT },                                                     \
-                { "config", required_argument, NULL, CLI_OPT_CONFIG }, {                                               \
-                "policy-dir", required_argument, NULL, CLI_OPT_POLICY_DIR                                              \
-        }
+/* clang-format off */
+#define CLI_HOST_OPTIONS                                                        \
+        { "topology", required_argument, NULL, CLI_OPT_TOPOLOGY },              \
+        { "sysfs-root", required_argument, NULL, CLI_OPT_SYSFS_ROOT },          \
+        { "procfs-root", required_argument, NULL, CLI_OPT_PROCFS_ROOT },        \
+        { "root", required_argument, NULL, CLI_OPT_ROOT },                      \
+        { "config", required_argument, NULL, CLI_OPT_CONFIG },                  \
+        { "policy-dir", required_argument, NULL, CLI_OPT_POLICY_DIR },          \
+        { "runtime-dir", required_argument, NULL, CLI_OPT_RUNTIME_DIR }
+/* clang-format on */
 
 #define CLI_HOST_HELP                                                                                                  \
         "  --topology FILE     read an hwloc XML file instead of the live host\n"                                      \
@@ -45,7 +51,8 @@ enum {
         "  --policy-dir DIR    policy directory (default " CLI_DEFAULT_POLICY_DIR ")\n"                                \
         "  --sysfs-root DIR    read sysfs below DIR instead of /sys\n"                                                 \
         "  --procfs-root DIR   read procfs below DIR instead of /proc\n"                                               \
-        "  --root DIR          the same as --sysfs-root DIR/sys --procfs-root DIR/proc\n"
+        "  --root DIR          the same as --sysfs-root DIR/sys --procfs-root DIR/proc\n"                              \
+        "  --runtime-dir DIR   the daemon's control socket directory (default /run/kvmtuned)\n"
 
 /* Handles one getopt result if it is a host option. Returns 1 if it was, 0 if not, -ENOMEM. */
 int cli_host_option(CliHost *h, int opt, const char *arg);
@@ -54,6 +61,14 @@ void cli_host_done(CliHost *h);
 
 /* Loads the topology; prints the reason and returns negative errno on failure. */
 int cli_load_topology(const char *prog, const CliHost *h, Topology **ret_topology);
+
+/* Loads config and policy (named paths, else the default ones when they exist) into
+ * *ret_config, every error into errors. Returns 0, -EINVAL or -ENOMEM. */
+int cli_config_paths_load(const CliHost *h, const Topology *t, Config **ret_config, ConfigErrors *errors);
+
+/* Sends one request to the daemon's control socket and returns its reply in *ret_reply.
+ * Returns 0, or negative errno with the reason printed (daemon not running, ...). */
+int cli_request(const char *prog, const CliHost *h, json_object *request, json_object **ret_reply);
 
 /* Loads config and policy (the defaults when they were not named and do not exist); prints
  * every error as FILE:LINE: message and returns -EINVAL when there is one. */

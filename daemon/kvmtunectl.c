@@ -26,6 +26,10 @@ static void usage(FILE *f) {
               "  topology              the host model as kvmtuned sees it\n"
               "  plan DOMAIN.xml...    place these domains in order (what-if) and print the plan;\n"
               "                        exit 0 when all are admitted, 3 when one is refused\n"
+              "  status                daemon, libvirt connection, pools, per-node use\n"
+              "  domains               every domain: class, state, CPUs, nodes\n"
+              "  explain DOMAIN        why it sits where it sits, and what would be better\n"
+              "  reload                re-read configuration; errors are printed, old policy kept\n"
               "\n"
               "Options:\n"
               "  --json              machine-readable output\n" CLI_HOST_HELP "  -h, --help          this text\n",
@@ -126,6 +130,131 @@ static int verb_plan(const CliHost *h, bool json, char **paths, int n) {
         return status;
 }
 
+static json_object *get(json_object *o, const char *key) {
+        json_object *v = NULL;
+        json_object_object_get_ex(o, key, &v);
+        return v;
+}
+
+static const char *get_str(json_object *o, const char *key) {
+        json_object *v = get(o, key);
+        return v ? json_object_get_string(v) : "-";
+}
+
+/* A JSON array of numbers as a kernel CPU list. */
+static char *list_of(json_object *a) {
+        _cleanup_bitmap_ hwloc_bitmap_t set = hwloc_bitmap_alloc();
+        for (size_t i = 0; a && i < json_object_array_length(a); i++)
+                hwloc_bitmap_set(set, (unsigned) json_object_get_int(json_object_array_get_idx(a, i)));
+        char *s = NULL;
+        if (hwloc_bitmap_iszero(set))
+                return strdup("-");
+        hwloc_bitmap_list_asprintf(&s, set);
+        return s;
+}
+
+static void print_status(json_object *o) {
+        json_object *d = get(o, "daemon"), *lv = get(o, "libvirt"), *pools = get(o, "pools");
+        printf("kvmtuned: pid %d, up %.0f s%s%s\n", json_object_get_int(get(d, "pid")),
+               json_object_get_double(get(d, "uptime_seconds")),
+               json_object_get_boolean(get(d, "ready")) ? "" : ", starting",
+               json_object_get_boolean(get(d, "dry_run")) ? ", dry run" : "");
+        printf("libvirt: %s %s (%d reconnects)\n", get_str(lv, "uri"),
+               json_object_get_boolean(get(lv, "connected")) ? "connected" : "DISCONNECTED",
+               json_object_get_int(get(lv, "reconnects")));
+        printf("host: %s\n", get_str(o, "host"));
+        _cleanup_free_ char *hk = list_of(get(pools, "housekeeping")), *ded = list_of(get(pools, "dedicated")),
+                            *sh = list_of(get(pools, "shared"));
+        printf("pools: housekeeping %s, dedicated %s, shared %s\n", hk, ded, sh);
+        json_object *nodes = get(o, "nodes");
+        for (size_t i = 0; nodes && i < json_object_array_length(nodes); i++) {
+                json_object *n = json_object_array_get_idx(nodes, i);
+                printf("node %d: %d CPUs, %d held by dedicated vCPUs, %d shared CPUs carrying %d vCPUs (ratio %.2f)\n",
+                       json_object_get_int(get(n, "node")), json_object_get_int(get(n, "cpus")),
+                       json_object_get_int(get(n, "dedicated_held")), json_object_get_int(get(n, "shared_cpus")),
+                       json_object_get_int(get(n, "shared_vcpus")), json_object_get_double(get(n, "shared_ratio")));
+        }
+        json_object *doms = get(o, "domains"), *act = get(o, "actions");
+        printf("domains: %d placed, %d adopted, %d refused, %d failed, %d pending\n",
+               json_object_get_int(get(doms, "placed")), json_object_get_int(get(doms, "adopted")),
+               json_object_get_int(get(doms, "refused")), json_object_get_int(get(doms, "failed")),
+               json_object_get_int(get(doms, "pending")));
+        printf("actions: %d ok, %d failed\n", json_object_get_int(get(act, "ok")),
+               json_object_get_int(get(act, "failed")));
+}
+
+static void print_domains(json_object *o) {
+        json_object *list = get(o, "domains");
+        printf("%-24s %-12s %-8s %-6s %-20s %-6s %s\n", "NAME", "CLASS", "STATE", "VCPUS", "CPUS", "NODES", "NOTE");
+        for (size_t i = 0; list && i < json_object_array_length(list); i++) {
+                json_object *d = json_object_array_get_idx(list, i), *vcpus = get(d, "vcpus");
+                _cleanup_bitmap_ hwloc_bitmap_t all = hwloc_bitmap_alloc();
+                unsigned dedicated = 0;
+                for (size_t v = 0; vcpus && v < json_object_array_length(vcpus); v++) {
+                        json_object *e = json_object_array_get_idx(vcpus, v), *cpus = get(e, "cpus");
+                        dedicated += json_object_get_boolean(get(e, "dedicated"));
+                        for (size_t c = 0; cpus && c < json_object_array_length(cpus); c++)
+                                hwloc_bitmap_set(all,
+                                                 (unsigned) json_object_get_int(json_object_array_get_idx(cpus, c)));
+                }
+                char *cpus = NULL;
+                if (hwloc_bitmap_iszero(all))
+                        cpus = strdup("-");
+                else
+                        hwloc_bitmap_list_asprintf(&cpus, all);
+                _cleanup_free_ char *nodes = list_of(get(d, "nodes"));
+                char count[32];
+                size_t nv = vcpus ? json_object_array_length(vcpus) : 0;
+                snprintf(count, sizeof(count), nv ? "%zu%s" : "-", nv, dedicated == nv ? "d" : dedicated ? "m" : "s");
+                json_object *reason = get(d, "reason"), *lat = get(d, "pin_latency_us");
+                char note[64] = "";
+                if (lat)
+                        snprintf(note, sizeof(note), "pinned %.1f ms after start", json_object_get_double(lat) / 1000);
+                printf("%-24s %-12s %-8s %-6s %-20s %-6s %s\n", get_str(d, "name"), get_str(d, "class"),
+                       get_str(d, "state"), count, cpus, nodes, reason ? json_object_get_string(reason) : note);
+                free(cpus);
+        }
+}
+
+static void print_explain(json_object *o) {
+        printf("%s: class %s, %s\n", get_str(o, "name"), get_str(o, "class"), get_str(o, "state"));
+        if (get(o, "reason"))
+                printf("  refused: %s\n", get_str(o, "reason"));
+        json_object *why = get(o, "explain"), *better = get(o, "better");
+        for (size_t i = 0; why && i < json_object_array_length(why); i++)
+                printf("  why: %s\n", json_object_get_string(json_object_array_get_idx(why, i)));
+        for (size_t i = 0; better && i < json_object_array_length(better); i++)
+                printf("  better: %s\n", json_object_get_string(json_object_array_get_idx(better, i)));
+}
+
+/* Sends a command to the daemon and prints its reply as JSON or text. */
+static int verb_daemon(const CliHost *h, bool json, const char *command, const char *domain) {
+        _cleanup_(json_object_putp) json_object *req = json_object_new_object(), *reply = NULL;
+        if (!req)
+                return EXIT_FAILURE;
+        json_object_object_add(req, "command", json_object_new_string(command));
+        if (domain)
+                json_object_object_add(req, "domain", json_object_new_string(domain));
+        if (cli_request("kvmtunectl", h, req, &reply) < 0)
+                return EXIT_FAILURE;
+        json_object *error = get(reply, "error");
+        if (error) {
+                fprintf(stderr, "kvmtunectl %s: %s\n", command, json_object_get_string(error));
+                return EXIT_FAILURE;
+        }
+        if (json)
+                return print_json(reply) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        if (strcmp(command, "status") == 0)
+                print_status(reply);
+        else if (strcmp(command, "domains") == 0)
+                print_domains(reply);
+        else if (strcmp(command, "explain") == 0)
+                print_explain(reply);
+        else
+                printf("configuration reloaded\n");
+        return EXIT_SUCCESS;
+}
+
 int main(int argc, char **argv) {
         enum { OPT_JSON = 0x100 };
         static const struct option options[] = {
@@ -166,6 +295,11 @@ int main(int argc, char **argv) {
                 return verb_topology(&host, json);
         if (strcmp(verb, "plan") == 0)
                 return verb_plan(&host, json, argv + optind + 1, argc - optind - 1);
+        if ((strcmp(verb, "status") == 0 || strcmp(verb, "domains") == 0 || strcmp(verb, "reload") == 0) &&
+            optind + 1 == argc)
+                return verb_daemon(&host, json, verb, NULL);
+        if (strcmp(verb, "explain") == 0 && optind + 2 == argc)
+                return verb_daemon(&host, json, verb, argv[optind + 1]);
 
         fprintf(stderr, "kvmtunectl: unknown command or extra arguments: %s\n", verb);
         usage(stderr);

@@ -1,5 +1,4 @@
-/* kvmtuned: the daemon. Today it validates configuration (--check); the event loop arrives
- * with the daemon issue and says so instead of pretending to run. */
+/* kvmtuned: the daemon. Runs in the foreground (what Type=notify wants); --check validates. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -9,14 +8,19 @@
 #include "cli.h"
 #include "config.h"
 #include "macro.h"
+#include "manager.h"
 #include "topology.h"
 
 static void usage(FILE *f) {
         fputs("Usage: kvmtuned [OPTIONS]\n"
               "\n"
+              "Places every running libvirt domain by policy and keeps it placed.\n"
+              "\n"
               "  --check             validate configuration and policy, print 'configuration OK'\n"
-              "                      or every error as FILE:LINE: message, and exit\n" CLI_HOST_HELP
-              "  -h, --help          this text\n",
+              "                      or every error as FILE:LINE: message, and exit\n"
+              "  --uri URI           libvirt URI (overrides URI= of the configuration)\n"
+              "  --dry-run           compute and log every action, change nothing\n"
+              "  --debug             log every pin\n" CLI_HOST_HELP "  -h, --help          this text\n",
               f);
 }
 
@@ -30,14 +34,18 @@ static int check(const CliHost *h) {
 }
 
 int main(int argc, char **argv) {
-        enum { OPT_CHECK = 0x100 };
+        enum { OPT_CHECK = 0x100, OPT_URI, OPT_DRY_RUN, OPT_DEBUG };
         static const struct option options[] = {
                 { "check", no_argument, NULL, OPT_CHECK },
+                { "uri", required_argument, NULL, OPT_URI },
+                { "dry-run", no_argument, NULL, OPT_DRY_RUN },
+                { "debug", no_argument, NULL, OPT_DEBUG },
                 { "help", no_argument, NULL, 'h' },
                 CLI_HOST_OPTIONS,
                 {},
         };
         _cleanup_(cli_host_done) CliHost host = { 0 };
+        ManagerOptions opts = { 0 };
         bool do_check = false;
 
         int c;
@@ -50,6 +58,15 @@ int main(int argc, char **argv) {
                 switch (c) {
                 case OPT_CHECK:
                         do_check = true;
+                        break;
+                case OPT_URI:
+                        opts.uri = optarg;
+                        break;
+                case OPT_DRY_RUN:
+                        opts.dry_run = true;
+                        break;
+                case OPT_DEBUG:
+                        opts.debug = true;
                         break;
                 case 'h':
                         usage(stdout);
@@ -66,6 +83,13 @@ int main(int argc, char **argv) {
         if (do_check)
                 return check(&host);
 
-        fputs("kvmtuned: the event loop is not built yet; only --check works in this version\n", stderr);
-        return EXIT_FAILURE;
+        opts.config_path = host.config;
+        opts.policy_dir = host.policy_dir;
+        opts.topology = host.topology;
+        opts.sysfs = host.sysfs;
+        opts.runtime_dir = host.runtime_dir;
+        _cleanup_(manager_freep) Manager *m = NULL;
+        if (manager_new(&opts, &m) < 0 || manager_start(m) < 0)
+                return EXIT_FAILURE;
+        return manager_run(m) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

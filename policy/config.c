@@ -840,8 +840,8 @@ static void sort_errors(ConfigErrors *errors, size_t from) {
         for (size_t i = from + 1; i < errors->n; i++) {
                 ConfigError e = errors->items[i];
                 size_t j = i;
-                while (j > from && errors->items[j - 1].file && e.file && strcmp(errors->items[j - 1].file, e.file) == 0 &&
-                       errors->items[j - 1].line > e.line) {
+                while (j > from && errors->items[j - 1].file && e.file &&
+                       strcmp(errors->items[j - 1].file, e.file) == 0 && errors->items[j - 1].line > e.line) {
                         errors->items[j] = errors->items[j - 1];
                         j--;
                 }
@@ -1003,4 +1003,27 @@ const PolicyClass *config_match_class(const Config *c, const char *domain_name, 
                      metadata_class ? metadata_class : "", metadata_class ? "\" is unknown)" : "") < 0)
                 *ret_why = NULL;
         return best;
+}
+
+static bool lists_equal(char **a, char **b) {
+        for (; a && *a && b && *b; a++, b++)
+                if (strcmp(*a, *b) != 0)
+                        return false;
+        return (!a || !*a) && (!b || !*b);
+}
+
+bool config_class_equal(const PolicyClass *a, const PolicyClass *b) {
+        return a->priority == b->priority && a->cpu_policy == b->cpu_policy && a->thread_policy == b->thread_policy &&
+               a->cache_locality == b->cache_locality && a->core_kind == b->core_kind &&
+               a->emulator_threads == b->emulator_threads && a->io_threads == b->io_threads &&
+               a->memory_policy == b->memory_policy && a->mem_page_kib == b->mem_page_kib &&
+               a->near_devices == b->near_devices && a->overcommit == b->overcommit &&
+               lists_equal(a->match_name, b->match_name) && lists_equal(a->match_metadata, b->match_metadata);
+}
+
+bool config_pools_equal(const Config *a, const Config *b) {
+        return hwloc_bitmap_isequal(a->host.housekeeping, b->host.housekeeping) &&
+               hwloc_bitmap_isequal(a->host.dedicated, b->host.dedicated) &&
+               hwloc_bitmap_isequal(a->host.shared, b->host.shared) && a->host.hugepages == b->host.hugepages &&
+               a->daemon.respect_explicit_pins == b->daemon.respect_explicit_pins;
 }

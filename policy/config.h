@@ -112,6 +112,12 @@ const PolicyClass *config_find_class(const Config *c, const char *name);
 const PolicyClass *config_match_class(const Config *c, const char *domain_name, const char *metadata_class,
                                       char **ret_why);
 
+/* Whether two classes place domains the same way (every setting but name and source equal). */
+bool config_class_equal(const PolicyClass *a, const PolicyClass *b);
+
+/* Whether two configurations have the same CPU pools. */
+bool config_pools_equal(const Config *a, const Config *b);
+
 /* Formats every error as "FILE:LINE: message\n" into a malloc'd string; NULL on ENOMEM. */
 char *config_errors_format(const ConfigErrors *errors);
 

@@ -320,7 +320,7 @@ int planner_new(const Topology *t, const Config *c, Planner **ret_planner) {
         return 0;
 }
 
-static void placement_free(Placement *pl) {
+void placement_free(Placement *pl) {
         if (!pl)
                 return;
         free(pl->name);
@@ -343,7 +343,21 @@ static void placement_free(Placement *pl) {
         free(pl);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(Placement *, placement_free)
+Placement *placement_new(const char *name, unsigned n_nodes) {
+        _cleanup_(placement_freep) Placement *pl = calloc(1, sizeof(Placement));
+        if (!pl)
+                return NULL;
+        n_nodes = n_nodes ? n_nodes : 1;
+        pl->name = strdup(name);
+        pl->held = hwloc_bitmap_alloc();
+        pl->memory_nodes = hwloc_bitmap_alloc();
+        pl->emulator = hwloc_bitmap_alloc();
+        pl->shared_vcpus = calloc(n_nodes, sizeof(unsigned));
+        pl->memory_kib = calloc(n_nodes, sizeof(uint64_t));
+        if (!pl->name || !pl->held || !pl->memory_nodes || !pl->emulator || !pl->shared_vcpus || !pl->memory_kib)
+                return NULL;
+        return TAKE_PTR(pl);
+}
 
 void planner_free(Planner *p) {
         if (!p)
@@ -825,7 +839,7 @@ static int place_dedicated(Planner *p, const Need *need, Placement *pl, unsigned
                 unsigned m = node_pairs_by_cap(p, n, pairs);
                 for (unsigned j = 0; j < m && want > 0; j++) {
                         want -= take_from_pair(p, cls, pairs[j], want, cpus, n_cpus, held);
-                        l3_used++;
+                        l3_used += p->pairs[pairs[j]].l3 >= 0;
                 }
         }
         _cleanup_bitmap_ hwloc_bitmap_t ns = hwloc_bitmap_alloc();
@@ -836,7 +850,9 @@ static int place_dedicated(Planner *p, const Need *need, Placement *pl, unsigned
         if (!list)
                 return -ENOMEM;
         int r;
-        if (count == 1)
+        if (count == 1 && l3_used == 0)
+                r = explain(pl, "fits in node %s (no L3 domains there)", list);
+        else if (count == 1)
                 r = explain(pl, "fits in node %s across %u L3 domain%s", list, l3_used, l3_used == 1 ? "" : "s");
         else
                 r = explain(pl, "larger than any node: spans nodes %s, the closest set by NUMA distance", list);
@@ -1257,8 +1273,6 @@ static int fill(Planner *p, const DomainRequest *req, const Need *need, Placemen
 
         /* Isolated helpers got the last dedicated CPUs taken. */
         const unsigned *extra = cpus + (n_cpus - need->n_extra);
-        if (!(pl->emulator = hwloc_bitmap_alloc()))
-                return -ENOMEM;
         helper_cpus(p, pl, pl->cls->emulator_threads, extra, pl->emulator);
         if (pl->cls->emulator_threads == HELPER_ISOLATE)
                 extra++;
@@ -1338,15 +1352,8 @@ int planner_place(Planner *p, const DomainRequest *req, const Placement **ret_pl
         if (planner_find(p, req->name))
                 return -EEXIST;
         unsigned n_nodes = p->t->n_nodes ? p->t->n_nodes : 1;
-        _cleanup_(placement_freep) Placement *pl = calloc(1, sizeof(Placement));
+        _cleanup_(placement_freep) Placement *pl = placement_new(req->name, n_nodes);
         if (!pl)
-                return -ENOMEM;
-        pl->name = strdup(req->name);
-        pl->held = hwloc_bitmap_alloc();
-        pl->memory_nodes = hwloc_bitmap_alloc();
-        pl->shared_vcpus = calloc(n_nodes, sizeof(unsigned));
-        pl->memory_kib = calloc(n_nodes, sizeof(uint64_t));
-        if (!pl->name || !pl->held || !pl->memory_nodes || !pl->shared_vcpus || !pl->memory_kib)
                 return -ENOMEM;
 
         _cleanup_free_ char *why = NULL;
@@ -1434,5 +1441,94 @@ int planner_refresh_shared(Planner *p) {
                                                         pl->vcpus[v].cpus);
                         }
         }
+        return 0;
+}
+
+static hwloc_bitmap_t dup_or_empty(hwloc_const_bitmap_t set) {
+        return set ? hwloc_bitmap_dup(set) : hwloc_bitmap_alloc();
+}
+
+/* A deep copy of spec's placement data; NULL on ENOMEM. */
+static Placement *placement_copy(const Placement *spec, unsigned n_nodes) {
+        _cleanup_(placement_freep) Placement *pl = placement_new(spec->name, n_nodes);
+        if (!pl || (spec->reason && !(pl->reason = strdup(spec->reason))))
+                return NULL;
+        pl->admitted = spec->admitted;
+        pl->adopted = spec->adopted;
+        pl->memory_mode = spec->memory_mode;
+        pl->hugepage_kib = spec->hugepage_kib;
+        hwloc_bitmap_copy(pl->held, spec->held);
+        hwloc_bitmap_copy(pl->memory_nodes, spec->memory_nodes);
+        if (spec->emulator)
+                hwloc_bitmap_copy(pl->emulator, spec->emulator);
+        memcpy(pl->shared_vcpus, spec->shared_vcpus, n_nodes * sizeof(unsigned));
+        memcpy(pl->memory_kib, spec->memory_kib, n_nodes * sizeof(uint64_t));
+
+        pl->vcpus = calloc(spec->n_vcpus ? spec->n_vcpus : 1, sizeof(PlacedVcpu));
+        pl->iothreads = calloc(spec->n_iothreads ? spec->n_iothreads : 1, sizeof(PlacedIOThread));
+        pl->hugepages = calloc(spec->n_hugepages ? spec->n_hugepages : 1, sizeof(PlacedHugepages));
+        if (!pl->vcpus || !pl->iothreads || !pl->hugepages)
+                return NULL;
+        for (; pl->n_vcpus < spec->n_vcpus; pl->n_vcpus++) {
+                pl->vcpus[pl->n_vcpus] = spec->vcpus[pl->n_vcpus];
+                if (!(pl->vcpus[pl->n_vcpus].cpus = dup_or_empty(spec->vcpus[pl->n_vcpus].cpus)))
+                        return NULL;
+        }
+        for (; pl->n_iothreads < spec->n_iothreads; pl->n_iothreads++) {
+                pl->iothreads[pl->n_iothreads].id = spec->iothreads[pl->n_iothreads].id;
+                if (!(pl->iothreads[pl->n_iothreads].cpus = dup_or_empty(spec->iothreads[pl->n_iothreads].cpus)))
+                        return NULL;
+        }
+        pl->n_hugepages = spec->n_hugepages;
+        memcpy(pl->hugepages, spec->hugepages, spec->n_hugepages * sizeof(PlacedHugepages));
+        for (unsigned i = 0; i < spec->n_explain; i++)
+                if (explain(pl, "%s", spec->explain[i]) < 0)
+                        return NULL;
+        return TAKE_PTR(pl);
+}
+
+int planner_restore(Planner *p, const Placement *spec, const char *class_name, const Placement **ret_placement) {
+        const Topology *t = p->t;
+        if (planner_find(p, spec->name))
+                return -EEXIST;
+        const PolicyClass *cls = config_find_class(p->c, class_name);
+        if (!cls)
+                return -ENOENT;
+        for (unsigned i = 0; i < t->n_cpus && spec->admitted && !spec->adopted; i++)
+                if (hwloc_bitmap_isset(spec->held, t->cpus[i].os) && (p->held[i] || p->pinned[i]))
+                        return -EBUSY;
+
+        unsigned n_nodes = t->n_nodes ? t->n_nodes : 1;
+        _cleanup_(placement_freep) Placement *pl = placement_copy(spec, n_nodes);
+        if (!pl)
+                return -ENOMEM;
+        pl->cls = cls;
+        int r = add_placement(p, pl);
+        if (r < 0)
+                return r;
+
+        /* Commit exactly what the spec holds; the inverse is uncommit(). */
+        if (pl->admitted) {
+                for (unsigned i = 0; i < t->n_cpus; i++)
+                        if (hwloc_bitmap_isset(pl->held, t->cpus[i].os)) {
+                                if (pl->adopted)
+                                        p->pinned[i]++;
+                                else
+                                        p->held[i] = 1;
+                        }
+                if (!pl->adopted)
+                        hwloc_bitmap_or(p->held_set, p->held_set, pl->held);
+                for (unsigned n = 0; n < t->n_nodes; n++) {
+                        p->node_shared_vcpus[n] += pl->shared_vcpus[n];
+                        p->node_small_kib[n] += pl->memory_kib[n];
+                }
+                for (unsigned i = 0; i < pl->n_hugepages; i++) {
+                        int n = topology_node_index(t, pl->hugepages[i].node);
+                        PageUse *u = n >= 0 ? page_use(p, (unsigned) n, pl->hugepages[i].page_kib) : NULL;
+                        if (u)
+                                u->count += pl->hugepages[i].count;
+                }
+        }
+        *ret_placement = TAKE_PTR(pl);
         return 0;
 }

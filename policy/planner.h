@@ -68,6 +68,12 @@ void planner_free(Planner *p);
  * Returns -EEXIST if a domain of that name is placed already, -ENOMEM. */
 int planner_place(Planner *p, const DomainRequest *req, const Placement **ret_placement);
 
+/* Re-enters a placement made earlier, by a previous run of kvmtuned or before a reload, exactly
+ * as it was: nothing moves. spec is copied; its class is looked up by class_name in the
+ * planner's configuration. Returns 0, -EEXIST if the name is placed already, -ENOENT if the
+ * class no longer exists, -EBUSY if it would take CPUs another placement holds, -ENOMEM. */
+int planner_restore(Planner *p, const Placement *spec, const char *class_name, const Placement **ret_placement);
+
 /* Gives back every resource of the domain. Returns 0, or -ENOENT if it is not known. */
 int planner_release(Planner *p, const char *name);
 
@@ -89,6 +95,18 @@ unsigned planner_shared_vcpus(const Planner *p, unsigned node);
 
 /* CPUs held by dedicated vCPUs (and isolated helpers) of any domain, into set. */
 void planner_held_cpus(const Planner *p, hwloc_bitmap_t set);
+
+/* An empty placement for a host of n_nodes nodes, for a caller building a restore spec;
+ * NULL on ENOMEM. */
+Placement *placement_new(const char *name, unsigned n_nodes);
+
+/* Frees a placement the caller owns (a spec); the planner frees its own on release. */
+void placement_free(Placement *pl);
+
+static inline void placement_freep(Placement **pl) {
+        if (*pl)
+                placement_free(*pl);
+}
 
 static inline void planner_freep(Planner **p) {
         if (*p)

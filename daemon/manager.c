@@ -1,0 +1,976 @@
+/* The daemon's Manager: event loop, libvirt connection, lifecycle events, reconcile, reload. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libvirt/virterror.h>
+#include <systemd/sd-daemon.h>
+
+#include "cli.h"
+#include "cpulist.h"
+#include "event-bridge.h"
+#include "kfile.h"
+#include "macro.h"
+#include "manager.h"
+#include "persist.h"
+#include "pin.h"
+#include "render.h"
+
+#define APPLY_ATTEMPTS 3
+#define APPLY_RETRY_USEC (200 * 1000)
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(virDomainPtr, virDomainFree)
+
+static const char *state_name(DomainState s) {
+        static const char *const names[] = { "placed", "adopted", "refused", "failed", "pending" };
+        return names[s];
+}
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* libvirt prints every error to stderr by default; the daemon reports them itself. */
+static void quiet_libvirt(void *userdata, virErrorPtr error) {
+        (void) userdata;
+        (void) error;
+}
+
+/* ---- Managed domains -------------------------------------------------------------------- */
+
+ManagedDomain *manager_find(Manager *m, const char *name) {
+        for (ManagedDomain *d = m->domains; d; d = d->next)
+                if (strcmp(d->name, name) == 0)
+                        return d;
+        return NULL;
+}
+
+static void domain_entry_free(ManagedDomain *d) {
+        free(d->name);
+        free(d->error);
+        domain_free(d->req);
+        free(d);
+}
+
+static void forget(Manager *m, ManagedDomain *d) {
+        for (ManagedDomain **pp = &m->domains; *pp; pp = &(*pp)->next)
+                if (*pp == d) {
+                        *pp = d->next;
+                        break;
+                }
+        domain_entry_free(d);
+}
+
+static void set_error(ManagedDomain *d, const char *error) {
+        free(d->error);
+        d->error = error ? strdup(error) : NULL;
+}
+
+/* ---- The allocations file --------------------------------------------------------------- */
+
+/* Writes what is placed to runtime_dir/allocations.json (write, fsync, rename), so a restarted
+ * kvmtuned adopts exactly this instead of planning again. */
+static void save_allocations(Manager *m) {
+        _cleanup_(json_object_putp) json_object *root = json_object_new_object();
+        json_object *list = json_object_new_array();
+        if (!root || !list) {
+                json_object_put(list);
+                return;
+        }
+        json_object_object_add(root, "domains", list);
+        for (ManagedDomain *d = m->domains; d; d = d->next) {
+                const Placement *pl = planner_find(m->planner, d->name);
+                if (pl && pl->admitted)
+                        json_object_array_add(list, persist_placement(pl, d->uuid, m->topology));
+        }
+        _cleanup_free_ char *tmp = NULL;
+        if (asprintf(&tmp, "%s.tmp", m->allocations_path) < 0)
+                return;
+        FILE *f = fopen(tmp, "we");
+        if (!f) {
+                log_emit(&m->log, LOG_WARNING, LOG_NO_FIELDS, "cannot write %s: %m", tmp);
+                return;
+        }
+        fputs(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN), f);
+        fputc('\n', f);
+        fflush(f);
+        fsync(fileno(f));
+        if (fclose(f) != 0 || rename(tmp, m->allocations_path) < 0)
+                log_emit(&m->log, LOG_WARNING, LOG_NO_FIELDS, "cannot write %s: %m", m->allocations_path);
+}
+
+static void load_allocations(Manager *m) {
+        _cleanup_free_ char *text = NULL;
+        if (kfile_read("/", m->allocations_path, &text) < 0)
+                return;
+        json_object *root = json_tokener_parse(text), *list;
+        if (!root || !json_object_object_get_ex(root, "domains", &list) ||
+            !json_object_is_type(list, json_type_array)) {
+                log_emit(&m->log, LOG_WARNING, LOG_NO_FIELDS, "ignoring malformed %s", m->allocations_path);
+                json_object_put(root);
+                return;
+        }
+        m->saved = json_object_get(list);
+        json_object_put(root);
+}
+
+/* The saved allocation of a domain (by UUID), removed from the saved list; NULL if none. */
+static json_object *take_saved(Manager *m, const char *uuid) {
+        if (!m->saved)
+                return NULL;
+        for (size_t i = 0; i < json_object_array_length(m->saved); i++) {
+                json_object *o = json_object_array_get_idx(m->saved, i), *u;
+                if (json_object_object_get_ex(o, "uuid", &u) && strcmp(json_object_get_string(u), uuid) == 0) {
+                        json_object_get(o);
+                        json_object_array_del_idx(m->saved, i, 1);
+                        return o;
+                }
+        }
+        return NULL;
+}
+
+/* ---- Applying ---------------------------------------------------------------------------- */
+
+static void log_placement(Manager *m, const ManagedDomain *d, const Placement *pl) {
+        for (unsigned i = 0; i < pl->n_vcpus; i++) {
+                _cleanup_free_ char *cpus = cpulist_format(pl->vcpus[i].cpus);
+                log_emit(&m->log, LOG_DEBUG,
+                         &(LogFields){ .domain = d->name,
+                                       .action = "pin-vcpu",
+                                       .vcpu = (int) pl->vcpus[i].vcpu,
+                                       .cpus = cpus },
+                         "%s vCPU %u -> CPUs %s%s", d->name, pl->vcpus[i].vcpu, cpus ? cpus : "?",
+                         m->opts.dry_run ? " (dry run)" : "");
+        }
+        _cleanup_free_ char *emu = cpulist_format(pl->emulator), *nodes = cpulist_format(pl->memory_nodes);
+        _cleanup_bitmap_ hwloc_bitmap_t all = hwloc_bitmap_alloc();
+        for (unsigned i = 0; i < pl->n_vcpus; i++)
+                hwloc_bitmap_or(all, all, pl->vcpus[i].cpus);
+        _cleanup_free_ char *cpus = cpulist_format(all);
+        log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "place", .vcpu = -1, .cpus = cpus },
+                 "%s%s: class %s, vCPUs on CPUs %s, emulator on %s, memory %s on nodes %s",
+                 m->opts.dry_run ? "dry run: " : "", d->name, pl->cls->name, cpus ? cpus : "?", emu ? emu : "?",
+                 memory_policy_to_string(pl->memory_mode), nodes && *nodes ? nodes : "-");
+}
+
+static void schedule_retry(Manager *m);
+
+/* Applies the domain's placement through libvirt and verifies it; retries later on failure. */
+static void apply_domain(Manager *m, ManagedDomain *d) {
+        const Placement *pl = planner_find(m->planner, d->name);
+        if (!pl || !pl->admitted || pl->adopted)
+                return;
+        log_placement(m, d, pl);
+        if (m->opts.dry_run) {
+                d->state = DOMAIN_PENDING;
+                set_error(d, "dry run: nothing applied");
+                return;
+        }
+        _cleanup_(virDomainFreep) virDomainPtr dom = m->conn ? virDomainLookupByUUIDString(m->conn, d->uuid) : NULL;
+        if (!dom) {
+                set_error(d, "domain not found");
+                return;
+        }
+        _cleanup_free_ char *error = NULL;
+        d->attempts++;
+        int r = pin_apply(dom, pl, m->topology, &error);
+        if (r == 0) {
+                m->actions_ok++;
+                d->state = DOMAIN_PLACED;
+                d->pin_usec = now_usec() - d->event_usec;
+                set_error(d, NULL);
+                log_emit(&m->log, LOG_DEBUG,
+                         &(LogFields){ .domain = d->name, .action = "verify", .result = "ok", .vcpu = -1 },
+                         "%s: pins verified %.1f ms after its start was seen", d->name, (double) d->pin_usec / 1000);
+                return;
+        }
+        m->actions_failed++;
+        set_error(d, error ? error : strerror(-r));
+        bool again = d->attempts < APPLY_ATTEMPTS && virDomainIsActive(dom) == 1;
+        d->state = again ? DOMAIN_PENDING : DOMAIN_FAILED;
+        log_emit(&m->log, again ? LOG_NOTICE : LOG_ERR,
+                 &(LogFields){ .domain = d->name, .action = "apply", .result = "failed", .vcpu = -1 }, "%s: %s%s",
+                 d->name, d->error ? d->error : "?", again ? "; retrying" : "; giving up, the domain runs unpinned");
+        if (again)
+                schedule_retry(m);
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        (void) s;
+        (void) usec;
+        for (ManagedDomain *d = m->domains; d; d = d->next)
+                if (d->state == DOMAIN_PENDING && !m->opts.dry_run)
+                        apply_domain(m, d);
+        save_allocations(m);
+        return 0;
+}
+
+static void schedule_retry(Manager *m) {
+        if (!m->retry_source &&
+            sd_event_add_time(m->event, &m->retry_source, CLOCK_MONOTONIC, 0, 1000, on_retry, m) < 0)
+                return;
+        sd_event_source_set_time(m->retry_source, now_usec() + APPLY_RETRY_USEC);
+        sd_event_source_set_enabled(m->retry_source, SD_EVENT_ONESHOT);
+}
+
+/* Shared vCPUs float over what dedicated ones leave: after any change, the shared domains on
+ * nodes whose shared CPUs changed are re-pinned. before[] holds each node's shared set. */
+static void repin_shared(Manager *m, hwloc_bitmap_t *before) {
+        const Topology *t = m->topology;
+        planner_refresh_shared(m->planner);
+        _cleanup_bitmap_ hwloc_bitmap_t now = hwloc_bitmap_alloc();
+        for (unsigned n = 0; n < t->n_nodes; n++) {
+                planner_shared_cpus(m->planner, n, now);
+                if (hwloc_bitmap_isequal(now, before[n]))
+                        continue;
+                for (ManagedDomain *d = m->domains; d; d = d->next) {
+                        const Placement *pl = planner_find(m->planner, d->name);
+                        if (pl && pl->admitted && !pl->adopted && pl->shared_vcpus[n] && d->state == DOMAIN_PLACED)
+                                apply_domain(m, d);
+                }
+        }
+}
+
+static hwloc_bitmap_t *snapshot_shared(Manager *m) {
+        hwloc_bitmap_t *sets = calloc(m->topology->n_nodes + 1, sizeof(hwloc_bitmap_t));
+        for (unsigned n = 0; sets && n < m->topology->n_nodes; n++) {
+                sets[n] = hwloc_bitmap_alloc();
+                planner_shared_cpus(m->planner, n, sets[n]);
+        }
+        return sets;
+}
+
+static void free_snapshot(Manager *m, hwloc_bitmap_t *sets) {
+        for (unsigned n = 0; sets && n < m->topology->n_nodes; n++)
+                hwloc_bitmap_free(sets[n]);
+        free(sets);
+}
+
+/* ---- Domains coming and going ----------------------------------------------------------- */
+
+/* The request of a running domain: counts from the live XML, explicit pins from the
+ * persistent one (kvmtuned's own live pins must not read as the domain's). */
+static int read_request(Manager *m, virDomainPtr dom, DomainRequest **ret_req, char **ret_error) {
+        _cleanup_free_ char *live = virDomainGetXMLDesc(dom, 0);
+        if (!live) {
+                *ret_error = strdup(virGetLastErrorMessage());
+                return -EIO;
+        }
+        _cleanup_(domain_freep) DomainRequest *req = NULL;
+        int r = domain_parse(live, strlen(live), &req, ret_error);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *persistent =
+                virDomainIsPersistent(dom) == 1 ? virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE) : NULL;
+        _cleanup_(domain_freep) DomainRequest *inactive = NULL;
+        _cleanup_free_ char *ignored = NULL;
+        req->explicit_pins = false;
+        hwloc_bitmap_zero(req->pinned_cpus);
+        hwloc_bitmap_zero(req->pinned_nodes);
+        if (persistent && domain_parse(persistent, strlen(persistent), &inactive, &ignored) == 0) {
+                req->explicit_pins = inactive->explicit_pins;
+                hwloc_bitmap_copy(req->pinned_cpus, inactive->pinned_cpus);
+                hwloc_bitmap_copy(req->pinned_nodes, inactive->pinned_nodes);
+        }
+        (void) m;
+        *ret_req = TAKE_PTR(req);
+        return 0;
+}
+
+/* Re-enters a previous run's placement when it still describes the domain and libvirt still
+ * holds its pins; returns true when adopted. */
+static bool adopt_saved(Manager *m, ManagedDomain *d, virDomainPtr dom) {
+        _cleanup_(json_object_putp) json_object *saved = take_saved(m, d->uuid);
+        if (!saved)
+                return false;
+        _cleanup_(placement_freep) Placement *spec = NULL;
+        _cleanup_free_ char *cls = NULL, *uuid = NULL;
+        const Placement *pl;
+        if (persist_parse(saved, m->topology, &spec, &cls, &uuid) < 0 || spec->n_vcpus != d->req->vcpus ||
+            planner_restore(m->planner, spec, cls, &pl) < 0)
+                return false;
+        if (!pl->adopted && !m->opts.dry_run && !pin_matches(dom, pl, m->topology)) {
+                /* Ours, but changed behind our back (or never finished): apply it again. */
+                apply_domain(m, d);
+        } else
+                d->state = pl->adopted ? DOMAIN_ADOPTED : DOMAIN_PLACED;
+        log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
+                 "%s: adopted the placement of the previous run (class %s)", d->name, cls);
+        return true;
+}
+
+static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec) {
+        char uuid[VIR_UUID_STRING_BUFLEN];
+        const char *name = virDomainGetName(dom);
+        if (!name || virDomainGetUUIDString(dom, uuid) < 0)
+                return;
+        ManagedDomain *d = manager_find(m, name);
+        if (d && strcmp(d->uuid, uuid) == 0)
+                return; /* already managed (RESUMED, or reconcile after a reconnect) */
+        if (d) {
+                planner_release(m->planner, name); /* same name, another domain: the old one is gone */
+                forget(m, d);
+        }
+
+        d = calloc(1, sizeof(ManagedDomain));
+        if (!d || !(d->name = strdup(name))) {
+                free(d);
+                return;
+        }
+        memcpy(d->uuid, uuid, sizeof(uuid));
+        d->event_usec = event_usec;
+        d->next = m->domains;
+        m->domains = d;
+
+        _cleanup_free_ char *error = NULL;
+        if (read_request(m, dom, &d->req, &error) < 0) {
+                d->state = DOMAIN_FAILED;
+                set_error(d, error ? error : "cannot read its XML");
+                log_emit(&m->log, LOG_ERR, &(LogFields){ .domain = name, .action = "read", .vcpu = -1 }, "%s: %s", name,
+                         d->error);
+                return;
+        }
+
+        hwloc_bitmap_t *before = snapshot_shared(m);
+        if (!adopt_saved(m, d, dom)) {
+                const Placement *pl;
+                if (planner_place(m->planner, d->req, &pl) < 0) {
+                        d->state = DOMAIN_FAILED;
+                        set_error(d, "out of memory while planning");
+                } else if (!pl->admitted) {
+                        d->state = DOMAIN_REFUSED;
+                        set_error(d, pl->reason);
+                        log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = name, .action = "refuse", .vcpu = -1 },
+                                 "%s refused: %s (left running unplaced)", name, pl->reason);
+                } else if (pl->adopted) {
+                        d->state = DOMAIN_ADOPTED;
+                        log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = name, .action = "respect", .vcpu = -1 },
+                                 "%s pins itself: left alone, its CPUs count as taken", name);
+                } else
+                        apply_domain(m, d);
+        }
+        repin_shared(m, before);
+        free_snapshot(m, before);
+        save_allocations(m);
+}
+
+static void release_domain(Manager *m, ManagedDomain *d, const char *why) {
+        log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "release", .vcpu = -1 },
+                 "%s %s: released", d->name, why);
+        hwloc_bitmap_t *before = snapshot_shared(m);
+        planner_release(m->planner, d->name);
+        forget(m, d);
+        repin_shared(m, before);
+        free_snapshot(m, before);
+        save_allocations(m);
+}
+
+/* Devices, vCPUs or iothreads changed: re-place when the shape it was planned for changed. */
+static void refresh_domain(Manager *m, virDomainPtr dom) {
+        ManagedDomain *d = manager_find(m, virDomainGetName(dom));
+        if (!d || !d->req)
+                return;
+        _cleanup_(domain_freep) DomainRequest *now = NULL;
+        _cleanup_free_ char *error = NULL;
+        if (read_request(m, dom, &now, &error) < 0)
+                return;
+        bool same = now->vcpus == d->req->vcpus && now->n_iothreads == d->req->n_iothreads &&
+                    now->n_hostdevs == d->req->n_hostdevs &&
+                    (now->n_iothreads == 0 ||
+                     memcmp(now->iothread_ids, d->req->iothread_ids, now->n_iothreads * sizeof(unsigned)) == 0);
+        if (same)
+                return;
+        log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "replan", .vcpu = -1 },
+                 "%s changed (vCPUs, iothreads or devices): placing it again", d->name);
+        uint64_t t0 = now_usec();
+        planner_release(m->planner, d->name);
+        forget(m, d);
+        place_domain(m, dom, t0);
+}
+
+static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque) {
+        Manager *m = opaque;
+        uint64_t t0 = now_usec();
+        (void) conn;
+        const char *name = virDomainGetName(dom);
+        log_emit(&m->log, LOG_DEBUG, &(LogFields){ .domain = name, .action = "event", .vcpu = -1 },
+                 "%s: lifecycle event %d detail %d", name, event, detail);
+        switch (event) {
+        case VIR_DOMAIN_EVENT_STARTED:
+        case VIR_DOMAIN_EVENT_RESUMED:
+                place_domain(m, dom, t0);
+                break;
+        case VIR_DOMAIN_EVENT_STOPPED: {
+                ManagedDomain *d = manager_find(m, name);
+                if (d)
+                        release_domain(m, d, "stopped");
+                break;
+        }
+        case VIR_DOMAIN_EVENT_CRASHED:
+                if (virDomainIsActive(dom) == 0) {
+                        ManagedDomain *d = manager_find(m, name);
+                        if (d)
+                                release_domain(m, d, "crashed");
+                }
+                break;
+        default: /* defined, undefined, suspended, shutdown in progress: nothing to place */
+                break;
+        }
+        return 0;
+}
+
+static void on_device(virConnectPtr conn, virDomainPtr dom, const char *alias, void *opaque) {
+        (void) conn;
+        (void) alias;
+        refresh_domain(opaque, dom);
+}
+
+static void on_tunable(virConnectPtr conn, virDomainPtr dom, virTypedParameterPtr params, int n, void *opaque) {
+        (void) conn;
+        /* Pin and numatune changes echo kvmtuned's own calls (or an operator's, which it does
+         * not fight); only other tunables can mean the domain's shape changed. */
+        bool only_pins = true;
+        for (int i = 0; i < n; i++)
+                only_pins &= strstr(params[i].field, "pin") != NULL || strncmp(params[i].field, "numa", 4) == 0;
+        if (!only_pins)
+                refresh_domain(opaque, dom);
+}
+
+/* ---- The connection ---------------------------------------------------------------------- */
+
+static void schedule_reconnect(Manager *m);
+
+static void disconnect(Manager *m) {
+        if (!m->conn)
+                return;
+        int *ids[] = { &m->cb_lifecycle, &m->cb_device_added, &m->cb_device_removed, &m->cb_tunable };
+        for (size_t i = 0; i < ELEMENTSOF(ids); i++)
+                if (*ids[i] >= 0) {
+                        virConnectDomainEventDeregisterAny(m->conn, *ids[i]);
+                        *ids[i] = -1;
+                }
+        virConnectClose(m->conn);
+        m->conn = NULL;
+        m->connected = false;
+}
+
+static void on_close(virConnectPtr conn, int reason, void *opaque) {
+        Manager *m = opaque;
+        (void) conn;
+        if (!m->connected)
+                return;
+        m->connected = false;
+        log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "disconnect", .vcpu = -1 },
+                 "lost the libvirt connection (reason %d); reconnecting", reason);
+        sd_notifyf(0, "STATUS=libvirt connection lost; reconnecting");
+        schedule_reconnect(m);
+}
+
+static int connect_libvirt(Manager *m) {
+        const char *uri = m->opts.uri ? m->opts.uri : m->config->daemon.uri;
+        m->conn = virConnectOpen(uri);
+        if (!m->conn)
+                return -ECONNREFUSED;
+        virConnectSetKeepAlive(m->conn, 5, 3);
+        virConnectRegisterCloseCallback(m->conn, on_close, m, NULL);
+        m->cb_lifecycle = virConnectDomainEventRegisterAny(m->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                                           VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), m, NULL);
+        m->cb_device_added = virConnectDomainEventRegisterAny(m->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_ADDED,
+                                                              VIR_DOMAIN_EVENT_CALLBACK(on_device), m, NULL);
+        m->cb_device_removed = virConnectDomainEventRegisterAny(m->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
+                                                                VIR_DOMAIN_EVENT_CALLBACK(on_device), m, NULL);
+        m->cb_tunable = virConnectDomainEventRegisterAny(m->conn, NULL, VIR_DOMAIN_EVENT_ID_TUNABLE,
+                                                         VIR_DOMAIN_EVENT_CALLBACK(on_tunable), m, NULL);
+        if (m->cb_lifecycle < 0) {
+                disconnect(m);
+                return -EIO;
+        }
+        m->connected = true;
+        m->backoff_ms = 0;
+        log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "connect", .vcpu = -1 }, "connected to %s", uri);
+        return 0;
+}
+
+static void notify_status(Manager *m) {
+        unsigned placed = 0, refused = 0, other = 0;
+        for (ManagedDomain *d = m->domains; d; d = d->next)
+                if (d->state == DOMAIN_PLACED || d->state == DOMAIN_ADOPTED)
+                        placed++;
+                else if (d->state == DOMAIN_REFUSED)
+                        refused++;
+                else
+                        other++;
+        sd_notifyf(0, "STATUS=%u domains placed, %u refused, %u pending or failed; libvirt %s", placed, refused, other,
+                   m->connected ? "connected" : "disconnected");
+}
+
+static int on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        (void) s;
+        (void) usec;
+        disconnect(m);
+        if (connect_libvirt(m) < 0) {
+                log_emit(&m->log, LOG_NOTICE, &(LogFields){ .action = "connect", .result = "failed", .vcpu = -1 },
+                         "cannot connect to libvirt yet: %s", virGetLastErrorMessage());
+                schedule_reconnect(m);
+                return 0;
+        }
+        m->reconnects++;
+        manager_reconcile(m);
+        notify_status(m);
+        return 0;
+}
+
+static void schedule_reconnect(Manager *m) {
+        m->backoff_ms = m->backoff_ms ? m->backoff_ms * 2 : BACKOFF_MIN_MS;
+        if (m->backoff_ms > BACKOFF_MAX_MS)
+                m->backoff_ms = BACKOFF_MAX_MS;
+        if (!m->reconnect_source &&
+            sd_event_add_time(m->event, &m->reconnect_source, CLOCK_MONOTONIC, 0, 1000, on_reconnect, m) < 0)
+                return;
+        sd_event_source_set_time(m->reconnect_source, now_usec() + (uint64_t) m->backoff_ms * 1000);
+        sd_event_source_set_enabled(m->reconnect_source, SD_EVENT_ONESHOT);
+}
+
+int manager_reconcile(Manager *m) {
+        if (!m->conn)
+                return -ENOTCONN;
+        virDomainPtr *doms = NULL;
+        int n = virConnectListAllDomains(m->conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+        if (n < 0)
+                return -EIO;
+        uint64_t t0 = now_usec();
+
+        /* Released first, so what vanished frees its CPUs before anything new is placed. */
+        for (ManagedDomain *d = m->domains, *next; d; d = next) {
+                next = d->next;
+                bool running = false;
+                for (int i = 0; i < n && !running; i++) {
+                        char uuid[VIR_UUID_STRING_BUFLEN];
+                        running = virDomainGetUUIDString(doms[i], uuid) == 0 && strcmp(uuid, d->uuid) == 0;
+                }
+                if (!running)
+                        release_domain(m, d, "is no longer running");
+        }
+        for (int i = 0; i < n; i++) {
+                ManagedDomain *d = manager_find(m, virDomainGetName(doms[i]));
+                if (!d)
+                        place_domain(m, doms[i], t0);
+                else if (d->state == DOMAIN_PLACED && !m->opts.dry_run) {
+                        /* Still ours? A libvirtd restart keeps QEMU's threads and their affinity. */
+                        const Placement *pl = planner_find(m->planner, d->name);
+                        if (pl && !pin_matches(doms[i], pl, m->topology))
+                                apply_domain(m, d);
+                }
+                virDomainFree(doms[i]);
+        }
+        free(doms);
+        /* What the previous run saved for domains that are gone now is of no further use. */
+        json_object_put(m->saved);
+        m->saved = NULL;
+        save_allocations(m);
+        return 0;
+}
+
+/* ---- Reload ------------------------------------------------------------------------------- */
+
+int manager_reload(Manager *m, char **ret_errors) {
+        *ret_errors = NULL;
+        sd_notify(0, "RELOADING=1");
+        CliHost host = { .topology = m->opts.topology,
+                         .sysfs = m->opts.sysfs,
+                         .config = m->opts.config_path,
+                         .policy_dir = m->opts.policy_dir };
+        ConfigErrors errors = { 0 };
+        _cleanup_(config_freep) Config *c = NULL;
+        int r = cli_config_paths_load(&host, m->topology, &c, &errors);
+        if (r < 0) {
+                *ret_errors = errors.n ? config_errors_format(&errors) : strdup(strerror(-r));
+                config_errors_clear(&errors);
+                log_emit(&m->log, LOG_ERR, &(LogFields){ .action = "reload", .result = "failed", .vcpu = -1 },
+                         "reload failed, the running policy stays:\n%s", *ret_errors ? *ret_errors : "");
+                sd_notify(0, "READY=1");
+                return -EINVAL;
+        }
+        _cleanup_(planner_freep) Planner *p = NULL;
+        r = planner_new(m->topology, c, &p);
+        if (r < 0) {
+                sd_notify(0, "READY=1");
+                return r;
+        }
+
+        /* Domains whose class (and the pools) did not change keep their placement as it is; the
+         * others are placed again, in the order they were first placed. */
+        bool pools_same = config_pools_equal(c, m->config);
+        unsigned n;
+        const Placement *const *old = planner_placements(m->planner, &n);
+        _cleanup_free_ bool *moved = calloc(n + 1, sizeof(bool));
+        if (!moved)
+                return -ENOMEM;
+        for (unsigned i = 0; i < n; i++) {
+                ManagedDomain *d = manager_find(m, old[i]->name);
+                char *why = NULL;
+                const PolicyClass *now =
+                        d && d->req ? config_match_class(c, d->req->name, d->req->metadata_class, &why) : NULL;
+                free(why);
+                const Placement *pl;
+                if (pools_same && now && strcmp(now->name, old[i]->cls->name) == 0 &&
+                    config_class_equal(now, old[i]->cls) && planner_restore(p, old[i], now->name, &pl) == 0)
+                        continue;
+                moved[i] = true;
+        }
+        for (unsigned i = 0; i < n; i++) {
+                ManagedDomain *d = moved[i] ? manager_find(m, old[i]->name) : NULL;
+                const Placement *pl;
+                if (d && d->req && planner_place(p, d->req, &pl) < 0)
+                        return -ENOMEM;
+        }
+
+        /* Swap, then apply what moved; shared domains follow their nodes' shared CPUs. */
+        hwloc_bitmap_t *before = snapshot_shared(m);
+        Planner *old_planner = m->planner;
+        Config *old_config = m->config;
+        m->planner = TAKE_PTR(p);
+        m->config = TAKE_PTR(c);
+        unsigned moved_count = 0;
+        for (ManagedDomain *d = m->domains; d; d = d->next) {
+                const Placement *pl = planner_find(m->planner, d->name);
+                bool was_moved = false;
+                for (unsigned i = 0; i < n; i++)
+                        was_moved |= moved[i] && strcmp(old[i]->name, d->name) == 0;
+                if (!pl || !was_moved)
+                        continue;
+                moved_count++;
+                d->attempts = 0;
+                set_error(d, pl->admitted ? NULL : pl->reason);
+                d->state = !pl->admitted ? DOMAIN_REFUSED : pl->adopted ? DOMAIN_ADOPTED : DOMAIN_PENDING;
+                if (d->state == DOMAIN_PENDING) {
+                        d->event_usec = now_usec();
+                        apply_domain(m, d);
+                }
+        }
+        repin_shared(m, before);
+        free_snapshot(m, before);
+        planner_free(old_planner);
+        config_free(old_config);
+        save_allocations(m);
+        log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "reload", .result = "ok", .vcpu = -1 },
+                 "configuration reloaded; %u domain%s placed again, the others left as they were", moved_count,
+                 moved_count == 1 ? "" : "s");
+        sd_notify(0, "READY=1");
+        notify_status(m);
+        return 0;
+}
+
+/* ---- Control socket ----------------------------------------------------------------------- */
+
+static json_object *cpus_json(hwloc_const_bitmap_t set) {
+        return render_cpuset_json(set);
+}
+
+json_object *manager_status_json(Manager *m) {
+        const Topology *t = m->topology;
+        json_object *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        json_object *daemon = json_object_new_object();
+        json_object_object_add(daemon, "pid", json_object_new_int((int) getpid()));
+        json_object_object_add(daemon, "uptime_seconds",
+                               json_object_new_double((double) (now_usec() - m->start_usec) / 1e6));
+        json_object_object_add(daemon, "dry_run", json_object_new_boolean(m->opts.dry_run));
+        json_object_object_add(daemon, "ready", json_object_new_boolean(m->ready));
+        json_object_object_add(o, "daemon", daemon);
+
+        json_object *lv = json_object_new_object();
+        json_object_object_add(lv, "uri", json_object_new_string(m->opts.uri ? m->opts.uri : m->config->daemon.uri));
+        json_object_object_add(lv, "connected", json_object_new_boolean(m->connected));
+        json_object_object_add(lv, "reconnects", json_object_new_int((int) m->reconnects));
+        json_object_object_add(o, "libvirt", lv);
+
+        _cleanup_free_ char *summary = NULL;
+        render_topology_summary(t, &summary);
+        json_object_object_add(o, "host", json_object_new_string(summary ? summary : ""));
+        json_object *pools = json_object_new_object();
+        json_object_object_add(pools, "housekeeping", cpus_json(m->config->host.housekeeping));
+        json_object_object_add(pools, "dedicated", cpus_json(m->config->host.dedicated));
+        json_object_object_add(pools, "shared", cpus_json(m->config->host.shared));
+        json_object_object_add(o, "pools", pools);
+
+        _cleanup_bitmap_ hwloc_bitmap_t held = hwloc_bitmap_alloc(), shared = hwloc_bitmap_alloc(),
+                                        part = hwloc_bitmap_alloc();
+        planner_held_cpus(m->planner, held);
+        json_object *nodes = json_object_new_array();
+        for (unsigned n = 0; n < t->n_nodes; n++) {
+                json_object *no = json_object_new_object();
+                hwloc_bitmap_and(part, t->nodes[n].cpuset, held);
+                planner_shared_cpus(m->planner, n, shared);
+                unsigned vcpus = planner_shared_vcpus(m->planner, n), sc = (unsigned) hwloc_bitmap_weight(shared);
+                json_object_object_add(no, "node", json_object_new_int((int) t->nodes[n].os));
+                json_object_object_add(no, "cpus", json_object_new_int(hwloc_bitmap_weight(t->nodes[n].cpuset)));
+                json_object_object_add(no, "dedicated_held", json_object_new_int(hwloc_bitmap_weight(part)));
+                json_object_object_add(no, "shared_cpus", json_object_new_int((int) sc));
+                json_object_object_add(no, "shared_vcpus", json_object_new_int((int) vcpus));
+                json_object_object_add(no, "shared_ratio", json_object_new_double(sc ? (double) vcpus / sc : 0));
+                json_object_array_add(nodes, no);
+        }
+        json_object_object_add(o, "nodes", nodes);
+
+        unsigned counts[DOMAIN_PENDING + 1] = { 0 };
+        for (ManagedDomain *d = m->domains; d; d = d->next)
+                counts[d->state]++;
+        json_object *doms = json_object_new_object();
+        for (int s = 0; s <= DOMAIN_PENDING; s++)
+                json_object_object_add(doms, state_name((DomainState) s), json_object_new_int((int) counts[s]));
+        json_object_object_add(o, "domains", doms);
+        json_object *actions = json_object_new_object();
+        json_object_object_add(actions, "ok", json_object_new_int((int) m->actions_ok));
+        json_object_object_add(actions, "failed", json_object_new_int((int) m->actions_failed));
+        json_object_object_add(o, "actions", actions);
+        return o;
+}
+
+json_object *manager_domains_json(Manager *m) {
+        json_object *o = json_object_new_object(), *list = json_object_new_array();
+        if (!o || !list) {
+                json_object_put(o);
+                json_object_put(list);
+                return NULL;
+        }
+        json_object_object_add(o, "domains", list);
+        planner_refresh_shared(m->planner);
+        for (ManagedDomain *d = m->domains; d; d = d->next) {
+                const Placement *pl = planner_find(m->planner, d->name);
+                json_object *e = json_object_new_object();
+                json_object_object_add(e, "name", json_object_new_string(d->name));
+                json_object_object_add(e, "uuid", json_object_new_string(d->uuid));
+                json_object_object_add(e, "class", pl ? json_object_new_string(pl->cls->name) : NULL);
+                json_object_object_add(e, "state", json_object_new_string(state_name(d->state)));
+                json_object_object_add(e, "reason", d->error ? json_object_new_string(d->error) : NULL);
+                json_object *vcpus = json_object_new_array();
+                _cleanup_bitmap_ hwloc_bitmap_t nodes = hwloc_bitmap_alloc();
+                for (unsigned i = 0; pl && pl->admitted && i < pl->n_vcpus; i++) {
+                        json_object *v = json_object_new_object();
+                        json_object_object_add(v, "vcpu", json_object_new_int((int) pl->vcpus[i].vcpu));
+                        json_object_object_add(v, "dedicated", json_object_new_boolean(pl->vcpus[i].dedicated));
+                        json_object_object_add(v, "cpus", cpus_json(pl->vcpus[i].cpus));
+                        json_object_array_add(vcpus, v);
+                }
+                json_object_object_add(e, "vcpus", vcpus);
+                json_object_object_add(e, "emulator",
+                                       pl && pl->admitted ? cpus_json(pl->emulator) : json_object_new_array());
+                json_object_object_add(
+                        e, "memory_mode",
+                        pl && pl->admitted ? json_object_new_string(memory_policy_to_string(pl->memory_mode)) : NULL);
+                json_object_object_add(e, "nodes",
+                                       pl && pl->admitted ? cpus_json(pl->memory_nodes) : json_object_new_array());
+                json_object_object_add(e, "pin_latency_us",
+                                       d->pin_usec ? json_object_new_int64((int64_t) d->pin_usec) : NULL);
+                json_object_array_add(list, e);
+        }
+        return o;
+}
+
+json_object *manager_explain_json(Manager *m, const char *name) {
+        ManagedDomain *d = manager_find(m, name);
+        const Placement *pl = d ? planner_find(m->planner, name) : NULL;
+        if (!pl)
+                return control_error("no domain called %s is managed", name);
+        json_object *o = json_object_new_object(), *why = json_object_new_array(), *better = json_object_new_array();
+        json_object_object_add(o, "name", json_object_new_string(name));
+        json_object_object_add(o, "class", json_object_new_string(pl->cls->name));
+        json_object_object_add(o, "state", json_object_new_string(state_name(d->state)));
+        if (pl->reason)
+                json_object_object_add(o, "reason", json_object_new_string(pl->reason));
+        for (unsigned i = 0; i < pl->n_explain; i++)
+                json_object_array_add(why, json_object_new_string(pl->explain[i]));
+        json_object_object_add(o, "explain", why);
+
+        /* What would be better: the same domain on this host with nothing else placed. */
+        _cleanup_(planner_freep) Planner *alone = NULL;
+        const Placement *ideal = NULL;
+        if (d->req && planner_new(m->topology, m->config, &alone) == 0 && planner_place(alone, d->req, &ideal) == 0) {
+                char line[512];
+                if (!ideal->admitted)
+                        snprintf(line, sizeof(line), "it does not fit even on an empty host: %s", ideal->reason);
+                else if (!pl->admitted)
+                        snprintf(line, sizeof(line),
+                                 "on an empty host it would be admitted: other domains hold what it needs");
+                else if (pl->admitted && ideal->admitted &&
+                         !hwloc_bitmap_isequal(pl->memory_nodes, ideal->memory_nodes) &&
+                         hwloc_bitmap_weight(ideal->memory_nodes) < hwloc_bitmap_weight(pl->memory_nodes))
+                        snprintf(line, sizeof(line), "on an empty host it would span %d node(s) instead of %d",
+                                 hwloc_bitmap_weight(ideal->memory_nodes), hwloc_bitmap_weight(pl->memory_nodes));
+                else
+                        snprintf(line, sizeof(line), "nothing better: this is where it would go on an empty host too");
+                json_object_array_add(better, json_object_new_string(line));
+                for (unsigned i = 0; i < ideal->n_explain; i++)
+                        if (strncmp(ideal->explain[i], "fits", 4) == 0 || strncmp(ideal->explain[i], "larger", 6) == 0)
+                                json_object_array_add(better, json_object_new_string(ideal->explain[i]));
+        }
+        json_object_object_add(o, "better", better);
+        return o;
+}
+
+static json_object *on_control(void *userdata, const ControlRequest *req) {
+        Manager *m = userdata;
+        if (strcmp(req->command, "status") == 0)
+                return manager_status_json(m);
+        if (strcmp(req->command, "domains") == 0)
+                return manager_domains_json(m);
+        if (strcmp(req->command, "explain") == 0) {
+                json_object *name;
+                if (!json_object_object_get_ex(req->request, "domain", &name))
+                        return control_error("explain needs a domain");
+                return manager_explain_json(m, json_object_get_string(name));
+        }
+        if (strcmp(req->command, "reload") == 0) {
+                if (req->uid != 0)
+                        return control_error("reload: permission denied (root only)");
+                _cleanup_free_ char *errors = NULL;
+                if (manager_reload(m, &errors) < 0)
+                        return control_error("%s", errors ? errors : "reload failed");
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "reloaded", json_object_new_boolean(1));
+                return o;
+        }
+        return control_error("unknown command %s", req->command);
+}
+
+/* ---- Lifetime ------------------------------------------------------------------------------ */
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        (void) s;
+        (void) si;
+        _cleanup_free_ char *errors = NULL;
+        manager_reload(m, &errors);
+        return 0;
+}
+
+static int make_dir(const char *path) {
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+int manager_new(const ManagerOptions *opts, Manager **ret_manager) {
+        _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
+        if (!m)
+                return -ENOMEM;
+        m->opts = *opts;
+        m->cb_lifecycle = m->cb_device_added = m->cb_device_removed = m->cb_tunable = -1;
+        m->start_usec = now_usec();
+        log_init(&m->log, opts->debug);
+
+        CliHost host = { .topology = opts->topology,
+                         .sysfs = opts->sysfs,
+                         .config = opts->config_path,
+                         .policy_dir = opts->policy_dir };
+        int r = cli_load_topology("kvmtuned", &host, &m->topology);
+        if (r < 0)
+                return r;
+        r = cli_load_config("kvmtuned", &host, m->topology, &m->config);
+        if (r < 0)
+                return r;
+        if (m->config->daemon.dry_run)
+                m->opts.dry_run = true;
+        r = planner_new(m->topology, m->config, &m->planner);
+        if (r < 0)
+                return r;
+
+        m->runtime_dir = strdup(opts->runtime_dir ? opts->runtime_dir : MANAGER_RUNTIME_DIR);
+        if (!m->runtime_dir || asprintf(&m->control_path, "%s/control", m->runtime_dir) < 0 ||
+            asprintf(&m->allocations_path, "%s/allocations.json", m->runtime_dir) < 0)
+                return -ENOMEM;
+        r = make_dir(m->runtime_dir);
+        if (r < 0) {
+                fprintf(stderr, "kvmtuned: cannot create %s: %s\n", m->runtime_dir, strerror(-r));
+                return r;
+        }
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return r;
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        if ((r = sd_event_add_signal(m->event, &m->signal_sources[0], SIGTERM, NULL, NULL)) < 0 ||
+            (r = sd_event_add_signal(m->event, &m->signal_sources[1], SIGINT, NULL, NULL)) < 0 ||
+            (r = sd_event_add_signal(m->event, &m->signal_sources[2], SIGHUP, on_sighup, m)) < 0)
+                return r;
+        sd_event_set_watchdog(m->event, true); /* pings WATCHDOG=1 when WatchdogSec= asks for it */
+
+        r = bridge_register(m->event);
+        if (r < 0)
+                return r;
+        virSetErrorFunc(NULL, quiet_libvirt);
+        r = control_new(m->event, m->control_path, on_control, m, &m->control);
+        if (r < 0) {
+                fprintf(stderr, "kvmtuned: cannot listen on %s: %s\n", m->control_path, strerror(-r));
+                return r;
+        }
+        load_allocations(m);
+        *ret_manager = TAKE_PTR(m);
+        return 0;
+}
+
+int manager_start(Manager *m) {
+        if (connect_libvirt(m) < 0) {
+                log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "connect", .result = "failed", .vcpu = -1 },
+                         "cannot connect to %s: %s; retrying in the background",
+                         m->opts.uri ? m->opts.uri : m->config->daemon.uri, virGetLastErrorMessage());
+                schedule_reconnect(m);
+        } else
+                manager_reconcile(m);
+        m->ready = true;
+        sd_notify(0, "READY=1");
+        notify_status(m);
+        _cleanup_free_ char *summary = NULL;
+        render_topology_summary(m->topology, &summary);
+        log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "start", .vcpu = -1 }, "kvmtuned running on %s%s",
+                 summary ? summary : "?", m->opts.dry_run ? " (dry run: nothing is changed)" : "");
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        int r = sd_event_loop(m->event);
+        sd_notify(0, "STOPPING=1");
+        log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "stop", .vcpu = -1 },
+                 "kvmtuned stopping; pins stay with the domains and the next start adopts them");
+        return r;
+}
+
+void manager_free(Manager *m) {
+        if (!m)
+                return;
+        control_free(m->control);
+        disconnect(m);
+        sd_event_source_disable_unref(m->reconnect_source);
+        sd_event_source_disable_unref(m->retry_source);
+        for (size_t i = 0; i < ELEMENTSOF(m->signal_sources); i++)
+                sd_event_source_disable_unref(m->signal_sources[i]);
+        while (m->domains)
+                forget(m, m->domains);
+        json_object_put(m->saved);
+        planner_free(m->planner);
+        config_free(m->config);
+        topology_free(m->topology);
+        sd_event_unref(m->event);
+        free(m->runtime_dir);
+        free(m->control_path);
+        free(m->allocations_path);
+        free(m);
+}

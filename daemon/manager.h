@@ -1,0 +1,110 @@
+/* The daemon's Manager: owns the sd-event loop, the libvirt connection, the host model, the
+ * policy, the planner and every managed domain; follows lifecycle events and reconciles. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+#include <libvirt/libvirt.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "control.h"
+#include "domain.h"
+#include "log.h"
+#include "planner.h"
+#include "topology.h"
+
+#define MANAGER_RUNTIME_DIR "/run/kvmtuned"
+
+typedef struct ManagerOptions {
+        const char *config_path; /* NULL: /etc/kvmtuned/kvmtuned.conf when it exists */
+        const char *policy_dir; /* NULL: /etc/kvmtuned/policy.d when it exists */
+        const char *topology; /* hwloc XML instead of the live host */
+        const char *sysfs; /* "/sys" or a fixture */
+        const char *uri; /* overrides URI= */
+        const char *runtime_dir; /* control socket and allocations; NULL: /run/kvmtuned */
+        bool dry_run;
+        bool debug;
+} ManagerOptions;
+
+typedef enum DomainState {
+        DOMAIN_PLACED, /* pins applied and verified */
+        DOMAIN_ADOPTED, /* its XML pins it: accounted, left alone */
+        DOMAIN_REFUSED, /* does not fit: left running where libvirt put it */
+        DOMAIN_FAILED, /* libvirt would not apply the pins (after retries) */
+        DOMAIN_PENDING, /* placed, pins not yet applied (retry scheduled, or dry run) */
+} DomainState;
+
+typedef struct ManagedDomain {
+        char *name;
+        char uuid[VIR_UUID_STRING_BUFLEN];
+        DomainRequest *req;
+        DomainState state;
+        char *error; /* the refusal or apply failure */
+        unsigned attempts; /* apply attempts so far */
+        uint64_t event_usec; /* CLOCK_MONOTONIC when its start was seen */
+        uint64_t pin_usec; /* from then to verified pins; 0 until done */
+        struct ManagedDomain *next;
+} ManagedDomain;
+
+typedef struct Manager {
+        ManagerOptions opts;
+        char *runtime_dir, *control_path, *allocations_path;
+        sd_event *event;
+        Logger log;
+
+        Topology *topology;
+        Config *config;
+        Planner *planner;
+
+        virConnectPtr conn;
+        int cb_lifecycle, cb_device_added, cb_device_removed, cb_tunable;
+        bool connected;
+        unsigned reconnects;
+        unsigned backoff_ms;
+        sd_event_source *reconnect_source;
+        sd_event_source *retry_source;
+        sd_event_source *signal_sources[3];
+
+        ManagedDomain *domains;
+        json_object *saved; /* allocations of a previous run, consumed as domains are adopted */
+        Control *control;
+        uint64_t start_usec;
+        unsigned actions_ok, actions_failed;
+        bool ready;
+} Manager;
+
+/* Loads the host model and the policy (errors printed as FILE:LINE: message), sets up the event
+ * loop, signals and the control socket. Does not connect yet. Returns 0 or negative errno. */
+int manager_new(const ManagerOptions *opts, Manager **ret_manager);
+
+void manager_free(Manager *m);
+
+/* Connects to libvirt (or schedules reconnects), reconciles, tells systemd READY=1.
+ * Returns 0, or negative errno for errors that make running pointless. */
+int manager_start(Manager *m);
+
+/* Runs the event loop until SIGTERM / SIGINT. Returns the loop's exit code. */
+int manager_run(Manager *m);
+
+/* Re-reads configuration and policy; on error keeps the running one and returns -EINVAL with
+ * the errors in *ret_errors (malloc'd). On success re-plans and moves only what changed. */
+int manager_reload(Manager *m, char **ret_errors);
+
+/* Lists running domains, adopts or places what is not managed, releases what vanished. */
+int manager_reconcile(Manager *m);
+
+/* Status, domains and explain replies as the control socket sends them. NULL on ENOMEM. */
+json_object *manager_status_json(Manager *m);
+json_object *manager_domains_json(Manager *m);
+json_object *manager_explain_json(Manager *m, const char *name);
+
+/* The domain called name, or NULL. */
+ManagedDomain *manager_find(Manager *m, const char *name);
+
+static inline void manager_freep(Manager **m) {
+        if (*m)
+                manager_free(*m);
+}

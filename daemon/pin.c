@@ -1,0 +1,200 @@
+/* The libvirt actuator: live pins and numatune, applied and read back. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libvirt/virterror.h>
+
+#include "cpulist.h"
+#include "macro.h"
+#include "pin.h"
+
+typedef struct PinContext {
+        virDomainPtr dom;
+        const Topology *t;
+        int maplen;
+        unsigned flags; /* VIR_DOMAIN_AFFECT_LIVE, or CURRENT for drivers that refuse LIVE */
+        unsigned char *map;
+        char **error;
+} PinContext;
+
+static int fail(PinContext *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(PinContext *c, const char *fmt, ...) {
+        char *what = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        int r = vasprintf(&what, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        const char *why = virGetLastErrorMessage();
+        if (asprintf(c->error, "%s: %s", what, why ? why : "unknown libvirt error") < 0)
+                *c->error = NULL;
+        free(what);
+        return -EIO;
+}
+
+static void to_map(PinContext *c, hwloc_const_bitmap_t set) {
+        memset(c->map, 0, (size_t) c->maplen);
+        int cpu;
+        hwloc_bitmap_foreach_begin(cpu, set) {
+                if (cpu / 8 < c->maplen)
+                        VIR_USE_CPU(c->map, cpu);
+        }
+        hwloc_bitmap_foreach_end();
+}
+
+static void from_map(PinContext *c, const unsigned char *map, hwloc_bitmap_t set) {
+        hwloc_bitmap_zero(set);
+        for (int cpu = 0; cpu < c->maplen * 8; cpu++)
+                if (VIR_CPU_USABLE(map, c->maplen, 0, cpu))
+                        hwloc_bitmap_set(set, (unsigned) cpu);
+}
+
+/* A running domain's "current" state is its live state; some drivers (libvirt's test driver)
+ * accept only that spelling. Switch once, on the error that says so. */
+static bool retry_as_current(PinContext *c) {
+        virErrorPtr e = virGetLastError();
+        if (c->flags == VIR_DOMAIN_AFFECT_LIVE && e && e->code == VIR_ERR_INVALID_ARG &&
+            virDomainIsActive(c->dom) == 1) {
+                c->flags = VIR_DOMAIN_AFFECT_CURRENT;
+                return true;
+        }
+        return false;
+}
+
+static int set_numa(PinContext *c, const Placement *pl) {
+        if (pl->memory_mode != MEMORY_STRICT || hwloc_bitmap_iszero(pl->memory_nodes))
+                return 0; /* other modes can only be chosen at start: the domain keeps its own */
+        _cleanup_free_ char *nodes = cpulist_format(pl->memory_nodes);
+        if (!nodes)
+                return -ENOMEM;
+        virTypedParameter param = { .field = VIR_DOMAIN_NUMA_NODESET, .type = VIR_TYPED_PARAM_STRING };
+        param.value.s = nodes;
+        while (virDomainSetNumaParameters(c->dom, &param, 1, c->flags) < 0)
+                if (!retry_as_current(c))
+                        return fail(c, "numatune nodeset %s", nodes);
+        return 0;
+}
+
+static int apply(PinContext *c, const Placement *pl) {
+        for (unsigned i = 0; i < pl->n_vcpus; i++) {
+                to_map(c, pl->vcpus[i].cpus);
+                while (virDomainPinVcpuFlags(c->dom, pl->vcpus[i].vcpu, c->map, c->maplen, c->flags) < 0)
+                        if (!retry_as_current(c))
+                                return fail(c, "pin vCPU %u", pl->vcpus[i].vcpu);
+        }
+        if (!hwloc_bitmap_iszero(pl->emulator)) {
+                to_map(c, pl->emulator);
+                while (virDomainPinEmulator(c->dom, c->map, c->maplen, c->flags) < 0)
+                        if (!retry_as_current(c))
+                                return fail(c, "pin emulator");
+        }
+        for (unsigned i = 0; i < pl->n_iothreads; i++) {
+                to_map(c, pl->iothreads[i].cpus);
+                while (virDomainPinIOThread(c->dom, pl->iothreads[i].id, c->map, c->maplen, c->flags) < 0)
+                        if (!retry_as_current(c))
+                                return fail(c, "pin iothread %u", pl->iothreads[i].id);
+        }
+        return set_numa(c, pl);
+}
+
+static int differs(PinContext *c, const char *what, hwloc_const_bitmap_t want, hwloc_const_bitmap_t got) {
+        _cleanup_free_ char *w = cpulist_format(want), *g = cpulist_format(got);
+        if (asprintf(c->error, "%s is on CPUs %s, not %s", what, g ? g : "?", w ? w : "?") < 0)
+                *c->error = NULL;
+        return -ESTALE;
+}
+
+static int verify(PinContext *c, const Placement *pl) {
+        _cleanup_bitmap_ hwloc_bitmap_t got = hwloc_bitmap_alloc();
+        _cleanup_free_ unsigned char *maps = calloc(pl->n_vcpus ? pl->n_vcpus : 1, (size_t) c->maplen);
+        if (!got || !maps)
+                return -ENOMEM;
+        int n;
+        while ((n = virDomainGetVcpuPinInfo(c->dom, (int) pl->n_vcpus, maps, c->maplen, c->flags)) < 0)
+                if (!retry_as_current(c))
+                        return fail(c, "read vCPU pins");
+        for (unsigned i = 0; i < pl->n_vcpus; i++) {
+                unsigned v = pl->vcpus[i].vcpu;
+                if ((int) v >= n)
+                        return fail(c, "vCPU %u is missing", v);
+                from_map(c, VIR_GET_CPUMAP(maps, c->maplen, v), got);
+                if (!hwloc_bitmap_isequal(got, pl->vcpus[i].cpus)) {
+                        char what[32];
+                        snprintf(what, sizeof(what), "vCPU %u", v);
+                        return differs(c, what, pl->vcpus[i].cpus, got);
+                }
+        }
+        if (!hwloc_bitmap_iszero(pl->emulator)) {
+                while (virDomainGetEmulatorPinInfo(c->dom, c->map, c->maplen, c->flags) < 0)
+                        if (!retry_as_current(c))
+                                return fail(c, "read emulator pin");
+                from_map(c, c->map, got);
+                if (!hwloc_bitmap_isequal(got, pl->emulator))
+                        return differs(c, "emulator", pl->emulator, got);
+        }
+        if (pl->n_iothreads > 0) {
+                virDomainIOThreadInfoPtr *info = NULL;
+                int ni;
+                while ((ni = virDomainGetIOThreadInfo(c->dom, &info, c->flags)) < 0)
+                        if (!retry_as_current(c))
+                                return fail(c, "read iothread pins");
+                int r = 0;
+                for (unsigned i = 0; i < pl->n_iothreads && r == 0; i++) {
+                        bool found = false;
+                        for (int j = 0; j < ni; j++)
+                                if (info[j]->iothread_id == pl->iothreads[i].id) {
+                                        found = true;
+                                        memset(c->map, 0, (size_t) c->maplen);
+                                        memcpy(c->map, info[j]->cpumap,
+                                               (size_t) (info[j]->cpumaplen < c->maplen ? info[j]->cpumaplen
+                                                                                        : c->maplen));
+                                        from_map(c, c->map, got);
+                                        if (!hwloc_bitmap_isequal(got, pl->iothreads[i].cpus)) {
+                                                char what[32];
+                                                snprintf(what, sizeof(what), "iothread %u", pl->iothreads[i].id);
+                                                r = differs(c, what, pl->iothreads[i].cpus, got);
+                                        }
+                                }
+                        if (!found && r == 0 && asprintf(c->error, "iothread %u is missing", pl->iothreads[i].id) >= 0)
+                                r = -ESTALE;
+                }
+                for (int j = 0; j < ni; j++)
+                        virDomainIOThreadInfoFree(info[j]);
+                free(info);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int with_context(virDomainPtr dom, const Placement *pl, const Topology *t, char **ret_error, bool do_apply) {
+        *ret_error = NULL;
+        PinContext c = { .dom = dom,
+                         .t = t,
+                         .maplen = VIR_CPU_MAPLEN(t->max_os_cpu + 1),
+                         .flags = VIR_DOMAIN_AFFECT_LIVE,
+                         .error = ret_error };
+        _cleanup_free_ unsigned char *map = calloc(1, (size_t) c.maplen);
+        if (!map)
+                return -ENOMEM;
+        c.map = map;
+        int r = do_apply ? apply(&c, pl) : 0;
+        return r < 0 ? r : verify(&c, pl);
+}
+
+int pin_apply(virDomainPtr dom, const Placement *pl, const Topology *t, char **ret_error) {
+        return with_context(dom, pl, t, ret_error, true);
+}
+
+int pin_verify(virDomainPtr dom, const Placement *pl, const Topology *t, char **ret_error) {
+        return with_context(dom, pl, t, ret_error, false);
+}
+
+bool pin_matches(virDomainPtr dom, const Placement *pl, const Topology *t) {
+        _cleanup_free_ char *error = NULL;
+        return pin_verify(dom, pl, t, &error) == 0;
+}

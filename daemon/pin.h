@@ -1,0 +1,21 @@
+/* The libvirt actuator: applies a placement to a running domain with live-only calls
+ * (vCPU, emulator and iothread pins, strict numatune nodeset) and verifies it by reading back. */
+#pragma once
+
+#include <stdbool.h>
+
+#include <libvirt/libvirt.h>
+
+#include "planner.h"
+#include "topology.h"
+
+/* Applies pl to dom and verifies it. Never touches the persistent definition. Returns 0, or
+ * negative errno with a malloc'd one-line reason in *ret_error. */
+int pin_apply(virDomainPtr dom, const Placement *pl, const Topology *t, char **ret_error);
+
+/* Compares dom's live pins with pl. Returns 0 when they match, -ESTALE with the first
+ * difference in *ret_error, or another negative errno when libvirt cannot tell. */
+int pin_verify(virDomainPtr dom, const Placement *pl, const Topology *t, char **ret_error);
+
+/* Whether dom's live vCPU and emulator pins equal pl's, as pin_verify but without a reason. */
+bool pin_matches(virDomainPtr dom, const Placement *pl, const Topology *t);

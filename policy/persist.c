@@ -1,0 +1,204 @@
+/* Placements as JSON and back, for the daemon's allocations file. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "macro.h"
+#include "persist.h"
+#include "render.h"
+
+static json_object *per_node_json(const Topology *t, const unsigned *counts, const uint64_t *kib) {
+        json_object *o = json_object_new_object();
+        for (unsigned n = 0; o && n < t->n_nodes; n++) {
+                uint64_t v = counts ? counts[n] : kib[n];
+                if (v == 0)
+                        continue;
+                char key[16];
+                snprintf(key, sizeof(key), "%u", t->nodes[n].os);
+                json_object_object_add(o, key, json_object_new_uint64(v));
+        }
+        return o;
+}
+
+json_object *persist_placement(const Placement *pl, const char *uuid, const Topology *t) {
+        json_object *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "name", json_object_new_string(pl->name));
+        if (uuid)
+                json_object_object_add(o, "uuid", json_object_new_string(uuid));
+        json_object_object_add(o, "class", json_object_new_string(pl->cls->name));
+        json_object_object_add(o, "admitted", json_object_new_boolean(pl->admitted));
+        json_object_object_add(o, "adopted", json_object_new_boolean(pl->adopted));
+        if (pl->reason)
+                json_object_object_add(o, "reason", json_object_new_string(pl->reason));
+        json_object *vcpus = json_object_new_array();
+        for (unsigned i = 0; i < pl->n_vcpus; i++) {
+                json_object *v = json_object_new_object();
+                json_object_object_add(v, "vcpu", json_object_new_int((int) pl->vcpus[i].vcpu));
+                json_object_object_add(v, "dedicated", json_object_new_boolean(pl->vcpus[i].dedicated));
+                json_object_object_add(v, "cpus", render_cpuset_json(pl->vcpus[i].cpus));
+                json_object_array_add(vcpus, v);
+        }
+        json_object_object_add(o, "vcpus", vcpus);
+        json_object_object_add(o, "emulator", render_cpuset_json(pl->emulator));
+        json_object *io = json_object_new_array();
+        for (unsigned i = 0; i < pl->n_iothreads; i++) {
+                json_object *v = json_object_new_object();
+                json_object_object_add(v, "id", json_object_new_int((int) pl->iothreads[i].id));
+                json_object_object_add(v, "cpus", render_cpuset_json(pl->iothreads[i].cpus));
+                json_object_array_add(io, v);
+        }
+        json_object_object_add(o, "iothreads", io);
+        json_object_object_add(o, "memory_mode", json_object_new_string(memory_policy_to_string(pl->memory_mode)));
+        json_object_object_add(o, "memory_nodes", render_cpuset_json(pl->memory_nodes));
+        json_object *hp = json_object_new_array();
+        for (unsigned i = 0; i < pl->n_hugepages; i++) {
+                json_object *h = json_object_new_object();
+                json_object_object_add(h, "node", json_object_new_int((int) pl->hugepages[i].node));
+                json_object_object_add(h, "page_kib", json_object_new_uint64(pl->hugepages[i].page_kib));
+                json_object_object_add(h, "count", json_object_new_uint64(pl->hugepages[i].count));
+                json_object_array_add(hp, h);
+        }
+        json_object_object_add(o, "hugepages", hp);
+        json_object_object_add(o, "held", render_cpuset_json(pl->held));
+        json_object_object_add(o, "shared_vcpus", per_node_json(t, pl->shared_vcpus, NULL));
+        json_object_object_add(o, "memory_kib", per_node_json(t, NULL, pl->memory_kib));
+        json_object *why = json_object_new_array();
+        for (unsigned i = 0; i < pl->n_explain; i++)
+                json_object_array_add(why, json_object_new_string(pl->explain[i]));
+        json_object_object_add(o, "explain", why);
+        return o;
+}
+
+/* Reads an array of CPU numbers into set; every one must be a usable CPU of t (or, for node
+ * lists, a node of t). Returns 0 or -EINVAL. */
+static int parse_set(json_object *a, const Topology *t, bool nodes, hwloc_bitmap_t set) {
+        if (!json_object_is_type(a, json_type_array))
+                return -EINVAL;
+        hwloc_bitmap_zero(set);
+        for (size_t i = 0; i < json_object_array_length(a); i++) {
+                json_object *v = json_object_array_get_idx(a, i);
+                int x = json_object_get_int(v);
+                if (!json_object_is_type(v, json_type_int) || x < 0)
+                        return -EINVAL;
+                if (nodes ? topology_node_index(t, (unsigned) x) < 0 : !topology_cpu(t, (unsigned) x))
+                        return -EINVAL;
+                hwloc_bitmap_set(set, (unsigned) x);
+        }
+        return 0;
+}
+
+static json_object *get(json_object *o, const char *key, json_type type) {
+        json_object *v = NULL;
+        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, type))
+                return NULL;
+        return v;
+}
+
+static int parse_per_node(json_object *o, const Topology *t, unsigned *counts, uint64_t *kib) {
+        if (!o)
+                return -EINVAL;
+        json_object_object_foreach(o, key, val) {
+                char *end;
+                unsigned long os = strtoul(key, &end, 10);
+                int n = *end ? -1 : topology_node_index(t, (unsigned) os);
+                if (n < 0 || !json_object_is_type(val, json_type_int))
+                        return -EINVAL;
+                if (counts)
+                        counts[n] = (unsigned) json_object_get_int64(val);
+                else
+                        kib[n] = (uint64_t) json_object_get_int64(val);
+        }
+        return 0;
+}
+
+int persist_parse(json_object *o, const Topology *t, Placement **ret_spec, char **ret_class, char **ret_uuid) {
+        json_object *name = get(o, "name", json_type_string), *cls = get(o, "class", json_type_string);
+        json_object *vcpus = get(o, "vcpus", json_type_array), *io = get(o, "iothreads", json_type_array);
+        json_object *hp = get(o, "hugepages", json_type_array), *mode = get(o, "memory_mode", json_type_string);
+        json_object *uuid = get(o, "uuid", json_type_string);
+        if (!name || !cls || !vcpus || !io || !hp || !mode)
+                return -EINVAL;
+
+        _cleanup_(placement_freep) Placement *pl = placement_new(json_object_get_string(name), t->n_nodes);
+        if (!pl)
+                return -ENOMEM;
+        json_object *v;
+        pl->admitted = (v = get(o, "admitted", json_type_boolean)) && json_object_get_boolean(v);
+        pl->adopted = (v = get(o, "adopted", json_type_boolean)) && json_object_get_boolean(v);
+        if ((v = get(o, "reason", json_type_string)) && !(pl->reason = strdup(json_object_get_string(v))))
+                return -ENOMEM;
+        pl->memory_mode = MEMORY_NONE;
+        for (int m = MEMORY_STRICT; m <= MEMORY_NONE; m++)
+                if (strcmp(json_object_get_string(mode), memory_policy_to_string((MemoryPolicy) m)) == 0)
+                        pl->memory_mode = (MemoryPolicy) m;
+
+        if (parse_set(get(o, "held", json_type_array), t, false, pl->held) < 0 ||
+            parse_set(get(o, "emulator", json_type_array), t, false, pl->emulator) < 0 ||
+            parse_set(get(o, "memory_nodes", json_type_array), t, true, pl->memory_nodes) < 0 ||
+            parse_per_node(get(o, "shared_vcpus", json_type_object), t, pl->shared_vcpus, NULL) < 0 ||
+            parse_per_node(get(o, "memory_kib", json_type_object), t, NULL, pl->memory_kib) < 0)
+                return -EINVAL;
+
+        size_t nv = json_object_array_length(vcpus), ni = json_object_array_length(io),
+               nh = json_object_array_length(hp);
+        pl->vcpus = calloc(nv ? nv : 1, sizeof(PlacedVcpu));
+        pl->iothreads = calloc(ni ? ni : 1, sizeof(PlacedIOThread));
+        pl->hugepages = calloc(nh ? nh : 1, sizeof(PlacedHugepages));
+        if (!pl->vcpus || !pl->iothreads || !pl->hugepages)
+                return -ENOMEM;
+        for (size_t i = 0; i < nv; i++) {
+                json_object *e = json_object_array_get_idx(vcpus, i), *id = get(e, "vcpu", json_type_int);
+                PlacedVcpu *pv = &pl->vcpus[pl->n_vcpus++];
+                pv->vcpu = id ? (unsigned) json_object_get_int(id) : (unsigned) i;
+                pv->dedicated = (v = get(e, "dedicated", json_type_boolean)) && json_object_get_boolean(v);
+                if (!(pv->cpus = hwloc_bitmap_alloc()))
+                        return -ENOMEM;
+                if (parse_set(get(e, "cpus", json_type_array), t, false, pv->cpus) < 0)
+                        return -EINVAL;
+        }
+        for (size_t i = 0; i < ni; i++) {
+                json_object *e = json_object_array_get_idx(io, i), *id = get(e, "id", json_type_int);
+                PlacedIOThread *it = &pl->iothreads[pl->n_iothreads++];
+                it->id = id ? (unsigned) json_object_get_int(id) : 0;
+                if (!(it->cpus = hwloc_bitmap_alloc()))
+                        return -ENOMEM;
+                if (!id || parse_set(get(e, "cpus", json_type_array), t, false, it->cpus) < 0)
+                        return -EINVAL;
+        }
+        for (size_t i = 0; i < nh; i++) {
+                json_object *e = json_object_array_get_idx(hp, i), *node = get(e, "node", json_type_int);
+                json_object *kib = get(e, "page_kib", json_type_int), *count = get(e, "count", json_type_int);
+                if (!node || !kib || !count || topology_node_index(t, (unsigned) json_object_get_int(node)) < 0)
+                        return -EINVAL;
+                pl->hugepages[pl->n_hugepages++] =
+                        (PlacedHugepages){ (unsigned) json_object_get_int(node), (uint64_t) json_object_get_int64(kib),
+                                           (uint64_t) json_object_get_int64(count) };
+                pl->hugepage_kib = (uint64_t) json_object_get_int64(kib);
+        }
+
+        json_object *why = get(o, "explain", json_type_array);
+        for (size_t i = 0; why && i < json_object_array_length(why); i++) {
+                char **lines = realloc(pl->explain, (pl->n_explain + 1) * sizeof(char *));
+                if (!lines)
+                        return -ENOMEM;
+                pl->explain = lines;
+                if (!(lines[pl->n_explain] = strdup(json_object_get_string(json_object_array_get_idx(why, i)))))
+                        return -ENOMEM;
+                pl->n_explain++;
+        }
+
+        char *class_name = strdup(json_object_get_string(cls));
+        char *uuid_copy = uuid ? strdup(json_object_get_string(uuid)) : NULL;
+        if (!class_name || (uuid && !uuid_copy)) {
+                free(class_name);
+                free(uuid_copy);
+                return -ENOMEM;
+        }
+        *ret_class = class_name;
+        *ret_uuid = uuid_copy;
+        *ret_spec = TAKE_PTR(pl);
+        return 0;
+}

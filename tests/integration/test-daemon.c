@@ -1,0 +1,363 @@
+/* The daemon core in-process against libvirt's test:///default driver (2 nodes, 8 usable CPUs
+ * for pinning): lifecycle events place and release domains, pins are read back through a
+ * second connection, refusals, reload (bad and good), restart adoption, the control socket. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "cpulist.h"
+#include "fixture.h"
+#include "manager.h"
+#include "oracle.h"
+
+/* The test driver refuses pins beyond its 8 "maxcpus": the model matches that, 2 nodes x 4. */
+#define TOPOLOGY_DESC "pack:2 numa:1(memory=8GiB) core:4 pu:1"
+
+static const char policy[] = "[Class default]\nCPUPolicy=shared\nCacheLocality=numa\nMemoryPolicy=strict\n"
+                             "[Class ded]\nMatchName=ded-*\nCPUPolicy=dedicated\nCacheLocality=numa\n"
+                             "[Class vdi]\nMatchName=vdi-*\nCPUPolicy=shared\nOvercommit=2\n";
+
+typedef struct Fixture {
+        char *root;
+        char *topology, *config, *policy_dir, *runtime;
+        virConnectPtr conn; /* the test's own connection, as a user's virsh would be */
+        Manager *m;
+} Fixture;
+
+static Fixture fx;
+
+static void quiet(void *userdata, virErrorPtr error) {
+        (void) userdata;
+        (void) error;
+}
+
+static Manager *start_manager(void) {
+        ManagerOptions o = { .config_path = fx.config,
+                             .policy_dir = fx.policy_dir,
+                             .topology = fx.topology,
+                             .uri = "test:///default",
+                             .runtime_dir = fx.runtime };
+        Manager *m = NULL;
+        assert_int_equal(manager_new(&o, &m), 0);
+        assert_int_equal(manager_start(m), 0);
+        assert_true(m->connected);
+        return m;
+}
+
+/* Runs the event loop until cond holds or 5 s pass. */
+static bool pump_until(bool (*cond)(void *), void *arg) {
+        for (int i = 0; i < 500; i++) {
+                if (cond(arg))
+                        return true;
+                sd_event_run(fx.m->event, 10000);
+        }
+        return cond(arg);
+}
+
+static bool is_managed(void *name) {
+        return manager_find(fx.m, name) != NULL;
+}
+
+static bool is_gone(void *name) {
+        return manager_find(fx.m, name) == NULL;
+}
+
+static int setup(void **state) {
+        (void) state;
+        virSetErrorFunc(NULL, quiet);
+        fx.root = fixture_new();
+        assert_true(asprintf(&fx.topology, "%s/topology.xml", fx.root) > 0);
+        assert_true(asprintf(&fx.config, "%s/kvmtuned.conf", fx.root) > 0);
+        assert_true(asprintf(&fx.policy_dir, "%s/policy.d", fx.root) > 0);
+        assert_true(asprintf(&fx.runtime, "%s/run", fx.root) > 0);
+        char *out = oracle_run("lstopo-no-graphics -f --if synthetic -i '%s' --of xml '%s' && echo ok", TOPOLOGY_DESC,
+                               fx.topology);
+        assert_non_null(out);
+        free(out);
+        fixture_write(fx.root, "kvmtuned.conf", "[Daemon]\nURI=test:///default\n");
+        fixture_write(fx.root, "policy.d/50-test.conf", policy);
+        fx.conn = virConnectOpen("test:///default");
+        assert_non_null(fx.conn);
+        fx.m = start_manager();
+        return 0;
+}
+
+static int teardown(void **state) {
+        (void) state;
+        manager_free(fx.m);
+        virConnectClose(fx.conn);
+        fixture_free(fx.root);
+        free(fx.topology);
+        free(fx.config);
+        free(fx.policy_dir);
+        free(fx.runtime);
+        return 0;
+}
+
+static virDomainPtr create(const char *name, unsigned vcpus, const char *extra) {
+        char xml[1024];
+        snprintf(xml, sizeof(xml),
+                 "<domain type='test'><name>%s</name><memory unit='MiB'>256</memory><vcpu>%u</vcpu>"
+                 "<os><type arch='i686'>hvm</type></os>%s</domain>",
+                 name, vcpus, extra ? extra : "");
+        virDomainPtr dom = virDomainCreateXML(fx.conn, xml, 0);
+        assert_non_null(dom);
+        return dom;
+}
+
+/* The live pins of a vCPU as libvirt reports them to another connection. */
+static char *vcpu_pins(virDomainPtr dom, unsigned vcpu) {
+        unsigned char maps[16][1];
+        int n = virDomainGetVcpuPinInfo(dom, 16, &maps[0][0], 1, 0);
+        assert_true(n > (int) vcpu);
+        hwloc_bitmap_t set = hwloc_bitmap_alloc();
+        for (int cpu = 0; cpu < 8; cpu++)
+                if (VIR_CPU_USABLE(&maps[0][0], 1, vcpu, cpu))
+                        hwloc_bitmap_set(set, (unsigned) cpu);
+        char *s = cpulist_format(set);
+        hwloc_bitmap_free(set);
+        return s;
+}
+
+static char *emulator_pins(virDomainPtr dom) {
+        unsigned char map[1] = { 0 };
+        assert_true(virDomainGetEmulatorPinInfo(dom, map, 1, 0) >= 0);
+        hwloc_bitmap_t set = hwloc_bitmap_alloc();
+        for (int cpu = 0; cpu < 8; cpu++)
+                if (VIR_CPU_USABLE(map, 1, 0, cpu))
+                        hwloc_bitmap_set(set, (unsigned) cpu);
+        char *s = cpulist_format(set);
+        hwloc_bitmap_free(set);
+        return s;
+}
+
+static char *numa_nodeset(virDomainPtr dom) {
+        virTypedParameterPtr params = NULL;
+        int n = 0;
+        assert_int_equal(virDomainGetNumaParameters(dom, NULL, &n, 0), 0);
+        params = calloc((size_t) n, sizeof(virTypedParameter));
+        assert_int_equal(virDomainGetNumaParameters(dom, params, &n, 0), 0);
+        char *nodes = NULL;
+        for (int i = 0; i < n; i++)
+                if (strcmp(params[i].field, VIR_DOMAIN_NUMA_NODESET) == 0)
+                        nodes = strdup(params[i].value.s);
+        virTypedParamsClear(params, n);
+        free(params);
+        return nodes;
+}
+
+static void test_existing_domain_placed_at_start(void **state) {
+        (void) state;
+        /* The test driver starts with one running domain, "test": reconcile placed it. */
+        ManagedDomain *d = manager_find(fx.m, "test");
+        assert_non_null(d);
+        print_message("test: %s%s%s\n", d->error ? "" : "placed", d->error ? "error: " : "", d->error ? d->error : "");
+        assert_int_equal(d->state, DOMAIN_PLACED);
+        virDomainPtr dom = virDomainLookupByName(fx.conn, "test");
+        char *pins = vcpu_pins(dom, 0), *nodes = numa_nodeset(dom);
+        print_message("test: vCPU 0 on %s, memory on node %s\n", pins, nodes);
+        /* shared, one node: node 0's shared CPUs are 1-3, node 1's 5-7. */
+        assert_true(strcmp(pins, "1-3") == 0 || strcmp(pins, "5-7") == 0);
+        assert_string_equal(nodes, strcmp(pins, "1-3") == 0 ? "0" : "1");
+        free(pins);
+        free(nodes);
+        virDomainFree(dom);
+}
+
+static void test_dedicated_lifecycle(void **state) {
+        (void) state;
+        virDomainPtr dom = create("ded-a", 2, NULL);
+        assert_true(pump_until(is_managed, "ded-a"));
+        ManagedDomain *d = manager_find(fx.m, "ded-a");
+        assert_int_equal(d->state, DOMAIN_PLACED);
+        assert_true(d->pin_usec > 0);
+        print_message("ded-a pinned %.2f ms after its STARTED event\n", (double) d->pin_usec / 1000);
+
+        char *v0 = vcpu_pins(dom, 0), *v1 = vcpu_pins(dom, 1), *emu = emulator_pins(dom), *nodes = numa_nodeset(dom);
+        print_message("ded-a: vCPU 0 -> %s, vCPU 1 -> %s, emulator -> %s, memory -> node %s\n", v0, v1, emu, nodes);
+        /* One CPU each, different, not housekeeping (0 and 4), in one node; emulator on that
+         * node's housekeeping CPU; memory strict there. */
+        assert_int_equal(strlen(v0), 1);
+        assert_int_equal(strlen(v1), 1);
+        assert_string_not_equal(v0, v1);
+        int a = atoi(v0), b = atoi(v1);
+        assert_true(a != 0 && a != 4 && b != 0 && b != 4);
+        assert_int_equal(a / 4, b / 4);
+        assert_int_equal(atoi(emu), (a / 4) * 4);
+        assert_int_equal(atoi(nodes), a / 4);
+
+        /* The shared "test" domain no longer floats over ded-a's CPUs. */
+        virDomainPtr test = virDomainLookupByName(fx.conn, "test");
+        char *shared = vcpu_pins(test, 0);
+        hwloc_bitmap_t s = NULL;
+        const char *why;
+        assert_int_equal(cpulist_parse(shared, &s, &why), 0);
+        assert_false(hwloc_bitmap_isset(s, (unsigned) a));
+        assert_false(hwloc_bitmap_isset(s, (unsigned) b));
+        hwloc_bitmap_free(s);
+        free(shared);
+        virDomainFree(test);
+
+        /* Destroyed: released, its CPUs free again. */
+        assert_int_equal(virDomainDestroy(dom), 0);
+        assert_true(pump_until(is_gone, "ded-a"));
+        hwloc_bitmap_t held = hwloc_bitmap_alloc();
+        planner_held_cpus(fx.m->planner, held);
+        assert_true(hwloc_bitmap_iszero(held));
+        hwloc_bitmap_free(held);
+        free(v0);
+        free(v1);
+        free(emu);
+        free(nodes);
+        virDomainFree(dom);
+}
+
+static void test_refusal_leaves_domain_running(void **state) {
+        (void) state;
+        /* 6 dedicated CPUs exist, but the shared "test" domain keeps one shared CPU on its node. */
+        virDomainPtr dom = create("ded-huge", 7, NULL);
+        assert_true(pump_until(is_managed, "ded-huge"));
+        ManagedDomain *d = manager_find(fx.m, "ded-huge");
+        assert_int_equal(d->state, DOMAIN_REFUSED);
+        print_message("ded-huge: %s\n", d->error);
+        assert_string_equal(d->error, "host: needs 7 dedicated CPUs, 5 free");
+        assert_int_equal(virDomainIsActive(dom), 1);
+        json_object *o = manager_domains_json(fx.m);
+        assert_non_null(strstr(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), "\"state\":\"refused\""));
+        json_object_put(o);
+        virDomainDestroy(dom);
+        assert_true(pump_until(is_gone, "ded-huge"));
+        virDomainFree(dom);
+}
+
+static void test_reload(void **state) {
+        (void) state;
+        virDomainPtr keep = create("ded-keep", 1, NULL);
+        virDomainPtr vdi = create("vdi-1", 2, NULL);
+        assert_true(pump_until(is_managed, "ded-keep"));
+        assert_true(pump_until(is_managed, "vdi-1"));
+        char *keep_before = vcpu_pins(keep, 0);
+
+        /* A bad policy: refused with FILE:LINE, the running policy stays. */
+        fixture_write(fx.root, "policy.d/60-bad.conf", "[Class broken]\nCPUPolicy=fast\n");
+        char *errors = NULL;
+        assert_int_equal(manager_reload(fx.m, &errors), -EINVAL);
+        print_message("bad reload: %s", errors);
+        assert_non_null(strstr(errors, "policy.d/60-bad.conf:2: CPUPolicy=fast: expected dedicated, shared or mixed"));
+        free(errors);
+        assert_null(config_find_class(fx.m->config, "broken"));
+        char *unlink_cmd = oracle_run("rm -f '%s/policy.d/60-bad.conf'", fx.root);
+        free(unlink_cmd);
+
+        /* A good one that changes only the vdi class: ded-keep does not move. */
+        char changed[1024];
+        snprintf(changed, sizeof(changed), "%s", policy);
+        char *p = strstr(changed, "Overcommit=2");
+        memcpy(p, "Overcommit=3", 12);
+        fixture_write(fx.root, "policy.d/50-test.conf", changed);
+        assert_int_equal(manager_reload(fx.m, &errors), 0);
+        assert_true(config_find_class(fx.m->config, "vdi")->overcommit == 3);
+        char *keep_after = vcpu_pins(keep, 0);
+        assert_string_equal(keep_before, keep_after);
+        assert_int_equal(manager_find(fx.m, "ded-keep")->state, DOMAIN_PLACED);
+        assert_int_equal(manager_find(fx.m, "vdi-1")->state, DOMAIN_PLACED);
+        fixture_write(fx.root, "policy.d/50-test.conf", policy);
+        assert_int_equal(manager_reload(fx.m, &errors), 0);
+        free(keep_before);
+        free(keep_after);
+        virDomainFree(keep);
+        virDomainFree(vdi);
+}
+
+/* kvmtuned restarts (its state file survives, the domains keep running): nothing moves,
+ * nothing is booked twice. */
+static void test_restart_adopts(void **state) {
+        (void) state;
+        virDomainPtr keep = virDomainLookupByName(fx.conn, "ded-keep");
+        char *before = vcpu_pins(keep, 0);
+        hwloc_bitmap_t held_before = hwloc_bitmap_alloc(), held_after = hwloc_bitmap_alloc();
+        planner_held_cpus(fx.m->planner, held_before);
+
+        manager_free(fx.m);
+        fx.m = NULL;
+        fx.m = start_manager();
+        ManagedDomain *d = manager_find(fx.m, "ded-keep");
+        assert_non_null(d);
+        assert_int_equal(d->state, DOMAIN_PLACED);
+        char *after = vcpu_pins(keep, 0);
+        assert_string_equal(before, after);
+        planner_held_cpus(fx.m->planner, held_after);
+        assert_true(hwloc_bitmap_isequal(held_before, held_after));
+        assert_non_null(manager_find(fx.m, "vdi-1"));
+        assert_non_null(manager_find(fx.m, "test"));
+
+        /* A domain that stopped while kvmtuned was away is released by the reconcile. */
+        virDomainPtr vdi = virDomainLookupByName(fx.conn, "vdi-1");
+        manager_free(fx.m);
+        fx.m = NULL;
+        virDomainDestroy(vdi);
+        fx.m = start_manager();
+        assert_null(manager_find(fx.m, "vdi-1"));
+        free(before);
+        free(after);
+        hwloc_bitmap_free(held_before);
+        hwloc_bitmap_free(held_after);
+        virDomainFree(vdi);
+        virDomainFree(keep);
+}
+
+/* kvmtunectl talks to the socket from another process while the loop serves it. */
+static void test_control_socket(void **state) {
+        (void) state;
+        char *out_path = NULL;
+        assert_true(asprintf(&out_path, "%s/ctl.out", fx.root) > 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                char cmd[1024];
+                snprintf(cmd, sizeof(cmd),
+                         "%s --runtime-dir %s domains > %s 2>&1 && %s --runtime-dir %s --json status >> %s 2>&1 && "
+                         "%s --runtime-dir %s explain ded-keep >> %s 2>&1",
+                         KVMTUNECTL, fx.runtime, out_path, KVMTUNECTL, fx.runtime, out_path, KVMTUNECTL, fx.runtime,
+                         out_path);
+                execl("/bin/sh", "sh", "-c", cmd, (char *) NULL);
+                _exit(127);
+        }
+        int status = -1;
+        for (int i = 0; i < 1000; i++) {
+                if (waitpid(pid, &status, WNOHANG) == pid)
+                        break;
+                sd_event_run(fx.m->event, 10000);
+        }
+        char *out = oracle_run("cat '%s'", out_path);
+        print_message("%s", out);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_non_null(strstr(out, "ded-keep"));
+        assert_non_null(strstr(out, "\"connected\":true"));
+        assert_non_null(strstr(out, "ded-keep: class ded, placed"));
+        free(out);
+        free(out_path);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_existing_domain_placed_at_start),
+                cmocka_unit_test(test_dedicated_lifecycle),
+                cmocka_unit_test(test_refusal_leaves_domain_running),
+                cmocka_unit_test(test_reload),
+                cmocka_unit_test(test_restart_adopts),
+                cmocka_unit_test(test_control_socket),
+        };
+        return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);
+}
