@@ -180,6 +180,10 @@ static void apply_domain(Manager *m, ManagedDomain *d) {
                 set_error(d, "domain not found");
                 return;
         }
+        if (pl->memory_mode != MEMORY_STRICT && pl->memory_mode != MEMORY_NONE && d->attempts == 0)
+                log_emit(&m->log, LOG_NOTICE, &(LogFields){ .domain = d->name, .action = "numatune", .vcpu = -1 },
+                         "%s: MemoryPolicy=%s cannot be changed on a running domain; only strict binds live", d->name,
+                         memory_policy_to_string(pl->memory_mode));
         _cleanup_free_ char *error = NULL;
         d->attempts++;
         int r = pin_apply(dom, pl, m->topology, &error);
@@ -364,12 +368,35 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec) {
         save_allocations(m);
 }
 
+/* Refused domains are tried again whenever something is released: what they needed may be
+ * free now. */
+static void retry_refused(Manager *m) {
+        for (ManagedDomain *d = m->domains; d; d = d->next) {
+                if (d->state != DOMAIN_REFUSED || !d->req)
+                        continue;
+                planner_release(m->planner, d->name);
+                const Placement *pl;
+                if (planner_place(m->planner, d->req, &pl) < 0 || !pl->admitted)
+                        continue;
+                log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "place", .vcpu = -1 },
+                         "%s fits now that resources were released", d->name);
+                d->event_usec = now_usec();
+                d->attempts = 0;
+                set_error(d, NULL);
+                if (pl->adopted)
+                        d->state = DOMAIN_ADOPTED;
+                else
+                        apply_domain(m, d);
+        }
+}
+
 static void release_domain(Manager *m, ManagedDomain *d, const char *why) {
         log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "release", .vcpu = -1 },
                  "%s %s: released", d->name, why);
         hwloc_bitmap_t *before = snapshot_shared(m);
         planner_release(m->planner, d->name);
         forget(m, d);
+        retry_refused(m);
         repin_shared(m, before);
         free_snapshot(m, before);
         save_allocations(m);
