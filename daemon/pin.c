@@ -65,9 +65,38 @@ static bool retry_as_current(PinContext *c) {
         return false;
 }
 
+/* The domain's live numatune nodeset into set (empty when none); 0 or negative errno. */
+static int get_nodeset(PinContext *c, hwloc_bitmap_t set) {
+        virTypedParameter params[8];
+        int n = 8;
+        hwloc_bitmap_zero(set);
+        while (virDomainGetNumaParameters(c->dom, params, &n, c->flags) < 0)
+                if (!retry_as_current(c))
+                        return fail(c, "read numatune");
+        int r = 0;
+        for (int i = 0; i < n; i++)
+                if (strcmp(params[i].field, VIR_DOMAIN_NUMA_NODESET) == 0 && params[i].type == VIR_TYPED_PARAM_STRING &&
+                    params[i].value.s && *params[i].value.s) {
+                        hwloc_bitmap_t parsed = NULL;
+                        const char *why;
+                        if (cpulist_parse_libvirt(params[i].value.s, &parsed, &why) == 0) {
+                                hwloc_bitmap_copy(set, parsed);
+                                hwloc_bitmap_free(parsed);
+                        } else
+                                r = -EINVAL;
+                }
+        virTypedParamsClear(params, n);
+        return r;
+}
+
 static int set_numa(PinContext *c, const Placement *pl) {
         if (pl->memory_mode != MEMORY_STRICT || hwloc_bitmap_iszero(pl->memory_nodes))
                 return 0; /* other modes can only be chosen at start: the domain keeps its own */
+        /* libvirt refuses to change a live nodeset once set (outside restrictive mode), even to
+         * the same value: only write when it differs. */
+        _cleanup_bitmap_ hwloc_bitmap_t now = hwloc_bitmap_alloc();
+        if (get_nodeset(c, now) == 0 && hwloc_bitmap_isequal(now, pl->memory_nodes))
+                return 0;
         _cleanup_free_ char *nodes = cpulist_format(pl->memory_nodes);
         if (!nodes)
                 return -ENOMEM;
@@ -135,6 +164,13 @@ static int verify(PinContext *c, const Placement *pl) {
                 from_map(c, c->map, got);
                 if (!hwloc_bitmap_isequal(got, pl->emulator))
                         return differs(c, "emulator", pl->emulator, got);
+        }
+        if (pl->memory_mode == MEMORY_STRICT && !hwloc_bitmap_iszero(pl->memory_nodes)) {
+                int r = get_nodeset(c, got);
+                if (r < 0)
+                        return r;
+                if (!hwloc_bitmap_isequal(got, pl->memory_nodes))
+                        return differs(c, "memory (numatune nodes)", pl->memory_nodes, got);
         }
         if (pl->n_iothreads > 0) {
                 virDomainIOThreadInfoPtr *info = NULL;

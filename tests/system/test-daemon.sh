@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# System test: kvmtuned against a real libvirtd and real QEMU guests on this machine. Checks the
+# kernel's view (sched_getaffinity of the guests' threads through taskset), not only libvirt's.
+source "$(dirname "$0")/lib.sh"
+trap 'cleanup; exit 1' INT TERM
+
+[ "$(id -u)" -eq 0 ] || skip_all "needs root (libvirtd, guests, pinning)"
+command -v libvirtd >/dev/null || skip_all "libvirtd is not installed"
+start_libvirtd || skip_all "libvirtd does not start here"
+choose_accel
+say "guests run with $( [ "$KT_VIRT" = kvm ] && echo KVM || echo "TCG (no usable /dev/kvm)")"
+
+ncpu=$(nproc)
+# Housekeeping is CPU 0 (the first core of the only node); everything else is dedicated/shared.
+mkdir -p "$KT_TMP/policy.d"
+printf '[Daemon]\nURI=qemu:///system\n' >"$KT_TMP/kvmtuned.conf"
+cat >"$KT_TMP/policy.d/50-test.conf" <<CONF
+[Class default]
+CPUPolicy=shared
+CacheLocality=numa
+MemoryPolicy=strict
+
+[Class ded]
+MatchName=kt-ded*
+CPUPolicy=dedicated
+MemoryPolicy=strict
+CONF
+last=$((ncpu - 1))
+rest="1-$last"
+[ "$ncpu" -eq 2 ] && rest=1
+say "host has $ncpu CPUs: housekeeping 0, dedicated/shared $rest"
+
+check "kvmtuned starts and answers on its control socket" start_kvmtuned
+
+# A dedicated guest: its vCPU thread on one non-housekeeping CPU, emulator and iothread on 0.
+start_guest kt-ded 1 64
+check "kt-ded is placed" wait_for '[ "$(domain_state kt-ded)" = placed ]'
+vcpu=$(thread_affinity kt-ded "CPU 0/KVM")
+say "kt-ded threads: vCPU 0 on $vcpu, main on $(thread_affinity kt-ded main), iothread on $(thread_affinity kt-ded 'IO iothread1')"
+check "kt-ded vCPU 0 thread is on one CPU, not housekeeping" test "$vcpu" -ge 1
+check "kt-ded emulator (main) thread is on housekeeping CPU 0" test "$(thread_affinity kt-ded main)" = 0
+check "kt-ded iothread is on housekeeping CPU 0" test "$(thread_affinity kt-ded 'IO iothread1')" = 0
+check "kt-ded memory is bound strictly to node 0" bash -c "$VIRSH numatune kt-ded | grep -q 'numa_nodeset *: 0'"
+
+if [ "$ncpu" -eq 2 ]; then
+  # With 2 CPUs the dedicated guest took the only non-housekeeping CPU: a shared guest is refused.
+  start_guest kt-shared 1 64
+  check "kt-shared is refused while kt-ded holds the CPU" wait_for '[ "$(domain_state kt-shared)" = refused ]'
+  check "the refused guest keeps running" bash -c "$VIRSH domstate kt-shared | grep -q running"
+  say "refusal: $(ctl domains | awk '$1 == "kt-shared"' | cut -c83-)"
+  stop_guest kt-ded
+  check "stopping kt-ded frees its CPU: kt-shared is placed" wait_for '[ "$(domain_state kt-shared)" = placed ]'
+  check "kt-shared vCPU thread floats over the shared CPU 1" test "$(thread_affinity kt-shared 'CPU 0/KVM')" = 1
+else
+  start_guest kt-shared 1 64
+  check "kt-shared is placed" wait_for '[ "$(domain_state kt-shared)" = placed ]'
+  stop_guest kt-ded
+fi
+check "kt-ded is gone from kvmtuned's domains" wait_for '! ctl domains | grep -q "^kt-ded "'
+
+# kill -9 and restart: the placement is adopted, nothing moves.
+before=$(thread_affinity kt-shared 'CPU 0/KVM')
+kill -9 "$KT_PID"
+wait "$KT_PID" 2>/dev/null
+check "kvmtuned restarts after SIGKILL" start_kvmtuned
+check "kt-shared is adopted as placed" wait_for '[ "$(domain_state kt-shared)" = placed ]'
+check "kt-shared did not move" test "$(thread_affinity kt-shared 'CPU 0/KVM')" = "$before"
+check "the restart adopted the previous run's placement" grep -q "kt-shared: adopted the placement" "$KT_LOG"
+
+# libvirtd restarts while kvmtuned runs; a guest starts while kvmtuned is not yet back.
+pkill -x libvirtd
+check "kvmtuned notices the lost connection" wait_for 'ctl status | grep -q DISCONNECTED' 15
+sleep 2
+libvirtd -d
+wait_for libvirtd_up 20
+start_guest kt-late 1 64
+check "a guest started during the outage is placed after the reconnect" wait_for '[ "$(domain_state kt-late)" = placed ]' 40
+check "kvmtuned reconnected" bash -c "'$KVMTUNECTL' --runtime-dir '$KT_RUN' status | grep -q 'connected (1 reconnects)'"
+check "kt-late vCPU thread is pinned off housekeeping" test "$(thread_affinity kt-late 'CPU 0/KVM')" = "$rest"
+
+# A bad policy reload keeps the running policy.
+printf '[Class broken]\nCPUPolicy=fast\n' >"$KT_TMP/policy.d/90-bad.conf"
+out=$(ctl reload 2>&1)
+status=$?
+say "bad reload said: $out"
+check "a bad reload fails" test "$status" -ne 0
+check "it names the file and line" grep -q "90-bad.conf:2: CPUPolicy=fast" <<<"$out"
+check "the running policy and placements stay" test "$(domain_state kt-shared)" = placed
+kill -HUP "$KT_PID"
+check "SIGHUP with the bad file logs the error" wait_for "grep -q 'reload failed' '$KT_LOG'"
+rm -f "$KT_TMP/policy.d/90-bad.conf"
+check "a good reload succeeds" ctl reload
+
+# Dry run: everything computed and logged, nothing changed.
+kill "$KT_PID"
+wait "$KT_PID" 2>/dev/null
+stop_guest kt-late
+start_guest kt-dry 1 64
+dry_before=$(thread_affinity kt-dry 'CPU 0/KVM')
+check "kvmtuned --dry-run starts" start_kvmtuned --dry-run
+check "kt-dry is planned but pending" wait_for '[ "$(domain_state kt-dry)" = pending ]'
+check "kt-dry's threads were not touched" test "$(thread_affinity kt-dry 'CPU 0/KVM')" = "$dry_before"
+check "the dry run logged what it would do" grep -q "dry run: kt-dry" "$KT_LOG"
+
+finish
