@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Helpers shared by the quick start, the system tests and the benchmarks: a running libvirtd
+# (started the way DESIGN.md describes for hosts without systemd), the accelerator to use, and
+# the XML of a tiny diskless guest. Sourced, not run. Sets KT_STARTED_LIBVIRTD=1 when it
+# started libvirtd itself.
+
+VIRSH=${VIRSH:-virsh -q -c qemu:///system}
+KT_STARTED_LIBVIRTD=${KT_STARTED_LIBVIRTD:-0}
+
+# Waits up to $2 seconds (default 10) for a command to succeed.
+wait_for() {
+  local cmd=$1 limit=${2:-10} i
+  for ((i = 0; i < limit * 10; i++)); do
+    eval "$cmd" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+libvirtd_up() { $VIRSH version >/dev/null 2>&1; }
+
+start_libvirtd() {
+  libvirtd_up && return 0
+  # Debian's QEMU driver runs guests as libvirt-qemu:libvirt-qemu, which must exist.
+  getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
+  getent group kvm >/dev/null || groupadd -r kvm
+  id libvirt-qemu >/dev/null 2>&1 || useradd -r -g libvirt-qemu -G kvm -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
+  mkdir -p /var/log/libvirt /run/libvirt /var/lib/libvirt
+  # QEMU guests log through virtlogd: its socket must be there before libvirtd starts guests.
+  [ -S /run/libvirt/virtlogd-sock ] || virtlogd -d
+  wait_for '[ -S /run/libvirt/virtlogd-sock ]' 10 || return 1
+  libvirtd -d || return 1
+  KT_STARTED_LIBVIRTD=1
+  wait_for libvirtd_up 20
+}
+
+# Sets KT_VIRT to kvm when /dev/kvm exists (made usable by the kvm group), else qemu (TCG).
+choose_accel() {
+  KT_VIRT=qemu
+  if [ -c /dev/kvm ]; then
+    # The guest runs as libvirt-qemu, which reaches /dev/kvm through the kvm group.
+    if [ "$(stat -c %G /dev/kvm)" != kvm ] || [ $((0$(stat -c %a /dev/kvm) & 060)) -ne 060 ]; then
+      chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+    fi
+    KT_VIRT=kvm
+  fi
+}
+
+# guest_xml NAME VCPUS MIB [EXTRA]: a diskless guest; EXTRA goes inside <domain>.
+guest_xml() {
+  cat <<XML
+<domain type='$KT_VIRT'>
+  <name>$1</name>
+  <memory unit='MiB'>$3</memory>
+  <vcpu>$2</vcpu>
+  <iothreads>1</iothreads>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <cpu mode='custom' match='exact' check='none'><model>qemu64</model><feature policy='disable' name='svm'/></cpu>
+  ${4:-}
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <video><model type='none'/></video>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+XML
+}
+
