@@ -783,16 +783,8 @@ json_object *manager_domains_json(Manager *m) {
                 json_object_object_add(e, "class", pl ? json_object_new_string(pl->cls->name) : NULL);
                 json_object_object_add(e, "state", json_object_new_string(state_name(d->state)));
                 json_object_object_add(e, "reason", d->error ? json_object_new_string(d->error) : NULL);
-                json_object *vcpus = json_object_new_array();
-                _cleanup_bitmap_ hwloc_bitmap_t nodes = hwloc_bitmap_alloc();
-                for (unsigned i = 0; pl && pl->admitted && i < pl->n_vcpus; i++) {
-                        json_object *v = json_object_new_object();
-                        json_object_object_add(v, "vcpu", json_object_new_int((int) pl->vcpus[i].vcpu));
-                        json_object_object_add(v, "dedicated", json_object_new_boolean(pl->vcpus[i].dedicated));
-                        json_object_object_add(v, "cpus", cpus_json(pl->vcpus[i].cpus));
-                        json_object_array_add(vcpus, v);
-                }
-                json_object_object_add(e, "vcpus", vcpus);
+                json_object_object_add(e, "vcpus",
+                                       pl && pl->admitted ? render_vcpus_json(pl, true) : json_object_new_array());
                 json_object_object_add(e, "emulator",
                                        pl && pl->admitted ? cpus_json(pl->emulator) : json_object_new_array());
                 json_object_object_add(

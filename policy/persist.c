@@ -33,42 +33,16 @@ json_object *persist_placement(const Placement *pl, const char *uuid, const Topo
         json_object_object_add(o, "adopted", json_object_new_boolean(pl->adopted));
         if (pl->reason)
                 json_object_object_add(o, "reason", json_object_new_string(pl->reason));
-        json_object *vcpus = json_object_new_array();
-        for (unsigned i = 0; i < pl->n_vcpus; i++) {
-                json_object *v = json_object_new_object();
-                json_object_object_add(v, "vcpu", json_object_new_int((int) pl->vcpus[i].vcpu));
-                json_object_object_add(v, "dedicated", json_object_new_boolean(pl->vcpus[i].dedicated));
-                json_object_object_add(v, "cpus", render_cpuset_json(pl->vcpus[i].cpus));
-                json_object_array_add(vcpus, v);
-        }
-        json_object_object_add(o, "vcpus", vcpus);
+        json_object_object_add(o, "vcpus", render_vcpus_json(pl, true));
         json_object_object_add(o, "emulator", render_cpuset_json(pl->emulator));
-        json_object *io = json_object_new_array();
-        for (unsigned i = 0; i < pl->n_iothreads; i++) {
-                json_object *v = json_object_new_object();
-                json_object_object_add(v, "id", json_object_new_int((int) pl->iothreads[i].id));
-                json_object_object_add(v, "cpus", render_cpuset_json(pl->iothreads[i].cpus));
-                json_object_array_add(io, v);
-        }
-        json_object_object_add(o, "iothreads", io);
+        json_object_object_add(o, "iothreads", render_iothreads_json(pl));
         json_object_object_add(o, "memory_mode", json_object_new_string(memory_policy_to_string(pl->memory_mode)));
         json_object_object_add(o, "memory_nodes", render_cpuset_json(pl->memory_nodes));
-        json_object *hp = json_object_new_array();
-        for (unsigned i = 0; i < pl->n_hugepages; i++) {
-                json_object *h = json_object_new_object();
-                json_object_object_add(h, "node", json_object_new_int((int) pl->hugepages[i].node));
-                json_object_object_add(h, "page_kib", json_object_new_uint64(pl->hugepages[i].page_kib));
-                json_object_object_add(h, "count", json_object_new_uint64(pl->hugepages[i].count));
-                json_object_array_add(hp, h);
-        }
-        json_object_object_add(o, "hugepages", hp);
+        json_object_object_add(o, "hugepages", render_hugepages_json(pl));
         json_object_object_add(o, "held", render_cpuset_json(pl->held));
         json_object_object_add(o, "shared_vcpus", per_node_json(t, pl->shared_vcpus, NULL));
         json_object_object_add(o, "memory_kib", per_node_json(t, NULL, pl->memory_kib));
-        json_object *why = json_object_new_array();
-        for (unsigned i = 0; i < pl->n_explain; i++)
-                json_object_array_add(why, json_object_new_string(pl->explain[i]));
-        json_object_object_add(o, "explain", why);
+        json_object_object_add(o, "explain", render_explain_json(pl));
         return o;
 }
 

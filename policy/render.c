@@ -373,6 +373,49 @@ int render_topology_json(const Topology *t, json_object **ret_json) {
         return 0;
 }
 
+json_object *render_vcpus_json(const Placement *pl, bool with_dedicated) {
+        json_object *vcpus = json_object_new_array_ext((int) pl->n_vcpus);
+        for (unsigned i = 0; vcpus && i < pl->n_vcpus; i++) {
+                json_object *v = json_object_new_object();
+                json_object_object_add(v, "vcpu", json_object_new_int((int) pl->vcpus[i].vcpu));
+                if (with_dedicated)
+                        json_object_object_add(v, "dedicated", json_object_new_boolean(pl->vcpus[i].dedicated));
+                json_object_object_add(v, "cpus", render_cpuset_json(pl->vcpus[i].cpus));
+                json_object_array_add(vcpus, v);
+        }
+        return vcpus;
+}
+
+json_object *render_iothreads_json(const Placement *pl) {
+        json_object *io = json_object_new_array_ext((int) pl->n_iothreads);
+        for (unsigned i = 0; io && i < pl->n_iothreads; i++) {
+                json_object *v = json_object_new_object();
+                json_object_object_add(v, "id", json_object_new_int((int) pl->iothreads[i].id));
+                json_object_object_add(v, "cpus", render_cpuset_json(pl->iothreads[i].cpus));
+                json_object_array_add(io, v);
+        }
+        return io;
+}
+
+json_object *render_hugepages_json(const Placement *pl) {
+        json_object *hp = json_object_new_array_ext((int) pl->n_hugepages);
+        for (unsigned i = 0; hp && i < pl->n_hugepages; i++) {
+                json_object *h = json_object_new_object();
+                json_object_object_add(h, "node", json_object_new_int((int) pl->hugepages[i].node));
+                json_object_object_add(h, "page_kib", json_object_new_uint64(pl->hugepages[i].page_kib));
+                json_object_object_add(h, "count", json_object_new_uint64(pl->hugepages[i].count));
+                json_object_array_add(hp, h);
+        }
+        return hp;
+}
+
+json_object *render_explain_json(const Placement *pl) {
+        json_object *why = json_object_new_array_ext((int) pl->n_explain);
+        for (unsigned i = 0; why && i < pl->n_explain; i++)
+                json_object_array_add(why, json_object_new_string(pl->explain[i]));
+        return why;
+}
+
 static json_object *placement_json(const Placement *pl) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "name", json_object_new_string(pl->name));
@@ -383,41 +426,15 @@ static json_object *placement_json(const Placement *pl) {
         }
         json_object_object_add(o, "class", json_object_new_string(pl->cls->name));
         json_object_object_add(o, "admitted", json_object_new_boolean(1));
-        json_object *vcpus = json_object_new_array_ext((int) pl->n_vcpus);
-        for (unsigned i = 0; i < pl->n_vcpus; i++) {
-                json_object *v = json_object_new_object();
-                json_object_object_add(v, "vcpu", json_object_new_int((int) pl->vcpus[i].vcpu));
-                json_object_object_add(v, "cpus", render_cpuset_json(pl->vcpus[i].cpus));
-                json_object_array_add(vcpus, v);
-        }
-        json_object_object_add(o, "vcpus", vcpus);
-        json_object_object_add(o, "emulator",
-                               pl->emulator ? render_cpuset_json(pl->emulator) : json_object_new_array());
-        json_object *io = json_object_new_array_ext((int) pl->n_iothreads);
-        for (unsigned i = 0; i < pl->n_iothreads; i++) {
-                json_object *v = json_object_new_object();
-                json_object_object_add(v, "id", json_object_new_int((int) pl->iothreads[i].id));
-                json_object_object_add(v, "cpus", render_cpuset_json(pl->iothreads[i].cpus));
-                json_object_array_add(io, v);
-        }
-        json_object_object_add(o, "iothreads", io);
+        json_object_object_add(o, "vcpus", render_vcpus_json(pl, false));
+        json_object_object_add(o, "emulator", render_cpuset_json(pl->emulator));
+        json_object_object_add(o, "iothreads", render_iothreads_json(pl));
         json_object *mem = json_object_new_object();
         json_object_object_add(mem, "mode", json_object_new_string(memory_policy_to_string(pl->memory_mode)));
         json_object_object_add(mem, "nodes", render_cpuset_json(pl->memory_nodes));
         json_object_object_add(o, "memory", mem);
-        json_object *hp = json_object_new_array_ext((int) pl->n_hugepages);
-        for (unsigned i = 0; i < pl->n_hugepages; i++) {
-                json_object *h = json_object_new_object();
-                json_object_object_add(h, "node", json_object_new_int((int) pl->hugepages[i].node));
-                json_object_object_add(h, "page_kib", json_object_new_uint64(pl->hugepages[i].page_kib));
-                json_object_object_add(h, "count", json_object_new_uint64(pl->hugepages[i].count));
-                json_object_array_add(hp, h);
-        }
-        json_object_object_add(o, "hugepages", hp);
-        json_object *why = json_object_new_array_ext((int) pl->n_explain);
-        for (unsigned i = 0; i < pl->n_explain; i++)
-                json_object_array_add(why, json_object_new_string(pl->explain[i]));
-        json_object_object_add(o, "explain", why);
+        json_object_object_add(o, "hugepages", render_hugepages_json(pl));
+        json_object_object_add(o, "explain", render_explain_json(pl));
         return o;
 }
 

@@ -1,6 +1,8 @@
 /* Renders the host model and plans for people (text) and programs (JSON). */
 #pragma once
 
+#include <stdbool.h>
+
 #include <json-c/json.h>
 
 #include "macro.h"
@@ -28,6 +30,13 @@ int render_plan_json(const Planner *p, json_object **ret_json);
 /* The same for people: per domain its class, CPUs, helpers, memory and why. Returns 0 and a
  * malloc'd string in *ret_text, or -ENOMEM. */
 int render_plan_text(const Planner *p, char **ret_text);
+
+/* Parts of a placement as JSON arrays (new references, NULL on ENOMEM): vCPUs with their
+ * CPUs (and "dedicated" when asked), iothreads, hugepage reservations, explanation lines. */
+json_object *render_vcpus_json(const Placement *pl, bool with_dedicated);
+json_object *render_iothreads_json(const Placement *pl);
+json_object *render_hugepages_json(const Placement *pl);
+json_object *render_explain_json(const Placement *pl);
 
 /* A JSON array of the kernel CPU numbers in set. Returns a new reference, NULL on ENOMEM. */
 json_object *render_cpuset_json(hwloc_const_bitmap_t set);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -152,4 +153,22 @@ int oracle_run_corpus(const char *group, void (*test)(void **state)) {
         free(tests);
         oracle_free_list(paths, n);
         return failed;
+}
+
+char *oracle_export_host(void) {
+        char *path = strdup("/tmp/kvmtuned-live-XXXXXX.xml");
+        int fd = path ? mkstemps(path, 4) : -1;
+        if (fd < 0) {
+                free(path);
+                return NULL;
+        }
+        close(fd);
+        char *out = oracle_run("lstopo-no-graphics -f --of xml '%s' && echo ok", path);
+        if (!out) {
+                unlink(path);
+                free(path);
+                return NULL;
+        }
+        free(out);
+        return path;
 }

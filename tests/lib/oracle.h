@@ -29,6 +29,10 @@ int oracle_counts(const char *xml, OracleCounts *ret_counts);
  * as state. Prints a SKIP line and returns 0 when the corpus is absent; else the failures. */
 int oracle_run_corpus(const char *group, void (*test)(void **state));
 
+/* Exports this host with lstopo into a new temporary XML file; returns its malloc'd path
+ * (unlink and free it), NULL if lstopo failed. */
+char *oracle_export_host(void);
+
 /* Parses a comma-separated index list printed by `hwloc-calc -I` (any order) into a new
  * bitmap; an empty output gives an empty bitmap. */
 hwloc_bitmap_t oracle_parse_list(const char *s);
