@@ -85,3 +85,25 @@ int kfile_read_u64(const char *base, const char *rel, uint64_t *ret_value) {
                 return r;
         return kfile_parse_u64(s, ret_value);
 }
+
+int kfile_parse_choice(const char *s, char *buf, size_t len) {
+        const char *open = strchr(s, '['), *start = s, *end;
+        if (open) {
+                start = open + 1;
+                end = strchr(start, ']');
+                if (!end)
+                        return -EINVAL;
+        } else {
+                while (isspace((unsigned char) *start))
+                        start++;
+                end = start + strlen(start);
+                while (end > start && isspace((unsigned char) end[-1]))
+                        end--;
+        }
+        size_t n = (size_t) (end - start);
+        if (n == 0 || n >= len)
+                return -EINVAL;
+        memcpy(buf, start, n);
+        buf[n] = '\0';
+        return 0;
+}

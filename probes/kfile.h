@@ -1,6 +1,7 @@
 /* Reading small kernel files (sysfs, procfs) below a root prefix, so fixture trees can stand in. */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Joins base and rel ("/sys" + "devices/system/node") into *ret_path (malloc'd).
@@ -18,3 +19,8 @@ int kfile_read_u64(const char *base, const char *rel, uint64_t *ret_value);
 /* Parses one unsigned decimal number, surrounding white space allowed.
  * Returns 0, or -EINVAL / -ERANGE. */
 int kfile_parse_u64(const char *s, uint64_t *ret_value);
+
+/* Extracts the selected word of a sysfs choice list ("always [madvise] never" -> "madvise")
+ * into buf. A plain value (no brackets) is returned whole, trimmed. Returns 0, or -EINVAL
+ * when nothing is selected or the word does not fit. */
+int kfile_parse_choice(const char *s, char *buf, size_t len);

@@ -1,0 +1,47 @@
+/* The journal of original host settings: every sysfs/procfs value kvmtuned changed, with the
+ * value it had before, and the hugepages it reserved, fsync'd and renamed into place before
+ * each write it describes, so a crash or SIGKILL can always be undone. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+typedef struct Journal {
+        char *path;
+        char *boot_id;
+        json_object *settings; /* {"relative/path": "original value"} */
+        json_object *reservations; /* [{"owner", "node", "page_kib", "added"}] */
+} Journal;
+
+/* Opens the journal at path for this boot. Entries written during the same boot are kept
+ * (*ret_recovered tells whether there were any: a previous run did not finish); entries from
+ * another boot describe a kernel that is gone and are dropped. Returns 0 or negative errno. */
+int journal_open(const char *path, const char *boot_id, Journal **ret_journal, bool *ret_recovered);
+
+void journal_free(Journal *j);
+
+/* Writes the journal (write, fsync, rename). Returns 0 or negative errno. */
+int journal_save(Journal *j);
+
+/* The recorded original of a setting, or NULL. */
+const char *journal_original(const Journal *j, const char *key);
+
+/* Records key's original value unless one is recorded already, and saves. Returns 0 or -errno. */
+int journal_record(Journal *j, const char *key, const char *original);
+
+/* Drops key (its original is back in place) and saves. */
+int journal_forget(Journal *j, const char *key);
+
+/* Hugepage reservations: added pages of a (node, page size) pool held for owner. */
+int journal_add_reservation(Journal *j, const char *owner, unsigned node, uint64_t page_kib, uint64_t added);
+int journal_drop_reservations(Journal *j, const char *owner);
+
+/* Pages kvmtuned added to the (node, page size) pool, summed over owners. */
+uint64_t journal_added_pages(const Journal *j, unsigned node, uint64_t page_kib);
+
+static inline void journal_freep(Journal **j) {
+        if (*j)
+                journal_free(*j);
+}

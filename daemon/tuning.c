@@ -1,0 +1,273 @@
+/* Host tuning actuators: THP, governors, hugepage pools; journaled, verified, undoable. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kfile.h"
+#include "macro.h"
+#include "tuning.h"
+
+#define NR_HUGEPAGES "devices/system/node/node%u/hugepages/hugepages-%" PRIu64 "kB/nr_hugepages"
+#define FREE_HUGEPAGES "devices/system/node/node%u/hugepages/hugepages-%" PRIu64 "kB/free_hugepages"
+
+static int error(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int error(char **ret_error, int r, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(ret_error, fmt, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+        return r;
+}
+
+static int write_file(const char *base, const char *rel, const char *value) {
+        _cleanup_free_ char *path = NULL;
+        int r = kfile_path(base, rel, &path);
+        if (r < 0)
+                return r;
+        _cleanup_fclose_ FILE *f = fopen(path, "we");
+        if (!f)
+                return -errno;
+        if (fputs(value, f) < 0 || fflush(f) != 0)
+                return -errno;
+        return 0;
+}
+
+/* The current value of rel: the selected word of a choice list, or the trimmed content. */
+static int read_value(Tuning *t, const char *rel, char *buf, size_t len) {
+        _cleanup_free_ char *text = NULL;
+        int r = kfile_read(t->sysfs, rel, &text);
+        if (r < 0)
+                return r;
+        return kfile_parse_choice(text, buf, len);
+}
+
+int tuning_set(Tuning *t, const char *rel, const char *value, char **ret_error) {
+        *ret_error = NULL;
+        char now[256];
+        int r = read_value(t, rel, now, sizeof(now));
+        if (r < 0)
+                return error(ret_error, r, "%s: cannot read: %s", rel, strerror(-r));
+        if (strcmp(now, value) == 0)
+                return 0;
+        r = journal_record(t->journal, rel, now);
+        if (r < 0)
+                return error(ret_error, r, "%s: cannot journal the original value: %s", rel, strerror(-r));
+        r = write_file(t->sysfs, rel, value);
+        if (r < 0)
+                return error(ret_error, r, "%s: cannot write %s: %s", rel, value, strerror(-r));
+        r = read_value(t, rel, now, sizeof(now));
+        if (r < 0 || strcmp(now, value) != 0)
+                return error(ret_error, -EIO, "%s: wrote %s, reads back %s", rel, value, r < 0 ? "nothing" : now);
+        return 0;
+}
+
+int tuning_restore(Tuning *t, const char *rel, char **ret_error) {
+        *ret_error = NULL;
+        const char *orig = journal_original(t->journal, rel);
+        if (!orig)
+                return 0;
+        _cleanup_free_ char *value = strdup(orig);
+        if (!value)
+                return -ENOMEM;
+        int r = write_file(t->sysfs, rel, value);
+        if (r < 0 && r != -ENOENT) /* a file that is gone (CPU offline) has nothing to restore */
+                return error(ret_error, r, "%s: cannot restore %s: %s", rel, value, strerror(-r));
+        char now[256];
+        if (r == 0 && (read_value(t, rel, now, sizeof(now)) < 0 || strcmp(now, value) != 0))
+                return error(ret_error, -EIO, "%s: restored %s, reads back otherwise", rel, value);
+        return journal_forget(t->journal, rel);
+}
+
+/* Whether rel is a hugepage pool that still has reservations. */
+static bool pool_in_use(Tuning *t, const char *rel) {
+        unsigned node;
+        uint64_t kib;
+        char tail[32];
+        if (sscanf(rel, "devices/system/node/node%u/hugepages/hugepages-%" SCNu64 "kB/%31s", &node, &kib, tail) != 3)
+                return false;
+        for (size_t i = 0; i < json_object_array_length(t->journal->reservations); i++) {
+                json_object *o = json_object_array_get_idx(t->journal->reservations, i), *n, *k;
+                if (json_object_object_get_ex(o, "node", &n) && json_object_object_get_ex(o, "page_kib", &k) &&
+                    (unsigned) json_object_get_int(n) == node && (uint64_t) json_object_get_int64(k) == kib)
+                        return true;
+        }
+        return false;
+}
+
+int tuning_restore_all(Tuning *t, char **ret_error) {
+        *ret_error = NULL;
+        /* Collect the keys first: restoring removes them from the object being walked. */
+        size_t n = (size_t) json_object_object_length(t->journal->settings), i = 0;
+        _cleanup_free_ char **keys = calloc(n + 1, sizeof(char *));
+        if (!keys)
+                return -ENOMEM;
+        json_object_object_foreach(t->journal->settings, key, val) {
+                (void) val;
+                keys[i++] = strdup(key);
+        }
+        int restored = 0, first = 0;
+        for (i = 0; i < n; i++) {
+                char *err = NULL;
+                int r = keys[i] && !pool_in_use(t, keys[i]) ? tuning_restore(t, keys[i], &err) : 1;
+                if (r == 0)
+                        restored++;
+                else if (r < 0 && first == 0) {
+                        first = r;
+                        *ret_error = err;
+                        err = NULL;
+                }
+                free(err);
+                free(keys[i]);
+        }
+        return first < 0 ? first : restored;
+}
+
+int tuning_thp(Tuning *t, ThpMode mode, char **ret_error) {
+        static const char rel[] = "kernel/mm/transparent_hugepage/enabled";
+        static const char *const names[] = {
+                [THP_ALWAYS] = "always", [THP_MADVISE] = "madvise", [THP_NEVER] = "never"
+        };
+        if (mode == THP_KEEP)
+                return tuning_restore(t, rel, ret_error);
+        return tuning_set(t, rel, names[mode], ret_error);
+}
+
+int tuning_governor(Tuning *t, unsigned cpu, const char *governor, char **ret_error) {
+        char rel[128];
+        snprintf(rel, sizeof(rel), "devices/system/cpu/cpu%u/cpufreq/scaling_governor", cpu);
+        if (!governor)
+                return tuning_restore(t, rel, ret_error);
+        return tuning_set(t, rel, governor, ret_error);
+}
+
+/* nr_hugepages (free false) or free_hugepages of a pool. */
+static int read_count(Tuning *t, bool free_pages, unsigned node, uint64_t kib, uint64_t *ret) {
+        char rel[160];
+        if (free_pages)
+                snprintf(rel, sizeof(rel), FREE_HUGEPAGES, node, kib);
+        else
+                snprintf(rel, sizeof(rel), NR_HUGEPAGES, node, kib);
+        return kfile_read_u64(t->sysfs, rel, ret);
+}
+
+static int write_count(Tuning *t, unsigned node, uint64_t kib, uint64_t value) {
+        char rel[160], buf[32];
+        snprintf(rel, sizeof(rel), NR_HUGEPAGES, node, kib);
+        snprintf(buf, sizeof(buf), "%" PRIu64, value);
+        return write_file(t->sysfs, rel, buf);
+}
+
+int tuning_hugepages_reserve(Tuning *t, const char *owner, unsigned node, uint64_t page_kib, uint64_t pages,
+                             char **ret_error) {
+        *ret_error = NULL;
+        uint64_t nr, free_pages;
+        int r = read_count(t, false, node, page_kib, &nr);
+        if (r >= 0)
+                r = read_count(t, true, node, page_kib, &free_pages);
+        if (r < 0)
+                return error(ret_error, r, "node %u has no %" PRIu64 " kB hugepage pool: %s", node, page_kib,
+                             strerror(-r));
+        uint64_t shortfall = pages > free_pages ? pages - free_pages : 0;
+        if (shortfall == 0)
+                return journal_add_reservation(t->journal, owner, node, page_kib, 0);
+
+        char rel[160], orig[32];
+        snprintf(rel, sizeof(rel), NR_HUGEPAGES, node, page_kib);
+        snprintf(orig, sizeof(orig), "%" PRIu64, nr);
+        r = journal_record(t->journal, rel, orig);
+        if (r < 0)
+                return error(ret_error, r, "cannot journal %s: %s", rel, strerror(-r));
+
+        uint64_t got = nr;
+        for (int attempt = 0; attempt < 2; attempt++) {
+                r = write_count(t, node, page_kib, nr + shortfall);
+                if (r < 0 && r != -ENOMEM) /* the kernel says ENOMEM when it could not grow the pool fully */
+                        return error(ret_error, r, "cannot write %s: %s", rel, strerror(-r));
+                if (read_count(t, false, node, page_kib, &got) >= 0 && got >= nr + shortfall)
+                        break;
+                /* Too few: fragmentation. Gigantic pages need contiguous memory; compact once. */
+                if (attempt == 0 && page_kib >= 1024 * 1024)
+                        write_file(t->procfs, "sys/vm/compact_memory", "1");
+                else
+                        attempt++;
+        }
+        if (got < nr + shortfall) {
+                write_count(t, node, page_kib, nr);
+                if (journal_added_pages(t->journal, node, page_kib) == 0)
+                        journal_forget(t->journal, rel);
+                return error(ret_error, -ENOMEM,
+                             "node %u: needs %" PRIu64 " more %" PRIu64 " kB hugepages, the kernel gave %" PRIu64 "%s",
+                             node, shortfall, page_kib, got > nr ? got - nr : 0,
+                             page_kib >= 1024 * 1024 ? " even after compaction" : "");
+        }
+        return journal_add_reservation(t->journal, owner, node, page_kib, shortfall);
+}
+
+int tuning_hugepages_release(Tuning *t, const char *owner, char **ret_error) {
+        *ret_error = NULL;
+        json_object *res = t->journal->reservations;
+        int first = 0;
+        for (size_t i = 0; i < json_object_array_length(res); i++) {
+                json_object *o = json_object_array_get_idx(res, i), *w, *n, *k, *a;
+                if (!json_object_object_get_ex(o, "owner", &w) || strcmp(json_object_get_string(w), owner) != 0 ||
+                    !json_object_object_get_ex(o, "node", &n) || !json_object_object_get_ex(o, "page_kib", &k) ||
+                    !json_object_object_get_ex(o, "added", &a) || json_object_get_int64(a) == 0)
+                        continue;
+                unsigned node = (unsigned) json_object_get_int(n);
+                uint64_t kib = (uint64_t) json_object_get_int64(k), added = (uint64_t) json_object_get_int64(a), nr;
+                char rel[160];
+                snprintf(rel, sizeof(rel), NR_HUGEPAGES, node, kib);
+                const char *o_str = journal_original(t->journal, rel);
+                uint64_t floor = 0;
+                if (o_str)
+                        kfile_parse_u64(o_str, &floor);
+                int r = read_count(t, false, node, kib, &nr);
+                if (r >= 0) {
+                        uint64_t target = nr > added ? nr - added : 0;
+                        r = write_count(t, node, kib, target < floor ? floor : target);
+                }
+                if (r < 0 && first == 0)
+                        first = error(ret_error, r, "cannot shrink %s: %s", rel, strerror(-r));
+        }
+        int r = journal_drop_reservations(t->journal, owner);
+        /* Pools with nothing added any more are back at their original: forget them. */
+        json_object_object_foreach(t->journal->settings, key, val) {
+                (void) val;
+                unsigned node;
+                uint64_t kib;
+                if (sscanf(key, NR_HUGEPAGES, &node, &kib) == 2 && !pool_in_use(t, key)) {
+                        journal_forget(t->journal, key);
+                        break; /* the object changed under the iteration; the next release catches more */
+                }
+        }
+        return first < 0 ? first : r;
+}
+
+bool tuning_hugetlbfs_mounted(Tuning *t, uint64_t page_kib, char *buf, size_t len) {
+        _cleanup_free_ char *mounts = NULL;
+        if (kfile_read(t->procfs, "mounts", &mounts) < 0)
+                return false;
+        for (char *line = strtok(mounts, "\n"); line; line = strtok(NULL, "\n")) {
+                char dev[64], dir[256], type[32], opts[256];
+                if (sscanf(line, "%63s %255s %31s %255s", dev, dir, type, opts) != 4 || strcmp(type, "hugetlbfs") != 0)
+                        continue;
+                uint64_t size = 0;
+                const char *ps = strstr(opts, "pagesize=");
+                if (ps) {
+                        char unit = 0;
+                        if (sscanf(ps, "pagesize=%" SCNu64 "%c", &size, &unit) >= 1)
+                                size *= unit == 'G' ? 1024 * 1024 : unit == 'M' ? 1024 : 1;
+                }
+                /* Without pagesize= the mount serves the default size (2M on x86). */
+                if (page_kib == 0 || size == page_kib || (size == 0 && page_kib == 2048)) {
+                        snprintf(buf, len, "%s", dir);
+                        return true;
+                }
+        }
+        return false;
+}

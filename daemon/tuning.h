@@ -1,0 +1,53 @@
+/* Host tuning actuators: transparent hugepages, cpufreq governors and per-node hugepage pools.
+ * Each one reads before it writes, records the original value in the journal before its first
+ * write, reads back what it wrote, and can put the original back. Paths are below the sysfs
+ * and procfs roots, so tests run them against fixture trees. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "journal.h"
+
+typedef struct Tuning {
+        const char *sysfs; /* "/sys" or a fixture */
+        const char *procfs; /* "/proc" or a fixture */
+        Journal *journal;
+} Tuning;
+
+/* Sets the sysfs file rel to value: records the original, writes, reads back. A value the file
+ * already holds is not written (and nothing is recorded). Returns 0, -ENOENT when the file does
+ * not exist, -EIO when the read-back differs, or another negative errno; *ret_error (malloc'd)
+ * says why. */
+int tuning_set(Tuning *t, const char *rel, const char *value, char **ret_error);
+
+/* Writes back the recorded original of rel and forgets it. Returns 0 (also when nothing was
+ * recorded) or negative errno with *ret_error. */
+int tuning_restore(Tuning *t, const char *rel, char **ret_error);
+
+/* Restores every recorded setting except hugepage pools that still have reservations.
+ * Returns the number restored, or negative errno of the first failure (the rest are still
+ * tried), with *ret_error. */
+int tuning_restore_all(Tuning *t, char **ret_error);
+
+/* TransparentHugepages=: keep leaves the file alone (and restores a value kvmtuned set). */
+int tuning_thp(Tuning *t, ThpMode mode, char **ret_error);
+
+/* The governor of one CPU; NULL restores the original. -ENOENT when the CPU has no cpufreq. */
+int tuning_governor(Tuning *t, unsigned cpu, const char *governor, char **ret_error);
+
+/* Makes pages free hugepages of page_kib available on node for owner, growing the pool by
+ * the shortfall only (free pages are used first); for 1 GiB pages memory is compacted first
+ * when the kernel gives too few. Returns 0, -ENOMEM with *ret_error when the kernel cannot
+ * provide them (the pool is put back), or another negative errno. */
+int tuning_hugepages_reserve(Tuning *t, const char *owner, unsigned node, uint64_t page_kib, uint64_t pages,
+                             char **ret_error);
+
+/* Gives back what owner's reservations added; pools never shrink below what they held before
+ * kvmtuned. Returns 0 or negative errno with *ret_error. */
+int tuning_hugepages_release(Tuning *t, const char *owner, char **ret_error);
+
+/* Whether a hugetlbfs of page_kib pages (0: any) is mounted, per procfs/mounts; the mount point
+ * into buf when found. */
+bool tuning_hugetlbfs_mounted(Tuning *t, uint64_t page_kib, char *buf, size_t len);

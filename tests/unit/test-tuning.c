@@ -1,0 +1,247 @@
+/* Host tuning actuators and the journal against fixture sysfs/procfs trees: apply, verify,
+ * undo, reference counts, missing and unwritable files, crash recovery by boot id. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fixture.h"
+#include "journal.h"
+#include "kfile.h"
+#include "tuning.h"
+
+typedef struct Tree {
+        char *root, *sys, *proc, *journal_path;
+        Journal *journal;
+        Tuning t;
+} Tree;
+
+static Tree *tree_new(void) {
+        Tree *x = calloc(1, sizeof(Tree));
+        x->root = fixture_new();
+        assert_true(asprintf(&x->sys, "%s/sys", x->root) > 0);
+        assert_true(asprintf(&x->proc, "%s/proc", x->root) > 0);
+        assert_true(asprintf(&x->journal_path, "%s/journal", x->root) > 0);
+        fixture_write(x->sys, "kernel/mm/transparent_hugepage/enabled", "always [madvise] never\n");
+        fixture_write(x->sys, "devices/system/cpu/cpu1/cpufreq/scaling_governor", "schedutil\n");
+        fixture_write(x->sys, "devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages", "0\n");
+        fixture_write(x->sys, "devices/system/node/node0/hugepages/hugepages-2048kB/free_hugepages", "0\n");
+        fixture_write(x->sys, "devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages", "10\n");
+        fixture_write(x->sys, "devices/system/node/node1/hugepages/hugepages-2048kB/free_hugepages", "10\n");
+        fixture_write(x->proc, "sys/vm/compact_memory", "");
+        fixture_write(x->proc, "mounts",
+                      "proc /proc proc rw 0 0\nhugetlbfs /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0\n");
+        bool recovered;
+        assert_int_equal(journal_open(x->journal_path, "boot-1", &x->journal, &recovered), 0);
+        assert_false(recovered);
+        x->t = (Tuning){ .sysfs = x->sys, .procfs = x->proc, .journal = x->journal };
+        return x;
+}
+
+static void tree_free(Tree *x) {
+        journal_free(x->journal);
+        fixture_free(x->root);
+        free(x->sys);
+        free(x->proc);
+        free(x->journal_path);
+        free(x);
+}
+
+static char *contents(const char *base, const char *rel) {
+        char *s = NULL;
+        assert_int_equal(kfile_read(base, rel, &s), 0);
+        s[strcspn(s, "\n")] = '\0';
+        return s;
+}
+
+static void assert_file(const char *base, const char *rel, const char *want) {
+        char *s = contents(base, rel);
+        assert_string_equal(s, want);
+        free(s);
+}
+
+static void test_choice_parsing(void **state) {
+        (void) state;
+        char buf[32];
+        assert_int_equal(kfile_parse_choice("always [madvise] never\n", buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "madvise");
+        assert_int_equal(kfile_parse_choice("  performance \n", buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "performance");
+        assert_int_equal(kfile_parse_choice("always [madvise never", buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(kfile_parse_choice("\n", buf, sizeof(buf)), -EINVAL);
+}
+
+static void test_thp_apply_and_undo(void **state) {
+        (void) state;
+        Tree *x = tree_new();
+        char *err = NULL;
+        assert_int_equal(tuning_thp(&x->t, THP_NEVER, &err), 0);
+        assert_file(x->sys, "kernel/mm/transparent_hugepage/enabled", "never");
+        assert_string_equal(journal_original(x->journal, "kernel/mm/transparent_hugepage/enabled"), "madvise");
+        /* The original is on disk before the value changes: a crash here is recoverable. */
+        char *j = NULL;
+        assert_int_equal(kfile_read(x->root, "journal", &j), 0);
+        assert_non_null(strstr(j, "\"madvise\""));
+        free(j);
+        /* Applying again keeps the first original. */
+        assert_int_equal(tuning_thp(&x->t, THP_ALWAYS, &err), 0);
+        assert_string_equal(journal_original(x->journal, "kernel/mm/transparent_hugepage/enabled"), "madvise");
+        /* keep puts it back and forgets it. */
+        assert_int_equal(tuning_thp(&x->t, THP_KEEP, &err), 0);
+        assert_file(x->sys, "kernel/mm/transparent_hugepage/enabled", "madvise");
+        assert_null(journal_original(x->journal, "kernel/mm/transparent_hugepage/enabled"));
+        tree_free(x);
+}
+
+static void test_governor(void **state) {
+        (void) state;
+        Tree *x = tree_new();
+        char *err = NULL;
+        assert_int_equal(tuning_governor(&x->t, 1, "performance", &err), 0);
+        assert_file(x->sys, "devices/system/cpu/cpu1/cpufreq/scaling_governor", "performance");
+        assert_int_equal(tuning_governor(&x->t, 1, NULL, &err), 0);
+        assert_file(x->sys, "devices/system/cpu/cpu1/cpufreq/scaling_governor", "schedutil");
+        /* A CPU without cpufreq (like this build machine) says so. */
+        assert_int_equal(tuning_governor(&x->t, 0, "performance", &err), -ENOENT);
+        assert_non_null(strstr(err, "cannot read"));
+        free(err);
+        tree_free(x);
+}
+
+static void test_hugepage_refcounts(void **state) {
+        (void) state;
+        Tree *x = tree_new();
+        const char *nr0 = "devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages";
+        const char *nr1 = "devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages";
+        char *err = NULL;
+        /* Two VMs on node 0 add up; each gives back exactly what it added. */
+        assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-a", 0, 2048, 4, &err), 0);
+        assert_file(x->sys, nr0, "4");
+        assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-b", 0, 2048, 2, &err), 0);
+        assert_file(x->sys, nr0, "6");
+        assert_int_equal(journal_added_pages(x->journal, 0, 2048), 6);
+        assert_int_equal(tuning_hugepages_release(&x->t, "vm-a", &err), 0);
+        assert_file(x->sys, nr0, "2");
+        assert_int_equal(tuning_hugepages_release(&x->t, "vm-b", &err), 0);
+        assert_file(x->sys, nr0, "0");
+        assert_int_equal(journal_added_pages(x->journal, 0, 2048), 0);
+        assert_null(journal_original(x->journal, nr0));
+
+        /* Pages that existed before kvmtuned are used first and never released. */
+        assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-c", 1, 2048, 4, &err), 0);
+        assert_file(x->sys, nr1, "10");
+        assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-d", 1, 2048, 16, &err), 0);
+        assert_file(x->sys, nr1, "16"); /* 10 free, 6 added */
+        assert_int_equal(tuning_hugepages_release(&x->t, "vm-d", &err), 0);
+        assert_int_equal(tuning_hugepages_release(&x->t, "vm-c", &err), 0);
+        assert_file(x->sys, nr1, "10");
+
+        /* No pool of that size on the node. */
+        assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-e", 0, 1048576, 1, &err), -ENOENT);
+        assert_non_null(strstr(err, "node 0 has no 1048576 kB hugepage pool"));
+        free(err);
+        tree_free(x);
+}
+
+/* A pool file that cannot be read or written: a clear error, nothing journaled. */
+static void test_hugepage_unwritable(void **state) {
+        (void) state;
+        Tree *x = tree_new();
+        const char *dir = "devices/system/node/node0/hugepages/hugepages-1048576kB";
+        char rel[256], *path = NULL;
+        snprintf(rel, sizeof(rel), "%s/free_hugepages", dir);
+        fixture_write(x->sys, rel, "0\n");
+        assert_true(asprintf(&path, "%s/%s/nr_hugepages", x->sys, dir) > 0);
+        assert_int_equal(mkdir(path, 0755), 0); /* a directory where the file should be */
+        free(path);
+        char *err = NULL;
+        assert_int_not_equal(tuning_hugepages_reserve(&x->t, "vm-g", 0, 1048576, 8, &err), 0);
+        print_message("unusable pool: %s\n", err);
+        assert_non_null(strstr(err, "node 0 has no 1048576 kB hugepage pool"));
+        free(err);
+        assert_int_equal(journal_added_pages(x->journal, 0, 1048576), 0);
+        tree_free(x);
+}
+
+static void test_missing_and_unwritable(void **state) {
+        (void) state;
+        Tree *x = tree_new();
+        char *err = NULL;
+        assert_int_equal(tuning_set(&x->t, "kernel/mm/nonexistent", "1", &err), -ENOENT);
+        assert_non_null(strstr(err, "kernel/mm/nonexistent: cannot read"));
+        free(err);
+        /* Nothing recorded for a setting that was not changed. */
+        assert_null(journal_original(x->journal, "kernel/mm/nonexistent"));
+        /* Same value: not written, not journaled. */
+        assert_int_equal(tuning_set(&x->t, "kernel/mm/transparent_hugepage/enabled", "madvise", &err), 0);
+        assert_null(journal_original(x->journal, "kernel/mm/transparent_hugepage/enabled"));
+        tree_free(x);
+}
+
+/* A crash leaves the journal behind: the next start of the same boot restores from it; after a
+ * reboot the entries describe a kernel that is gone. */
+static void test_journal_recovery(void **state) {
+        (void) state;
+        Tree *x = tree_new();
+        char *err = NULL;
+        assert_int_equal(tuning_thp(&x->t, THP_NEVER, &err), 0);
+        assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-a", 0, 2048, 3, &err), 0);
+        journal_free(x->journal); /* the "crash": nothing restored */
+
+        bool recovered;
+        assert_int_equal(journal_open(x->journal_path, "boot-1", &x->journal, &recovered), 0);
+        assert_true(recovered);
+        x->t.journal = x->journal;
+        assert_int_equal(journal_added_pages(x->journal, 0, 2048), 3);
+        int n = tuning_restore_all(&x->t, &err);
+        assert_int_equal(n, 1); /* THP; the pool keeps its reservation until vm-a is released */
+        assert_file(x->sys, "kernel/mm/transparent_hugepage/enabled", "madvise");
+        assert_int_equal(tuning_hugepages_release(&x->t, "vm-a", &err), 0);
+        assert_file(x->sys, "devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages", "0");
+        journal_free(x->journal);
+
+        assert_int_equal(journal_open(x->journal_path, "boot-1", &x->journal, &recovered), 0);
+        assert_false(recovered); /* everything was put back */
+        x->t.journal = x->journal;
+        assert_int_equal(tuning_thp(&x->t, THP_NEVER, &err), 0);
+        journal_free(x->journal);
+        assert_int_equal(journal_open(x->journal_path, "boot-2", &x->journal, &recovered), 0);
+        assert_false(recovered); /* another boot: dropped */
+        assert_null(journal_original(x->journal, "kernel/mm/transparent_hugepage/enabled"));
+        x->t.journal = x->journal;
+        tree_free(x);
+}
+
+static void test_hugetlbfs_mount(void **state) {
+        (void) state;
+        Tree *x = tree_new();
+        char dir[256];
+        assert_true(tuning_hugetlbfs_mounted(&x->t, 2048, dir, sizeof(dir)));
+        assert_string_equal(dir, "/dev/hugepages");
+        assert_false(tuning_hugetlbfs_mounted(&x->t, 1048576, dir, sizeof(dir)));
+        fixture_write(x->proc, "mounts", "proc /proc proc rw 0 0\n");
+        assert_false(tuning_hugetlbfs_mounted(&x->t, 0, dir, sizeof(dir)));
+        tree_free(x);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_choice_parsing),
+                cmocka_unit_test(test_thp_apply_and_undo),
+                cmocka_unit_test(test_governor),
+                cmocka_unit_test(test_hugepage_refcounts),
+                cmocka_unit_test(test_hugepage_unwritable),
+                cmocka_unit_test(test_missing_and_unwritable),
+                cmocka_unit_test(test_journal_recovery),
+                cmocka_unit_test(test_hugetlbfs_mount),
+        };
+        return cmocka_run_group_tests_name("tuning", tests, NULL, NULL);
+}
