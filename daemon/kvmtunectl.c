@@ -30,6 +30,8 @@ static void usage(FILE *f) {
               "  domains               every domain: class, state, CPUs, nodes\n"
               "  explain DOMAIN        why it sits where it sits, and what would be better\n"
               "  reload                re-read configuration; errors are printed, old policy kept\n"
+              "  hook OBJECT OP SUBOP EXTRA\n"
+              "                        the libvirt hook (domain XML on stdin); exit 1 refuses\n"
               "\n"
               "Options:\n"
               "  --json              machine-readable output\n" CLI_HOST_HELP "  -h, --help          this text\n",
@@ -163,6 +165,14 @@ static void print_status(json_object *o) {
                json_object_get_boolean(get(lv, "connected")) ? "connected" : "DISCONNECTED",
                json_object_get_int(get(lv, "reconnects")));
         printf("host: %s\n", get_str(o, "host"));
+        json_object *hook = get(o, "hook");
+        printf("libvirt hook: %s %s\n", get_str(hook, "path"),
+               json_object_get_boolean(get(hook, "installed"))
+                       ? "installed"
+                       : "NOT installed (no admission, no hugepage reservation)");
+        printf("hugetlbfs: %s; journal of original settings: %d entries\n",
+               get(o, "hugetlbfs") ? get_str(o, "hugetlbfs") : "not mounted",
+               json_object_get_int(get(o, "journal_entries")));
         _cleanup_free_ char *hk = list_of(get(pools, "housekeeping")), *ded = list_of(get(pools, "dedicated")),
                             *sh = list_of(get(pools, "shared"));
         printf("pools: housekeeping %s, dedicated %s, shared %s\n", hk, ded, sh);
@@ -255,6 +265,70 @@ static int verb_daemon(const CliHost *h, bool json, const char *command, const c
         return EXIT_SUCCESS;
 }
 
+/* HookFailOpen= from the configuration (default yes) when the daemon cannot answer. */
+static bool hook_fail_open(const CliHost *h) {
+        _cleanup_(topology_freep) Topology *t = NULL;
+        _cleanup_(config_freep) Config *c = NULL;
+        ConfigErrors errors = { 0 };
+        bool open = true;
+        if (topology_load(&(TopologySource){ .xml_path = h->topology, .sysfs = h->sysfs ? h->sysfs : "/sys" }, &t) ==
+                    0 &&
+            cli_config_paths_load(h, t, &c, &errors) == 0)
+                open = c->daemon.hook_fail_open;
+        config_errors_clear(&errors);
+        return open;
+}
+
+/* Called by libvirt as qemu.d/kvmtuned NAME OP SUBOP EXTRA with the domain XML on stdin. Exit 0
+ * lets the domain go on, exit 1 with a line on stderr refuses it (libvirt shows the line). */
+static int verb_hook(const CliHost *h, char **args, int n) {
+        if (n < 3) {
+                fputs("kvmtunectl hook: expected OBJECT OP SUBOP [EXTRA]\n", stderr);
+                return 2;
+        }
+        const char *name = args[0], *op = args[1], *subop = args[2];
+        /* Read all of stdin whatever the operation, so libvirt never writes into a closed pipe. */
+        char *xml = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&xml, &size);
+        char buf[65536];
+        size_t k;
+        while (f && (k = fread(buf, 1, sizeof(buf), stdin)) > 0)
+                fwrite(buf, 1, k, f);
+        if (!f || fclose(f) != 0)
+                return EXIT_FAILURE;
+        _cleanup_free_ char *xml_owned = xml;
+        bool wanted = (strcmp(op, "prepare") == 0 && strcmp(subop, "begin") == 0) ||
+                      (strcmp(op, "release") == 0 && strcmp(subop, "end") == 0);
+        if (!wanted)
+                return EXIT_SUCCESS;
+
+        _cleanup_(json_object_putp) json_object *req = json_object_new_object(), *reply = NULL;
+        if (!req)
+                return EXIT_FAILURE;
+        json_object_object_add(req, "command", json_object_new_string("hook"));
+        json_object_object_add(req, "domain", json_object_new_string(name));
+        json_object_object_add(req, "op", json_object_new_string(op));
+        json_object_object_add(req, "subop", json_object_new_string(subop));
+        json_object_object_add(req, "xml", json_object_new_string(xml ? xml : ""));
+        if (cli_request("kvmtunectl hook", h, req, &reply) < 0 || get(reply, "error")) {
+                if (reply && get(reply, "error"))
+                        fprintf(stderr, "kvmtuned: %s\n", get_str(reply, "error"));
+                if (hook_fail_open(h)) {
+                        fprintf(stderr, "kvmtuned: not answering; %s goes on without admission (HookFailOpen=yes)\n",
+                                name);
+                        return EXIT_SUCCESS;
+                }
+                fprintf(stderr, "kvmtuned: not answering; %s refused (HookFailOpen=no)\n", name);
+                return EXIT_FAILURE;
+        }
+        if (!json_object_get_boolean(get(reply, "allow"))) {
+                fprintf(stderr, "%s\n", get_str(reply, "message"));
+                return EXIT_FAILURE;
+        }
+        return EXIT_SUCCESS;
+}
+
 int main(int argc, char **argv) {
         enum { OPT_JSON = 0x100 };
         static const struct option options[] = {
@@ -298,6 +372,8 @@ int main(int argc, char **argv) {
         if ((strcmp(verb, "status") == 0 || strcmp(verb, "domains") == 0 || strcmp(verb, "reload") == 0) &&
             optind + 1 == argc)
                 return verb_daemon(&host, json, verb, NULL);
+        if (strcmp(verb, "hook") == 0)
+                return verb_hook(&host, argv + optind + 1, argc - optind - 1);
         if (strcmp(verb, "explain") == 0 && optind + 2 == argc)
                 return verb_daemon(&host, json, verb, argv[optind + 1]);
 

@@ -20,7 +20,9 @@ static void usage(FILE *f) {
               "                      or every error as FILE:LINE: message, and exit\n"
               "  --uri URI           libvirt URI (overrides URI= of the configuration)\n"
               "  --dry-run           compute and log every action, change nothing\n"
-              "  --debug             log every pin\n" CLI_HOST_HELP "  -h, --help          this text\n",
+              "  --debug             log every pin\n"
+              "  --state-dir DIR     the journal of original host settings (default /var/lib/kvmtuned)\n" CLI_HOST_HELP
+              "  -h, --help          this text\n",
               f);
 }
 
@@ -34,12 +36,13 @@ static int check(const CliHost *h) {
 }
 
 int main(int argc, char **argv) {
-        enum { OPT_CHECK = 0x100, OPT_URI, OPT_DRY_RUN, OPT_DEBUG };
+        enum { OPT_CHECK = 0x100, OPT_URI, OPT_DRY_RUN, OPT_DEBUG, OPT_STATE_DIR };
         static const struct option options[] = {
                 { "check", no_argument, NULL, OPT_CHECK },
                 { "uri", required_argument, NULL, OPT_URI },
                 { "dry-run", no_argument, NULL, OPT_DRY_RUN },
                 { "debug", no_argument, NULL, OPT_DEBUG },
+                { "state-dir", required_argument, NULL, OPT_STATE_DIR },
                 { "help", no_argument, NULL, 'h' },
                 CLI_HOST_OPTIONS,
                 {},
@@ -68,6 +71,9 @@ int main(int argc, char **argv) {
                 case OPT_DEBUG:
                         opts.debug = true;
                         break;
+                case OPT_STATE_DIR:
+                        opts.state_dir = optarg;
+                        break;
                 case 'h':
                         usage(stdout);
                         return EXIT_SUCCESS;
@@ -87,6 +93,7 @@ int main(int argc, char **argv) {
         opts.policy_dir = host.policy_dir;
         opts.topology = host.topology;
         opts.sysfs = host.sysfs;
+        opts.procfs = host.procfs;
         opts.runtime_dir = host.runtime_dir;
         _cleanup_(manager_freep) Manager *m = NULL;
         if (manager_new(&opts, &m) < 0 || manager_start(m) < 0)

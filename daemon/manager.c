@@ -260,6 +260,80 @@ static void free_snapshot(Manager *m, hwloc_bitmap_t *sets) {
         free(sets);
 }
 
+/* ---- Host settings ------------------------------------------------------------------------ */
+
+/* GovernorDedicated= on CPUs dedicated vCPUs hold, GovernorIdle= on the rest ("keep": the
+ * original). A host without cpufreq is reported once and left alone. */
+static void update_governors(Manager *m) {
+        const HostConfig *h = &m->config->host;
+        if (m->cpufreq_missing || m->opts.dry_run)
+                return;
+        _cleanup_bitmap_ hwloc_bitmap_t held = hwloc_bitmap_alloc();
+        planner_held_cpus(m->planner, held);
+        for (unsigned i = 0; i < m->topology->n_cpus; i++) {
+                unsigned cpu = m->topology->cpus[i].os;
+                const char *want = hwloc_bitmap_isset(held, cpu) ? h->governor_dedicated : h->governor_idle;
+                _cleanup_free_ char *error = NULL;
+                int r = tuning_governor(&m->tuning, cpu, want, &error);
+                if (r == -ENOENT && want) {
+                        m->cpufreq_missing = true;
+                        log_emit(&m->log, LOG_NOTICE,
+                                 &(LogFields){ .action = "governor", .result = "unavailable", .vcpu = -1 },
+                                 "cpufreq is not available on this host: CPU governors are left alone");
+                        return;
+                }
+                if (r < 0 && r != -ENOENT)
+                        log_emit(&m->log, LOG_WARNING,
+                                 &(LogFields){ .action = "governor", .result = "failed", .vcpu = -1 }, "%s",
+                                 error ? error : strerror(-r));
+        }
+}
+
+static void apply_host_settings(Manager *m) {
+        _cleanup_free_ char *error = NULL;
+        if (!m->opts.dry_run && tuning_thp(&m->tuning, m->config->host.thp, &error) < 0)
+                log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "thp", .result = "failed", .vcpu = -1 }, "%s",
+                         error);
+        update_governors(m);
+}
+
+static void restore_host_settings(Manager *m, const char *why) {
+        _cleanup_free_ char *error = NULL;
+        int n = tuning_restore_all(&m->tuning, &error);
+        if (n < 0)
+                log_emit(&m->log, LOG_ERR, &(LogFields){ .action = "restore", .result = "failed", .vcpu = -1 }, "%s",
+                         error);
+        else if (n > 0)
+                log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "restore", .result = "ok", .vcpu = -1 },
+                         "%s: restored %d host setting%s from the journal", why, n, n == 1 ? "" : "s");
+}
+
+/* Hugepage reservations whose domain is no longer managed are given back. */
+static void release_orphan_reservations(Manager *m) {
+        json_object *res = m->journal->reservations;
+        for (size_t i = 0; i < json_object_array_length(res);) {
+                json_object *o = json_object_array_get_idx(res, i), *w;
+                _cleanup_free_ char *owner =
+                        json_object_object_get_ex(o, "owner", &w) ? strdup(json_object_get_string(w)) : NULL;
+                _cleanup_free_ char *error = NULL;
+                bool live = false;
+                for (ManagedDomain *d = m->domains; d && owner; d = d->next)
+                        live |= strcmp(d->uuid, owner) == 0;
+                if (!owner || live) {
+                        i++;
+                        continue;
+                }
+                log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "hugepages", .vcpu = -1 },
+                         "giving back hugepages reserved for %s, which is not running", owner);
+                if (tuning_hugepages_release(&m->tuning, owner, &error) < 0) {
+                        log_emit(&m->log, LOG_WARNING,
+                                 &(LogFields){ .action = "hugepages", .result = "failed", .vcpu = -1 }, "%s", error);
+                        i++;
+                }
+                /* else the owner's entries are gone: index i now holds the next one */
+        }
+}
+
 /* ---- Domains coming and going ----------------------------------------------------------- */
 
 /* The request of a running domain: counts from the live XML, explicit pins from the
@@ -319,8 +393,17 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec) {
         if (!name || virDomainGetUUIDString(dom, uuid) < 0)
                 return;
         ManagedDomain *d = manager_find(m, name);
-        if (d && strcmp(d->uuid, uuid) == 0)
-                return; /* already managed (RESUMED, or reconcile after a reconnect) */
+        if (d && strcmp(d->uuid, uuid) == 0) {
+                /* Planned by the prepare hook: apply now that it runs. Else already managed
+                 * (RESUMED, or a reconcile after a reconnect). */
+                if (d->state == DOMAIN_PENDING && !d->attempts && planner_find(m->planner, name)) {
+                        d->event_usec = event_usec;
+                        apply_domain(m, d);
+                        update_governors(m);
+                        save_allocations(m);
+                }
+                return;
+        }
         if (d) {
                 planner_release(m->planner, name); /* same name, another domain: the old one is gone */
                 forget(m, d);
@@ -365,6 +448,7 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec) {
         }
         repin_shared(m, before);
         free_snapshot(m, before);
+        update_governors(m);
         save_allocations(m);
 }
 
@@ -395,10 +479,15 @@ static void release_domain(Manager *m, ManagedDomain *d, const char *why) {
                  "%s %s: released", d->name, why);
         hwloc_bitmap_t *before = snapshot_shared(m);
         planner_release(m->planner, d->name);
+        _cleanup_free_ char *error = NULL;
+        if (tuning_hugepages_release(&m->tuning, d->uuid, &error) < 0)
+                log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = d->name, .action = "hugepages", .vcpu = -1 },
+                         "%s", error);
         forget(m, d);
         retry_refused(m);
         repin_shared(m, before);
         free_snapshot(m, before);
+        update_governors(m);
         save_allocations(m);
 }
 
@@ -591,7 +680,7 @@ int manager_reconcile(Manager *m) {
         }
         for (int i = 0; i < n; i++) {
                 ManagedDomain *d = manager_find(m, virDomainGetName(doms[i]));
-                if (!d)
+                if (!d || d->state == DOMAIN_PENDING) /* new, or admitted by the hook while we were away */
                         place_domain(m, doms[i], t0);
                 else if (d->state == DOMAIN_PLACED && !m->opts.dry_run) {
                         /* Still ours? A libvirtd restart keeps QEMU's threads and their affinity. */
@@ -605,6 +694,8 @@ int manager_reconcile(Manager *m) {
         /* What the previous run saved for domains that are gone now is of no further use. */
         json_object_put(m->saved);
         m->saved = NULL;
+        release_orphan_reservations(m);
+        update_governors(m);
         save_allocations(m);
         return 0;
 }
@@ -690,6 +781,7 @@ int manager_reload(Manager *m, char **ret_errors) {
         free_snapshot(m, before);
         planner_free(old_planner);
         config_free(old_config);
+        apply_host_settings(m);
         save_allocations(m);
         log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "reload", .result = "ok", .vcpu = -1 },
                  "configuration reloaded; %u domain%s placed again, the others left as they were", moved_count,
@@ -723,6 +815,17 @@ json_object *manager_status_json(Manager *m) {
         json_object_object_add(lv, "connected", json_object_new_boolean(m->connected));
         json_object_object_add(lv, "reconnects", json_object_new_int((int) m->reconnects));
         json_object_object_add(o, "libvirt", lv);
+        json_object *hook = json_object_new_object();
+        json_object_object_add(hook, "path", json_object_new_string(MANAGER_HOOK_PATH));
+        json_object_object_add(hook, "installed", json_object_new_boolean(access(MANAGER_HOOK_PATH, X_OK) == 0));
+        json_object_object_add(o, "hook", hook);
+        char mount[256];
+        json_object_object_add(
+                o, "hugetlbfs",
+                tuning_hugetlbfs_mounted(&m->tuning, 0, mount, sizeof(mount)) ? json_object_new_string(mount) : NULL);
+        json_object_object_add(o, "journal_entries",
+                               json_object_new_int(json_object_object_length(m->journal->settings) +
+                                                   (int) json_object_array_length(m->journal->reservations)));
 
         _cleanup_free_ char *summary = NULL;
         render_topology_summary(t, &summary);
@@ -840,6 +943,115 @@ json_object *manager_explain_json(Manager *m, const char *name) {
         return o;
 }
 
+static json_object *hook_reply(bool allow, const char *message) {
+        json_object *o = json_object_new_object();
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "allow", json_object_new_boolean(allow));
+        if (message)
+                json_object_object_add(o, "message", json_object_new_string(message));
+        return o;
+}
+
+/* prepare/begin: admission. Plans the domain, reserves its hugepages, and refuses with one
+ * line when it does not fit. Never calls libvirt: libvirtd holds the domain while it runs us. */
+static json_object *hook_prepare(Manager *m, const char *name, const char *xml) {
+        _cleanup_(domain_freep) DomainRequest *req = NULL;
+        _cleanup_free_ char *error = NULL, *message = NULL;
+        if (domain_parse(xml, strlen(xml), &req, &error) < 0) {
+                /* Not ours to judge a domain we cannot read: libvirt will say what is wrong. */
+                log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = name, .action = "hook", .vcpu = -1 },
+                         "%s: cannot read the XML the hook sent: %s; letting it start", name, error ? error : "?");
+                return hook_reply(true, NULL);
+        }
+        ManagedDomain *old = manager_find(m, name);
+        if (old) {
+                planner_release(m->planner, name);
+                forget(m, old);
+        }
+        const Placement *pl;
+        if (planner_place(m->planner, req, &pl) < 0)
+                return NULL;
+        const char *owner = req->uuid ? req->uuid : name;
+        for (unsigned i = 0; pl->admitted && !pl->reason && i < pl->n_hugepages; i++) {
+                if (m->opts.dry_run)
+                        break;
+                _cleanup_free_ char *why = NULL;
+                if (tuning_hugepages_reserve(&m->tuning, owner, pl->hugepages[i].node, pl->hugepages[i].page_kib,
+                                             pl->hugepages[i].count, &why) < 0) {
+                        tuning_hugepages_release(&m->tuning, owner, &error);
+                        if (asprintf(&message, "kvmtuned: %s refused: %s", name,
+                                     why ? why : "cannot reserve hugepages") < 0)
+                                message = NULL;
+                        planner_release(m->planner, name);
+                        log_emit(&m->log, LOG_WARNING,
+                                 &(LogFields){ .domain = name, .action = "admit", .result = "refused", .vcpu = -1 },
+                                 "%s", message ? message : "refused");
+                        return hook_reply(false, message);
+                }
+        }
+        if (!pl->admitted) {
+                if (asprintf(&message, "kvmtuned: %s refused: %s", name, pl->reason) < 0)
+                        message = NULL;
+                planner_release(m->planner, name);
+                log_emit(&m->log, LOG_WARNING,
+                         &(LogFields){ .domain = name, .action = "admit", .result = "refused", .vcpu = -1 }, "%s",
+                         message ? message : "refused");
+                return hook_reply(false, message);
+        }
+
+        ManagedDomain *d = calloc(1, sizeof(ManagedDomain));
+        if (!d || !(d->name = strdup(name))) {
+                free(d);
+                planner_release(m->planner, name);
+                return NULL;
+        }
+        snprintf(d->uuid, sizeof(d->uuid), "%s", owner);
+        d->state = pl->adopted ? DOMAIN_ADOPTED : DOMAIN_PENDING;
+        d->req = TAKE_PTR(req);
+        set_error(d, pl->adopted ? NULL : "admitted by the prepare hook; pins follow when it starts");
+        d->next = m->domains;
+        m->domains = d;
+        log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = name, .action = "admit", .result = "ok", .vcpu = -1 },
+                 "%s admitted (class %s)%s", name, pl->cls->name, pl->n_hugepages ? ", hugepages reserved" : "");
+        save_allocations(m);
+        return hook_reply(true, NULL);
+}
+
+/* release/end: whatever prepare reserved goes back, also when the domain never started. */
+static json_object *hook_release(Manager *m, const char *name, const char *xml) {
+        _cleanup_(domain_freep) DomainRequest *req = NULL;
+        _cleanup_free_ char *error = NULL;
+        const char *owner = name;
+        if (domain_parse(xml, strlen(xml), &req, &error) == 0 && req->uuid)
+                owner = req->uuid;
+        ManagedDomain *d = manager_find(m, name);
+        if (d && d->state == DOMAIN_PENDING) {
+                planner_release(m->planner, name);
+                forget(m, d);
+        }
+        if (tuning_hugepages_release(&m->tuning, owner, &error) < 0)
+                log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = name, .action = "hugepages", .vcpu = -1 }, "%s",
+                         error);
+        save_allocations(m);
+        return hook_reply(true, NULL);
+}
+
+static json_object *on_hook(Manager *m, const ControlRequest *req) {
+        json_object *v;
+        const char *name = json_object_object_get_ex(req->request, "domain", &v) ? json_object_get_string(v) : NULL;
+        const char *op = json_object_object_get_ex(req->request, "op", &v) ? json_object_get_string(v) : "";
+        const char *subop = json_object_object_get_ex(req->request, "subop", &v) ? json_object_get_string(v) : "";
+        const char *xml = json_object_object_get_ex(req->request, "xml", &v) ? json_object_get_string(v) : "";
+        if (!name)
+                return control_error("hook needs a domain");
+        if (strcmp(op, "prepare") == 0 && strcmp(subop, "begin") == 0)
+                return hook_prepare(m, name, xml);
+        if (strcmp(op, "release") == 0 && strcmp(subop, "end") == 0)
+                return hook_release(m, name, xml);
+        return hook_reply(true, NULL);
+}
+
 static json_object *on_control(void *userdata, const ControlRequest *req) {
         Manager *m = userdata;
         if (strcmp(req->command, "status") == 0)
@@ -862,6 +1074,11 @@ static json_object *on_control(void *userdata, const ControlRequest *req) {
                 json_object_object_add(o, "reloaded", json_object_new_boolean(1));
                 return o;
         }
+        if (strcmp(req->command, "hook") == 0) {
+                if (req->uid != 0)
+                        return control_error("hook: permission denied (root only)");
+                return on_hook(m, req);
+        }
         return control_error("unknown command %s", req->command);
 }
 
@@ -879,6 +1096,35 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 static int make_dir(const char *path) {
         if (mkdir(path, 0755) < 0 && errno != EEXIST)
                 return -errno;
+        return 0;
+}
+
+/* The journal of original settings, for this boot: what a crashed or killed run left behind is
+ * put back first, so every value kvmtuned records next is a true original. */
+static int open_journal(Manager *m) {
+        const char *procfs = m->opts.procfs ? m->opts.procfs : "/proc";
+        m->state_dir = strdup(m->opts.state_dir ? m->opts.state_dir : MANAGER_STATE_DIR);
+        if (!m->state_dir || asprintf(&m->journal_path, "%s/journal", m->state_dir) < 0)
+                return -ENOMEM;
+        int r = make_dir(m->state_dir);
+        if (r < 0) {
+                fprintf(stderr, "kvmtuned: cannot create %s: %s\n", m->state_dir, strerror(-r));
+                return r;
+        }
+        _cleanup_free_ char *boot = NULL;
+        if (kfile_read(procfs, "sys/kernel/random/boot_id", &boot) < 0 && !(boot = strdup("unknown")))
+                return -ENOMEM;
+        boot[strcspn(boot, "\n")] = '\0';
+        bool recovered = false;
+        r = journal_open(m->journal_path, boot, &m->journal, &recovered);
+        if (r < 0) {
+                fprintf(stderr, "kvmtuned: cannot open %s: %s\n", m->journal_path, strerror(-r));
+                return r;
+        }
+        m->tuning =
+                (Tuning){ .sysfs = m->opts.sysfs ? m->opts.sysfs : "/sys", .procfs = procfs, .journal = m->journal };
+        if (recovered)
+                restore_host_settings(m, "a previous run did not finish");
         return 0;
 }
 
@@ -916,6 +1162,9 @@ int manager_new(const ManagerOptions *opts, Manager **ret_manager) {
                 fprintf(stderr, "kvmtuned: cannot create %s: %s\n", m->runtime_dir, strerror(-r));
                 return r;
         }
+        r = open_journal(m);
+        if (r < 0)
+                return r;
 
         r = sd_event_default(&m->event);
         if (r < 0)
@@ -954,6 +1203,12 @@ int manager_start(Manager *m) {
                 schedule_reconnect(m);
         } else
                 manager_reconcile(m);
+        apply_host_settings(m);
+        char mount[256];
+        if (!tuning_hugetlbfs_mounted(&m->tuning, 0, mount, sizeof(mount)))
+                log_emit(&m->log, LOG_NOTICE, &(LogFields){ .action = "hugepages", .vcpu = -1 },
+                         "no hugetlbfs is mounted: hugepage-backed domains cannot start "
+                         "(mount -t hugetlbfs hugetlbfs /dev/hugepages, then restart libvirtd)");
         m->ready = true;
         sd_notify(0, "READY=1");
         notify_status(m);
@@ -967,6 +1222,8 @@ int manager_start(Manager *m) {
 int manager_run(Manager *m) {
         int r = sd_event_loop(m->event);
         sd_notify(0, "STOPPING=1");
+        if (m->config->host.restore_on_exit)
+                restore_host_settings(m, "stopping");
         log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "stop", .vcpu = -1 },
                  "kvmtuned stopping; pins stay with the domains and the next start adopts them");
         return r;
@@ -984,6 +1241,9 @@ void manager_free(Manager *m) {
         while (m->domains)
                 forget(m, m->domains);
         json_object_put(m->saved);
+        journal_free(m->journal);
+        free(m->state_dir);
+        free(m->journal_path);
         planner_free(m->planner);
         config_free(m->config);
         topology_free(m->topology);

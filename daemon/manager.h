@@ -11,12 +11,16 @@
 
 #include "config.h"
 #include "control.h"
+#include "journal.h"
+#include "tuning.h"
 #include "domain.h"
 #include "log.h"
 #include "planner.h"
 #include "topology.h"
 
 #define MANAGER_RUNTIME_DIR "/run/kvmtuned"
+#define MANAGER_STATE_DIR "/var/lib/kvmtuned"
+#define MANAGER_HOOK_PATH "/etc/libvirt/hooks/qemu.d/kvmtuned"
 
 typedef struct ManagerOptions {
         const char *config_path; /* NULL: /etc/kvmtuned/kvmtuned.conf when it exists */
@@ -25,6 +29,8 @@ typedef struct ManagerOptions {
         const char *sysfs; /* "/sys" or a fixture */
         const char *uri; /* overrides URI= */
         const char *runtime_dir; /* control socket and allocations; NULL: /run/kvmtuned */
+        const char *state_dir; /* the journal of original settings; NULL: /var/lib/kvmtuned */
+        const char *procfs; /* "/proc" or a fixture */
         bool dry_run;
         bool debug;
 } ManagerOptions;
@@ -51,13 +57,16 @@ typedef struct ManagedDomain {
 
 typedef struct Manager {
         ManagerOptions opts;
-        char *runtime_dir, *control_path, *allocations_path;
+        char *runtime_dir, *control_path, *allocations_path, *state_dir, *journal_path;
         sd_event *event;
         Logger log;
 
         Topology *topology;
         Config *config;
         Planner *planner;
+        Journal *journal;
+        Tuning tuning;
+        bool cpufreq_missing; /* reported once, then governors are left alone */
 
         virConnectPtr conn;
         int cb_lifecycle, cb_device_added, cb_device_removed, cb_tunable;

@@ -47,7 +47,8 @@ static Manager *start_manager(void) {
                              .policy_dir = fx.policy_dir,
                              .topology = fx.topology,
                              .uri = "test:///default",
-                             .runtime_dir = fx.runtime };
+                             .runtime_dir = fx.runtime,
+                             .state_dir = fx.root };
         Manager *m = NULL;
         assert_int_equal(manager_new(&o, &m), 0);
         assert_int_equal(manager_start(m), 0);

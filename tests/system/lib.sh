@@ -66,7 +66,7 @@ thread_affinity() {
 }
 
 start_kvmtuned() { # start_kvmtuned [extra options]
-  "$KVMTUNED" --runtime-dir "$KT_RUN" --config "$KT_TMP/kvmtuned.conf" --policy-dir "$KT_TMP/policy.d" --debug "$@" \
+  "$KVMTUNED" --runtime-dir "$KT_RUN" --state-dir "$KT_TMP/state" --config "$KT_TMP/kvmtuned.conf" --policy-dir "$KT_TMP/policy.d" --debug "$@" \
     >>"$KT_LOG" 2>&1 &
   KT_PID=$!
   wait_for "$KVMTUNECTL --runtime-dir $KT_RUN status" 10
@@ -80,6 +80,9 @@ cleanup() {
   local g
   for g in "${KT_GUESTS[@]}"; do stop_guest "$g"; done
   [ -n "$KT_PID" ] && kill "$KT_PID" 2>/dev/null && wait "$KT_PID" 2>/dev/null
+  KT_PID=
+  # A test's own undo (hooks, mounts, sysfs values), after guests and kvmtuned are gone.
+  if declare -F extra_cleanup >/dev/null; then extra_cleanup; fi
   if [ "$KT_STARTED_LIBVIRTD" = 1 ]; then
     pkill -x libvirtd
     pkill -x virtlogd
