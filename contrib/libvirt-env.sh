@@ -46,7 +46,8 @@ choose_accel() {
   fi
 }
 
-# guest_xml NAME VCPUS MIB [EXTRA]: a diskless guest; EXTRA goes inside <domain>.
+# guest_xml NAME VCPUS MIB [EXTRA [DEVICES]]: a diskless guest (unless DEVICES adds a disk);
+# EXTRA goes inside <domain>, DEVICES inside <devices>.
 guest_xml() {
   cat <<XML
 <domain type='$KT_VIRT'>
@@ -61,8 +62,35 @@ guest_xml() {
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
     <video><model type='none'/></video>
     <memballoon model='none'/>
+    ${5:-}
   </devices>
 </domain>
 XML
 }
 
+
+# busy_disk FILE: a one-sector raw disk whose boot code is "jmp $": a guest that boots from it
+# keeps its vCPU 100 % busy.
+busy_disk() {
+  head -c 512 /dev/zero >"$1"
+  printf '\xeb\xfe' | dd of="$1" bs=1 seek=0 conv=notrunc status=none
+  printf '\x55\xaa' | dd of="$1" bs=1 seek=510 conv=notrunc status=none
+  chmod 0644 "$1"
+}
+
+# busy_disk_xml FILE: the <disk> element that boots it.
+busy_disk_xml() {
+  echo "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='$1'/><target dev='hda' bus='ide'/><boot order='1'/></disk>"
+}
+
+# vcpu_steal NAME SECONDS: the share of wall time vCPU 0 of the domain spent runnable but
+# waiting for a CPU (schedstat run_delay, libvirt's vcpu.0.delay), in percent.
+vcpu_steal() {
+  local d0 d1 t0 t1
+  d0=$($VIRSH domstats --vcpu "$1" | awk -F= '/vcpu.0.delay/ { print $2 }')
+  t0=$(date +%s%N)
+  sleep "$2"
+  d1=$($VIRSH domstats --vcpu "$1" | awk -F= '/vcpu.0.delay/ { print $2 }')
+  t1=$(date +%s%N)
+  echo "scale=2; 100 * ($d1 - $d0) / ($t1 - $t0)" | bc
+}

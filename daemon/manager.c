@@ -289,16 +289,79 @@ static void update_governors(Manager *m) {
         }
 }
 
+/* IsolateHost=: host tasks off the CPUs dedicated vCPUs hold (when-dedicated), or off the
+ * whole dedicated pool (always); applied only when the CPU set changes. */
+static void update_isolation(Manager *m) {
+        if (m->opts.dry_run || m->isolation_missing)
+                return;
+        _cleanup_bitmap_ hwloc_bitmap_t allowed = hwloc_bitmap_dup(m->topology->cpuset), held = hwloc_bitmap_alloc();
+        planner_held_cpus(m->planner, held);
+        IsolateHost mode = m->config->host.isolate_host;
+        bool want = mode == ISOLATE_ALWAYS || (mode == ISOLATE_WHEN_DEDICATED && !hwloc_bitmap_iszero(held));
+        hwloc_bitmap_andnot(allowed, allowed, mode == ISOLATE_ALWAYS ? m->config->host.dedicated : held);
+        _cleanup_free_ char *error = NULL;
+        if (!want) {
+                if (!m->isolated_to)
+                        return;
+                int n = isolation_undo(&m->isolation, &error);
+                if (n < 0)
+                        log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "isolate", .result = "failed", .vcpu = -1 },
+                                 "%s", error);
+                else
+                        log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "isolate", .vcpu = -1 },
+                                 "host isolation ended: %d processes may use every CPU again", n);
+                hwloc_bitmap_free(m->isolated_to);
+                m->isolated_to = NULL;
+                return;
+        }
+        if (m->isolated_to && hwloc_bitmap_isequal(m->isolated_to, allowed))
+                return;
+        if (!isolation_available(&m->isolation)) {
+                m->isolation_missing = true;
+                log_emit(&m->log, LOG_NOTICE, &(LogFields){ .action = "isolate", .result = "unavailable", .vcpu = -1 },
+                         "IsolateHost needs a v1 cpuset hierarchy at %s/fs/cgroup/cpuset; host tasks are not isolated",
+                         m->isolation.sysfs);
+                return;
+        }
+        int n = isolation_apply(&m->isolation, allowed, &error);
+        _cleanup_free_ char *cpus = cpulist_format(allowed);
+        if (n < 0) {
+                log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "isolate", .result = "failed", .vcpu = -1 }, "%s",
+                         error);
+                return;
+        }
+        log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "isolate", .cpus = cpus, .vcpu = -1 },
+                 "host processes confined to CPUs %s (%d moved)", cpus ? cpus : "?", n);
+        hwloc_bitmap_free(m->isolated_to);
+        m->isolated_to = hwloc_bitmap_dup(allowed);
+}
+
+/* What follows the CPUs dedicated vCPUs hold: governors and host isolation. */
+static void update_pools(Manager *m) {
+        update_governors(m);
+        update_isolation(m);
+}
+
 static void apply_host_settings(Manager *m) {
         _cleanup_free_ char *error = NULL;
         if (!m->opts.dry_run && tuning_thp(&m->tuning, m->config->host.thp, &error) < 0)
                 log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "thp", .result = "failed", .vcpu = -1 }, "%s",
                          error);
-        update_governors(m);
+        update_pools(m);
 }
 
 static void restore_host_settings(Manager *m, const char *why) {
         _cleanup_free_ char *error = NULL;
+        int moved = isolation_undo(&m->isolation, &error);
+        if (moved < 0)
+                log_emit(&m->log, LOG_ERR, &(LogFields){ .action = "isolate", .result = "failed", .vcpu = -1 }, "%s", error);
+        else if (m->isolated_to || moved > 0)
+                log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "isolate", .vcpu = -1 },
+                         "%s: host isolation undone, %d processes back on every CPU", why, moved);
+        hwloc_bitmap_free(m->isolated_to);
+        m->isolated_to = NULL;
+        free(error);
+        error = NULL;
         int n = tuning_restore_all(&m->tuning, &error);
         if (n < 0)
                 log_emit(&m->log, LOG_ERR, &(LogFields){ .action = "restore", .result = "failed", .vcpu = -1 }, "%s",
@@ -399,7 +462,7 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec) {
                 if (d->state == DOMAIN_PENDING && !d->attempts && planner_find(m->planner, name)) {
                         d->event_usec = event_usec;
                         apply_domain(m, d);
-                        update_governors(m);
+                        update_pools(m);
                         save_allocations(m);
                 }
                 return;
@@ -448,7 +511,7 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec) {
         }
         repin_shared(m, before);
         free_snapshot(m, before);
-        update_governors(m);
+        update_pools(m);
         save_allocations(m);
 }
 
@@ -487,7 +550,7 @@ static void release_domain(Manager *m, ManagedDomain *d, const char *why) {
         retry_refused(m);
         repin_shared(m, before);
         free_snapshot(m, before);
-        update_governors(m);
+        update_pools(m);
         save_allocations(m);
 }
 
@@ -695,7 +758,7 @@ int manager_reconcile(Manager *m) {
         json_object_put(m->saved);
         m->saved = NULL;
         release_orphan_reservations(m);
-        update_governors(m);
+        update_pools(m);
         save_allocations(m);
         return 0;
 }
@@ -1123,6 +1186,11 @@ static int open_journal(Manager *m) {
         }
         m->tuning =
                 (Tuning){ .sysfs = m->opts.sysfs ? m->opts.sysfs : "/sys", .procfs = procfs, .journal = m->journal };
+        m->isolation = (Isolation){ .sysfs = m->tuning.sysfs, .procfs = procfs };
+        /* A group left by a run that crashed is undone like any journaled setting. */
+        _cleanup_free_ char *error = NULL;
+        if (isolation_undo(&m->isolation, &error) > 0)
+                recovered = true;
         if (recovered)
                 restore_host_settings(m, "a previous run did not finish");
         return 0;
@@ -1242,6 +1310,7 @@ void manager_free(Manager *m) {
                 forget(m, m->domains);
         json_object_put(m->saved);
         journal_free(m->journal);
+        hwloc_bitmap_free(m->isolated_to);
         free(m->state_dir);
         free(m->journal_path);
         planner_free(m->planner);

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "isolation.h"
 #include "journal.h"
 #include "tuning.h"
 #include "domain.h"
@@ -67,6 +68,9 @@ typedef struct Manager {
         Journal *journal;
         Tuning tuning;
         bool cpufreq_missing; /* reported once, then governors are left alone */
+        Isolation isolation;
+        hwloc_bitmap_t isolated_to; /* CPUs host tasks are confined to now; NULL: not isolated */
+        bool isolation_missing;
 
         virConnectPtr conn;
         int cb_lifecycle, cb_device_added, cb_device_removed, cb_tunable;
