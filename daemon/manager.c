@@ -1037,7 +1037,7 @@ static json_object *hook_prepare(Manager *m, const char *name, const char *xml) 
                 return NULL;
         const char *owner = req->uuid ? req->uuid : name;
         for (unsigned i = 0; pl->admitted && !pl->reason && i < pl->n_hugepages; i++) {
-                if (m->opts.dry_run)
+                if (m->opts.dry_run || m->config->host.hugepages == HUGEPAGES_OFF)
                         break;
                 _cleanup_free_ char *why = NULL;
                 if (tuning_hugepages_reserve(&m->tuning, owner, pl->hugepages[i].node, pl->hugepages[i].page_kib,
@@ -1063,6 +1063,8 @@ static json_object *hook_prepare(Manager *m, const char *name, const char *xml) 
                 return hook_reply(false, message);
         }
 
+        if (m->config->host.hugepages == HUGEPAGES_KEEP)
+                tuning_hugepages_keep(&m->tuning, owner); /* what it added stays in the pool for good */
         ManagedDomain *d = calloc(1, sizeof(ManagedDomain));
         if (!d || !(d->name = strdup(name))) {
                 free(d);

@@ -248,6 +248,20 @@ int tuning_hugepages_release(Tuning *t, const char *owner, char **ret_error) {
         return first < 0 ? first : r;
 }
 
+void tuning_hugepages_keep(Tuning *t, const char *owner) {
+        json_object *res = t->journal->reservations;
+        for (size_t i = 0; i < json_object_array_length(res); i++) {
+                json_object *o = json_object_array_get_idx(res, i), *w, *n, *k;
+                if (!json_object_object_get_ex(o, "owner", &w) || strcmp(json_object_get_string(w), owner) != 0 ||
+                    !json_object_object_get_ex(o, "node", &n) || !json_object_object_get_ex(o, "page_kib", &k))
+                        continue;
+                char rel[160];
+                snprintf(rel, sizeof(rel), NR_HUGEPAGES, (unsigned) json_object_get_int(n), (uint64_t) json_object_get_int64(k));
+                json_object_object_del(t->journal->settings, rel);
+        }
+        journal_drop_reservations(t->journal, owner);
+}
+
 bool tuning_hugetlbfs_mounted(Tuning *t, uint64_t page_kib, char *buf, size_t len) {
         _cleanup_free_ char *mounts = NULL;
         if (kfile_read(t->procfs, "mounts", &mounts) < 0)

@@ -48,6 +48,10 @@ int tuning_hugepages_reserve(Tuning *t, const char *owner, unsigned node, uint64
  * kvmtuned. Returns 0 or negative errno with *ret_error. */
 int tuning_hugepages_release(Tuning *t, const char *owner, char **ret_error);
 
+/* Hugepages=keep: owner's added pages become part of the host's pools: its reservations and
+ * the originals of the pools they grew are forgotten, so nothing shrinks them later. */
+void tuning_hugepages_keep(Tuning *t, const char *owner);
+
 /* Whether a hugetlbfs of page_kib pages (0: any) is mounted, per procfs/mounts; the mount point
  * into buf when found. */
 bool tuning_hugetlbfs_mounted(Tuning *t, uint64_t page_kib, char *buf, size_t len);

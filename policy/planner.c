@@ -470,7 +470,7 @@ static PageUse *page_use(const Planner *p, unsigned n, uint64_t page_kib) {
         return NULL;
 }
 
-/* Hugepages of page_kib that node n can still give: the free pool, plus with Hugepages=on-demand
+/* Hugepages of page_kib that node n can still give: the free pool, plus (unless Hugepages=off)
  * what kvmtuned could reserve from free memory. NO_LIMIT when the host has no figures. */
 static uint64_t node_free_pages(const Planner *p, unsigned n, uint64_t page_kib) {
         const TopoNode *node = &p->t->nodes[n];
@@ -494,8 +494,8 @@ static uint64_t node_free_pages(const Planner *p, unsigned n, uint64_t page_kib)
         PageUse *u = page_use(p, n, page_kib);
         uint64_t used = u ? u->count : 0;
         uint64_t from_pool = pool > used ? pool - used : 0;
-        if (p->c->host.hugepages != HUGEPAGES_ON_DEMAND)
-                return from_pool;
+        if (p->c->host.hugepages == HUGEPAGES_OFF)
+                return from_pool; /* kvmtuned never grows pools: only what the host has */
         if (free_kib == NO_LIMIT)
                 return NO_LIMIT;
         return from_pool + free_kib / page_kib;

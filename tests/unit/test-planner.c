@@ -407,8 +407,8 @@ static void test_memory_and_hugepages(void **state) {
         check_invariants(w);
         world_free(w);
 
-        /* Hugepages=keep: only the existing pool counts, and a synthetic host has none listed. */
-        w = world_synthetic("pack:1 numa:1(memory=4GiB) l3:1 core:4 pu:1", "[Host]\nHugepages=keep\n");
+        /* Hugepages=off: only the existing pool counts, and a synthetic host has none listed. */
+        w = world_synthetic("pack:1 numa:1(memory=4GiB) l3:1 core:4 pu:1", "[Host]\nHugepages=off\n");
         h = place(w, "h", "huge", 1, 1024, "<memoryBacking><hugepages/></memoryBacking>");
         assert_false(h->admitted);
         assert_string_equal(h->reason, "node 0: needs 1 GiB of 2M hugepages, 0 KiB free");

@@ -144,6 +144,13 @@ static void test_hugepage_refcounts(void **state) {
         assert_int_equal(tuning_hugepages_release(&x->t, "vm-c", &err), 0);
         assert_file(x->sys, nr1, "10");
 
+        /* Hugepages=keep: what a domain added stays for good. */
+        assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-k", 0, 2048, 5, &err), 0);
+        tuning_hugepages_keep(&x->t, "vm-k");
+        assert_int_equal(tuning_hugepages_release(&x->t, "vm-k", &err), 0);
+        assert_file(x->sys, nr0, "5");
+        assert_null(journal_original(x->journal, nr0));
+
         /* No pool of that size on the node. */
         assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-e", 0, 1048576, 1, &err), -ENOENT);
         assert_non_null(strstr(err, "node 0 has no 1048576 kB hugepage pool"));
