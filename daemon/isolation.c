@@ -9,34 +9,13 @@
 
 #include "cpulist.h"
 #include "isolation.h"
+#include "actuator.h"
 #include "kfile.h"
 #include "macro.h"
 
 #define ROOT "fs/cgroup/cpuset"
 #define GROUP ROOT "/kvmtuned.housekeeping"
 #define PF_KTHREAD 0x00200000
-
-static int error(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int error(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(ret_error, fmt, ap) < 0)
-                *ret_error = NULL;
-        va_end(ap);
-        return r;
-}
-
-static int write_value(const Isolation *iso, const char *rel, const char *value) {
-        _cleanup_free_ char *path = NULL;
-        if (kfile_path(iso->sysfs, rel, &path) < 0)
-                return -ENOMEM;
-        _cleanup_fclose_ FILE *f = fopen(path, "we");
-        if (!f)
-                return -errno;
-        if (fputs(value, f) < 0 || fflush(f) != 0)
-                return -errno;
-        return 0;
-}
 
 bool isolation_available(const Isolation *iso) {
         _cleanup_free_ char *text = NULL;
@@ -71,7 +50,7 @@ static int move_all(const Isolation *iso, const char *from, const char *to, bool
                 long pid = strtol(line, NULL, 10);
                 if (pid <= 0 || (skip_kernel && is_kernel_thread(iso, pid)))
                         continue;
-                if (write_value(iso, rel, line) == 0)
+                if (actuator_write(iso->sysfs, rel, line) == 0)
                         moved++;
         }
         return moved;
@@ -83,21 +62,23 @@ int isolation_apply(Isolation *iso, hwloc_const_bitmap_t allowed, char **ret_err
         if (!cpus || kfile_path(iso->sysfs, GROUP, &path) < 0)
                 return -ENOMEM;
         if (!*cpus)
-                return error(ret_error, -EINVAL, "host isolation would leave the host no CPU");
+                return actuator_error(ret_error, -EINVAL, "host isolation would leave the host no CPU");
         if (kfile_read(iso->sysfs, ROOT "/cpuset.mems", &mems) < 0)
-                return error(ret_error, -ENOENT, "no v1 cpuset hierarchy at %s/" ROOT, iso->sysfs);
+                return actuator_error(ret_error, -ENOENT, "no v1 cpuset hierarchy at %s/" ROOT, iso->sysfs);
         mems[strcspn(mems, "\n")] = '\0';
         if (mkdir(path, 0755) < 0 && errno != EEXIST)
-                return error(ret_error, -errno, "cannot create %s: %m", path);
+                return actuator_error(ret_error, -errno, "cannot create %s: %m", path);
         /* mems first: a v1 cpuset takes no task until both are set. */
-        int r = write_value(iso, GROUP "/cpuset.mems", mems);
+        int r = actuator_write(iso->sysfs, GROUP "/cpuset.mems", mems);
         if (r == 0)
-                r = write_value(iso, GROUP "/cpuset.cpus", cpus);
+                r = actuator_write(iso->sysfs, GROUP "/cpuset.cpus", cpus);
         if (r < 0)
-                return error(ret_error, r, "cannot set %s/cpuset.cpus to %s: %s", path, cpus, strerror(-r));
+                return actuator_error(ret_error, r, "cannot set %s/cpuset.cpus to %s: %s", path, cpus, strerror(-r));
         _cleanup_free_ char *back = NULL;
-        if (kfile_read(iso->sysfs, GROUP "/cpuset.cpus", &back) < 0 || (back[strcspn(back, "\n")] = '\0', strcmp(back, cpus)))
-                return error(ret_error, -EIO, "%s/cpuset.cpus reads back %s, not %s", path, back ? back : "nothing", cpus);
+        if (kfile_read(iso->sysfs, GROUP "/cpuset.cpus", &back) < 0 ||
+            (back[strcspn(back, "\n")] = '\0', strcmp(back, cpus)))
+                return actuator_error(ret_error, -EIO, "%s/cpuset.cpus reads back %s, not %s", path,
+                                      back ? back : "nothing", cpus);
         iso->active = true;
         return move_all(iso, ROOT, GROUP, true);
 }
@@ -114,7 +95,7 @@ int isolation_undo(Isolation *iso, char **ret_error) {
         }
         int moved = move_all(iso, GROUP, ROOT, false);
         if (rmdir(path) < 0)
-                return error(ret_error, -errno, "cannot remove %s: %m", path);
+                return actuator_error(ret_error, -errno, "cannot remove %s: %m", path);
         iso->active = false;
         return moved;
 }

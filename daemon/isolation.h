@@ -9,9 +9,9 @@
 #include <hwloc.h>
 
 typedef struct Isolation {
-        const char *sysfs;  /* "/sys" or a fixture: the hierarchy is SYSFS/fs/cgroup/cpuset */
+        const char *sysfs; /* "/sys" or a fixture: the hierarchy is SYSFS/fs/cgroup/cpuset */
         const char *procfs; /* "/proc" or a fixture: tells kernel threads apart */
-        bool active;        /* the group exists and holds the host's processes */
+        bool active; /* the group exists and holds the host's processes */
 } Isolation;
 
 /* Whether a v1 cpuset hierarchy is mounted. */

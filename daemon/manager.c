@@ -305,8 +305,8 @@ static void update_isolation(Manager *m) {
                         return;
                 int n = isolation_undo(&m->isolation, &error);
                 if (n < 0)
-                        log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "isolate", .result = "failed", .vcpu = -1 },
-                                 "%s", error);
+                        log_emit(&m->log, LOG_WARNING,
+                                 &(LogFields){ .action = "isolate", .result = "failed", .vcpu = -1 }, "%s", error);
                 else
                         log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "isolate", .vcpu = -1 },
                                  "host isolation ended: %d processes may use every CPU again", n);
@@ -326,8 +326,8 @@ static void update_isolation(Manager *m) {
         int n = isolation_apply(&m->isolation, allowed, &error);
         _cleanup_free_ char *cpus = cpulist_format(allowed);
         if (n < 0) {
-                log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "isolate", .result = "failed", .vcpu = -1 }, "%s",
-                         error);
+                log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "isolate", .result = "failed", .vcpu = -1 },
+                         "%s", error);
                 return;
         }
         log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "isolate", .cpus = cpus, .vcpu = -1 },
@@ -354,7 +354,8 @@ static void restore_host_settings(Manager *m, const char *why) {
         _cleanup_free_ char *error = NULL;
         int moved = isolation_undo(&m->isolation, &error);
         if (moved < 0)
-                log_emit(&m->log, LOG_ERR, &(LogFields){ .action = "isolate", .result = "failed", .vcpu = -1 }, "%s", error);
+                log_emit(&m->log, LOG_ERR, &(LogFields){ .action = "isolate", .result = "failed", .vcpu = -1 }, "%s",
+                         error);
         else if (m->isolated_to || moved > 0)
                 log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "isolate", .vcpu = -1 },
                          "%s: host isolation undone, %d processes back on every CPU", why, moved);

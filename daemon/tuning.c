@@ -7,35 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "actuator.h"
 #include "kfile.h"
 #include "macro.h"
 #include "tuning.h"
 
 #define NR_HUGEPAGES "devices/system/node/node%u/hugepages/hugepages-%" PRIu64 "kB/nr_hugepages"
 #define FREE_HUGEPAGES "devices/system/node/node%u/hugepages/hugepages-%" PRIu64 "kB/free_hugepages"
-
-static int error(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int error(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(ret_error, fmt, ap) < 0)
-                *ret_error = NULL;
-        va_end(ap);
-        return r;
-}
-
-static int write_file(const char *base, const char *rel, const char *value) {
-        _cleanup_free_ char *path = NULL;
-        int r = kfile_path(base, rel, &path);
-        if (r < 0)
-                return r;
-        _cleanup_fclose_ FILE *f = fopen(path, "we");
-        if (!f)
-                return -errno;
-        if (fputs(value, f) < 0 || fflush(f) != 0)
-                return -errno;
-        return 0;
-}
 
 /* The current value of rel: the selected word of a choice list, or the trimmed content. */
 static int read_value(Tuning *t, const char *rel, char *buf, size_t len) {
@@ -51,18 +29,19 @@ int tuning_set(Tuning *t, const char *rel, const char *value, char **ret_error) 
         char now[256];
         int r = read_value(t, rel, now, sizeof(now));
         if (r < 0)
-                return error(ret_error, r, "%s: cannot read: %s", rel, strerror(-r));
+                return actuator_error(ret_error, r, "%s: cannot read: %s", rel, strerror(-r));
         if (strcmp(now, value) == 0)
                 return 0;
         r = journal_record(t->journal, rel, now);
         if (r < 0)
-                return error(ret_error, r, "%s: cannot journal the original value: %s", rel, strerror(-r));
-        r = write_file(t->sysfs, rel, value);
+                return actuator_error(ret_error, r, "%s: cannot journal the original value: %s", rel, strerror(-r));
+        r = actuator_write(t->sysfs, rel, value);
         if (r < 0)
-                return error(ret_error, r, "%s: cannot write %s: %s", rel, value, strerror(-r));
+                return actuator_error(ret_error, r, "%s: cannot write %s: %s", rel, value, strerror(-r));
         r = read_value(t, rel, now, sizeof(now));
         if (r < 0 || strcmp(now, value) != 0)
-                return error(ret_error, -EIO, "%s: wrote %s, reads back %s", rel, value, r < 0 ? "nothing" : now);
+                return actuator_error(ret_error, -EIO, "%s: wrote %s, reads back %s", rel, value,
+                                      r < 0 ? "nothing" : now);
         return 0;
 }
 
@@ -74,12 +53,12 @@ int tuning_restore(Tuning *t, const char *rel, char **ret_error) {
         _cleanup_free_ char *value = strdup(orig);
         if (!value)
                 return -ENOMEM;
-        int r = write_file(t->sysfs, rel, value);
+        int r = actuator_write(t->sysfs, rel, value);
         if (r < 0 && r != -ENOENT) /* a file that is gone (CPU offline) has nothing to restore */
-                return error(ret_error, r, "%s: cannot restore %s: %s", rel, value, strerror(-r));
+                return actuator_error(ret_error, r, "%s: cannot restore %s: %s", rel, value, strerror(-r));
         char now[256];
         if (r == 0 && (read_value(t, rel, now, sizeof(now)) < 0 || strcmp(now, value) != 0))
-                return error(ret_error, -EIO, "%s: restored %s, reads back otherwise", rel, value);
+                return actuator_error(ret_error, -EIO, "%s: restored %s, reads back otherwise", rel, value);
         return journal_forget(t->journal, rel);
 }
 
@@ -159,7 +138,7 @@ static int write_count(Tuning *t, unsigned node, uint64_t kib, uint64_t value) {
         char rel[160], buf[32];
         snprintf(rel, sizeof(rel), NR_HUGEPAGES, node, kib);
         snprintf(buf, sizeof(buf), "%" PRIu64, value);
-        return write_file(t->sysfs, rel, buf);
+        return actuator_write(t->sysfs, rel, buf);
 }
 
 int tuning_hugepages_reserve(Tuning *t, const char *owner, unsigned node, uint64_t page_kib, uint64_t pages,
@@ -170,8 +149,8 @@ int tuning_hugepages_reserve(Tuning *t, const char *owner, unsigned node, uint64
         if (r >= 0)
                 r = read_count(t, true, node, page_kib, &free_pages);
         if (r < 0)
-                return error(ret_error, r, "node %u has no %" PRIu64 " kB hugepage pool: %s", node, page_kib,
-                             strerror(-r));
+                return actuator_error(ret_error, r, "node %u has no %" PRIu64 " kB hugepage pool: %s", node, page_kib,
+                                      strerror(-r));
         uint64_t shortfall = pages > free_pages ? pages - free_pages : 0;
         if (shortfall == 0)
                 return journal_add_reservation(t->journal, owner, node, page_kib, 0);
@@ -181,18 +160,18 @@ int tuning_hugepages_reserve(Tuning *t, const char *owner, unsigned node, uint64
         snprintf(orig, sizeof(orig), "%" PRIu64, nr);
         r = journal_record(t->journal, rel, orig);
         if (r < 0)
-                return error(ret_error, r, "cannot journal %s: %s", rel, strerror(-r));
+                return actuator_error(ret_error, r, "cannot journal %s: %s", rel, strerror(-r));
 
         uint64_t got = nr;
         for (int attempt = 0; attempt < 2; attempt++) {
                 r = write_count(t, node, page_kib, nr + shortfall);
                 if (r < 0 && r != -ENOMEM) /* the kernel says ENOMEM when it could not grow the pool fully */
-                        return error(ret_error, r, "cannot write %s: %s", rel, strerror(-r));
+                        return actuator_error(ret_error, r, "cannot write %s: %s", rel, strerror(-r));
                 if (read_count(t, false, node, page_kib, &got) >= 0 && got >= nr + shortfall)
                         break;
                 /* Too few: fragmentation. Gigantic pages need contiguous memory; compact once. */
                 if (attempt == 0 && page_kib >= 1024 * 1024)
-                        write_file(t->procfs, "sys/vm/compact_memory", "1");
+                        actuator_write(t->procfs, "sys/vm/compact_memory", "1");
                 else
                         attempt++;
         }
@@ -200,10 +179,11 @@ int tuning_hugepages_reserve(Tuning *t, const char *owner, unsigned node, uint64
                 write_count(t, node, page_kib, nr);
                 if (journal_added_pages(t->journal, node, page_kib) == 0)
                         journal_forget(t->journal, rel);
-                return error(ret_error, -ENOMEM,
-                             "node %u: needs %" PRIu64 " more %" PRIu64 " kB hugepages, the kernel gave %" PRIu64 "%s",
-                             node, shortfall, page_kib, got > nr ? got - nr : 0,
-                             page_kib >= 1024 * 1024 ? " even after compaction" : "");
+                return actuator_error(ret_error, -ENOMEM,
+                                      "node %u: needs %" PRIu64 " more %" PRIu64
+                                      " kB hugepages, the kernel gave %" PRIu64 "%s",
+                                      node, shortfall, page_kib, got > nr ? got - nr : 0,
+                                      page_kib >= 1024 * 1024 ? " even after compaction" : "");
         }
         return journal_add_reservation(t->journal, owner, node, page_kib, shortfall);
 }
@@ -232,7 +212,7 @@ int tuning_hugepages_release(Tuning *t, const char *owner, char **ret_error) {
                         r = write_count(t, node, kib, target < floor ? floor : target);
                 }
                 if (r < 0 && first == 0)
-                        first = error(ret_error, r, "cannot shrink %s: %s", rel, strerror(-r));
+                        first = actuator_error(ret_error, r, "cannot shrink %s: %s", rel, strerror(-r));
         }
         int r = journal_drop_reservations(t->journal, owner);
         /* Pools with nothing added any more are back at their original: forget them. */
@@ -256,7 +236,8 @@ void tuning_hugepages_keep(Tuning *t, const char *owner) {
                     !json_object_object_get_ex(o, "node", &n) || !json_object_object_get_ex(o, "page_kib", &k))
                         continue;
                 char rel[160];
-                snprintf(rel, sizeof(rel), NR_HUGEPAGES, (unsigned) json_object_get_int(n), (uint64_t) json_object_get_int64(k));
+                snprintf(rel, sizeof(rel), NR_HUGEPAGES, (unsigned) json_object_get_int(n),
+                         (uint64_t) json_object_get_int64(k));
                 json_object_object_del(t->journal->settings, rel);
         }
         journal_drop_reservations(t->journal, owner);
