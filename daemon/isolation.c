@@ -10,6 +10,7 @@
 #include "cpulist.h"
 #include "isolation.h"
 #include "actuator.h"
+#include "journal.h"
 #include "kfile.h"
 #include "macro.h"
 
@@ -17,9 +18,182 @@
 #define GROUP ROOT "/kvmtuned.housekeeping"
 #define PF_KTHREAD 0x00200000
 
+/* ---- systemd: AllowedCPUs= of the host's units ----------------------------------------- */
+
+#define SYSTEMD "org.freedesktop.systemd1"
+#define SYSTEMD_PATH "/org/freedesktop/systemd1"
+#define SYSTEMD_MANAGER "org.freedesktop.systemd1.Manager"
+#define JOURNAL_PREFIX "systemd:"
+
+static const char *const host_units[] = { "system.slice", "user.slice", "init.scope" };
+
+static int bus(Isolation *iso, sd_bus **ret) {
+        if (!iso->bus) {
+                int r = sd_bus_open_system(&iso->bus);
+                if (r < 0)
+                        return r;
+        }
+        *ret = iso->bus;
+        return 0;
+}
+
+static const char *unit_iface(const char *unit) {
+        size_t n = strlen(unit);
+        return n > 6 && strcmp(unit + n - 6, ".scope") == 0 ? SYSTEMD ".Scope" : SYSTEMD ".Slice";
+}
+
+/* systemd's CPU mask: byte i, bit j stands for CPU 8i + j. */
+static void to_mask(hwloc_const_bitmap_t set, uint8_t *mask, size_t *len) {
+        memset(mask, 0, 1024);
+        int last = hwloc_bitmap_last(set), cpu;
+        *len = last < 0 ? 0 : (size_t) last / 8 + 1;
+        hwloc_bitmap_foreach_begin(cpu, set) {
+                if (cpu < 8192)
+                        mask[cpu / 8] |= (uint8_t) (1u << (cpu % 8));
+        }
+        hwloc_bitmap_foreach_end();
+}
+
+static char *to_hex(const uint8_t *mask, size_t len) {
+        char *s = malloc(len * 2 + 1);
+        for (size_t i = 0; s && i < len; i++)
+                snprintf(s + 2 * i, 3, "%02x", mask[i]);
+        if (s)
+                s[len * 2] = '\0';
+        return s;
+}
+
+static size_t from_hex(const char *s, uint8_t *mask) {
+        size_t n = 0;
+        unsigned v;
+        while (n < 1024 && sscanf(s + 2 * n, "%2x", &v) == 1)
+                mask[n++] = (uint8_t) v;
+        return n;
+}
+
+static int get_allowed(Isolation *iso, const char *unit, uint8_t *mask, size_t *len, char **ret_error) {
+        sd_bus *b;
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *unit_reply = NULL, *prop = NULL;
+        const char *path;
+        const void *data;
+        size_t size;
+        int r = bus(iso, &b);
+        if (r >= 0)
+                r = sd_bus_call_method(b, SYSTEMD, SYSTEMD_PATH, SYSTEMD_MANAGER, "GetUnit", &e, &unit_reply, "s",
+                                       unit);
+        if (r >= 0)
+                r = sd_bus_message_read(unit_reply, "o", &path);
+        if (r >= 0)
+                r = sd_bus_get_property(b, SYSTEMD, path, unit_iface(unit), "AllowedCPUs", &e, &prop, "ay");
+        if (r >= 0)
+                r = sd_bus_message_read_array(prop, 'y', &data, &size);
+        if (r < 0) {
+                actuator_error(ret_error, r, "%s: cannot read AllowedCPUs: %s", unit,
+                               e.message ? e.message : strerror(-r));
+                sd_bus_error_free(&e);
+                return r;
+        }
+        *len = size < 1024 ? size : 1024;
+        memcpy(mask, data, *len);
+        return 0;
+}
+
+static int set_allowed(Isolation *iso, const char *unit, const uint8_t *mask, size_t len, char **ret_error) {
+        sd_bus *b;
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r = bus(iso, &b);
+        if (r >= 0)
+                r = sd_bus_message_new_method_call(b, &m, SYSTEMD, SYSTEMD_PATH, SYSTEMD_MANAGER, "SetUnitProperties");
+        /* runtime only: nothing survives a reboot, and nothing is written to /etc */
+        if (r >= 0)
+                r = sd_bus_message_append(m, "sb", unit, 1);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "(sv)");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'r', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", "AllowedCPUs");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', "ay");
+        if (r >= 0)
+                r = sd_bus_message_append_array(m, 'y', mask, len);
+        for (int i = 0; r >= 0 && i < 3; i++)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_call(b, m, 0, &e, NULL);
+        if (r < 0) {
+                actuator_error(ret_error, r, "%s: cannot set AllowedCPUs: %s", unit,
+                               e.message ? e.message : strerror(-r));
+                sd_bus_error_free(&e);
+        }
+        return r;
+}
+
+static int systemd_apply(Isolation *iso, hwloc_const_bitmap_t allowed, char **ret_error) {
+        uint8_t want[1024], now[1024];
+        size_t want_len, now_len;
+        to_mask(allowed, want, &want_len);
+        int changed = 0;
+        for (size_t i = 0; i < ELEMENTSOF(host_units); i++) {
+                const char *unit = host_units[i];
+                char key[64];
+                snprintf(key, sizeof(key), JOURNAL_PREFIX "%s:AllowedCPUs", unit);
+                int r = get_allowed(iso, unit, now, &now_len, ret_error);
+                if (r < 0)
+                        return r;
+                _cleanup_free_ char *hex = to_hex(now, now_len);
+                if (!hex)
+                        return -ENOMEM;
+                r = journal_record(iso->journal, key, hex);
+                if (r < 0)
+                        return actuator_error(ret_error, r, "cannot journal %s: %s", key, strerror(-r));
+                r = set_allowed(iso, unit, want, want_len, ret_error);
+                if (r < 0)
+                        return r;
+                r = get_allowed(iso, unit, now, &now_len, ret_error);
+                if (r < 0)
+                        return r;
+                if (now_len != want_len || memcmp(now, want, want_len) != 0)
+                        return actuator_error(ret_error, -EIO, "%s: AllowedCPUs reads back otherwise", unit);
+                changed++;
+        }
+        iso->active = true;
+        return changed;
+}
+
+static int systemd_undo(Isolation *iso, char **ret_error) {
+        int restored = 0;
+        for (size_t i = 0; i < ELEMENTSOF(host_units); i++) {
+                char key[64];
+                snprintf(key, sizeof(key), JOURNAL_PREFIX "%s:AllowedCPUs", host_units[i]);
+                const char *orig = journal_original(iso->journal, key);
+                if (!orig)
+                        continue;
+                uint8_t mask[1024];
+                size_t len = from_hex(orig, mask);
+                int r = set_allowed(iso, host_units[i], mask, len, ret_error);
+                if (r < 0)
+                        return r;
+                journal_forget(iso->journal, key);
+                restored++;
+        }
+        iso->active = false;
+        return restored;
+}
+
+/* ---- cgroup v1: a cpuset group of our own -------------------------------------------------- */
+
 bool isolation_available(const Isolation *iso) {
+        if (iso->systemd)
+                return true;
         _cleanup_free_ char *text = NULL;
         return kfile_read(iso->sysfs, ROOT "/cpuset.cpus", &text) == 0;
+}
+
+void isolation_done(Isolation *iso) {
+        iso->bus = sd_bus_flush_close_unref(iso->bus);
 }
 
 /* Kernel threads cannot be moved and must not be: /proc/PID/stat field 9 carries PF_KTHREAD. */
@@ -58,6 +232,8 @@ static int move_all(const Isolation *iso, const char *from, const char *to, bool
 
 int isolation_apply(Isolation *iso, hwloc_const_bitmap_t allowed, char **ret_error) {
         *ret_error = NULL;
+        if (iso->systemd)
+                return systemd_apply(iso, allowed, ret_error);
         _cleanup_free_ char *cpus = cpulist_format(allowed), *mems = NULL, *path = NULL;
         if (!cpus || kfile_path(iso->sysfs, GROUP, &path) < 0)
                 return -ENOMEM;
@@ -85,6 +261,8 @@ int isolation_apply(Isolation *iso, hwloc_const_bitmap_t allowed, char **ret_err
 
 int isolation_undo(Isolation *iso, char **ret_error) {
         *ret_error = NULL;
+        if (iso->systemd)
+                return systemd_undo(iso, ret_error);
         _cleanup_free_ char *path = NULL;
         if (kfile_path(iso->sysfs, GROUP, &path) < 0)
                 return -ENOMEM;

@@ -319,7 +319,8 @@ static void update_isolation(Manager *m) {
         if (!isolation_available(&m->isolation)) {
                 m->isolation_missing = true;
                 log_emit(&m->log, LOG_NOTICE, &(LogFields){ .action = "isolate", .result = "unavailable", .vcpu = -1 },
-                         "IsolateHost needs a v1 cpuset hierarchy at %s/fs/cgroup/cpuset; host tasks are not isolated",
+                         "IsolateHost needs systemd or a v1 cpuset hierarchy at %s/fs/cgroup/cpuset (cgroup v2 "
+                         "without systemd is not supported yet); host tasks are not isolated",
                          m->isolation.sysfs);
                 return;
         }
@@ -1189,7 +1190,10 @@ static int open_journal(Manager *m) {
         }
         m->tuning =
                 (Tuning){ .sysfs = m->opts.sysfs ? m->opts.sysfs : "/sys", .procfs = procfs, .journal = m->journal };
-        m->isolation = (Isolation){ .sysfs = m->tuning.sysfs, .procfs = procfs };
+        m->isolation = (Isolation){ .sysfs = m->tuning.sysfs,
+                                    .procfs = procfs,
+                                    .journal = m->journal,
+                                    .systemd = sd_booted() > 0 && !m->opts.sysfs };
         /* A group left by a run that crashed is undone like any journaled setting. */
         _cleanup_free_ char *error = NULL;
         if (isolation_undo(&m->isolation, &error) > 0)
@@ -1312,6 +1316,7 @@ void manager_free(Manager *m) {
         while (m->domains)
                 forget(m, m->domains);
         json_object_put(m->saved);
+        isolation_done(&m->isolation);
         journal_free(m->journal);
         hwloc_bitmap_free(m->isolated_to);
         free(m->state_dir);

@@ -92,7 +92,9 @@ int tuning_restore_all(Tuning *t, char **ret_error) {
         int restored = 0, first = 0;
         for (i = 0; i < n; i++) {
                 char *err = NULL;
-                int r = keys[i] && !pool_in_use(t, keys[i]) ? tuning_restore(t, keys[i], &err) : 1;
+                /* "systemd:" entries belong to host isolation, which undoes them itself. */
+                bool ours = keys[i] && strncmp(keys[i], "systemd:", 8) != 0;
+                int r = ours && !pool_in_use(t, keys[i]) ? tuning_restore(t, keys[i], &err) : 1;
                 if (r == 0)
                         restored++;
                 else if (r < 0 && first == 0) {
