@@ -10,8 +10,8 @@ packages=(
   libinih-dev libxml2-dev libjson-c-dev libmicrohttpd-dev
   # run: libvirt + QEMU for the demo and system tests; hwloc's tools are the tests' oracle
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 hwloc
-  # test: bc for the system tests' figures, a private D-Bus with a systemd stand-in
-  bc dbus-daemon python3-dbusmock
+  # test: bc and curl for the system tests, a private D-Bus with a systemd stand-in, promtool
+  bc curl dbus-daemon python3-dbusmock prometheus
 )
 
 missing=()

@@ -271,9 +271,17 @@ int isolation_undo(Isolation *iso, char **ret_error) {
                 iso->active = false;
                 return 0;
         }
-        int moved = move_all(iso, GROUP, ROOT, false);
-        if (rmdir(path) < 0)
-                return actuator_error(ret_error, -errno, "cannot remove %s: %m", path);
+        /* Processes forked while we move the others land in the group again: repeat until
+         * rmdir finds it empty (EBUSY means someone is still in it). */
+        int moved = 0, r = -EBUSY;
+        for (int attempt = 0; attempt < 20 && r == -EBUSY; attempt++) {
+                moved += move_all(iso, GROUP, ROOT, false);
+                r = rmdir(path) < 0 ? -errno : 0;
+                if (r == -EBUSY)
+                        usleep(10000);
+        }
+        if (r < 0)
+                return actuator_error(ret_error, r, "cannot remove %s: %s", path, strerror(-r));
         iso->active = false;
         return moved;
 }

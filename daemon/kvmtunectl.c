@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -30,6 +31,7 @@ static void usage(FILE *f) {
               "  domains               every domain: class, state, CPUs, nodes\n"
               "  explain DOMAIN        why it sits where it sits, and what would be better\n"
               "  reload                re-read configuration; errors are printed, old policy kept\n"
+              "  top [--once]          live per-vCPU run and steal, refreshed each StatsInterval\n"
               "  hook OBJECT OP SUBOP EXTRA\n"
               "                        the libvirt hook (domain XML on stdin); exit 1 refuses\n"
               "\n"
@@ -237,6 +239,55 @@ static void print_explain(json_object *o) {
                 printf("  better: %s\n", json_object_get_string(json_object_array_get_idx(better, i)));
 }
 
+static void print_top(json_object *o, bool tty) {
+        json_object *rows = get(o, "vcpus");
+        if (tty)
+                fputs("\033[H\033[2J", stdout);
+        printf("kvmtuned top: every %.1f s, %d passes, collector CPU %.3f s\n",
+               json_object_get_double(get(o, "interval_seconds")), json_object_get_int(get(o, "passes")),
+               json_object_get_double(get(o, "collector_cpu_seconds")));
+        printf("%-24s %-12s %5s %-12s %4s %7s %7s %12s\n", "DOMAIN", "CLASS", "VCPU", "CPUS", "NODE", "RUN%", "STEAL%",
+               "STEAL s");
+        for (size_t i = 0; rows && i < json_object_array_length(rows); i++) {
+                json_object *r = json_object_array_get_idx(rows, i), *node = get(r, "node");
+                printf("%-24s %-12s %5d %-12s %4s %7.1f %7.2f %12.3f\n", get_str(r, "domain"), get_str(r, "class"),
+                       json_object_get_int(get(r, "vcpu")), get_str(r, "cpus"),
+                       node ? json_object_get_string(node) : "-", json_object_get_double(get(r, "run_percent")),
+                       json_object_get_double(get(r, "steal_percent")),
+                       json_object_get_double(get(r, "steal_seconds")));
+        }
+        if (!rows || json_object_array_length(rows) == 0)
+                printf("(no running domain with vCPU threads kvmtuned can see yet)\n");
+        fflush(stdout);
+}
+
+/* Refreshes every StatsInterval until interrupted; --once prints one frame. */
+static int verb_top(const CliHost *h, bool json, bool once) {
+        bool tty = !json && isatty(STDOUT_FILENO);
+        for (;;) {
+                _cleanup_(json_object_putp) json_object *req = json_object_new_object(), *reply = NULL;
+                if (!req)
+                        return EXIT_FAILURE;
+                json_object_object_add(req, "command", json_object_new_string("stats"));
+                if (cli_request("kvmtunectl top", h, req, &reply) < 0)
+                        return EXIT_FAILURE;
+                if (get(reply, "error")) {
+                        fprintf(stderr, "kvmtunectl top: %s\n", get_str(reply, "error"));
+                        return EXIT_FAILURE;
+                }
+                if (json) {
+                        if (print_json(reply) < 0)
+                                return EXIT_FAILURE;
+                        fflush(stdout);
+                } else
+                        print_top(reply, tty);
+                if (once)
+                        return EXIT_SUCCESS;
+                double interval = json_object_get_double(get(reply, "interval_seconds"));
+                usleep((useconds_t) ((interval > 0.1 ? interval : 1) * 1e6));
+        }
+}
+
 /* Sends a command to the daemon and prints its reply as JSON or text. */
 static int verb_daemon(const CliHost *h, bool json, const char *command, const char *domain) {
         _cleanup_(json_object_putp) json_object *req = json_object_new_object(), *reply = NULL;
@@ -330,15 +381,16 @@ static int verb_hook(const CliHost *h, char **args, int n) {
 }
 
 int main(int argc, char **argv) {
-        enum { OPT_JSON = 0x100 };
+        enum { OPT_JSON = 0x100, OPT_ONCE };
         static const struct option options[] = {
                 { "json", no_argument, NULL, OPT_JSON },
+                { "once", no_argument, NULL, OPT_ONCE },
                 { "help", no_argument, NULL, 'h' },
                 CLI_HOST_OPTIONS,
                 {},
         };
         _cleanup_(cli_host_done) CliHost host = { 0 };
-        bool json = false;
+        bool json = false, once = false;
 
         int c;
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
@@ -350,6 +402,9 @@ int main(int argc, char **argv) {
                 switch (c) {
                 case OPT_JSON:
                         json = true;
+                        break;
+                case OPT_ONCE:
+                        once = true;
                         break;
                 case 'h':
                         usage(stdout);
@@ -372,6 +427,8 @@ int main(int argc, char **argv) {
         if ((strcmp(verb, "status") == 0 || strcmp(verb, "domains") == 0 || strcmp(verb, "reload") == 0) &&
             optind + 1 == argc)
                 return verb_daemon(&host, json, verb, NULL);
+        if (strcmp(verb, "top") == 0 && optind + 1 == argc)
+                return verb_top(&host, json, once);
         if (strcmp(verb, "hook") == 0)
                 return verb_hook(&host, argv + optind + 1, argc - optind - 1);
         if (strcmp(verb, "explain") == 0 && optind + 2 == argc)

@@ -55,6 +55,7 @@ ManagedDomain *manager_find(Manager *m, const char *name) {
 }
 
 static void domain_entry_free(ManagedDomain *d) {
+        stats_free(d->stats);
         free(d->name);
         free(d->error);
         domain_free(d->req);
@@ -1125,6 +1126,8 @@ static json_object *on_control(void *userdata, const ControlRequest *req) {
                 return manager_status_json(m);
         if (strcmp(req->command, "domains") == 0)
                 return manager_domains_json(m);
+        if (strcmp(req->command, "stats") == 0)
+                return manager_stats_json(m);
         if (strcmp(req->command, "explain") == 0) {
                 json_object *name;
                 if (!json_object_object_get_ex(req->request, "domain", &name))
@@ -1270,6 +1273,37 @@ int manager_new(const ManagerOptions *opts, Manager **ret_manager) {
         return 0;
 }
 
+static int on_stats(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        manager_collect_stats(m);
+        sd_event_source_set_time(s, usec + m->config->daemon.stats_interval_usec);
+        sd_event_source_set_enabled(s, SD_EVENT_ON);
+        return 0;
+}
+
+static char *render_metrics(void *userdata) {
+        return manager_metrics_text(userdata);
+}
+
+/* The collector timer and the /metrics endpoint (Metrics=off disables the endpoint only). */
+static void start_stats(Manager *m) {
+        uint64_t now = 0;
+        sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        if (sd_event_add_time(m->event, &m->stats_source, CLOCK_MONOTONIC, now + m->config->daemon.stats_interval_usec,
+                              1000, on_stats, m) >= 0)
+                sd_event_source_set_enabled(m->stats_source, SD_EVENT_ON);
+        const char *listen = m->config->daemon.metrics;
+        if (!listen)
+                return;
+        int r = metrics_new(m->event, listen, render_metrics, m, &m->metrics);
+        if (r < 0)
+                log_emit(&m->log, LOG_ERR, &(LogFields){ .action = "metrics", .result = "failed", .vcpu = -1 },
+                         "cannot serve metrics on %s: %s; running without them", listen, strerror(-r));
+        else
+                log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "metrics", .vcpu = -1 },
+                         "metrics on http://%s/metrics", listen);
+}
+
 int manager_start(Manager *m) {
         if (connect_libvirt(m) < 0) {
                 log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "connect", .result = "failed", .vcpu = -1 },
@@ -1279,6 +1313,7 @@ int manager_start(Manager *m) {
         } else
                 manager_reconcile(m);
         apply_host_settings(m);
+        start_stats(m);
         char mount[256];
         if (!tuning_hugetlbfs_mounted(&m->tuning, 0, mount, sizeof(mount)))
                 log_emit(&m->log, LOG_NOTICE, &(LogFields){ .action = "hugepages", .vcpu = -1 },
@@ -1308,6 +1343,8 @@ void manager_free(Manager *m) {
         if (!m)
                 return;
         control_free(m->control);
+        metrics_free(m->metrics);
+        sd_event_source_disable_unref(m->stats_source);
         disconnect(m);
         sd_event_source_disable_unref(m->reconnect_source);
         sd_event_source_disable_unref(m->retry_source);

@@ -16,6 +16,8 @@
 #include "tuning.h"
 #include "domain.h"
 #include "log.h"
+#include "metrics.h"
+#include "stats.h"
 #include "planner.h"
 #include "topology.h"
 
@@ -53,6 +55,7 @@ typedef struct ManagedDomain {
         unsigned attempts; /* apply attempts so far */
         uint64_t event_usec; /* CLOCK_MONOTONIC when its start was seen */
         uint64_t pin_usec; /* from then to verified pins; 0 until done */
+        DomainStats *stats; /* steal and memory locality, once the collector saw it */
         struct ManagedDomain *next;
 } ManagedDomain;
 
@@ -84,6 +87,10 @@ typedef struct Manager {
         ManagedDomain *domains;
         json_object *saved; /* allocations of a previous run, consumed as domains are adopted */
         Control *control;
+        Metrics *metrics;
+        sd_event_source *stats_source;
+        uint64_t stats_passes;
+        uint64_t stats_cpu_usec; /* CPU time the collector spent, for bench/stats-cost */
         uint64_t start_usec;
         unsigned actions_ok, actions_failed;
         bool ready;
@@ -113,6 +120,15 @@ int manager_reconcile(Manager *m);
 json_object *manager_status_json(Manager *m);
 json_object *manager_domains_json(Manager *m);
 json_object *manager_explain_json(Manager *m, const char *name);
+
+/* One pass of the statistics collector over every running domain. */
+void manager_collect_stats(Manager *m);
+
+/* The Prometheus text of the current state; malloc'd, NULL on ENOMEM. */
+char *manager_metrics_text(Manager *m);
+
+/* Per-vCPU statistics rows, sorted by steal, as the control socket's "stats" reply. */
+json_object *manager_stats_json(Manager *m);
 
 /* The domain called name, or NULL. */
 ManagedDomain *manager_find(Manager *m, const char *name);

@@ -86,7 +86,7 @@ static int setup(void **state) {
                                fx.topology);
         assert_non_null(out);
         free(out);
-        fixture_write(fx.root, "kvmtuned.conf", "[Daemon]\nURI=test:///default\n");
+        fixture_write(fx.root, "kvmtuned.conf", "[Daemon]\nURI=test:///default\nMetrics=off\n");
         fixture_write(fx.root, "policy.d/50-test.conf", policy);
         fx.conn = virConnectOpen("test:///default");
         assert_non_null(fx.conn);
