@@ -14,7 +14,7 @@
 #include "procstat.h"
 
 #define QEMU_RUN_DIR "/run/libvirt/qemu"
-#define NUMA_MAPS_EVERY 12 /* passes: a page-table walk per VMA is the costly part */
+#define NUMA_MAPS_EVERY 60 /* passes (5 min at 5 s): walking the page tables is the costly part */
 #define STEAL_WARN_INTERVALS 3
 #define OFF_NODE_WARN_PERCENT 10
 
