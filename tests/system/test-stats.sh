@@ -61,6 +61,8 @@ else
 fi
 check "the counter equals libvirt's within one interval's growth" \
   bash -c "[ \$(echo 'd = $l1 - $m1; d >= -0.001 && d <= 0.05 * $l1 + $dl / 10' | bc -l) -eq 1 ]"
+check "a dedicated vCPU with steal above StealWarnPercent for 3 intervals is reported" \
+  grep -q "kt-busy vCPU 0 on CPU 1: steal above 5 % for 3 intervals" "$KT_LOG"
 out=$(ctl top --once)
 say "kvmtunectl top --once: $(sed -n 3p <<<"$out")"
 check "kvmtunectl top shows the vCPU" grep -q "^kt-busy busy 0 1 0 " <<<"$(sed 's/  */ /g' <<<"$out")"
