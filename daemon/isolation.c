@@ -14,8 +14,9 @@
 #include "kfile.h"
 #include "macro.h"
 
-#define ROOT "fs/cgroup/cpuset"
-#define GROUP ROOT "/kvmtuned.housekeeping"
+#define V1_ROOT "fs/cgroup/cpuset"
+#define V2_ROOT "fs/cgroup"
+#define GROUP_NAME "kvmtuned.housekeeping"
 #define PF_KTHREAD 0x00200000
 
 /* ---- systemd: AllowedCPUs= of the host's units ----------------------------------------- */
@@ -183,13 +184,27 @@ static int systemd_undo(Isolation *iso, char **ret_error) {
         return restored;
 }
 
-/* ---- cgroup v1: a cpuset group of our own -------------------------------------------------- */
+/* ---- cgroups: a cpuset group of our own ---------------------------------------------------- */
+
+/* The cpuset hierarchy below sysfs: v1's own mount, else a v2 hierarchy whose root offers the
+ * cpuset controller (a hybrid host binds cpuset to v1, so v1 is looked at first). NULL: none. */
+static const char *cgroup_root(const Isolation *iso, bool *ret_v2) {
+        _cleanup_free_ char *text = NULL;
+        *ret_v2 = false;
+        if (kfile_read(iso->sysfs, V1_ROOT "/cpuset.cpus", &text) == 0)
+                return V1_ROOT;
+        free(text);
+        text = NULL;
+        if (kfile_read(iso->sysfs, V2_ROOT "/cgroup.controllers", &text) == 0 && strstr(text, "cpuset")) {
+                *ret_v2 = true;
+                return V2_ROOT;
+        }
+        return NULL;
+}
 
 bool isolation_available(const Isolation *iso) {
-        if (iso->systemd)
-                return true;
-        _cleanup_free_ char *text = NULL;
-        return kfile_read(iso->sysfs, ROOT "/cpuset.cpus", &text) == 0;
+        bool v2;
+        return iso->systemd || cgroup_root(iso, &v2);
 }
 
 void isolation_done(Isolation *iso) {
@@ -234,37 +249,70 @@ int isolation_apply(Isolation *iso, hwloc_const_bitmap_t allowed, char **ret_err
         *ret_error = NULL;
         if (iso->systemd)
                 return systemd_apply(iso, allowed, ret_error);
-        _cleanup_free_ char *cpus = cpulist_format(allowed), *mems = NULL, *path = NULL;
-        if (!cpus || kfile_path(iso->sysfs, GROUP, &path) < 0)
+        bool v2;
+        const char *root = cgroup_root(iso, &v2);
+        if (!root)
+                return actuator_error(ret_error, -ENOENT, "no cpuset hierarchy (v1 or v2) below %s/fs/cgroup",
+                                      iso->sysfs);
+        char group[128], rel[192];
+        snprintf(group, sizeof(group), "%s/" GROUP_NAME, root);
+        _cleanup_free_ char *cpus = cpulist_format(allowed), *path = NULL;
+        if (!cpus || kfile_path(iso->sysfs, group, &path) < 0)
                 return -ENOMEM;
         if (!*cpus)
                 return actuator_error(ret_error, -EINVAL, "host isolation would leave the host no CPU");
-        if (kfile_read(iso->sysfs, ROOT "/cpuset.mems", &mems) < 0)
-                return actuator_error(ret_error, -ENOENT, "no v1 cpuset hierarchy at %s/" ROOT, iso->sysfs);
-        mems[strcspn(mems, "\n")] = '\0';
+        int r;
+        if (v2) {
+                /* Children of the root see cpuset files only once it is in its subtree_control;
+                 * it stays enabled (children without values of their own inherit every CPU). */
+                _cleanup_free_ char *ctl = NULL;
+                if (kfile_read(iso->sysfs, V2_ROOT "/cgroup.subtree_control", &ctl) < 0 || !strstr(ctl, "cpuset")) {
+                        r = actuator_write(iso->sysfs, V2_ROOT "/cgroup.subtree_control", "+cpuset");
+                        if (r < 0)
+                                return actuator_error(ret_error, r,
+                                                      "cannot enable cpuset in %s/" V2_ROOT
+                                                      "/cgroup.subtree_control: %s",
+                                                      iso->sysfs, strerror(-r));
+                }
+        }
         if (mkdir(path, 0755) < 0 && errno != EEXIST)
                 return actuator_error(ret_error, -errno, "cannot create %s: %m", path);
-        /* mems first: a v1 cpuset takes no task until both are set. */
-        int r = actuator_write(iso->sysfs, GROUP "/cpuset.mems", mems);
-        if (r == 0)
-                r = actuator_write(iso->sysfs, GROUP "/cpuset.cpus", cpus);
+        if (!v2) {
+                /* v1: mems first, a cpuset takes no task until both are set; v2 inherits mems. */
+                _cleanup_free_ char *mems = NULL;
+                snprintf(rel, sizeof(rel), "%s/cpuset.mems", root);
+                if (kfile_read(iso->sysfs, rel, &mems) < 0)
+                        return actuator_error(ret_error, -ENOENT, "cannot read %s/%s", iso->sysfs, rel);
+                mems[strcspn(mems, "\n")] = '\0';
+                snprintf(rel, sizeof(rel), "%s/cpuset.mems", group);
+                r = actuator_write(iso->sysfs, rel, mems);
+                if (r < 0)
+                        return actuator_error(ret_error, r, "cannot set %s/cpuset.mems: %s", path, strerror(-r));
+        }
+        snprintf(rel, sizeof(rel), "%s/cpuset.cpus", group);
+        r = actuator_write(iso->sysfs, rel, cpus);
         if (r < 0)
                 return actuator_error(ret_error, r, "cannot set %s/cpuset.cpus to %s: %s", path, cpus, strerror(-r));
         _cleanup_free_ char *back = NULL;
-        if (kfile_read(iso->sysfs, GROUP "/cpuset.cpus", &back) < 0 ||
-            (back[strcspn(back, "\n")] = '\0', strcmp(back, cpus)))
+        if (kfile_read(iso->sysfs, rel, &back) < 0 || (back[strcspn(back, "\n")] = '\0', strcmp(back, cpus)))
                 return actuator_error(ret_error, -EIO, "%s/cpuset.cpus reads back %s, not %s", path,
                                       back ? back : "nothing", cpus);
         iso->active = true;
-        return move_all(iso, ROOT, GROUP, true);
+        return move_all(iso, root, group, true);
 }
 
 int isolation_undo(Isolation *iso, char **ret_error) {
         *ret_error = NULL;
         if (iso->systemd)
                 return systemd_undo(iso, ret_error);
+        bool v2;
+        const char *root = cgroup_root(iso, &v2);
+        if (!root)
+                return 0;
+        char group[128];
+        snprintf(group, sizeof(group), "%s/" GROUP_NAME, root);
         _cleanup_free_ char *path = NULL;
-        if (kfile_path(iso->sysfs, GROUP, &path) < 0)
+        if (kfile_path(iso->sysfs, group, &path) < 0)
                 return -ENOMEM;
         struct stat st;
         if (stat(path, &st) < 0) {
@@ -275,7 +323,7 @@ int isolation_undo(Isolation *iso, char **ret_error) {
          * rmdir finds it empty (EBUSY means someone is still in it). */
         int moved = 0, r = -EBUSY;
         for (int attempt = 0; attempt < 20 && r == -EBUSY; attempt++) {
-                moved += move_all(iso, GROUP, ROOT, false);
+                moved += move_all(iso, group, root, false);
                 r = rmdir(path) < 0 ? -errno : 0;
                 if (r == -EBUSY)
                         usleep(10000);

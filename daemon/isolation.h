@@ -1,7 +1,8 @@
 /* Host isolation: keeps host tasks off the CPUs dedicated vCPUs hold. Where systemd runs the
  * host: AllowedCPUs= on system.slice, user.slice and init.scope over D-Bus, runtime only, the
  * original values journaled. Without systemd: a cpuset cgroup ("kvmtuned.housekeeping") in the
- * v1 cpuset hierarchy that every user-space process of the root cpuset is moved into. VM
+ * v1 cpuset hierarchy, or in a v2 hierarchy offering cpuset, that every user-space process of
+ * the root cgroup is moved into. VM
  * threads (libvirt's machine slice or /machine groups) and kernel threads stay where they
  * are. Undo puts the originals back (systemd) or moves the processes back (cgroup). */
 #pragma once

@@ -320,8 +320,8 @@ static void update_isolation(Manager *m) {
         if (!isolation_available(&m->isolation)) {
                 m->isolation_missing = true;
                 log_emit(&m->log, LOG_NOTICE, &(LogFields){ .action = "isolate", .result = "unavailable", .vcpu = -1 },
-                         "IsolateHost needs systemd or a v1 cpuset hierarchy at %s/fs/cgroup/cpuset (cgroup v2 "
-                         "without systemd is not supported yet); host tasks are not isolated",
+                         "IsolateHost needs systemd or a cpuset hierarchy (v1 %s/fs/cgroup/cpuset, or v2 with the "
+                         "cpuset controller); host tasks are not isolated",
                          m->isolation.sysfs);
                 return;
         }

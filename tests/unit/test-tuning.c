@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "fixture.h"
+#include "isolation.h"
 #include "journal.h"
 #include "kfile.h"
 #include "tuning.h"
@@ -239,6 +240,72 @@ static void test_hugetlbfs_mount(void **state) {
         tree_free(x);
 }
 
+/* Host isolation's cgroup side on fixture trees: which hierarchy, what is written, which
+ * processes move (kernel threads never). rmdir of a real cgroup cannot be imitated by a
+ * directory with files, so undo is covered by the system test. */
+static void write_procs(const char *root) {
+        char proc[512];
+        snprintf(proc, sizeof(proc), "%s/proc", root);
+        fixture_write(proc, "1/stat", "1 (init) S 0 1 1 0 -1 4194560 100 0 0 0 1 1 0 0 20 0 1 0 5 1000 100\n");
+        fixture_write(proc, "2/stat", "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0\n");
+        fixture_write(proc, "3/stat", "3 (my (odd) name) R 1 3 3 0 -1 4194304 1 0 0 0 1 1 0 0 20 0 1 0 9 1000 100\n");
+}
+
+static void test_isolation_cgroup_v2(void **state) {
+        (void) state;
+        char *root = fixture_new(), sys[512], proc[512];
+        snprintf(sys, sizeof(sys), "%s/sys", root);
+        snprintf(proc, sizeof(proc), "%s/proc", root);
+        fixture_write(sys, "fs/cgroup/cgroup.controllers", "cpuset cpu io memory pids\n");
+        fixture_write(sys, "fs/cgroup/cgroup.subtree_control", "cpu memory\n");
+        fixture_write(sys, "fs/cgroup/cgroup.procs", "1\n2\n3\n");
+        write_procs(root);
+        Isolation iso = { .sysfs = sys, .procfs = proc };
+        assert_true(isolation_available(&iso));
+        hwloc_bitmap_t cpus = hwloc_bitmap_alloc();
+        hwloc_bitmap_set_range(cpus, 0, 1);
+        char *err = NULL;
+        assert_int_equal(isolation_apply(&iso, cpus, &err), 2); /* init and the odd name, not kthreadd */
+        assert_file(sys, "fs/cgroup/cgroup.subtree_control", "+cpuset");
+        assert_file(sys, "fs/cgroup/kvmtuned.housekeeping/cpuset.cpus", "0-1");
+        assert_file(sys, "fs/cgroup/kvmtuned.housekeeping/cgroup.procs", "3"); /* the last one written */
+        hwloc_bitmap_free(cpus);
+        fixture_free(root);
+}
+
+static void test_isolation_cgroup_v1(void **state) {
+        (void) state;
+        char *root = fixture_new(), sys[512], proc[512];
+        snprintf(sys, sizeof(sys), "%s/sys", root);
+        snprintf(proc, sizeof(proc), "%s/proc", root);
+        Isolation iso = { .sysfs = sys, .procfs = proc };
+        assert_false(isolation_available(&iso));
+        hwloc_bitmap_t cpus = hwloc_bitmap_alloc();
+        hwloc_bitmap_set(cpus, 0);
+        char *err = NULL;
+        assert_int_equal(isolation_apply(&iso, cpus, &err), -ENOENT);
+        assert_non_null(strstr(err, "no cpuset hierarchy"));
+        free(err);
+
+        /* A hybrid host: v2 mounted too, but without cpuset; v1 is the one to use. */
+        fixture_write(sys, "fs/cgroup/unified/cgroup.controllers", "cpu io\n");
+        fixture_write(sys, "fs/cgroup/cpuset/cpuset.cpus", "0-3\n");
+        fixture_write(sys, "fs/cgroup/cpuset/cpuset.mems", "0\n");
+        fixture_write(sys, "fs/cgroup/cpuset/cgroup.procs", "2\n1\n");
+        write_procs(root);
+        assert_true(isolation_available(&iso));
+        assert_int_equal(isolation_apply(&iso, cpus, &err), 1);
+        assert_file(sys, "fs/cgroup/cpuset/kvmtuned.housekeeping/cpuset.mems", "0");
+        assert_file(sys, "fs/cgroup/cpuset/kvmtuned.housekeeping/cpuset.cpus", "0");
+        assert_file(sys, "fs/cgroup/cpuset/kvmtuned.housekeeping/cgroup.procs", "1");
+        /* An empty set would strand the host. */
+        hwloc_bitmap_zero(cpus);
+        assert_int_equal(isolation_apply(&iso, cpus, &err), -EINVAL);
+        free(err);
+        hwloc_bitmap_free(cpus);
+        fixture_free(root);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_choice_parsing),
@@ -249,6 +316,8 @@ int main(void) {
                 cmocka_unit_test(test_missing_and_unwritable),
                 cmocka_unit_test(test_journal_recovery),
                 cmocka_unit_test(test_hugetlbfs_mount),
+                cmocka_unit_test(test_isolation_cgroup_v2),
+                cmocka_unit_test(test_isolation_cgroup_v1),
         };
         return cmocka_run_group_tests_name("tuning", tests, NULL, NULL);
 }
