@@ -1082,6 +1082,7 @@ static json_object *hook_prepare(Manager *m, const char *name, const char *xml) 
         m->domains = d;
         log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = name, .action = "admit", .result = "ok", .vcpu = -1 },
                  "%s admitted (class %s)%s", name, pl->cls->name, pl->n_hugepages ? ", hugepages reserved" : "");
+        update_pools(m); /* its CPUs are held now: governors and host isolation before it starts */
         save_allocations(m);
         return hook_reply(true, NULL);
 }
@@ -1101,6 +1102,7 @@ static json_object *hook_release(Manager *m, const char *name, const char *xml) 
         if (tuning_hugepages_release(&m->tuning, owner, &error) < 0)
                 log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = name, .action = "hugepages", .vcpu = -1 }, "%s",
                          error);
+        update_pools(m);
         save_allocations(m);
         return hook_reply(true, NULL);
 }
