@@ -6,9 +6,7 @@
 KT_BUILD=${KT_BUILD:-$(cd "$(dirname "$0")/.." && pwd)/build}
 source "$(dirname "$0")/../tests/system/lib.sh"
 trap 'cleanup; exit 1' INT TERM
-[ "$(id -u)" -eq 0 ] || skip_all "needs root"
-start_libvirtd || skip_all "libvirtd does not start here"
-choose_accel
+need_guests
 mkdir -p "$KT_TMP/policy.d"
 printf '[Daemon]\nURI=qemu:///system\nStatsInterval=1s\nMetrics=off\n' >"$KT_TMP/kvmtuned.conf"
 printf '[Class default]\nCPUPolicy=shared\nCacheLocality=numa\nMemoryPolicy=strict\n' >"$KT_TMP/policy.d/00.conf"

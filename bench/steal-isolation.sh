@@ -8,9 +8,7 @@ source "$(dirname "$0")/../tests/system/lib.sh"
 LOOPS=()
 extra_cleanup() { local p; for p in "${LOOPS[@]}"; do kill "$p" 2>/dev/null; done; return 0; }
 trap 'cleanup; exit 1' INT TERM
-[ "$(id -u)" -eq 0 ] || skip_all "needs root"
-start_libvirtd || skip_all "libvirtd does not start here"
-choose_accel
+need_guests
 chmod 0755 "$KT_TMP"
 busy_disk "$KT_TMP/busy.img"
 SECONDS_PER_CASE=${SECONDS_PER_CASE:-10}

@@ -37,6 +37,16 @@ skip_all() {
   exit 0
 }
 
+# What every test that starts guests needs first: root, a running libvirtd, the accelerator
+# chosen and said.
+need_guests() {
+  [ "$(id -u)" -eq 0 ] || skip_all "needs root (libvirtd, guests, pinning)"
+  command -v libvirtd >/dev/null || skip_all "libvirtd is not installed"
+  start_libvirtd || skip_all "libvirtd does not start here"
+  choose_accel
+  say "guests run with $( [ "$KT_VIRT" = kvm ] && echo KVM || echo "TCG (no usable /dev/kvm)")"
+}
+
 start_guest() { # start_guest NAME VCPUS MIB [EXTRA]
   guest_xml "$@" >"$KT_TMP/$1.xml"
   KT_GUESTS+=("$1")

@@ -4,11 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 trap 'cleanup; exit 1' INT TERM
 
-[ "$(id -u)" -eq 0 ] || skip_all "needs root (libvirtd, guests, pinning)"
-command -v libvirtd >/dev/null || skip_all "libvirtd is not installed"
-start_libvirtd || skip_all "libvirtd does not start here"
-choose_accel
-say "guests run with $( [ "$KT_VIRT" = kvm ] && echo KVM || echo "TCG (no usable /dev/kvm)")"
+need_guests
 
 ncpu=$(nproc)
 # Housekeeping is CPU 0 (the first core of the only node); everything else is dedicated/shared.

@@ -12,13 +12,9 @@ extra_cleanup() {
 }
 trap 'cleanup; exit 1' INT TERM
 
-[ "$(id -u)" -eq 0 ] || skip_all "needs root"
-command -v libvirtd >/dev/null || skip_all "libvirtd is not installed"
 [ -f /sys/fs/cgroup/cpuset/cpuset.cpus ] || skip_all "no v1 cpuset hierarchy at /sys/fs/cgroup/cpuset"
 [ "$(nproc)" -ge 2 ] || skip_all "needs 2 CPUs"
-start_libvirtd || skip_all "libvirtd does not start here"
-choose_accel
-say "guests run with $( [ "$KT_VIRT" = kvm ] && echo KVM || echo "TCG (no usable /dev/kvm)")"
+need_guests
 chmod 0755 "$KT_TMP"
 busy_disk "$KT_TMP/busy.img"
 

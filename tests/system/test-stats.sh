@@ -8,12 +8,8 @@ extra_cleanup() { local p; for p in "${LOOPS[@]}"; do kill "$p" 2>/dev/null; don
 trap 'cleanup; exit 1' INT TERM
 PORT=19277
 
-[ "$(id -u)" -eq 0 ] || skip_all "needs root"
-command -v libvirtd >/dev/null || skip_all "libvirtd is not installed"
 command -v curl >/dev/null || skip_all "curl is not installed"
-start_libvirtd || skip_all "libvirtd does not start here"
-choose_accel
-say "guests run with $( [ "$KT_VIRT" = kvm ] && echo KVM || echo "TCG (no usable /dev/kvm)")"
+need_guests
 chmod 0755 "$KT_TMP"
 busy_disk "$KT_TMP/busy.img"
 mkdir -p "$KT_TMP/policy.d"

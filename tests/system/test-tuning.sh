@@ -24,9 +24,7 @@ trap 'cleanup; exit 1' INT TERM
 [ -w "$POOL" ] || skip_all "$POOL is not writable here"
 command -v libvirtd >/dev/null || skip_all "libvirtd is not installed"
 [ -e "$HOOK" ] && skip_all "$HOOK exists already; not touching someone else's hook"
-start_libvirtd || skip_all "libvirtd does not start here"
-choose_accel
-say "guests run with $( [ "$KT_VIRT" = kvm ] && echo KVM || echo "TCG (no usable /dev/kvm)")"
+need_guests
 thp_before=$(sed 's/.*\[\(.*\)\].*/\1/' "$THP")
 pool_before=$(cat "$POOL")
 say "THP is $thp_before, node 0 has $pool_before 2M hugepages before the test"
