@@ -58,7 +58,7 @@ stop_guest() { $VIRSH destroy "$1" >/dev/null 2>&1; }
 guest_pid() { pgrep -f "guest=$1,"; }
 
 # thread_affinity NAME PATTERN: the CPU list the kernel holds for the guest's thread whose
-# name matches PATTERN ("CPU 0/KVM", "IO iothread1"); the main thread when PATTERN is "main".
+# name matches PATTERN ("CPU 0/", "IO iothread1"); the main thread when PATTERN is "main".
 thread_affinity() {
   local pid t
   pid=$(guest_pid "$1") || return 1

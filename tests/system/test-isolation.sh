@@ -54,13 +54,13 @@ start_guest kt-busy 1 64 "" "$(busy_disk_xml "$KT_TMP/busy.img")"
 start_loops
 sleep 2
 steal_none=$(vcpu_steal kt-busy 5)
-say "no kvmtuned: vCPU on $(thread_affinity kt-busy 'CPU 0/KVM'), host loops on $(cpus_of "${LOOPS[0]}"), steal $steal_none %"
+say "no kvmtuned: vCPU on $(thread_affinity kt-busy 'CPU 0/'), host loops on $(cpus_of "${LOOPS[0]}"), steal $steal_none %"
 stop_loops
 stop_guest kt-busy
 
 run_case no
 steal_no=$steal
-say "IsolateHost=no (pinning only): vCPU on $(thread_affinity kt-busy 'CPU 0/KVM'), host loops on $(cpus_of "${LOOPS[0]}"), steal $steal_no %"
+say "IsolateHost=no (pinning only): vCPU on $(thread_affinity kt-busy 'CPU 0/'), host loops on $(cpus_of "${LOOPS[0]}"), steal $steal_no %"
 check "without isolation the host loops may run on every CPU" test "$(cpus_of "${LOOPS[0]}")" = "$ALL"
 stop_loops
 stop_guest kt-busy
@@ -68,7 +68,7 @@ kill "$KT_PID"; wait "$KT_PID" 2>/dev/null; KT_PID=
 
 run_case when-dedicated
 steal_iso=$steal
-vcpu=$(thread_affinity kt-busy 'CPU 0/KVM')
+vcpu=$(thread_affinity kt-busy 'CPU 0/')
 loops=$(cpus_of "${LOOPS[0]}")
 say "IsolateHost=when-dedicated: vCPU on $vcpu, host loops on $loops, steal $steal_iso %"
 check "the busy guest's vCPU has its dedicated CPU" test "$vcpu" -ge 1
