@@ -37,6 +37,7 @@ start_libvirtd() {
 # Sets KT_VIRT to kvm when /dev/kvm exists (made usable by the kvm group), else qemu (TCG).
 choose_accel() {
   KT_VIRT=qemu
+  [ "${KT_ACCEL:-}" = tcg ] && return 0 # KT_ACCEL=tcg forces software emulation
   if [ -c /dev/kvm ]; then
     # The guest runs as libvirt-qemu, which reaches /dev/kvm through the kvm group.
     if [ "$(stat -c %G /dev/kvm)" != kvm ] || [ $((0$(stat -c %a /dev/kvm) & 060)) -ne 060 ]; then

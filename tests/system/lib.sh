@@ -44,7 +44,7 @@ need_guests() {
   command -v libvirtd >/dev/null || skip_all "libvirtd is not installed"
   start_libvirtd || skip_all "libvirtd does not start here"
   choose_accel
-  say "guests run with $( [ "$KT_VIRT" = kvm ] && echo KVM || echo "TCG (no usable /dev/kvm)")"
+  say "guests run with $( [ "$KT_VIRT" = kvm ] && echo KVM || echo "TCG (no usable /dev/kvm, or KT_ACCEL=tcg)")"
 }
 
 start_guest() { # start_guest NAME VCPUS MIB [EXTRA]
