@@ -5,34 +5,40 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
 #include "fixture.h"
 #include "oracle.h"
 
 char *fixture_new(void) {
         const char *tmp = getenv("TMPDIR");
         char *path = NULL;
-        if (asprintf(&path, "%s/kvmtuned-fixture-XXXXXX", tmp ? tmp : "/tmp") < 0 || !mkdtemp(path))
-                abort();
+        assert_true(asprintf(&path, "%s/kvmtuned-fixture-XXXXXX", tmp ? tmp : "/tmp") > 0);
+        assert_non_null(mkdtemp(path));
         return path;
 }
 
 static void mkdir_parents(char *path) {
         for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
                 *p = '\0';
-                if (mkdir(path, 0755) < 0 && errno != EEXIST)
-                        abort();
+                assert_true(mkdir(path, 0755) == 0 || errno == EEXIST);
                 *p = '/';
         }
 }
 
 void fixture_write(const char *root, const char *rel, const char *content) {
         char *path = NULL;
-        if (asprintf(&path, "%s/%s", root, rel) < 0)
-                abort();
+        assert_true(asprintf(&path, "%s/%s", root, rel) > 0);
         mkdir_parents(path);
         FILE *f = fopen(path, "we");
-        if (!f || fputs(content, f) < 0 || fclose(f) != 0)
-                abort();
+        assert_non_null(f);
+        assert_true(fputs(content, f) >= 0);
+        assert_int_equal(fclose(f), 0);
         free(path);
 }
 

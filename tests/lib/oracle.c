@@ -43,8 +43,8 @@ int oracle_list_xml(const char *dir, char ***ret_paths) {
                 if (len < 5 || strcmp(de->d_name + len - 4, ".xml") != 0)
                         continue;
                 paths = realloc(paths, (size_t) (n + 1) * sizeof(char *));
-                if (!paths || asprintf(&paths[n], "%s/%s", dir, de->d_name) < 0)
-                        abort();
+                assert_non_null(paths);
+                assert_true(asprintf(&paths[n], "%s/%s", dir, de->d_name) > 0);
                 n++;
         }
         closedir(d);
@@ -141,8 +141,7 @@ int oracle_run_corpus(const char *group, void (*test)(void **state)) {
                 return 1;
         }
         struct CMUnitTest *tests = calloc((size_t) n, sizeof(*tests));
-        if (!tests)
-                abort();
+        assert_non_null(tests);
         for (int i = 0; i < n; i++)
                 tests[i] = (struct CMUnitTest){
                         .name = strrchr(paths[i], '/') + 1,
