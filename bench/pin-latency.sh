@@ -5,11 +5,10 @@
 # time. Needs root. Prints figures; never fails on time.
 KT_BUILD=${KT_BUILD:-$(cd "$(dirname "$0")/.." && pwd)/build}
 source "$(dirname "$0")/../tests/system/lib.sh"
-trap 'cleanup; exit 1' INT TERM
 
 need_guests
 mkdir -p "$KT_TMP/policy.d"
-printf '[Daemon]\nURI=qemu:///system\n' >"$KT_TMP/kvmtuned.conf"
+printf '[Daemon]\nURI=qemu:///system\nMetrics=off\n' >"$KT_TMP/kvmtuned.conf"
 printf '[Class default]\nCPUPolicy=shared\nCacheLocality=numa\nMemoryPolicy=strict\n' >"$KT_TMP/policy.d/00-default.conf"
 hz=$(getconf CLK_TCK)
 echo "pin-latency: $(nproc) CPUs, guests with $KT_VIRT, kvmtuned from $KT_BUILD"
@@ -19,7 +18,8 @@ for n in 1 5 10; do
   for ((i = 0; i < n; i++)); do start_guest "kt-bench-$i" 1 48; done
   wait_for "[ \$(ctl domains | grep -c ' placed ') -eq $n ]" 60
   lat=$(ctl --json domains | grep -o '"pin_latency_us":[0-9]*' | cut -d: -f2 | sort -n)
-  count=$(wc -l <<<"$lat")
+  count=$(grep -c . <<<"$lat")
+  [ "$count" -gt 0 ] || { echo "N=$n: no guest reached placed within 60 s"; stop_kvmtuned; continue; }
   median=$(sed -n "$(((count + 1) / 2))p" <<<"$lat")
   max=$(tail -1 <<<"$lat")
   rss=$(awk '/VmRSS/ { print $2 }' /proc/"$KT_PID"/status)
@@ -28,8 +28,6 @@ for n in 1 5 10; do
     "$n" "$count" "$(echo "$median / 1000" | bc -l)" "$(echo "$max / 1000" | bc -l)" "$(echo "$rss / 1024" | bc -l)" \
     "$(echo "($ut + $st) / $hz" | bc -l)"
   for ((i = 0; i < n; i++)); do stop_guest "kt-bench-$i"; done
-  kill "$KT_PID"
-  wait "$KT_PID" 2>/dev/null
-  KT_PID=
+  stop_kvmtuned
 done
 cleanup

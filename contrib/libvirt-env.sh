@@ -19,6 +19,20 @@ wait_for() {
 
 libvirtd_up() { $VIRSH version >/dev/null 2>&1; }
 
+# Stops libvirtd and waits until it is gone (a dying daemon still answers, and its pidfile
+# would make the next start fail). Returns non-zero if it did not stop.
+stop_libvirtd() {
+  pkill -x libvirtd
+  wait_for '! pgrep -x libvirtd' 20
+}
+
+# Stops and starts libvirtd again (QEMU guests keep running); non-zero if it is not back.
+restart_libvirtd() {
+  stop_libvirtd || return 1
+  libvirtd -d || return 1
+  wait_for libvirtd_up 20
+}
+
 start_libvirtd() {
   libvirtd_up && return 0
   # Debian's QEMU driver runs guests as libvirt-qemu:libvirt-qemu, which must exist.
