@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "json-field.h"
 #include "macro.h"
 
 #define REQUEST_MAX (4 * 1024 * 1024) /* a hook request carries a whole domain XML */
@@ -83,14 +84,14 @@ static void dispatch(Client *cl) {
         getsockopt(cl->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
 
         json_object *req = json_tokener_parse(cl->buf);
-        json_object *cmd = NULL, *answer;
-        if (!req || !json_object_object_get_ex(req, "command", &cmd) || !json_object_is_type(cmd, json_type_string))
+        const char *command = json_field_string(req, "command");
+        json_object *answer;
+        if (!command)
                 answer = control_error("malformed request: expected {\"command\": ...}");
         else
-                answer = c->handler(c->userdata, &(ControlRequest){ .command = json_object_get_string(cmd),
-                                                                    .request = req,
-                                                                    .uid = cred.uid,
-                                                                    .pid = cred.pid });
+                answer = c->handler(
+                        c->userdata,
+                        &(ControlRequest){ .command = command, .request = req, .uid = cred.uid, .pid = cred.pid });
         reply(cl, answer);
         json_object_put(answer);
         json_object_put(req);

@@ -1,23 +1,66 @@
 /* The journal of original host settings and hugepage reservations. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "journal.h"
+#include "json-field.h"
 #include "render.h"
 #include "kfile.h"
 #include "macro.h"
 
-static json_object *get(json_object *o, const char *key, json_type type) {
-        json_object *v = NULL;
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, type))
-                return NULL;
-        return v;
+/* The reservation entry o as a struct; false when it is malformed. */
+static bool parse_reservation(json_object *o, JournalReservation *ret) {
+        uint64_t node;
+        ret->owner = json_field_string(o, "owner");
+        return ret->owner && json_field_uint(o, "node", 0, &node) && node <= INT_MAX &&
+               json_field_uint(o, "page_kib", 1, &ret->page_kib) && json_field_uint(o, "added", 0, &ret->added) &&
+               (ret->node = (unsigned) node, true);
 }
 
-int journal_open(const char *path, const char *boot_id, Journal **ret_journal, bool *ret_recovered) {
+/* Keeps the well-formed entries of a journal read back (string originals, complete
+ * reservations), so every later reader may rely on them. */
+static void keep_valid_entries(json_object *settings, json_object *reservations) {
+        json_object_object_foreach(settings, key, value) {
+                if (!json_object_is_type(value, json_type_string))
+                        json_object_object_del(settings, key);
+        }
+        JournalReservation unused;
+        for (size_t i = json_object_array_length(reservations); i-- > 0;)
+                if (!parse_reservation(json_object_array_get_idx(reservations, i), &unused))
+                        json_object_array_del_idx(reservations, i, 1);
+}
+
+/* Reads the journal at j->path into j when it is from this boot. Returns what it found. */
+static JournalFound read_journal(Journal *j) {
+        _cleanup_free_ char *text = NULL;
+        int r = kfile_read("/", j->path, &text);
+        if (r == -ENOENT)
+                return JOURNAL_EMPTY;
+        _cleanup_(json_object_putp) json_object *root = r == 0 ? json_tokener_parse(text) : NULL;
+        const char *boot = json_field_string(root, "boot_id");
+        json_object *s = json_field(root, "settings", json_type_object),
+                    *res = json_field(root, "reservations", json_type_array);
+        if (!boot || !s || !res) {
+                /* Not ours to drop: whoever reads the log can still restore from it by hand. */
+                _cleanup_free_ char *aside = NULL;
+                if (asprintf(&aside, "%s.unreadable", j->path) < 0 || rename(j->path, aside) < 0)
+                        return JOURNAL_UNREADABLE;
+                return JOURNAL_SET_ASIDE;
+        }
+        if (strcmp(boot, j->boot_id) != 0)
+                return JOURNAL_EMPTY; /* another boot: its kernel settings are gone */
+        keep_valid_entries(s, res);
+        j->settings = json_object_get(s);
+        j->reservations = json_object_get(res);
+        return json_object_object_length(s) > 0 || json_object_array_length(res) > 0 ? JOURNAL_RECOVERED
+                                                                                     : JOURNAL_EMPTY;
+}
+
+int journal_open(const char *path, const char *boot_id, Journal **ret_journal, JournalFound *ret_found) {
         Journal *j = calloc(1, sizeof(Journal));
         if (!j)
                 return -ENOMEM;
@@ -27,18 +70,7 @@ int journal_open(const char *path, const char *boot_id, Journal **ret_journal, b
                 journal_free(j);
                 return -ENOMEM;
         }
-        *ret_recovered = false;
-        _cleanup_free_ char *text = NULL;
-        json_object *root = kfile_read("/", path, &text) == 0 ? json_tokener_parse(text) : NULL;
-        json_object *b = root ? get(root, "boot_id", json_type_string) : NULL;
-        if (b && strcmp(json_object_get_string(b), boot_id) == 0) {
-                json_object *s = get(root, "settings", json_type_object),
-                            *r = get(root, "reservations", json_type_array);
-                j->settings = s ? json_object_get(s) : NULL;
-                j->reservations = r ? json_object_get(r) : NULL;
-                *ret_recovered = (s && json_object_object_length(s) > 0) || (r && json_object_array_length(r) > 0);
-        }
-        json_object_put(root);
+        *ret_found = read_journal(j);
         if (!j->settings)
                 j->settings = json_object_new_object();
         if (!j->reservations)
@@ -87,7 +119,7 @@ int journal_save(Journal *j) {
 }
 
 const char *journal_original(const Journal *j, const char *key) {
-        json_object *v = get(j->settings, key, json_type_string);
+        json_object *v = json_field(j->settings, key, json_type_string);
         return v ? json_object_get_string(v) : NULL;
 }
 
@@ -95,7 +127,10 @@ int journal_record(Journal *j, const char *key, const char *original) {
         if (journal_original(j, key))
                 return 0;
         json_object_object_add(j->settings, key, json_object_new_string(original));
-        return journal_save(j);
+        int r = journal_save(j);
+        if (r < 0) /* the caller will not write: there is nothing to restore */
+                json_object_object_del(j->settings, key);
+        return r;
 }
 
 int journal_forget(Journal *j, const char *key) {
@@ -119,25 +154,28 @@ int journal_add_reservation(Journal *j, const char *owner, unsigned node, uint64
 
 int journal_drop_reservations(Journal *j, const char *owner) {
         bool changed = false;
-        for (size_t i = json_object_array_length(j->reservations); i-- > 0;) {
-                json_object *o = get(json_object_array_get_idx(j->reservations, i), "owner", json_type_string);
-                if (o && strcmp(json_object_get_string(o), owner) == 0) {
+        JournalReservation res;
+        for (size_t i = journal_n_reservations(j); i-- > 0;)
+                if (journal_reservation(j, i, &res) && strcmp(res.owner, owner) == 0) {
                         json_object_array_del_idx(j->reservations, i, 1);
                         changed = true;
                 }
-        }
         return changed ? journal_save(j) : 0;
+}
+
+size_t journal_n_reservations(const Journal *j) {
+        return json_object_array_length(j->reservations);
+}
+
+bool journal_reservation(const Journal *j, size_t i, JournalReservation *ret) {
+        return i < journal_n_reservations(j) && parse_reservation(json_object_array_get_idx(j->reservations, i), ret);
 }
 
 uint64_t journal_added_pages(const Journal *j, unsigned node, uint64_t page_kib) {
         uint64_t sum = 0;
-        for (size_t i = 0; i < json_object_array_length(j->reservations); i++) {
-                json_object *o = json_object_array_get_idx(j->reservations, i);
-                json_object *n = get(o, "node", json_type_int), *k = get(o, "page_kib", json_type_int),
-                            *a = get(o, "added", json_type_int);
-                if (n && k && a && (unsigned) json_object_get_int(n) == node &&
-                    (uint64_t) json_object_get_int64(k) == page_kib)
-                        sum += (uint64_t) json_object_get_int64(a);
-        }
+        JournalReservation res;
+        for (size_t i = 0; journal_reservation(j, i, &res); i++)
+                if (res.node == node && res.page_kib == page_kib)
+                        sum += res.added;
         return sum;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <json-c/json.h>
@@ -15,10 +16,17 @@ typedef struct Journal {
         json_object *reservations; /* [{"owner", "node", "page_kib", "added"}] */
 } Journal;
 
+typedef enum JournalFound {
+        JOURNAL_EMPTY, /* no journal, an empty one, or one from another boot */
+        JOURNAL_RECOVERED, /* entries of this boot: a previous run did not finish */
+        JOURNAL_SET_ASIDE, /* unreadable; renamed to PATH.unreadable */
+        JOURNAL_UNREADABLE, /* unreadable, and it could not be renamed */
+} JournalFound;
+
 /* Opens the journal at path for this boot. Entries written during the same boot are kept
- * (*ret_recovered tells whether there were any: a previous run did not finish); entries from
- * another boot describe a kernel that is gone and are dropped. Returns 0 or negative errno. */
-int journal_open(const char *path, const char *boot_id, Journal **ret_journal, bool *ret_recovered);
+ * (malformed ones dropped); entries from another boot describe a kernel that is gone and are
+ * dropped. *ret_found says which. Returns 0 or negative errno. */
+int journal_open(const char *path, const char *boot_id, Journal **ret_journal, JournalFound *ret_found);
 
 void journal_free(Journal *j);
 
@@ -34,9 +42,22 @@ int journal_record(Journal *j, const char *key, const char *original);
 /* Drops key (its original is back in place) and saves. */
 int journal_forget(Journal *j, const char *key);
 
-/* Hugepage reservations: added pages of a (node, page size) pool held for owner. */
+/* Hugepage reservations: added pages of a (node, page size) pool held for owner. Both return
+ * 0 or negative errno (the journal could not be saved). */
 int journal_add_reservation(Journal *j, const char *owner, unsigned node, uint64_t page_kib, uint64_t added);
 int journal_drop_reservations(Journal *j, const char *owner);
+
+typedef struct JournalReservation {
+        const char *owner; /* points into the journal: valid until it changes */
+        unsigned node;
+        uint64_t page_kib;
+        uint64_t added; /* pages kvmtuned added to the pool for owner (0: the free ones sufficed) */
+} JournalReservation;
+
+size_t journal_n_reservations(const Journal *j);
+
+/* The i-th reservation in *ret. Returns false past the end. */
+bool journal_reservation(const Journal *j, size_t i, JournalReservation *ret);
 
 /* Pages kvmtuned added to the (node, page size) pool, summed over owners. */
 uint64_t journal_added_pages(const Journal *j, unsigned node, uint64_t page_kib);

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "cpulist.h"
 #include "event-bridge.h"
+#include "json-field.h"
 #include "kfile.h"
 #include "macro.h"
 #include "manager.h"
@@ -113,9 +114,8 @@ static void load_allocations(Manager *m) {
         _cleanup_free_ char *text = NULL;
         if (kfile_read("/", m->allocations_path, &text) < 0)
                 return;
-        json_object *root = json_tokener_parse(text), *list;
-        if (!root || !json_object_object_get_ex(root, "domains", &list) ||
-            !json_object_is_type(list, json_type_array)) {
+        json_object *root = json_tokener_parse(text), *list = json_field(root, "domains", json_type_array);
+        if (!list) {
                 log_emit(&m->log, LOG_WARNING, LOG_NO_FIELDS, "ignoring malformed %s", m->allocations_path);
                 json_object_put(root);
                 return;
@@ -129,8 +129,9 @@ static json_object *take_saved(Manager *m, const char *uuid) {
         if (!m->saved)
                 return NULL;
         for (size_t i = 0; i < json_object_array_length(m->saved); i++) {
-                json_object *o = json_object_array_get_idx(m->saved, i), *u;
-                if (json_object_object_get_ex(o, "uuid", &u) && strcmp(json_object_get_string(u), uuid) == 0) {
+                json_object *o = json_object_array_get_idx(m->saved, i);
+                const char *u = json_field_string(o, "uuid");
+                if (u && strcmp(u, uuid) == 0) {
                         json_object_get(o);
                         json_object_array_del_idx(m->saved, i, 1);
                         return o;
@@ -376,19 +377,19 @@ static void restore_host_settings(Manager *m, const char *why) {
 
 /* Hugepage reservations whose domain is no longer managed are given back. */
 static void release_orphan_reservations(Manager *m) {
-        json_object *res = m->journal->reservations;
-        for (size_t i = 0; i < json_object_array_length(res);) {
-                json_object *o = json_object_array_get_idx(res, i), *w;
-                _cleanup_free_ char *owner =
-                        json_object_object_get_ex(o, "owner", &w) ? strdup(json_object_get_string(w)) : NULL;
-                _cleanup_free_ char *error = NULL;
+        JournalReservation res;
+        for (size_t i = 0; journal_reservation(m->journal, i, &res);) {
                 bool live = false;
-                for (ManagedDomain *d = m->domains; d && owner; d = d->next)
-                        live |= strcmp(d->uuid, owner) == 0;
-                if (!owner || live) {
+                for (ManagedDomain *d = m->domains; d; d = d->next)
+                        live |= strcmp(d->uuid, res.owner) == 0;
+                if (live) {
                         i++;
                         continue;
                 }
+                /* A copy: releasing removes the entry res.owner points into. */
+                _cleanup_free_ char *owner = strdup(res.owner), *error = NULL;
+                if (!owner)
+                        return;
                 log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "hugepages", .vcpu = -1 },
                          "giving back hugepages reserved for %s, which is not running", owner);
                 if (tuning_hugepages_release(&m->tuning, owner, &error) < 0) {
@@ -1108,13 +1109,11 @@ static json_object *hook_release(Manager *m, const char *name, const char *xml) 
 }
 
 static json_object *on_hook(Manager *m, const ControlRequest *req) {
-        json_object *v;
-        const char *name = json_object_object_get_ex(req->request, "domain", &v) ? json_object_get_string(v) : NULL;
-        const char *op = json_object_object_get_ex(req->request, "op", &v) ? json_object_get_string(v) : "";
-        const char *subop = json_object_object_get_ex(req->request, "subop", &v) ? json_object_get_string(v) : "";
-        const char *xml = json_object_object_get_ex(req->request, "xml", &v) ? json_object_get_string(v) : "";
-        if (!name)
-                return control_error("hook needs a domain");
+        const char *name = json_field_string(req->request, "domain");
+        const char *op = json_field_string(req->request, "op"), *subop = json_field_string(req->request, "subop");
+        const char *xml = json_field_string(req->request, "xml");
+        if (!name || !op || !subop || !xml)
+                return control_error("hook needs domain, op, subop and xml strings");
         if (strcmp(op, "prepare") == 0 && strcmp(subop, "begin") == 0)
                 return hook_prepare(m, name, xml);
         if (strcmp(op, "release") == 0 && strcmp(subop, "end") == 0)
@@ -1131,10 +1130,10 @@ static json_object *on_control(void *userdata, const ControlRequest *req) {
         if (strcmp(req->command, "stats") == 0)
                 return manager_stats_json(m);
         if (strcmp(req->command, "explain") == 0) {
-                json_object *name;
-                if (!json_object_object_get_ex(req->request, "domain", &name))
-                        return control_error("explain needs a domain");
-                return manager_explain_json(m, json_object_get_string(name));
+                const char *name = json_field_string(req->request, "domain");
+                if (!name)
+                        return control_error("explain needs a domain name");
+                return manager_explain_json(m, name);
         }
         if (strcmp(req->command, "reload") == 0) {
                 if (req->uid != 0)
@@ -1187,12 +1186,21 @@ static int open_journal(Manager *m) {
         if (kfile_read(procfs, "sys/kernel/random/boot_id", &boot) < 0 && !(boot = strdup("unknown")))
                 return -ENOMEM;
         boot[strcspn(boot, "\n")] = '\0';
-        bool recovered = false;
-        r = journal_open(m->journal_path, boot, &m->journal, &recovered);
+        JournalFound found;
+        r = journal_open(m->journal_path, boot, &m->journal, &found);
         if (r < 0) {
                 fprintf(stderr, "kvmtuned: cannot open %s: %s\n", m->journal_path, strerror(-r));
                 return r;
         }
+        if (found == JOURNAL_UNREADABLE) { /* writing a new one would destroy it */
+                fprintf(stderr, "kvmtuned: %s is unreadable and cannot be set aside; move it away\n", m->journal_path);
+                return -EBADMSG;
+        }
+        if (found == JOURNAL_SET_ASIDE)
+                log_emit(&m->log, LOG_ERR, &(LogFields){ .action = "restore", .result = "failed", .vcpu = -1 },
+                         "%s is unreadable, kept as %s.unreadable: restore the host settings it names by hand",
+                         m->journal_path, m->journal_path);
+        bool recovered = found == JOURNAL_RECOVERED;
         m->tuning =
                 (Tuning){ .sysfs = m->opts.sysfs ? m->opts.sysfs : "/sys", .procfs = procfs, .journal = m->journal };
         m->isolation = (Isolation){ .sysfs = m->tuning.sysfs,

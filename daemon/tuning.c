@@ -62,19 +62,12 @@ int tuning_restore(Tuning *t, const char *rel, char **ret_error) {
         return journal_forget(t->journal, rel);
 }
 
-/* Whether rel is a hugepage pool that still has reservations. */
-static bool pool_in_use(Tuning *t, const char *rel) {
-        unsigned node;
-        uint64_t kib;
-        char tail[32];
-        if (sscanf(rel, "devices/system/node/node%u/hugepages/hugepages-%" SCNu64 "kB/%31s", &node, &kib, tail) != 3)
-                return false;
-        for (size_t i = 0; i < json_object_array_length(t->journal->reservations); i++) {
-                json_object *o = json_object_array_get_idx(t->journal->reservations, i), *n, *k;
-                if (json_object_object_get_ex(o, "node", &n) && json_object_object_get_ex(o, "page_kib", &k) &&
-                    (unsigned) json_object_get_int(n) == node && (uint64_t) json_object_get_int64(k) == kib)
+/* Whether the (node, page size) pool has reservations of an owner other than except. */
+static bool pool_in_use(const Tuning *t, unsigned node, uint64_t kib, const char *except) {
+        JournalReservation res;
+        for (size_t i = 0; journal_reservation(t->journal, i, &res); i++)
+                if (res.node == node && res.page_kib == kib && (!except || strcmp(res.owner, except) != 0))
                         return true;
-        }
         return false;
 }
 
@@ -94,7 +87,11 @@ int tuning_restore_all(Tuning *t, char **ret_error) {
                 char *err = NULL;
                 /* "systemd:" entries belong to host isolation, which undoes them itself. */
                 bool ours = keys[i] && strncmp(keys[i], "systemd:", 8) != 0;
-                int r = ours && !pool_in_use(t, keys[i]) ? tuning_restore(t, keys[i], &err) : 1;
+                unsigned node;
+                uint64_t kib;
+                bool reserved =
+                        ours && sscanf(keys[i], NR_HUGEPAGES, &node, &kib) == 2 && pool_in_use(t, node, kib, NULL);
+                int r = ours && !reserved ? tuning_restore(t, keys[i], &err) : 1;
                 if (r == 0)
                         restored++;
                 else if (r < 0 && first == 0) {
@@ -192,54 +189,39 @@ int tuning_hugepages_reserve(Tuning *t, const char *owner, unsigned node, uint64
 
 int tuning_hugepages_release(Tuning *t, const char *owner, char **ret_error) {
         *ret_error = NULL;
-        json_object *res = t->journal->reservations;
         int first = 0;
-        for (size_t i = 0; i < json_object_array_length(res); i++) {
-                json_object *o = json_object_array_get_idx(res, i), *w, *n, *k, *a;
-                if (!json_object_object_get_ex(o, "owner", &w) || strcmp(json_object_get_string(w), owner) != 0 ||
-                    !json_object_object_get_ex(o, "node", &n) || !json_object_object_get_ex(o, "page_kib", &k) ||
-                    !json_object_object_get_ex(o, "added", &a) || json_object_get_int64(a) == 0)
+        JournalReservation res;
+        for (size_t i = 0; journal_reservation(t->journal, i, &res); i++) {
+                if (strcmp(res.owner, owner) != 0)
                         continue;
-                unsigned node = (unsigned) json_object_get_int(n);
-                uint64_t kib = (uint64_t) json_object_get_int64(k), added = (uint64_t) json_object_get_int64(a), nr;
                 char rel[160];
-                snprintf(rel, sizeof(rel), NR_HUGEPAGES, node, kib);
-                const char *o_str = journal_original(t->journal, rel);
-                uint64_t floor = 0;
-                if (o_str)
-                        kfile_parse_u64(o_str, &floor);
-                int r = read_count(t, false, node, kib, &nr);
-                if (r >= 0) {
-                        uint64_t target = nr > added ? nr - added : 0;
-                        r = write_count(t, node, kib, target < floor ? floor : target);
+                snprintf(rel, sizeof(rel), NR_HUGEPAGES, res.node, res.page_kib);
+                uint64_t floor = 0, nr;
+                const char *original = journal_original(t->journal, rel);
+                if (original)
+                        kfile_parse_u64(original, &floor);
+                int r = 0;
+                if (res.added > 0 && (r = read_count(t, false, res.node, res.page_kib, &nr)) >= 0) {
+                        uint64_t target = nr > res.added ? nr - res.added : 0;
+                        r = write_count(t, res.node, res.page_kib, target < floor ? floor : target);
                 }
                 if (r < 0 && first == 0)
                         first = actuator_error(ret_error, r, "cannot shrink %s: %s", rel, strerror(-r));
+                /* A pool nobody else holds pages of is back at its original: forget that. */
+                if (r >= 0 && !pool_in_use(t, res.node, res.page_kib, owner))
+                        journal_forget(t->journal, rel);
         }
         int r = journal_drop_reservations(t->journal, owner);
-        /* Pools with nothing added any more are back at their original: forget them. */
-        json_object_object_foreach(t->journal->settings, key, val) {
-                (void) val;
-                unsigned node;
-                uint64_t kib;
-                if (sscanf(key, NR_HUGEPAGES, &node, &kib) == 2 && !pool_in_use(t, key)) {
-                        journal_forget(t->journal, key);
-                        break; /* the object changed under the iteration; the next release catches more */
-                }
-        }
         return first < 0 ? first : r;
 }
 
 void tuning_hugepages_keep(Tuning *t, const char *owner) {
-        json_object *res = t->journal->reservations;
-        for (size_t i = 0; i < json_object_array_length(res); i++) {
-                json_object *o = json_object_array_get_idx(res, i), *w, *n, *k;
-                if (!json_object_object_get_ex(o, "owner", &w) || strcmp(json_object_get_string(w), owner) != 0 ||
-                    !json_object_object_get_ex(o, "node", &n) || !json_object_object_get_ex(o, "page_kib", &k))
+        JournalReservation res;
+        for (size_t i = 0; journal_reservation(t->journal, i, &res); i++) {
+                if (strcmp(res.owner, owner) != 0)
                         continue;
                 char rel[160];
-                snprintf(rel, sizeof(rel), NR_HUGEPAGES, (unsigned) json_object_get_int(n),
-                         (uint64_t) json_object_get_int64(k));
+                snprintf(rel, sizeof(rel), NR_HUGEPAGES, res.node, res.page_kib);
                 json_object_object_del(t->journal->settings, rel);
         }
         journal_drop_reservations(t->journal, owner);

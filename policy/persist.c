@@ -1,9 +1,11 @@
 /* Placements as JSON and back, for the daemon's allocations file. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "json-field.h"
 #include "macro.h"
 #include "persist.h"
 #include "render.h"
@@ -64,13 +66,6 @@ static int parse_set(json_object *a, const Topology *t, bool nodes, hwloc_bitmap
         return 0;
 }
 
-static json_object *get(json_object *o, const char *key, json_type type) {
-        json_object *v = NULL;
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, type))
-                return NULL;
-        return v;
-}
-
 static int parse_per_node(json_object *o, const Topology *t, unsigned *counts, uint64_t *kib) {
         if (!o)
                 return -EINVAL;
@@ -78,7 +73,7 @@ static int parse_per_node(json_object *o, const Topology *t, unsigned *counts, u
                 char *end;
                 unsigned long os = strtoul(key, &end, 10);
                 int n = *end ? -1 : topology_node_index(t, (unsigned) os);
-                if (n < 0 || !json_object_is_type(val, json_type_int))
+                if (n < 0 || !json_object_is_type(val, json_type_int) || json_object_get_int64(val) < 0)
                         return -EINVAL;
                 if (counts)
                         counts[n] = (unsigned) json_object_get_int64(val);
@@ -89,10 +84,11 @@ static int parse_per_node(json_object *o, const Topology *t, unsigned *counts, u
 }
 
 int persist_parse(json_object *o, const Topology *t, Placement **ret_spec, char **ret_class, char **ret_uuid) {
-        json_object *name = get(o, "name", json_type_string), *cls = get(o, "class", json_type_string);
-        json_object *vcpus = get(o, "vcpus", json_type_array), *io = get(o, "iothreads", json_type_array);
-        json_object *hp = get(o, "hugepages", json_type_array), *mode = get(o, "memory_mode", json_type_string);
-        json_object *uuid = get(o, "uuid", json_type_string);
+        json_object *name = json_field(o, "name", json_type_string), *cls = json_field(o, "class", json_type_string);
+        json_object *vcpus = json_field(o, "vcpus", json_type_array), *io = json_field(o, "iothreads", json_type_array);
+        json_object *hp = json_field(o, "hugepages", json_type_array),
+                    *mode = json_field(o, "memory_mode", json_type_string);
+        json_object *uuid = json_field(o, "uuid", json_type_string);
         if (!name || !cls || !vcpus || !io || !hp || !mode)
                 return -EINVAL;
 
@@ -100,20 +96,20 @@ int persist_parse(json_object *o, const Topology *t, Placement **ret_spec, char 
         if (!pl)
                 return -ENOMEM;
         json_object *v;
-        pl->admitted = (v = get(o, "admitted", json_type_boolean)) && json_object_get_boolean(v);
-        pl->adopted = (v = get(o, "adopted", json_type_boolean)) && json_object_get_boolean(v);
-        if ((v = get(o, "reason", json_type_string)) && !(pl->reason = strdup(json_object_get_string(v))))
+        pl->admitted = (v = json_field(o, "admitted", json_type_boolean)) && json_object_get_boolean(v);
+        pl->adopted = (v = json_field(o, "adopted", json_type_boolean)) && json_object_get_boolean(v);
+        if ((v = json_field(o, "reason", json_type_string)) && !(pl->reason = strdup(json_object_get_string(v))))
                 return -ENOMEM;
         pl->memory_mode = MEMORY_NONE;
         for (int m = MEMORY_STRICT; m <= MEMORY_NONE; m++)
                 if (strcmp(json_object_get_string(mode), memory_policy_to_string((MemoryPolicy) m)) == 0)
                         pl->memory_mode = (MemoryPolicy) m;
 
-        if (parse_set(get(o, "held", json_type_array), t, false, pl->held) < 0 ||
-            parse_set(get(o, "emulator", json_type_array), t, false, pl->emulator) < 0 ||
-            parse_set(get(o, "memory_nodes", json_type_array), t, true, pl->memory_nodes) < 0 ||
-            parse_per_node(get(o, "shared_vcpus", json_type_object), t, pl->shared_vcpus, NULL) < 0 ||
-            parse_per_node(get(o, "memory_kib", json_type_object), t, NULL, pl->memory_kib) < 0)
+        if (parse_set(json_field(o, "held", json_type_array), t, false, pl->held) < 0 ||
+            parse_set(json_field(o, "emulator", json_type_array), t, false, pl->emulator) < 0 ||
+            parse_set(json_field(o, "memory_nodes", json_type_array), t, true, pl->memory_nodes) < 0 ||
+            parse_per_node(json_field(o, "shared_vcpus", json_type_object), t, pl->shared_vcpus, NULL) < 0 ||
+            parse_per_node(json_field(o, "memory_kib", json_type_object), t, NULL, pl->memory_kib) < 0)
                 return -EINVAL;
 
         size_t nv = json_object_array_length(vcpus), ni = json_object_array_length(io),
@@ -124,42 +120,48 @@ int persist_parse(json_object *o, const Topology *t, Placement **ret_spec, char 
         if (!pl->vcpus || !pl->iothreads || !pl->hugepages)
                 return -ENOMEM;
         for (size_t i = 0; i < nv; i++) {
-                json_object *e = json_object_array_get_idx(vcpus, i), *id = get(e, "vcpu", json_type_int);
+                json_object *e = json_object_array_get_idx(vcpus, i), *id = json_field(e, "vcpu", json_type_int);
                 PlacedVcpu *pv = &pl->vcpus[pl->n_vcpus++];
+                if (id && json_object_get_int(id) < 0)
+                        return -EINVAL;
                 pv->vcpu = id ? (unsigned) json_object_get_int(id) : (unsigned) i;
-                pv->dedicated = (v = get(e, "dedicated", json_type_boolean)) && json_object_get_boolean(v);
+                pv->dedicated = (v = json_field(e, "dedicated", json_type_boolean)) && json_object_get_boolean(v);
                 if (!(pv->cpus = hwloc_bitmap_alloc()))
                         return -ENOMEM;
-                if (parse_set(get(e, "cpus", json_type_array), t, false, pv->cpus) < 0)
+                if (parse_set(json_field(e, "cpus", json_type_array), t, false, pv->cpus) < 0)
                         return -EINVAL;
         }
         for (size_t i = 0; i < ni; i++) {
-                json_object *e = json_object_array_get_idx(io, i), *id = get(e, "id", json_type_int);
+                json_object *e = json_object_array_get_idx(io, i), *id = json_field(e, "id", json_type_int);
                 PlacedIOThread *it = &pl->iothreads[pl->n_iothreads++];
                 it->id = id ? (unsigned) json_object_get_int(id) : 0;
                 if (!(it->cpus = hwloc_bitmap_alloc()))
                         return -ENOMEM;
-                if (!id || parse_set(get(e, "cpus", json_type_array), t, false, it->cpus) < 0)
+                if (!id || json_object_get_int(id) < 0 ||
+                    parse_set(json_field(e, "cpus", json_type_array), t, false, it->cpus) < 0)
                         return -EINVAL;
         }
         for (size_t i = 0; i < nh; i++) {
-                json_object *e = json_object_array_get_idx(hp, i), *node = get(e, "node", json_type_int);
-                json_object *kib = get(e, "page_kib", json_type_int), *count = get(e, "count", json_type_int);
-                if (!node || !kib || !count || topology_node_index(t, (unsigned) json_object_get_int(node)) < 0)
+                json_object *e = json_object_array_get_idx(hp, i);
+                uint64_t node, kib, count;
+                if (!json_field_uint(e, "node", 0, &node) || !json_field_uint(e, "page_kib", 1, &kib) ||
+                    !json_field_uint(e, "count", 0, &count) || node > UINT_MAX ||
+                    topology_node_index(t, (unsigned) node) < 0)
                         return -EINVAL;
-                pl->hugepages[pl->n_hugepages++] =
-                        (PlacedHugepages){ (unsigned) json_object_get_int(node), (uint64_t) json_object_get_int64(kib),
-                                           (uint64_t) json_object_get_int64(count) };
-                pl->hugepage_kib = (uint64_t) json_object_get_int64(kib);
+                pl->hugepages[pl->n_hugepages++] = (PlacedHugepages){ (unsigned) node, kib, count };
+                pl->hugepage_kib = kib;
         }
 
-        json_object *why = get(o, "explain", json_type_array);
+        json_object *why = json_field(o, "explain", json_type_array);
         for (size_t i = 0; why && i < json_object_array_length(why); i++) {
                 char **lines = realloc(pl->explain, (pl->n_explain + 1) * sizeof(char *));
                 if (!lines)
                         return -ENOMEM;
                 pl->explain = lines;
-                if (!(lines[pl->n_explain] = strdup(json_object_get_string(json_object_array_get_idx(why, i)))))
+                json_object *line = json_object_array_get_idx(why, i);
+                if (!json_object_is_type(line, json_type_string))
+                        return -EINVAL;
+                if (!(lines[pl->n_explain] = strdup(json_object_get_string(line))))
                         return -ENOMEM;
                 pl->n_explain++;
         }

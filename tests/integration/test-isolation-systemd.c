@@ -77,8 +77,8 @@ static int teardown(void **state) {
 }
 
 static Isolation open_isolation(Journal **j) {
-        bool recovered;
-        assert_int_equal(journal_open(fx.journal_path, "boot-1", j, &recovered), 0);
+        JournalFound found;
+        assert_int_equal(journal_open(fx.journal_path, "boot-1", j, &found), 0);
         return (Isolation){ .systemd = true, .journal = *j };
 }
 
@@ -151,9 +151,9 @@ static void test_crash_recovery(void **state) {
         isolation_done(&iso);
         journal_free(j); /* the crash */
 
-        bool recovered;
-        assert_int_equal(journal_open(fx.journal_path, "boot-1", &j, &recovered), 0);
-        assert_true(recovered);
+        JournalFound found;
+        assert_int_equal(journal_open(fx.journal_path, "boot-1", &j, &found), 0);
+        assert_int_equal(found, JOURNAL_RECOVERED);
         iso = (Isolation){ .systemd = true, .journal = j };
         assert_int_equal(isolation_undo(&iso, &err), 3);
         char *log = calls();

@@ -17,6 +17,7 @@
 #include "domain.h"
 #include "fixture.h"
 #include "oracle.h"
+#include "persist.h"
 #include "planner.h"
 #include "render.h"
 #include "topology.h"
@@ -415,6 +416,57 @@ static void test_memory_and_hugepages(void **state) {
         world_free(w);
 }
 
+/* The allocations file read back: what persist_placement wrote parses to the same plan; a field
+ * of the wrong type or sign is -EINVAL, never a crash or a wrapped number. */
+static void test_persist_round_trip_and_bad_fields(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:2 numa:1(memory=4GiB) l3:1 core:4 pu:1", NULL);
+        const Placement *h = place(w, "h", "huge", 2, 2048, "<memoryBacking><hugepages/></memoryBacking>");
+        assert_true(h->admitted);
+        json_object *o = persist_placement(h, "uuid-h", w->t);
+        assert_non_null(o);
+        Placement *spec = NULL;
+        char *cls = NULL, *uuid = NULL;
+        assert_int_equal(persist_parse(o, w->t, &spec, &cls, &uuid), 0);
+        assert_string_equal(cls, "huge");
+        assert_string_equal(uuid, "uuid-h");
+        assert_int_equal(spec->n_vcpus, 2);
+        assert_true(hwloc_bitmap_isequal(spec->held, h->held));
+        assert_int_equal(spec->n_hugepages, 1);
+        assert_int_equal(spec->hugepages[0].count, h->hugepages[0].count);
+        placement_free(spec);
+        free(cls);
+        free(uuid);
+
+        static const char *const bad[] = {
+                "{\"name\": null}",
+                "{\"hugepages\": [{\"node\": 0, \"page_kib\": 2048, \"count\": -1}]}",
+                "{\"hugepages\": [{\"node\": -1, \"page_kib\": 2048, \"count\": 1}]}",
+                "{\"hugepages\": [{\"node\": 0, \"page_kib\": 0, \"count\": 1}]}",
+                "{\"hugepages\": [null]}",
+                "{\"vcpus\": [{\"vcpu\": -3, \"cpus\": [1]}]}",
+                "{\"vcpus\": [null]}",
+                "{\"explain\": [null]}",
+                "{\"memory_kib\": {\"0\": -5}}",
+                "{\"held\": [1, null]}",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                json_object *patch = json_tokener_parse(bad[i]), *copy = NULL;
+                assert_non_null(patch);
+                assert_int_equal(json_object_deep_copy(o, &copy, NULL), 0);
+                json_object_object_foreach(patch, key, value) json_object_object_add(copy, key, json_object_get(value));
+                spec = NULL;
+                int r = persist_parse(copy, w->t, &spec, &cls, &uuid);
+                print_message("%s -> %d\n", bad[i], r);
+                assert_int_equal(r, -EINVAL);
+                assert_null(spec);
+                json_object_put(copy);
+                json_object_put(patch);
+        }
+        json_object_put(o);
+        world_free(w);
+}
+
 static void test_explicit_pins_count_as_taken(void **state) {
         (void) state;
         World *w = world_synthetic("pack:1 l3:1 core:4 pu:1", "[Host]\nHousekeepingCPUs=0\n");
@@ -732,6 +784,7 @@ int main(void) {
                 cmocka_unit_test(test_numa_spill_by_distance),
                 cmocka_unit_test(test_emulator_isolate_and_iothreads),
                 cmocka_unit_test(test_memory_and_hugepages),
+                cmocka_unit_test(test_persist_round_trip_and_bad_fields),
                 cmocka_unit_test(test_explicit_pins_count_as_taken),
                 cmocka_unit_test(test_mixed),
                 cmocka_unit_test(test_core_kinds_and_devices),

@@ -40,9 +40,9 @@ static Tree *tree_new(void) {
         fixture_write(x->proc, "sys/vm/compact_memory", "");
         fixture_write(x->proc, "mounts",
                       "proc /proc proc rw 0 0\nhugetlbfs /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0\n");
-        bool recovered;
-        assert_int_equal(journal_open(x->journal_path, "boot-1", &x->journal, &recovered), 0);
-        assert_false(recovered);
+        JournalFound found;
+        assert_int_equal(journal_open(x->journal_path, "boot-1", &x->journal, &found), 0);
+        assert_int_equal(found, JOURNAL_EMPTY);
         x->t = (Tuning){ .sysfs = x->sys, .procfs = x->proc, .journal = x->journal };
         return x;
 }
@@ -204,9 +204,9 @@ static void test_journal_recovery(void **state) {
         assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-a", 0, 2048, 3, &err), 0);
         journal_free(x->journal); /* the "crash": nothing restored */
 
-        bool recovered;
-        assert_int_equal(journal_open(x->journal_path, "boot-1", &x->journal, &recovered), 0);
-        assert_true(recovered);
+        JournalFound found;
+        assert_int_equal(journal_open(x->journal_path, "boot-1", &x->journal, &found), 0);
+        assert_int_equal(found, JOURNAL_RECOVERED);
         x->t.journal = x->journal;
         assert_int_equal(journal_added_pages(x->journal, 0, 2048), 3);
         int n = tuning_restore_all(&x->t, &err);
@@ -216,14 +216,48 @@ static void test_journal_recovery(void **state) {
         assert_file(x->sys, "devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages", "0");
         journal_free(x->journal);
 
-        assert_int_equal(journal_open(x->journal_path, "boot-1", &x->journal, &recovered), 0);
-        assert_false(recovered); /* everything was put back */
+        assert_int_equal(journal_open(x->journal_path, "boot-1", &x->journal, &found), 0);
+        assert_int_equal(found, JOURNAL_EMPTY); /* everything was put back */
         x->t.journal = x->journal;
         assert_int_equal(tuning_thp(&x->t, THP_NEVER, &err), 0);
         journal_free(x->journal);
-        assert_int_equal(journal_open(x->journal_path, "boot-2", &x->journal, &recovered), 0);
-        assert_false(recovered); /* another boot: dropped */
+        assert_int_equal(journal_open(x->journal_path, "boot-2", &x->journal, &found), 0);
+        assert_int_equal(found, JOURNAL_EMPTY); /* another boot: dropped */
         assert_null(journal_original(x->journal, "kernel/mm/transparent_hugepage/enabled"));
+        x->t.journal = x->journal;
+        tree_free(x);
+}
+
+/* A journal that is not JSON is set aside, never silently dropped; malformed entries of a
+ * readable one are dropped and the good ones kept. */
+static void test_journal_unreadable(void **state) {
+        (void) state;
+        Tree *x = tree_new();
+        journal_free(x->journal);
+        fixture_write("/", x->journal_path, "{\"boot_id\": \"boot-1\", \"settings\": ");
+        JournalFound found;
+        assert_int_equal(journal_open(x->journal_path, "boot-1", &x->journal, &found), 0);
+        assert_int_equal(found, JOURNAL_SET_ASIDE);
+        char *aside = NULL;
+        assert_true(asprintf(&aside, "%s.unreadable", x->journal_path) > 0);
+        assert_int_equal(access(aside, F_OK), 0);
+        free(aside);
+        assert_int_equal(journal_n_reservations(x->journal), 0);
+        journal_free(x->journal);
+
+        fixture_write("/", x->journal_path,
+                      "{\"boot_id\": \"boot-1\", \"settings\": {\"a\": \"1\", \"b\": null, \"c\": 3},"
+                      " \"reservations\": [{\"owner\": null, \"node\": 0, \"page_kib\": 2048, \"added\": 1},"
+                      " {\"owner\": \"vm\", \"node\": -1, \"page_kib\": 2048, \"added\": 1},"
+                      " {\"owner\": \"vm\", \"node\": 0, \"page_kib\": 2048, \"added\": -5},"
+                      " {\"owner\": \"vm\", \"node\": 0, \"page_kib\": 2048, \"added\": 2}]}");
+        assert_int_equal(journal_open(x->journal_path, "boot-1", &x->journal, &found), 0);
+        assert_int_equal(found, JOURNAL_RECOVERED);
+        assert_string_equal(journal_original(x->journal, "a"), "1");
+        assert_null(journal_original(x->journal, "b"));
+        assert_null(journal_original(x->journal, "c"));
+        assert_int_equal(journal_n_reservations(x->journal), 1);
+        assert_int_equal(journal_added_pages(x->journal, 0, 2048), 2);
         x->t.journal = x->journal;
         tree_free(x);
 }
@@ -315,6 +349,7 @@ int main(void) {
                 cmocka_unit_test(test_hugepage_unwritable),
                 cmocka_unit_test(test_missing_and_unwritable),
                 cmocka_unit_test(test_journal_recovery),
+                cmocka_unit_test(test_journal_unreadable),
                 cmocka_unit_test(test_hugetlbfs_mount),
                 cmocka_unit_test(test_isolation_cgroup_v2),
                 cmocka_unit_test(test_isolation_cgroup_v1),
