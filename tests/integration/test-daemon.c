@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,6 +34,7 @@ static const char policy[] = "[Class default]\nCPUPolicy=shared\nCacheLocality=n
 typedef struct Fixture {
         char *root;
         char *topology, *config, *policy_dir, *runtime;
+        char *sysfs, *procfs; /* empty trees: host tuning must not reach the real /sys */
         virConnectPtr conn; /* the test's own connection, as a user's virsh would be */
         Manager *m;
 } Fixture;
@@ -48,7 +52,9 @@ static Manager *start_manager(void) {
                              .topology = fx.topology,
                              .uri = "test:///default",
                              .runtime_dir = fx.runtime,
-                             .state_dir = fx.root };
+                             .state_dir = fx.root,
+                             .sysfs = fx.sysfs,
+                             .procfs = fx.procfs };
         Manager *m = NULL;
         assert_int_equal(manager_new(&o, &m), 0);
         assert_int_equal(manager_start(m), 0);
@@ -82,6 +88,10 @@ static int setup(void **state) {
         assert_true(asprintf(&fx.config, "%s/kvmtuned.conf", fx.root) > 0);
         assert_true(asprintf(&fx.policy_dir, "%s/policy.d", fx.root) > 0);
         assert_true(asprintf(&fx.runtime, "%s/run", fx.root) > 0);
+        assert_true(asprintf(&fx.sysfs, "%s/sys", fx.root) > 0);
+        assert_true(asprintf(&fx.procfs, "%s/proc", fx.root) > 0);
+        fixture_write(fx.procfs, "sys/kernel/random/boot_id", "boot-1\n");
+        fixture_write(fx.sysfs, "kernel/mm/transparent_hugepage/enabled", "always [madvise] never\n");
         char *out = oracle_run("lstopo-no-graphics -f --if synthetic -i '%s' --of xml '%s' && echo ok", TOPOLOGY_DESC,
                                fx.topology);
         assert_non_null(out);
@@ -103,6 +113,8 @@ static int teardown(void **state) {
         free(fx.config);
         free(fx.policy_dir);
         free(fx.runtime);
+        free(fx.sysfs);
+        free(fx.procfs);
         return 0;
 }
 
@@ -351,6 +363,55 @@ static void test_control_socket(void **state) {
         free(out_path);
 }
 
+/* Sends one raw request on the control socket and serves it; returns the answer (malloc'd). */
+static char *raw_request(const char *request) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(fd >= 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control", fx.runtime);
+        assert_int_equal(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        assert_int_equal(write(fd, request, strlen(request)), (ssize_t) strlen(request));
+        assert_int_equal(write(fd, "\n", 1), 1);
+        char *answer = calloc(1, 4096);
+        size_t len = 0;
+        for (int i = 0; i < 500 && !memchr(answer, '\n', len); i++) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                if (poll(&p, 1, 0) == 1) {
+                        ssize_t n = read(fd, answer + len, 4095 - len);
+                        if (n <= 0)
+                                break;
+                        len += (size_t) n;
+                } else
+                        sd_event_run(fx.m->event, 10000);
+        }
+        close(fd);
+        return answer;
+}
+
+/* Requests with fields of the wrong type (null, numbers) get an error, not a crash. */
+static void test_malformed_requests(void **state) {
+        (void) state;
+        static const struct {
+                const char *request, *error;
+        } cases[] = {
+                { "{\"command\": null}", "malformed request" },
+                { "[1, 2]", "malformed request" },
+                { "{\"command\": \"explain\", \"domain\": null}", "explain needs a domain name" },
+                { "{\"command\": \"explain\", \"domain\": 7}", "explain needs a domain name" },
+                { "{\"command\": \"hook\", \"domain\": null, \"op\": \"prepare\"}", "hook needs domain" },
+                { "{\"command\": \"hook\", \"domain\": \"x\", \"op\": \"prepare\", \"subop\": \"begin\", "
+                  "\"xml\": null}",
+                  "hook needs domain" },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char *answer = raw_request(cases[i].request);
+                print_message("%s -> %s", cases[i].request, answer);
+                assert_non_null(strstr(answer, cases[i].error));
+                free(answer);
+        }
+        assert_true(fx.m->connected); /* and the daemon goes on */
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_existing_domain_placed_at_start),
@@ -359,6 +420,7 @@ int main(void) {
                 cmocka_unit_test(test_reload),
                 cmocka_unit_test(test_restart_adopts),
                 cmocka_unit_test(test_control_socket),
+                cmocka_unit_test(test_malformed_requests),
         };
         return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);
 }
