@@ -227,13 +227,18 @@ static int parse_duration(ParseState *s, const KeyDef *k, const char *value, voi
         char *end;
         errno = 0;
         double v = strtod(value, &end);
-        if (end != value && errno == 0 && v > 0 && isfinite(v))
-                for (size_t i = 0; i < ELEMENTSOF(units); i++)
-                        if (strcmp(end, units[i].suffix) == 0 && v * (double) units[i].usec < 1e15) {
-                                *(uint64_t *) target = (uint64_t) (v * (double) units[i].usec);
+        /* At least 100 ms (the only duration is StatsInterval: shorter passes would make the
+         * collector a busy thread), at most a day. */
+        if (end != value && errno == 0 && isfinite(v))
+                for (size_t i = 0; i < ELEMENTSOF(units); i++) {
+                        double usec = v * (double) units[i].usec;
+                        if (strcmp(end, units[i].suffix) == 0 && usec >= 100000 && usec <= 86400e6) {
+                                *(uint64_t *) target = (uint64_t) usec;
                                 return 0;
                         }
-        return parse_error(s, "%s=%s: expected a positive duration such as 5s, 500ms or 1min", k->name, value);
+                }
+        return parse_error(s, "%s=%s: expected a duration from 100ms to 24h, such as 5s, 500ms or 1min", k->name,
+                           value);
 }
 
 static int parse_number(ParseState *s, const KeyDef *k, const char *value, double lo, double hi, double *ret) {

@@ -171,7 +171,7 @@ static void test_every_error_kind(void **state) {
         assert_error(text, root, "kvmtuned.conf", 7, "DryRun is set twice in [Daemon] (first at line 6)");
         assert_error(text, root, "kvmtuned.conf", 8, "expected KEY=VALUE, [SECTION] or a comment: garbage line");
         assert_error(text, root, "kvmtuned.conf", 9,
-                     "StatsInterval=-5s: expected a positive duration such as 5s, 500ms or 1min");
+                     "StatsInterval=-5s: expected a duration from 100ms to 24h, such as 5s, 500ms or 1min");
         assert_error(text, root, "kvmtuned.conf", 12, "DedicatedCPUs and HousekeepingCPUs (line 11) overlap on CPUs 1");
         assert_error(text, root, "kvmtuned.conf", 13,
                      "SharedCPUs=2-9: CPU 8-9 not usable on this host (usable CPUs: 0-7)");
@@ -207,6 +207,44 @@ static void test_every_error_kind(void **state) {
         assert_true(a && b && c && a < b && b < c);
         free(text);
         fixture_free(root);
+        topology_free(t);
+}
+
+/* StatsInterval is bounded: a value that rounds to nothing or would spin the collector is an
+ * error, the bounds themselves are accepted. */
+static void test_duration_bounds(void **state) {
+        (void) state;
+        Topology *t = synthetic("pack:1 numa:1 l3:1 core:2 pu:1");
+        static const struct {
+                const char *value;
+                uint64_t usec; /* 0: refused */
+        } cases[] = { { "0.0000001s", 0 },
+                      { "99ms", 0 },
+                      { "0", 0 },
+                      { "25h", 0 },
+                      { "100ms", 100000 },
+                      { "0.5", 500000 },
+                      { "24h", 86400000000ULL } };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char *root = fixture_new(), conf[128];
+                snprintf(conf, sizeof(conf), "[Daemon]\nStatsInterval=%s\n", cases[i].value);
+                fixture_write(root, "kvmtuned.conf", conf);
+                fixture_write(root, "policy.d/empty.conf", "# no classes\n");
+                Config *c = NULL;
+                char *text = load(t, root, "kvmtuned.conf", &c, cases[i].usec ? 0 : -EINVAL);
+                if (cases[i].usec)
+                        assert_int_equal(c->daemon.stats_interval_usec, cases[i].usec);
+                else {
+                        char want[160];
+                        snprintf(want, sizeof(want),
+                                 "StatsInterval=%s: expected a duration from 100ms to 24h, such as 5s, 500ms or 1min",
+                                 cases[i].value);
+                        assert_error(text, root, "kvmtuned.conf", 2, want);
+                }
+                config_free(c);
+                free(text);
+                fixture_free(root);
+        }
         topology_free(t);
 }
 
@@ -345,6 +383,7 @@ int main(void) {
                 cmocka_unit_test(test_cpulist),
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_every_error_kind),
+                cmocka_unit_test(test_duration_bounds),
                 cmocka_unit_test(test_long_line_and_auto_overlap),
                 cmocka_unit_test(test_valid_policy_and_matching),
                 cmocka_unit_test(test_shipped_examples),
