@@ -229,24 +229,7 @@ static void schedule_retry(Manager *m) {
         sd_event_source_set_enabled(m->retry_source, SD_EVENT_ONESHOT);
 }
 
-/* Shared vCPUs float over what dedicated ones leave: after any change, the shared domains on
- * nodes whose shared CPUs changed are re-pinned. before[] holds each node's shared set. */
-static void repin_shared(Manager *m, hwloc_bitmap_t *before) {
-        const Topology *t = m->topology;
-        planner_refresh_shared(m->planner);
-        _cleanup_bitmap_ hwloc_bitmap_t now = hwloc_bitmap_alloc();
-        for (unsigned n = 0; n < t->n_nodes; n++) {
-                planner_shared_cpus(m->planner, n, now);
-                if (hwloc_bitmap_isequal(now, before[n]))
-                        continue;
-                for (ManagedDomain *d = m->domains; d; d = d->next) {
-                        const Placement *pl = planner_find(m->planner, d->name);
-                        if (pl && pl->admitted && !pl->adopted && pl->shared_vcpus[n] && d->state == DOMAIN_PLACED)
-                                apply_domain(m, d);
-                }
-        }
-}
-
+/* Each node's shared CPUs before a change (NULL-terminated), to tell afterwards which changed. */
 static hwloc_bitmap_t *snapshot_shared(Manager *m) {
         hwloc_bitmap_t *sets = calloc(m->topology->n_nodes + 1, sizeof(hwloc_bitmap_t));
         for (unsigned n = 0; sets && n < m->topology->n_nodes; n++) {
@@ -256,10 +239,58 @@ static hwloc_bitmap_t *snapshot_shared(Manager *m) {
         return sets;
 }
 
-static void free_snapshot(Manager *m, hwloc_bitmap_t *sets) {
-        for (unsigned n = 0; sets && n < m->topology->n_nodes; n++)
-                hwloc_bitmap_free(sets[n]);
+static void free_snapshot(hwloc_bitmap_t *sets) {
+        for (hwloc_bitmap_t *s = sets; s && *s; s++)
+                hwloc_bitmap_free(*s);
         free(sets);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(hwloc_bitmap_t *, free_snapshot)
+
+/* Shared vCPUs float over what dedicated ones leave: notes the nodes whose shared CPUs differ
+ * from the snapshot, for repin_shared. */
+static void note_shared_changes(Manager *m, hwloc_bitmap_t *before) {
+        if (!before)
+                return;
+        planner_refresh_shared(m->planner);
+        _cleanup_bitmap_ hwloc_bitmap_t now = hwloc_bitmap_alloc();
+        for (unsigned n = 0; n < m->topology->n_nodes; n++) {
+                planner_shared_cpus(m->planner, n, now);
+                if (!hwloc_bitmap_isequal(now, before[n]))
+                        hwloc_bitmap_set(m->repin_nodes, n);
+        }
+}
+
+/* Re-pins each placed shared domain with vCPUs on a noted node, once. */
+static void repin_shared(Manager *m) {
+        for (ManagedDomain *d = m->domains; d && !hwloc_bitmap_iszero(m->repin_nodes); d = d->next) {
+                const Placement *pl = planner_find(m->planner, d->name);
+                if (!pl || !pl->admitted || pl->adopted || d->state != DOMAIN_PLACED)
+                        continue;
+                bool affected = false;
+                for (unsigned n = 0; n < m->topology->n_nodes && !affected; n++)
+                        affected = pl->shared_vcpus[n] && hwloc_bitmap_isset(m->repin_nodes, n);
+                if (affected)
+                        apply_domain(m, d);
+        }
+        hwloc_bitmap_zero(m->repin_nodes);
+}
+
+/* The hook must answer before anything calls libvirt: the re-pinning its admission or release
+ * makes necessary runs on the next loop iteration, after the reply is out. */
+static int on_repin(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+        (void) s;
+        repin_shared(m);
+        save_allocations(m);
+        return 0;
+}
+
+static void schedule_repin(Manager *m) {
+        if (hwloc_bitmap_iszero(m->repin_nodes))
+                return;
+        if (!m->repin_source && sd_event_add_defer(m->event, &m->repin_source, on_repin, m) < 0)
+                return;
+        sd_event_source_set_enabled(m->repin_source, SD_EVENT_ONESHOT);
 }
 
 /* ---- Host settings ------------------------------------------------------------------------ */
@@ -466,6 +497,7 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec) {
                 if (d->state == DOMAIN_PENDING && !d->attempts && planner_find(m->planner, name)) {
                         d->event_usec = event_usec;
                         apply_domain(m, d);
+                        repin_shared(m); /* what its admission noted, if not done yet */
                         update_pools(m);
                         save_allocations(m);
                 }
@@ -495,7 +527,7 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec) {
                 return;
         }
 
-        hwloc_bitmap_t *before = snapshot_shared(m);
+        _cleanup_(free_snapshotp) hwloc_bitmap_t *before = snapshot_shared(m);
         if (!adopt_saved(m, d, dom)) {
                 const Placement *pl;
                 if (planner_place(m->planner, d->req, &pl) < 0) {
@@ -513,8 +545,8 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec) {
                 } else
                         apply_domain(m, d);
         }
-        repin_shared(m, before);
-        free_snapshot(m, before);
+        note_shared_changes(m, before);
+        repin_shared(m);
         update_pools(m);
         save_allocations(m);
 }
@@ -544,7 +576,7 @@ static void retry_refused(Manager *m) {
 static void release_domain(Manager *m, ManagedDomain *d, const char *why) {
         log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "release", .vcpu = -1 },
                  "%s %s: released", d->name, why);
-        hwloc_bitmap_t *before = snapshot_shared(m);
+        _cleanup_(free_snapshotp) hwloc_bitmap_t *before = snapshot_shared(m);
         planner_release(m->planner, d->name);
         _cleanup_free_ char *error = NULL;
         if (tuning_hugepages_release(&m->tuning, d->uuid, &error) < 0)
@@ -552,8 +584,8 @@ static void release_domain(Manager *m, ManagedDomain *d, const char *why) {
                          "%s", error);
         forget(m, d);
         retry_refused(m);
-        repin_shared(m, before);
-        free_snapshot(m, before);
+        note_shared_changes(m, before);
+        repin_shared(m);
         update_pools(m);
         save_allocations(m);
 }
@@ -822,7 +854,7 @@ int manager_reload(Manager *m, char **ret_errors) {
         }
 
         /* Swap, then apply what moved; shared domains follow their nodes' shared CPUs. */
-        hwloc_bitmap_t *before = snapshot_shared(m);
+        _cleanup_(free_snapshotp) hwloc_bitmap_t *before = snapshot_shared(m);
         Planner *old_planner = m->planner;
         Config *old_config = m->config;
         m->planner = TAKE_PTR(p);
@@ -844,8 +876,8 @@ int manager_reload(Manager *m, char **ret_errors) {
                         apply_domain(m, d);
                 }
         }
-        repin_shared(m, before);
-        free_snapshot(m, before);
+        note_shared_changes(m, before);
+        repin_shared(m);
         planner_free(old_planner);
         config_free(old_config);
         apply_host_settings(m);
@@ -1036,6 +1068,7 @@ static json_object *hook_prepare(Manager *m, const char *name, const char *xml) 
                 planner_release(m->planner, name);
                 forget(m, old);
         }
+        _cleanup_(free_snapshotp) hwloc_bitmap_t *before = snapshot_shared(m);
         const Placement *pl;
         if (planner_place(m->planner, req, &pl) < 0)
                 return NULL;
@@ -1084,6 +1117,8 @@ static json_object *hook_prepare(Manager *m, const char *name, const char *xml) 
         log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = name, .action = "admit", .result = "ok", .vcpu = -1 },
                  "%s admitted (class %s)%s", name, pl->cls->name, pl->n_hugepages ? ", hugepages reserved" : "");
         update_pools(m); /* its CPUs are held now: governors and host isolation before it starts */
+        note_shared_changes(m, before);
+        schedule_repin(m);
         save_allocations(m);
         return hook_reply(true, NULL);
 }
@@ -1096,9 +1131,12 @@ static json_object *hook_release(Manager *m, const char *name, const char *xml) 
         if (domain_parse(xml, strlen(xml), &req, &error) == 0 && req->uuid)
                 owner = req->uuid;
         ManagedDomain *d = manager_find(m, name);
-        if (d && d->state == DOMAIN_PENDING) {
+        if (d && d->state == DOMAIN_PENDING) { /* admitted, never started */
+                _cleanup_(free_snapshotp) hwloc_bitmap_t *before = snapshot_shared(m);
                 planner_release(m->planner, name);
                 forget(m, d);
+                note_shared_changes(m, before);
+                schedule_repin(m);
         }
         if (tuning_hugepages_release(&m->tuning, owner, &error) < 0)
                 log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = name, .action = "hugepages", .vcpu = -1 }, "%s",
@@ -1224,6 +1262,8 @@ int manager_new(const ManagerOptions *opts, Manager **ret_manager) {
         m->cb_lifecycle = m->cb_device_added = m->cb_device_removed = m->cb_tunable = -1;
         m->start_usec = now_usec();
         log_init(&m->log, opts->debug);
+        if (!(m->repin_nodes = hwloc_bitmap_alloc()))
+                return -ENOMEM;
 
         CliHost host = { .topology = opts->topology,
                          .sysfs = opts->sysfs,
@@ -1358,6 +1398,7 @@ void manager_free(Manager *m) {
         disconnect(m);
         sd_event_source_disable_unref(m->reconnect_source);
         sd_event_source_disable_unref(m->retry_source);
+        sd_event_source_disable_unref(m->repin_source);
         for (size_t i = 0; i < ELEMENTSOF(m->signal_sources); i++)
                 sd_event_source_disable_unref(m->signal_sources[i]);
         while (m->domains)
@@ -1366,6 +1407,7 @@ void manager_free(Manager *m) {
         isolation_done(&m->isolation);
         journal_free(m->journal);
         hwloc_bitmap_free(m->isolated_to);
+        hwloc_bitmap_free(m->repin_nodes);
         free(m->state_dir);
         free(m->journal_path);
         planner_free(m->planner);

@@ -82,6 +82,8 @@ typedef struct Manager {
         unsigned backoff_ms;
         sd_event_source *reconnect_source;
         sd_event_source *retry_source;
+        sd_event_source *repin_source;
+        hwloc_bitmap_t repin_nodes; /* node indexes whose shared domains need re-pinning */
         sd_event_source *signal_sources[3];
 
         ManagedDomain *domains;

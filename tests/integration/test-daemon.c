@@ -412,6 +412,68 @@ static void test_malformed_requests(void **state) {
         assert_true(fx.m->connected); /* and the daemon goes on */
 }
 
+/* The hook request of op/subop for a 1-vCPU domain named ded-hN. */
+static char *hook_request(unsigned n, const char *op, const char *subop) {
+        char *request = NULL;
+        assert_true(asprintf(&request,
+                             "{\"command\": \"hook\", \"domain\": \"ded-h%u\", \"op\": \"%s\", "
+                             "\"subop\": \"%s\", \"xml\": \"<domain type='test'><name>ded-h%u</name>"
+                             "<uuid>4dea22b3-1d52-d8f3-2516-782e98ab3f%02u</uuid><memory unit='MiB'>64</memory>"
+                             "<vcpu>1</vcpu></domain>\"}",
+                             n, op, subop, n, n) > 0);
+        char *answer = raw_request(request);
+        free(request);
+        return answer;
+}
+
+/* Dedicated domains admitted by the prepare hook take CPUs out of the shared pool before they
+ * start: the shared domains on their node are re-pinned right after the hook has its answer,
+ * and get the CPUs back when the domains are released without ever starting. */
+static void test_hook_admission_repins_shared(void **state) {
+        (void) state;
+        virDomainPtr test = virDomainLookupByName(fx.conn, "test");
+        char *before = vcpu_pins(test, 0);
+        hwloc_bitmap_t floated = NULL, held = hwloc_bitmap_alloc();
+        const char *why;
+        assert_int_equal(cpulist_parse(before, &floated, &why), 0);
+        /* Admit 1-vCPU dedicated domains until one takes a CPU "test" floats over. */
+        unsigned n = 0;
+        while (!hwloc_bitmap_intersects(floated, held) && n < 6) {
+                char *answer = hook_request(++n, "prepare", "begin");
+                assert_non_null(strstr(answer, "\"allow\":true"));
+                free(answer);
+                planner_held_cpus(fx.m->planner, held);
+        }
+        assert_true(hwloc_bitmap_intersects(floated, held));
+        for (int i = 0; i < 5; i++) /* the deferred re-pin */
+                sd_event_run(fx.m->event, 10000);
+        char *during = vcpu_pins(test, 0), *held_list = cpulist_format(held);
+        print_message("test floated on %s; %u hook-admitted domains hold %s; test now on %s\n", before, n, held_list,
+                      during);
+        hwloc_bitmap_t now = NULL;
+        assert_int_equal(cpulist_parse(during, &now, &why), 0);
+        assert_false(hwloc_bitmap_intersects(now, held));
+        assert_false(hwloc_bitmap_iszero(now));
+
+        for (unsigned i = 1; i <= n; i++)
+                free(hook_request(i, "release", "end"));
+        planner_held_cpus(fx.m->planner, held);
+        assert_false(hwloc_bitmap_intersects(floated, held));
+        for (int i = 0; i < 5; i++)
+                sd_event_run(fx.m->event, 10000);
+        char *after = vcpu_pins(test, 0);
+        print_message("after their release without a start: test on %s\n", after);
+        assert_string_equal(after, before);
+        hwloc_bitmap_free(floated);
+        hwloc_bitmap_free(held);
+        hwloc_bitmap_free(now);
+        free(before);
+        free(during);
+        free(held_list);
+        free(after);
+        virDomainFree(test);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_existing_domain_placed_at_start),
@@ -421,6 +483,7 @@ int main(void) {
                 cmocka_unit_test(test_restart_adopts),
                 cmocka_unit_test(test_control_socket),
                 cmocka_unit_test(test_malformed_requests),
+                cmocka_unit_test(test_hook_admission_repins_shared),
         };
         return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);
 }
