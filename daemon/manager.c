@@ -573,6 +573,12 @@ static void retry_refused(Manager *m) {
         }
 }
 
+/* Admitted by the prepare hook, its start not yet seen: a STOPPED event or a reconcile that
+ * does not list it belongs to an earlier run of the domain. The release hook ends it. */
+static bool awaiting_start(const ManagedDomain *d) {
+        return d->state == DOMAIN_PENDING && d->event_usec == 0;
+}
+
 static void release_domain(Manager *m, ManagedDomain *d, const char *why) {
         log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "release", .vcpu = -1 },
                  "%s %s: released", d->name, why);
@@ -627,14 +633,14 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
                 break;
         case VIR_DOMAIN_EVENT_STOPPED: {
                 ManagedDomain *d = manager_find(m, name);
-                if (d)
+                if (d && !awaiting_start(d))
                         release_domain(m, d, "stopped");
                 break;
         }
         case VIR_DOMAIN_EVENT_CRASHED:
                 if (virDomainIsActive(dom) == 0) {
                         ManagedDomain *d = manager_find(m, name);
-                        if (d)
+                        if (d && !awaiting_start(d))
                                 release_domain(m, d, "crashed");
                 }
                 break;
@@ -774,7 +780,7 @@ int manager_reconcile(Manager *m) {
                         char uuid[VIR_UUID_STRING_BUFLEN];
                         running = virDomainGetUUIDString(doms[i], uuid) == 0 && strcmp(uuid, d->uuid) == 0;
                 }
-                if (!running)
+                if (!running && !awaiting_start(d))
                         release_domain(m, d, "is no longer running");
         }
         for (int i = 0; i < n; i++) {
@@ -1063,12 +1069,12 @@ static json_object *hook_prepare(Manager *m, const char *name, const char *xml) 
                          "%s: cannot read the XML the hook sent: %s; letting it start", name, error ? error : "?");
                 return hook_reply(true, NULL);
         }
+        _cleanup_(free_snapshotp) hwloc_bitmap_t *before = snapshot_shared(m);
         ManagedDomain *old = manager_find(m, name);
         if (old) {
                 planner_release(m->planner, name);
                 forget(m, old);
         }
-        _cleanup_(free_snapshotp) hwloc_bitmap_t *before = snapshot_shared(m);
         const Placement *pl;
         if (planner_place(m->planner, req, &pl) < 0)
                 return NULL;

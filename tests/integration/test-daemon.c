@@ -474,6 +474,43 @@ static void test_hook_admission_repins_shared(void **state) {
         virDomainFree(test);
 }
 
+/* libvirt delivers events late: the STOPPED event of a domain's previous run may come after the
+ * prepare hook of its next start. It must not release the fresh admission. */
+static void test_late_stopped_event_keeps_new_admission(void **state) {
+        (void) state;
+        virDomainPtr dom = create("ded-s", 1, NULL);
+        assert_true(pump_until(is_managed, "ded-s"));
+        char uuid[VIR_UUID_STRING_BUFLEN], *request = NULL;
+        assert_int_equal(virDomainGetUUIDString(dom, uuid), 0);
+        assert_true(asprintf(&request,
+                             "{\"command\": \"hook\", \"domain\": \"ded-s\", \"op\": \"prepare\", "
+                             "\"subop\": \"begin\", \"xml\": \"<domain type='test'><name>ded-s</name><uuid>%s</uuid>"
+                             "<memory unit='MiB'>64</memory><vcpu>1</vcpu></domain>\"}",
+                             uuid) > 0);
+        free(raw_request(request));
+        assert_int_equal(manager_find(fx.m, "ded-s")->state, DOMAIN_PENDING);
+        assert_int_equal(virDomainDestroy(dom), 0); /* the old run's STOPPED event */
+        for (int i = 0; i < 20; i++)
+                sd_event_run(fx.m->event, 10000);
+        ManagedDomain *d = manager_find(fx.m, "ded-s");
+        assert_non_null(d);
+        assert_int_equal(d->state, DOMAIN_PENDING);
+        assert_non_null(planner_find(fx.m->planner, "ded-s"));
+
+        /* The release hook ends an admission whose start never came. */
+        free(request);
+        assert_true(asprintf(&request,
+                             "{\"command\": \"hook\", \"domain\": \"ded-s\", \"op\": \"release\", "
+                             "\"subop\": \"end\", \"xml\": \"<domain type='test'><name>ded-s</name><uuid>%s</uuid>"
+                             "<memory unit='MiB'>64</memory><vcpu>1</vcpu></domain>\"}",
+                             uuid) > 0);
+        free(raw_request(request));
+        assert_null(manager_find(fx.m, "ded-s"));
+        assert_null(planner_find(fx.m->planner, "ded-s"));
+        free(request);
+        virDomainFree(dom);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_existing_domain_placed_at_start),
@@ -484,6 +521,7 @@ int main(void) {
                 cmocka_unit_test(test_control_socket),
                 cmocka_unit_test(test_malformed_requests),
                 cmocka_unit_test(test_hook_admission_repins_shared),
+                cmocka_unit_test(test_late_stopped_event_keeps_new_admission),
         };
         return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);
 }
