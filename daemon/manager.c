@@ -463,17 +463,28 @@ static int read_request(Manager *m, virDomainPtr dom, DomainRequest **ret_req, c
         return 0;
 }
 
-/* Re-enters a previous run's placement when it still describes the domain and libvirt still
- * holds its pins; returns true when adopted. */
+/* Re-enters a previous run's placement when it still describes the domain under the current
+ * policy (same vCPU count, same class, dedicated CPUs still in the dedicated pool) and libvirt
+ * still holds its pins; returns true when adopted. */
 static bool adopt_saved(Manager *m, ManagedDomain *d, virDomainPtr dom) {
         _cleanup_(json_object_putp) json_object *saved = take_saved(m, d->uuid);
         if (!saved)
                 return false;
         _cleanup_(placement_freep) Placement *spec = NULL;
-        _cleanup_free_ char *cls = NULL, *uuid = NULL;
+        _cleanup_free_ char *cls = NULL, *uuid = NULL, *why = NULL;
         const Placement *pl;
-        if (persist_parse(saved, m->topology, &spec, &cls, &uuid) < 0 || spec->n_vcpus != d->req->vcpus ||
-            planner_restore(m->planner, spec, cls, &pl) < 0)
+        if (persist_parse(saved, m->topology, &spec, &cls, &uuid) < 0 || spec->n_vcpus != d->req->vcpus)
+                return false;
+        const PolicyClass *now = config_match_class(m->config, d->req->name, d->req->metadata_class, &why);
+        if (!now || strcmp(now->name, cls) != 0 ||
+            (!spec->adopted && !hwloc_bitmap_isincluded(spec->held, m->config->host.dedicated))) {
+                log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
+                         "%s: the previous run's placement (class %s) does not fit the current policy: placing it "
+                         "again",
+                         d->name, cls);
+                return false;
+        }
+        if (planner_restore(m->planner, spec, cls, &pl) < 0)
                 return false;
         if (!pl->adopted && !m->opts.dry_run && !pin_matches(dom, pl, m->topology)) {
                 /* Ours, but changed behind our back (or never finished): apply it again. */

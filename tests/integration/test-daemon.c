@@ -322,6 +322,25 @@ static void test_restart_adopts(void **state) {
         virDomainDestroy(vdi);
         fx.m = start_manager();
         assert_null(manager_find(fx.m, "vdi-1"));
+
+        /* The policy changed while kvmtuned was away: the saved placement of a domain whose class
+         * changed is not adopted, the domain is placed again under its new class. */
+        manager_free(fx.m);
+        fx.m = NULL;
+        fixture_write(fx.root, "policy.d/10-renamed.conf", "[Class ded2]\nMatchName=ded-keep\nCPUPolicy=dedicated\n");
+        fx.m = start_manager();
+        d = manager_find(fx.m, "ded-keep");
+        assert_non_null(d);
+        assert_int_equal(d->state, DOMAIN_PLACED);
+        assert_string_equal(planner_find(fx.m->planner, "ded-keep")->cls->name, "ded2");
+        manager_free(fx.m);
+        fx.m = NULL;
+        char *renamed = NULL;
+        assert_true(asprintf(&renamed, "%s/policy.d/10-renamed.conf", fx.root) > 0);
+        assert_int_equal(unlink(renamed), 0);
+        free(renamed);
+        fx.m = start_manager();
+        assert_string_equal(planner_find(fx.m->planner, "ded-keep")->cls->name, "ded");
         free(before);
         free(after);
         hwloc_bitmap_free(held_before);
