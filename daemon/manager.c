@@ -303,6 +303,11 @@ static void update_governors(Manager *m) {
                 return;
         _cleanup_bitmap_ hwloc_bitmap_t held = hwloc_bitmap_alloc();
         planner_held_cpus(m->planner, held);
+        /* Most events leave the held CPUs as they were: one file per CPU is not read again. */
+        if (m->governed_for && hwloc_bitmap_isequal(m->governed_for, held))
+                return;
+        hwloc_bitmap_free(m->governed_for);
+        m->governed_for = hwloc_bitmap_dup(held);
         for (unsigned i = 0; i < m->topology->n_cpus; i++) {
                 unsigned cpu = m->topology->cpus[i].os;
                 const char *want = hwloc_bitmap_isset(held, cpu) ? h->governor_dedicated : h->governor_idle;
@@ -349,6 +354,8 @@ static void update_isolation(Manager *m) {
         }
         if (m->isolated_to && hwloc_bitmap_isequal(m->isolated_to, allowed))
                 return;
+        if (m->isolation_failed_for && hwloc_bitmap_isequal(m->isolation_failed_for, allowed))
+                return; /* reported once; tried again when the target changes */
         if (!isolation_available(&m->isolation)) {
                 m->isolation_missing = true;
                 log_emit(&m->log, LOG_NOTICE, &(LogFields){ .action = "isolate", .result = "unavailable", .vcpu = -1 },
@@ -359,6 +366,8 @@ static void update_isolation(Manager *m) {
         }
         int n = isolation_apply(&m->isolation, allowed, &error);
         _cleanup_free_ char *cpus = cpulist_format(allowed);
+        hwloc_bitmap_free(m->isolation_failed_for);
+        m->isolation_failed_for = n < 0 ? hwloc_bitmap_dup(allowed) : NULL;
         if (n < 0) {
                 log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "isolate", .result = "failed", .vcpu = -1 },
                          "%s", error);
@@ -376,8 +385,12 @@ static void update_pools(Manager *m) {
         update_isolation(m);
 }
 
+/* At start and after a reload (the governors or the isolation mode may have changed). */
 static void apply_host_settings(Manager *m) {
         _cleanup_free_ char *error = NULL;
+        hwloc_bitmap_free(m->governed_for);
+        hwloc_bitmap_free(m->isolation_failed_for);
+        m->governed_for = m->isolation_failed_for = NULL;
         if (!m->opts.dry_run && tuning_thp(&m->tuning, m->config->host.thp, &error) < 0)
                 log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "thp", .result = "failed", .vcpu = -1 }, "%s",
                          error);
@@ -395,6 +408,8 @@ static void restore_host_settings(Manager *m, const char *why) {
                          "%s: host isolation undone, %d processes back on every CPU", why, moved);
         hwloc_bitmap_free(m->isolated_to);
         m->isolated_to = NULL;
+        hwloc_bitmap_free(m->governed_for); /* restored: set them again when next asked */
+        m->governed_for = NULL;
         free(error);
         error = NULL;
         int n = tuning_restore_all(&m->tuning, &error);
@@ -1425,6 +1440,8 @@ void manager_free(Manager *m) {
         journal_free(m->journal);
         hwloc_bitmap_free(m->isolated_to);
         hwloc_bitmap_free(m->repin_nodes);
+        hwloc_bitmap_free(m->governed_for);
+        hwloc_bitmap_free(m->isolation_failed_for);
         free(m->state_dir);
         free(m->journal_path);
         planner_free(m->planner);

@@ -71,9 +71,11 @@ typedef struct Manager {
         Journal *journal;
         Tuning tuning;
         bool cpufreq_missing; /* reported once, then governors are left alone */
+        hwloc_bitmap_t governed_for; /* the held CPUs governors were last set for; NULL: not yet */
         Isolation isolation;
         hwloc_bitmap_t isolated_to; /* CPUs host tasks are confined to now; NULL: not isolated */
         bool isolation_missing;
+        hwloc_bitmap_t isolation_failed_for; /* the target of a failed isolation, not retried */
 
         virConnectPtr conn;
         int cb_lifecycle, cb_device_added, cb_device_removed, cb_tunable;

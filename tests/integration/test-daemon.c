@@ -21,6 +21,7 @@
 
 #include "cpulist.h"
 #include "fixture.h"
+#include "kfile.h"
 #include "manager.h"
 #include "oracle.h"
 
@@ -92,11 +93,17 @@ static int setup(void **state) {
         assert_true(asprintf(&fx.procfs, "%s/proc", fx.root) > 0);
         fixture_write(fx.procfs, "sys/kernel/random/boot_id", "boot-1\n");
         fixture_write(fx.sysfs, "kernel/mm/transparent_hugepage/enabled", "always [madvise] never\n");
+        for (int cpu = 0; cpu < 8; cpu++) {
+                char rel[80];
+                snprintf(rel, sizeof(rel), "devices/system/cpu/cpu%d/cpufreq/scaling_governor", cpu);
+                fixture_write(fx.sysfs, rel, "schedutil\n");
+        }
         char *out = oracle_run("lstopo-no-graphics -f --if synthetic -i '%s' --of xml '%s' && echo ok", TOPOLOGY_DESC,
                                fx.topology);
         assert_non_null(out);
         free(out);
-        fixture_write(fx.root, "kvmtuned.conf", "[Daemon]\nURI=test:///default\nMetrics=off\n");
+        fixture_write(fx.root, "kvmtuned.conf",
+                      "[Daemon]\nURI=test:///default\nMetrics=off\n[Host]\nGovernorDedicated=performance\n");
         fixture_write(fx.root, "policy.d/50-test.conf", policy);
         fx.conn = virConnectOpen("test:///default");
         assert_non_null(fx.conn);
@@ -170,6 +177,16 @@ static char *numa_nodeset(virDomainPtr dom) {
         return nodes;
 }
 
+/* The governor of a CPU in the fixture sysfs. */
+static void assert_governor(int cpu, const char *want) {
+        char rel[80], *text = NULL;
+        snprintf(rel, sizeof(rel), "devices/system/cpu/cpu%d/cpufreq/scaling_governor", cpu);
+        assert_int_equal(kfile_read(fx.sysfs, rel, &text), 0);
+        text[strcspn(text, "\n")] = '\0';
+        assert_string_equal(text, want);
+        free(text);
+}
+
 static void test_existing_domain_placed_at_start(void **state) {
         (void) state;
         /* The test driver starts with one running domain, "test": reconcile placed it. */
@@ -209,6 +226,10 @@ static void test_dedicated_lifecycle(void **state) {
         assert_int_equal(a / 4, b / 4);
         assert_int_equal(atoi(emu), (a / 4) * 4);
         assert_int_equal(atoi(nodes), a / 4);
+        /* GovernorDedicated=performance on the CPUs it holds, the others as they were. */
+        assert_governor(a, "performance");
+        assert_governor(b, "performance");
+        assert_governor(0, "schedutil");
 
         /* The shared "test" domain no longer floats over ded-a's CPUs. */
         virDomainPtr test = virDomainLookupByName(fx.conn, "test");
@@ -229,6 +250,8 @@ static void test_dedicated_lifecycle(void **state) {
         planner_held_cpus(fx.m->planner, held);
         assert_true(hwloc_bitmap_iszero(held));
         hwloc_bitmap_free(held);
+        assert_governor(a, "schedutil");
+        assert_governor(b, "schedutil");
         free(v0);
         free(v1);
         free(emu);
@@ -507,7 +530,9 @@ static void test_late_stopped_event_keeps_new_admission(void **state) {
                              "<memory unit='MiB'>64</memory><vcpu>1</vcpu></domain>\"}",
                              uuid) > 0);
         free(raw_request(request));
-        assert_int_equal(manager_find(fx.m, "ded-s")->state, DOMAIN_PENDING);
+        ManagedDomain *admitted = manager_find(fx.m, "ded-s");
+        assert_non_null(admitted);
+        assert_int_equal(admitted->state, DOMAIN_PENDING);
         assert_int_equal(virDomainDestroy(dom), 0); /* the old run's STOPPED event */
         for (int i = 0; i < 20; i++)
                 sd_event_run(fx.m->event, 10000);
