@@ -833,9 +833,8 @@ int manager_reconcile(Manager *m) {
 
 /* ---- Reload ------------------------------------------------------------------------------- */
 
-int manager_reload(Manager *m, char **ret_errors) {
-        *ret_errors = NULL;
-        sd_notify(0, "RELOADING=1");
+/* The reload itself; manager_reload tells systemd around it. */
+static int reload_policy(Manager *m, char **ret_errors) {
         CliHost host = { .topology = m->opts.topology,
                          .sysfs = m->opts.sysfs,
                          .config = m->opts.config_path,
@@ -848,15 +847,12 @@ int manager_reload(Manager *m, char **ret_errors) {
                 config_errors_clear(&errors);
                 log_emit(&m->log, LOG_ERR, &(LogFields){ .action = "reload", .result = "failed", .vcpu = -1 },
                          "reload failed, the running policy stays:\n%s", *ret_errors ? *ret_errors : "");
-                sd_notify(0, "READY=1");
                 return -EINVAL;
         }
         _cleanup_(planner_freep) Planner *p = NULL;
         r = planner_new(m->topology, c, &p);
-        if (r < 0) {
-                sd_notify(0, "READY=1");
+        if (r < 0)
                 return r;
-        }
 
         /* Domains whose class (and the pools) did not change keep their placement as it is; the
          * others are placed again, in the order they were first placed. */
@@ -917,9 +913,17 @@ int manager_reload(Manager *m, char **ret_errors) {
         log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "reload", .result = "ok", .vcpu = -1 },
                  "configuration reloaded; %u domain%s placed again, the others left as they were", moved_count,
                  moved_count == 1 ? "" : "s");
-        sd_notify(0, "READY=1");
-        notify_status(m);
         return 0;
+}
+
+int manager_reload(Manager *m, char **ret_errors) {
+        *ret_errors = NULL;
+        sd_notify(0, "RELOADING=1");
+        int r = reload_policy(m, ret_errors);
+        sd_notify(0, "READY=1"); /* the running policy (old or new) is in force either way */
+        if (r == 0)
+                notify_status(m);
+        return r;
 }
 
 /* ---- Control socket ----------------------------------------------------------------------- */
