@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "kfile.h"
 #include "macro.h"
 #include "nodemem.h"
 #include "topology.h"
@@ -356,6 +357,8 @@ static int open_hwloc(const TopologySource *src, hwloc_topology_t *ret_hwloc) {
         hwloc_topology_set_type_filter(topo, HWLOC_OBJ_PCI_DEVICE, HWLOC_TYPE_FILTER_KEEP_ALL);
 
         int r = 0;
+        if (!src->xml_path && !src->synthetic) /* see host_cpuset() */
+                hwloc_topology_set_flags(topo, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
         if (src->xml_path) {
                 if (access(src->xml_path, R_OK) < 0)
                         r = -errno;
@@ -371,6 +374,26 @@ static int open_hwloc(const TopologySource *src, hwloc_topology_t *ret_hwloc) {
         }
         *ret_hwloc = topo;
         return 0;
+}
+
+/* The CPUs of the live host for anyone's use: kvmtuned's own cgroup is no measure (host
+ * isolation may have confined it, with the rest of system.slice, to the housekeeping CPUs), the
+ * root cpuset of its cgroup namespace is (all online CPUs on a host, a container's own set).
+ * Narrows set to it; leaves set alone without a cpuset hierarchy. */
+static void host_cpuset(const char *sysfs, hwloc_bitmap_t set) {
+        static const char *const roots[] = { "fs/cgroup/cpuset.cpus.effective",
+                                             "fs/cgroup/cpuset/cpuset.effective_cpus" };
+        for (size_t i = 0; i < ELEMENTSOF(roots); i++) {
+                _cleanup_free_ char *text = NULL;
+                _cleanup_bitmap_ hwloc_bitmap_t root = hwloc_bitmap_alloc();
+                if (!root || kfile_read(sysfs, roots[i], &text) < 0)
+                        continue;
+                text[strcspn(text, "\n")] = '\0';
+                if (hwloc_bitmap_list_sscanf(root, text) < 0 || hwloc_bitmap_iszero(root))
+                        continue;
+                hwloc_bitmap_and(set, set, root);
+                return;
+        }
 }
 
 int topology_load(const TopologySource *src, Topology **ret_topology) {
@@ -395,7 +418,10 @@ int topology_load(const TopologySource *src, Topology **ret_topology) {
         t->unavailable = hwloc_bitmap_dup(hwloc_topology_get_complete_cpuset(t->hwloc));
         if (!t->cpuset || !t->unavailable)
                 return -ENOMEM;
-        hwloc_bitmap_and(t->cpuset, t->cpuset, hwloc_topology_get_allowed_cpuset(t->hwloc));
+        if (src->xml_path || src->synthetic) /* as allowed on the machine that was recorded */
+                hwloc_bitmap_and(t->cpuset, t->cpuset, hwloc_topology_get_allowed_cpuset(t->hwloc));
+        else
+                host_cpuset(src->sysfs ? src->sysfs : "/sys", t->cpuset);
         hwloc_bitmap_andnot(t->unavailable, t->unavailable, t->cpuset);
         if (hwloc_bitmap_iszero(t->cpuset))
                 return -EINVAL;

@@ -53,6 +53,11 @@ say "IsolateHost=when-dedicated: vCPU on $vcpu, host loops on $loops, steal $ste
 check "the busy guest's vCPU has CPU 1" test "$vcpu" = 1
 check_sh "host processes are moved off the dedicated CPU" "[ -n '$loops' ] && ! in_list 1 '$loops'"
 check "kvmtuned's own process moved too" grep -q kvmtuned.housekeeping "/proc/$KT_PID/cgroup"
+# A kvmtuned (re)started inside the group must still model the whole host, not its own cpuset.
+online=$(getconf _NPROCESSORS_ONLN)
+say "kvmtunectl topology from inside the group: $(ctl topology | head -1)"
+check_sh "kvmtunectl started inside the housekeeping group still sees all $online CPUs" \
+  "grep -q kvmtuned.housekeeping /proc/self/cgroup && ctl topology | head -1 | grep -q ', $online CPUs'"
 check_sh "the guest's threads stay in libvirt's cgroup" "grep -q machine /proc/\$(guest_pid kt-busy)/cgroup"
 check_sh "steal with isolation is under half of steal without ($steal_iso % vs $steal_no %)" \
   "[ \$(echo '$steal_iso * 2 < $steal_no' | bc) -eq 1 ]"
