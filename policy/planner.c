@@ -442,7 +442,20 @@ static double node_ratio_limit(const Planner *p, unsigned n) {
         return limit;
 }
 
-/* Small-page memory still free on node n: free figure (or total), less what plans placed. */
+/* Free pages of the existing page_kib pool of node n, as the host reported them (-1: the host
+ * does not list that size). */
+static int64_t node_pool_pages(const Planner *p, unsigned n, uint64_t page_kib) {
+        const TopoNode *node = &p->t->nodes[n];
+        for (unsigned i = 0; i < node->n_hugepages; i++)
+                if (node->hugepages[i].page_kib == page_kib)
+                        return node->hugepages[i].free >= 0
+                                       ? node->hugepages[i].free
+                                       : (node->hugepages[i].total > 0 ? node->hugepages[i].total : 0);
+        return -1;
+}
+
+/* Small-page memory still free on node n: free figure (or total), less what plans placed, less
+ * the hugepages plans need beyond the free pools (pool pages are not in the free figure). */
 static uint64_t node_free_kib(const Planner *p, unsigned n) {
         const TopoNode *node = &p->t->nodes[n];
         uint64_t have;
@@ -455,7 +468,9 @@ static uint64_t node_free_kib(const Planner *p, unsigned n) {
         uint64_t used = p->node_small_kib[n];
         for (unsigned i = 0; i < MAX_PAGE_SIZES; i++) {
                 const PageUse *u = &p->node_pages[n * MAX_PAGE_SIZES + i];
-                used += u->count * u->page_kib;
+                int64_t pool = u->page_kib ? node_pool_pages(p, n, u->page_kib) : 0;
+                uint64_t in_pool = pool > 0 ? (uint64_t) pool : 0;
+                used += (u->count > in_pool ? u->count - in_pool : 0) * u->page_kib;
         }
         return used >= have ? 0 : have - used;
 }
@@ -474,23 +489,17 @@ static PageUse *page_use(const Planner *p, unsigned n, uint64_t page_kib) {
  * what kvmtuned could reserve from free memory. NO_LIMIT when the host has no figures. */
 static uint64_t node_free_pages(const Planner *p, unsigned n, uint64_t page_kib) {
         const TopoNode *node = &p->t->nodes[n];
-        uint64_t pool = 0;
-        bool known = false;
-        for (unsigned i = 0; i < node->n_hugepages; i++)
-                if (node->hugepages[i].page_kib == page_kib) {
-                        known = true;
-                        pool = node->hugepages[i].free >= 0
-                                       ? (uint64_t) node->hugepages[i].free
-                                       : (uint64_t) (node->hugepages[i].total > 0 ? node->hugepages[i].total : 0);
-                }
+        int64_t listed = node_pool_pages(p, n, page_kib);
+        bool known = listed >= 0;
+        uint64_t pool = known ? (uint64_t) listed : 0;
         if (!known && node->n_hugepages > 0)
                 return 0; /* the host lists its sizes, and this is not one of them */
         uint64_t free_kib = node_free_kib(p, n);
         if (!known && free_kib == NO_LIMIT)
                 return NO_LIMIT;
 
-        /* Pages taken from the existing pool by plans; pool pages are part of free memory only
-         * through their own count, so on-demand growth comes from the small-page figure. */
+        /* Pages taken from the existing pool by plans; what plans need beyond it is already out
+         * of free_kib, from which on-demand growth comes. */
         PageUse *u = page_use(p, n, page_kib);
         uint64_t used = u ? u->count : 0;
         uint64_t from_pool = pool > used ? pool - used : 0;
@@ -1116,6 +1125,7 @@ static void helper_cpus(Planner *p, const Placement *pl, HelperPlacement how, co
 /* Splits the memory over the nodes in proportion to the vCPUs there and records it. */
 static void commit_memory(Planner *p, const Need *need, Placement *pl) {
         const Topology *t = p->t;
+        pl->memory_booked = true;
         unsigned total = 0;
         for (unsigned n = 0; n < t->n_nodes; n++)
                 total += p->node_take[n];
@@ -1247,9 +1257,9 @@ static void uncommit(Planner *p, Placement *pl) {
                 hwloc_bitmap_andnot(p->held_set, p->held_set, pl->held);
         for (unsigned n = 0; n < t->n_nodes; n++) {
                 p->node_shared_vcpus[n] -= pl->shared_vcpus ? pl->shared_vcpus[n] : 0;
-                p->node_small_kib[n] -= pl->memory_kib ? pl->memory_kib[n] : 0;
+                p->node_small_kib[n] -= pl->memory_booked && pl->memory_kib ? pl->memory_kib[n] : 0;
         }
-        for (unsigned i = 0; i < pl->n_hugepages; i++) {
+        for (unsigned i = 0; pl->memory_booked && i < pl->n_hugepages; i++) {
                 int n = topology_node_index(t, pl->hugepages[i].node);
                 PageUse *u = page_use(p, (unsigned) n, pl->hugepages[i].page_kib);
                 if (u)
@@ -1457,6 +1467,7 @@ static Placement *placement_copy(const Placement *spec, unsigned n_nodes) {
         pl->adopted = spec->adopted;
         pl->memory_mode = spec->memory_mode;
         pl->hugepage_kib = spec->hugepage_kib;
+        pl->memory_booked = spec->memory_booked;
         hwloc_bitmap_copy(pl->held, spec->held);
         hwloc_bitmap_copy(pl->memory_nodes, spec->memory_nodes);
         if (spec->emulator)
@@ -1503,6 +1514,12 @@ int planner_restore(Planner *p, const Placement *spec, const char *class_name, c
         if (!pl)
                 return -ENOMEM;
         pl->cls = cls;
+        /* Live free figures were read with the domain running: its memory is out of them already.
+         * Total memory (a recorded machine) still has to be booked. */
+        bool live_figures = false;
+        for (unsigned n = 0; n < t->n_nodes; n++)
+                live_figures |= t->nodes[n].free_bytes >= 0;
+        pl->memory_booked = spec->memory_booked || !live_figures;
         int r = add_placement(p, pl);
         if (r < 0)
                 return r;
@@ -1520,9 +1537,9 @@ int planner_restore(Planner *p, const Placement *spec, const char *class_name, c
                         hwloc_bitmap_or(p->held_set, p->held_set, pl->held);
                 for (unsigned n = 0; n < t->n_nodes; n++) {
                         p->node_shared_vcpus[n] += pl->shared_vcpus[n];
-                        p->node_small_kib[n] += pl->memory_kib[n];
+                        p->node_small_kib[n] += pl->memory_booked ? pl->memory_kib[n] : 0;
                 }
-                for (unsigned i = 0; i < pl->n_hugepages; i++) {
+                for (unsigned i = 0; pl->memory_booked && i < pl->n_hugepages; i++) {
                         int n = topology_node_index(t, pl->hugepages[i].node);
                         PageUse *u = n >= 0 ? page_use(p, (unsigned) n, pl->hugepages[i].page_kib) : NULL;
                         if (u)

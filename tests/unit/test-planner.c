@@ -467,6 +467,82 @@ static void test_persist_round_trip_and_bad_fields(void **state) {
         world_free(w);
 }
 
+/* A synthetic one-node host of 4 GiB with live-looking figures: free_gib free, and a 2M pool of
+ * pool_pages free pages. */
+static Topology *host_with_figures(int64_t free_gib, int64_t pool_pages) {
+        Topology *t = NULL;
+        assert_int_equal(
+                topology_load(&(TopologySource){ .synthetic = "pack:1 numa:1(memory=4GiB) l3:1 core:4 pu:1" }, &t), 0);
+        t->nodes[0].free_bytes = free_gib << 30;
+        t->nodes[0].hugepages = calloc(1, sizeof(TopoHugepages));
+        t->nodes[0].hugepages[0] = (TopoHugepages){ .page_kib = 2048, .total = pool_pages, .free = pool_pages };
+        t->nodes[0].n_hugepages = 1;
+        return t;
+}
+
+/* Hugepages taken from the existing pool are not taken from free memory: the pool's pages never
+ * were part of it. */
+static void test_pool_pages_are_not_free_memory(void **state) {
+        (void) state;
+        World *w = world_new(host_with_figures(1, 512), "[Host]\nHugepages=off\n", NULL);
+        const Placement *h = place(w, "h", "huge", 1, 1024, "<memoryBacking><hugepages/></memoryBacking>");
+        assert_true(h->admitted); /* the whole 1 GiB pool */
+        const Placement *s = place(w, "s", "ded", 1, 1000, NULL);
+        print_message("1 GiB small pages beside a 1 GiB guest on the pool: %s\n", s->admitted ? "admitted" : s->reason);
+        assert_true(s->admitted);
+        const Placement *more = place(w, "more", "huge", 1, 2, "<memoryBacking><hugepages/></memoryBacking>");
+        assert_false(more->admitted); /* the pool is used up, and Hugepages=off does not grow it */
+        world_free(w);
+}
+
+/* A restart restores the running domains' placements. The live free figure was read with them
+ * running: their memory is out of it already and must not be booked again, nor given back
+ * when they stop. */
+static void test_restored_memory_not_booked_twice(void **state) {
+        (void) state;
+        World *w = world_new(host_with_figures(4, 0), NULL, NULL);
+        const Placement *a = place(w, "a", "ded", 1, 2048, NULL);
+        assert_true(a->admitted);
+        json_object *saved = persist_placement(a, NULL, w->t);
+        world_free(w);
+
+        w = world_new(host_with_figures(2, 0), NULL, NULL); /* a runs: 2 GiB free */
+        Placement *spec = NULL;
+        char *cls = NULL, *uuid = NULL;
+        assert_int_equal(persist_parse(saved, w->t, &spec, &cls, &uuid), 0);
+        const Placement *restored = NULL;
+        assert_int_equal(planner_restore(w->p, spec, cls, &restored), 0);
+        const Placement *b = place(w, "b", "ded", 1, 2000, NULL);
+        print_message("2 GiB beside the restored 2 GiB guest on a node with 2 GiB free: %s\n",
+                      b->admitted ? "admitted" : b->reason);
+        assert_true(b->admitted);
+        assert_int_equal(planner_release(w->p, "a"), 0);
+        const Placement *c = place(w, "c", "ded", 1, 1024, NULL);
+        assert_false(c->admitted); /* a's memory was never booked: its release frees nothing */
+        placement_free(spec);
+        free(cls);
+        free(uuid);
+        world_free(w);
+
+        /* A recorded machine's figure is its total memory: a restored placement is booked. */
+        w = world_synthetic("pack:1 numa:1(memory=4GiB) l3:1 core:4 pu:1", NULL);
+        a = place(w, "a", "ded", 1, 3072, NULL);
+        assert_true(a->admitted);
+        json_object_put(saved);
+        saved = persist_placement(a, NULL, w->t);
+        world_free(w);
+        w = world_synthetic("pack:1 numa:1(memory=4GiB) l3:1 core:4 pu:1", NULL);
+        assert_int_equal(persist_parse(saved, w->t, &spec, &cls, &uuid), 0);
+        assert_int_equal(planner_restore(w->p, spec, cls, &restored), 0);
+        b = place(w, "b", "ded", 1, 3072, NULL);
+        assert_false(b->admitted);
+        placement_free(spec);
+        free(cls);
+        free(uuid);
+        json_object_put(saved);
+        world_free(w);
+}
+
 static void test_explicit_pins_count_as_taken(void **state) {
         (void) state;
         World *w = world_synthetic("pack:1 l3:1 core:4 pu:1", "[Host]\nHousekeepingCPUs=0\n");
@@ -785,6 +861,8 @@ int main(void) {
                 cmocka_unit_test(test_emulator_isolate_and_iothreads),
                 cmocka_unit_test(test_memory_and_hugepages),
                 cmocka_unit_test(test_persist_round_trip_and_bad_fields),
+                cmocka_unit_test(test_pool_pages_are_not_free_memory),
+                cmocka_unit_test(test_restored_memory_not_booked_twice),
                 cmocka_unit_test(test_explicit_pins_count_as_taken),
                 cmocka_unit_test(test_mixed),
                 cmocka_unit_test(test_core_kinds_and_devices),
