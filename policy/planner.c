@@ -954,15 +954,21 @@ static double ratio_after(const Planner *p, unsigned n, unsigned add, unsigned *
         return cpus ? (double) vcpus / cpus : INFINITY;
 }
 
-/* How many more shared vCPUs node n takes under the class's Overcommit and the limits of the
- * shared domains already there. */
+/* The ratio a new domain of class cls must respect on node n: the strictest of its Overcommit
+ * and those of the shared domains already there; 0 for none. */
+static double ratio_limit(const Planner *p, unsigned n, const PolicyClass *cls) {
+        double limit = node_ratio_limit(p, n);
+        if (cls->overcommit > 0 && (limit == 0 || cls->overcommit < limit))
+                limit = cls->overcommit;
+        return limit;
+}
+
+/* How many more shared vCPUs node n takes under ratio_limit(). */
 static unsigned shared_capacity(const Planner *p, unsigned n, const PolicyClass *cls) {
         unsigned cpus = shared_cpu_count(p, n);
         if (cpus == 0)
                 return 0;
-        double limit = node_ratio_limit(p, n);
-        if (cls->overcommit > 0 && (limit == 0 || cls->overcommit < limit))
-                limit = cls->overcommit;
+        double limit = ratio_limit(p, n, cls);
         if (limit == 0)
                 return UINT32_MAX / 2;
         double room = floor(limit * cpus + 1e-9) - p->node_shared_vcpus[n];
@@ -994,6 +1000,15 @@ static int place_shared(Planner *p, const Need *need, Placement *pl, unsigned de
                         unsigned share = (unsigned) ceil((double) units * shared_cpu_count(p, n) / total);
                         pl->shared_vcpus[n] = share < left ? share : left;
                         left -= pl->shared_vcpus[n];
+                }
+                /* Overcommit holds here too: the nodes are fixed, so a node over the limit refuses. */
+                for (unsigned n = 0; n < t->n_nodes; n++) {
+                        unsigned v, c;
+                        if (!pl->shared_vcpus[n] || pl->shared_vcpus[n] <= shared_capacity(p, n, cls))
+                                continue;
+                        double r = ratio_after(p, n, pl->shared_vcpus[n], &v, &c);
+                        return refuse(pl, "node %u shared ratio would be %.2f > %.1f (%u vCPUs / %u CPUs)",
+                                      t->nodes[n].os, r, ratio_limit(p, n, cls), v, c);
                 }
         } else {
                 int best = -1;
@@ -1034,9 +1049,7 @@ static int place_shared(Planner *p, const Need *need, Placement *pl, unsigned de
                                                 bc = c;
                                         }
                                 }
-                                double limit = node_ratio_limit(p, (unsigned) worst);
-                                if (cls->overcommit > 0 && (limit == 0 || cls->overcommit < limit))
-                                        limit = cls->overcommit;
+                                double limit = ratio_limit(p, (unsigned) worst, cls);
                                 if (bc == 0)
                                         return refuse(pl, "node %u: needs shared CPUs for %u vCPUs, 0 free",
                                                       t->nodes[worst].os, units);

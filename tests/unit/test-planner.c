@@ -588,6 +588,13 @@ static void test_mixed(void **state) {
         const Placement *bad = place(w, "m2", "mix", 4, 512, NULL);
         assert_false(bad->admitted);
         assert_non_null(strstr(bad->reason, "names no dedicated vCPUs"));
+        /* Overcommit=4 binds the shared part too: 30 shared vCPUs on a node with 4 shared CPUs left. */
+        const Placement *over = place(w, "m3", "mix", 32, 512,
+                                      "<cputune><vcpusched vcpus='0-1' scheduler='fifo' priority='1'/></cputune>");
+        print_message("mixed over its Overcommit: %s\n", over->admitted ? "admitted" : over->reason);
+        assert_false(over->admitted);
+        assert_non_null(strstr(over->reason, "shared ratio would be"));
+        assert_non_null(strstr(over->reason, "> 4.0"));
         check_invariants(w);
         hwloc_bitmap_free(ded);
         hwloc_bitmap_free(all);
