@@ -1,4 +1,5 @@
 /* A libvirt domain XML turned into a placement request (libxml2 + XPath). */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 
 #define DOMAIN_XML_MAX (16 * 1024 * 1024)
 #define VCPUS_MAX 16384
+#define MEMORY_MAX_KIB (1ULL << 50) /* 1 EiB */
 #define KVMTUNED_NS "urn:kvmtuned:policy:1"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(xmlDocPtr, xmlFreeDoc)
@@ -75,8 +77,9 @@ static uint64_t xp_number(Parse *p, xmlNodePtr node, const char *expr, uint64_t 
                 return def;
         char *end;
         errno = 0;
-        unsigned long long v = strtoull(s, &end, 0);
-        if (end == s || *end || errno != 0 || s[0] == '-' || v > max) {
+        /* strtoull would take leading blanks and a sign, and wrap " -5" around. */
+        unsigned long long v = isdigit((unsigned char) s[0]) ? strtoull(s, &end, 0) : (end = s, 0);
+        if (end == s || *end || errno != 0 || v > max) {
                 fail(p, "%s is not a number from 0 to %" PRIu64 ": %s", what, max, s);
                 return def;
         }
@@ -108,11 +111,17 @@ static uint64_t to_kib(Parse *p, uint64_t value, const char *unit, const char *w
         return 0;
 }
 
-/* A memory figure: the element or attribute value plus its unit attribute. */
+/* A memory figure: the element or attribute value plus its unit attribute, at most 1 EiB (so
+ * that sums and page roundings over it cannot overflow). */
 static uint64_t xp_memory(Parse *p, xmlNodePtr node, const char *value_expr, const char *unit_expr, const char *what) {
         uint64_t v = xp_number(p, node, value_expr, 0, UINT64_MAX, what);
         _cleanup_free_ char *unit = xp_string(p, node, unit_expr);
-        return to_kib(p, v, unit, what);
+        uint64_t kib = to_kib(p, v, unit, what);
+        if (kib > MEMORY_MAX_KIB) {
+                fail(p, "%s is larger than 1 EiB", what);
+                return 0;
+        }
+        return kib;
 }
 
 static hwloc_bitmap_t xp_cpuset(Parse *p, xmlNodePtr node, const char *expr, const char *what) {
@@ -248,7 +257,7 @@ static void parse_hostdevs(Parse *p, DomainRequest *d) {
         _cleanup_(xmlXPathFreeObjectp) xmlXPathObjectPtr o = xp_nodes(p, expr);
         for (int i = 0; i < n; i++) {
                 xmlNodePtr a = xmlXPathNodeSetItem(o->nodesetval, i);
-                uint64_t dom = xp_number(p, a, "@domain", 0, 0xffff, "hostdev domain");
+                uint64_t dom = xp_number(p, a, "@domain", 0, 0xffffffff, "hostdev domain");
                 uint64_t bus = xp_number(p, a, "@bus", 0, 0xff, "hostdev bus");
                 uint64_t slot = xp_number(p, a, "@slot", 0, 0x1f, "hostdev slot");
                 uint64_t fn = xp_number(p, a, "@function", 0, 7, "hostdev function");

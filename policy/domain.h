@@ -35,7 +35,7 @@ typedef struct DomainRequest {
         hwloc_bitmap_t pinned_nodes; /* <numatune><memory nodeset=>, empty if none */
 
         unsigned n_hostdevs;
-        char (*hostdevs)[16]; /* PCI passthrough addresses, 0000:3b:00.0 */
+        char (*hostdevs)[24]; /* PCI passthrough addresses, 0000:3b:00.0 (VMD domains: 10000:...) */
 
         char *metadata_class; /* <kvmtuned:policy class=...>, NULL if none */
         hwloc_bitmap_t dedicated_vcpus; /* mixed: vCPUs named dedicated; NULL if none named */

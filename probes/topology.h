@@ -66,7 +66,7 @@ typedef struct TopoKind {
 } TopoKind;
 
 typedef struct TopoDevice {
-        char address[16]; /* PCI address as libvirt writes it: 0000:3b:00.0 */
+        char address[24]; /* PCI address as libvirt writes it: 0000:3b:00.0 (VMD domains: 10000:...) */
         uint16_t class_id, vendor_id, device_id;
         char *name; /* marketing name when hwloc knows it, else NULL */
         char *os_names; /* OS devices below it ("cuda0 nvidia0"), else NULL */

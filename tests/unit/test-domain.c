@@ -102,6 +102,16 @@ static void test_hostdev_gaming_guest(void **state) {
         assert_int_equal(d->n_iothreads, 1);
         assert_int_equal(d->iothread_ids[0], 4);
         domain_free(d);
+
+        /* PCI domains beyond 0xffff exist (Intel VMD): libvirt writes them in full. */
+        static const char vmd[] = "<domain><name>v</name><vcpu>1</vcpu><memory>1</memory><devices><hostdev "
+                                  "mode='subsystem' type='pci'><source><address domain='0x10000' bus='0xe1' "
+                                  "slot='0x00' function='0x0'/></source></hostdev></devices></domain>";
+        char *error = NULL;
+        assert_int_equal(domain_parse(vmd, strlen(vmd), &d, &error), 0);
+        assert_int_equal(d->n_hostdevs, 1);
+        assert_string_equal(d->hostdevs[0], "10000:e1:00.0");
+        domain_free(d);
 }
 
 static void test_mixed_guest(void **state) {
@@ -169,6 +179,13 @@ static void test_broken(void **state) {
                 { "<domain><name>x</name><vcpu current='0'>2</vcpu><memory>1</memory></domain>",
                   "<vcpu current='0'> leaves the domain without a vCPU" },
                 { "<domain><name>x</name><vcpu>1</vcpu></domain>", "the domain has no <memory> size" },
+                { "<domain><name>x</name><vcpu>1</vcpu><memory> -5</memory></domain>",
+                  "<memory> is not a number from 0 to 18446744073709551615:  -5" },
+                { "<domain><name>x</name><vcpu>+2</vcpu><memory>1</memory></domain>", "<vcpu> is not a number" },
+                { "<domain><name>x</name><vcpu>1</vcpu><memory unit='TiB'>2000000</memory></domain>",
+                  "<memory> is larger than 1 EiB" },
+                { "<domain><name>x</name><vcpu>1</vcpu><memory unit='b'>18446744073709551615</memory></domain>",
+                  "<memory> is larger than 1 EiB" },
                 { "<domain><name>x</name><vcpu>1</vcpu><memory unit='parsecs'>1</memory></domain>",
                   "<memory> has an unknown unit: parsecs" },
                 { "<domain><name>x</name><vcpu>1</vcpu><memory>1</memory><cputune><vcpupin vcpu='0' "
