@@ -69,6 +69,8 @@ static int parse_list(const char *s, bool allow_exclude, hwloc_bitmap_t *ret_set
                         return -EINVAL;
                 }
                 p++;
+                while (isspace((unsigned char) *p)) /* "0, 2" as people write it */
+                        p++;
         }
         *ret_set = TAKE_PTR(set);
         return 0;

@@ -70,6 +70,13 @@ static void test_cpulist(void **state) {
         free(s);
         hwloc_bitmap_free(set);
 
+        assert_int_equal(cpulist_parse(" 0, 2 ,4-5 ", &set, &why), 0); /* blanks around the commas */
+        s = cpulist_format(set);
+        assert_string_equal(s, "0,2,4-5");
+        free(s);
+        hwloc_bitmap_free(set);
+        assert_int_equal(cpulist_parse("0, ,2", &set, &why), -EINVAL);
+
         assert_int_equal(cpulist_parse("5-3", &set, &why), -EINVAL);
         assert_string_equal(why, "range runs backwards");
         assert_int_equal(cpulist_parse("", &set, &why), -EINVAL);

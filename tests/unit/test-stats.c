@@ -108,7 +108,7 @@ static void test_counters(void **state) {
 
 static char *render_sample(void) {
         ExpoVcpu vcpus[] = {
-                { "win10", "gaming", 0, 1.5, 300.25, "4", 4, 0, 0 },
+                { "win10", "gaming", 0, 1.5, 31536000.25, "4", 4, 0, 0 }, /* a year: %.9g would print 31536000.2 */
                 { "vdi-\"q\"\\x", "vdi", 1, 0.000125, 12.0, "8-15", -1, -1, 1 },
         };
         ExpoMemory mem[] = { { "win10", 0, 8589934592ULL }, { "win10", 1, 4096 } };
