@@ -25,6 +25,21 @@ static struct {
         bool skipped;
 } fx;
 
+/* Waits up to 5 s until systemd's name on the bus is owned (or gone); returns whether it is. */
+static bool wait_for_systemd_name(bool owned) {
+        sd_bus *bus = NULL;
+        assert_int_equal(sd_bus_open_system(&bus), 0);
+        bool up = !owned;
+        for (int i = 0; i < 100 && up != owned; i++) {
+                up = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                        "GetNameOwner", NULL, NULL, "s", "org.freedesktop.systemd1") >= 0;
+                if (up != owned)
+                        usleep(50000);
+        }
+        sd_bus_flush_close_unref(bus);
+        return up;
+}
+
 static int setup(void **state) {
         (void) state;
         fx.root = fixture_new();
@@ -44,23 +59,12 @@ static int setup(void **state) {
         free(out);
         setenv("DBUS_SYSTEM_BUS_ADDRESS", address, 1);
         out = oracle_run("/usr/bin/python3 -m dbusmock --template %s/systemd-mock.py "
-                         "-p '{\"log\": \"%s\", \"initial\": {\"system.slice\": [1]}}' >%s/mock.out 2>&1 & echo $!",
+                         "-p '{\"log\": \"%s\", \"initial\": {\"system.slice\": [2]}}' >%s/mock.out 2>&1 & echo $!",
                          KVMTUNED_FIXTURES, fx.log, fx.root);
         assert_non_null(out);
         fx.mock_pid = atol(out);
         free(out);
-        /* Until the mock owns systemd's name on the bus. */
-        sd_bus *bus = NULL;
-        assert_int_equal(sd_bus_open_system(&bus), 0);
-        bool up = false;
-        for (int i = 0; i < 100 && !up; i++) {
-                up = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                        "GetNameOwner", NULL, NULL, "s", "org.freedesktop.systemd1") >= 0;
-                if (!up)
-                        usleep(50000);
-        }
-        sd_bus_flush_close_unref(bus);
-        assert_true(up);
+        assert_true(wait_for_systemd_name(true));
         return 0;
 }
 
@@ -111,19 +115,19 @@ static void test_apply_and_undo(void **state) {
         assert_non_null(strstr(log, "user.slice AllowedCPUs runtime=yes 1\n"));
         assert_non_null(strstr(log, "init.scope AllowedCPUs runtime=yes 1\n"));
         free(log);
-        /* Originals are journaled before the change: system.slice had CPU 0, the others all. */
-        assert_string_equal(journal_original(j, "systemd:system.slice:AllowedCPUs"), "01");
+        /* Originals are journaled before the change: system.slice had CPU 1, the others all. */
+        assert_string_equal(journal_original(j, "systemd:system.slice:AllowedCPUs"), "02");
         assert_string_equal(journal_original(j, "systemd:user.slice:AllowedCPUs"), "");
 
         /* Widening keeps the first originals. */
         assert_int_equal(isolation_apply(&iso, two, &err), 3);
-        assert_string_equal(journal_original(j, "systemd:system.slice:AllowedCPUs"), "01");
+        assert_string_equal(journal_original(j, "systemd:system.slice:AllowedCPUs"), "02");
 
         assert_int_equal(isolation_undo(&iso, &err), 3);
         log = calls();
         const char *undo = strstr(log, "init.scope AllowedCPUs runtime=yes 3\n");
         assert_non_null(undo);
-        assert_non_null(strstr(undo, "system.slice AllowedCPUs runtime=yes 1\n"));
+        assert_non_null(strstr(undo, "system.slice AllowedCPUs runtime=yes 2\n")); /* CPU 1 again */
         assert_non_null(strstr(undo, "user.slice AllowedCPUs runtime=yes \n")); /* empty: every CPU */
         free(log);
         assert_null(journal_original(j, "systemd:system.slice:AllowedCPUs"));
@@ -160,7 +164,7 @@ static void test_crash_recovery(void **state) {
         const char *last = log, *p;
         while ((p = strstr(last + 1, "system.slice")))
                 last = p;
-        assert_int_equal(strncmp(last, "system.slice AllowedCPUs runtime=yes 1\n", 39), 0);
+        assert_int_equal(strncmp(last, "system.slice AllowedCPUs runtime=yes 2\n", 39), 0);
         free(log);
         hwloc_bitmap_free(zero);
         isolation_done(&iso);
@@ -177,7 +181,7 @@ static void test_no_systemd(void **state) {
         Journal *j;
         Isolation iso = open_isolation(&j);
         kill((pid_t) fx.mock_pid, SIGTERM);
-        usleep(300000);
+        assert_false(wait_for_systemd_name(false));
         char *err = NULL;
         hwloc_bitmap_t zero = cpus("0");
         assert_true(isolation_apply(&iso, zero, &err) < 0);
