@@ -155,11 +155,10 @@ int journal_add_reservation(Journal *j, const char *owner, unsigned node, uint64
 int journal_drop_reservations(Journal *j, const char *owner) {
         bool changed = false;
         JournalReservation res;
-        for (size_t i = journal_n_reservations(j); i-- > 0;)
-                if (journal_reservation(j, i, &res) && strcmp(res.owner, owner) == 0) {
-                        json_object_array_del_idx(j->reservations, i, 1);
-                        changed = true;
-                }
+        for (size_t i = 0; journal_next_reservation(j, owner, &i, &res);) {
+                json_object_array_del_idx(j->reservations, i, 1);
+                changed = true;
+        }
         return changed ? journal_save(j) : 0;
 }
 
@@ -169,6 +168,13 @@ size_t journal_n_reservations(const Journal *j) {
 
 bool journal_reservation(const Journal *j, size_t i, JournalReservation *ret) {
         return i < journal_n_reservations(j) && parse_reservation(json_object_array_get_idx(j->reservations, i), ret);
+}
+
+bool journal_next_reservation(const Journal *j, const char *owner, size_t *i, JournalReservation *ret) {
+        for (; journal_reservation(j, *i, ret); (*i)++)
+                if (strcmp(ret->owner, owner) == 0)
+                        return true;
+        return false;
 }
 
 uint64_t journal_added_pages(const Journal *j, unsigned node, uint64_t page_kib) {

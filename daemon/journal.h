@@ -59,6 +59,10 @@ size_t journal_n_reservations(const Journal *j);
 /* The i-th reservation in *ret. Returns false past the end. */
 bool journal_reservation(const Journal *j, size_t i, JournalReservation *ret);
 
+/* The first reservation of owner at index *i or later: *i moves to it. Returns false when
+ * there is none. */
+bool journal_next_reservation(const Journal *j, const char *owner, size_t *i, JournalReservation *ret);
+
 /* Pages kvmtuned added to the (node, page size) pool, summed over owners. */
 uint64_t journal_added_pages(const Journal *j, unsigned node, uint64_t page_kib);
 

@@ -191,9 +191,7 @@ int tuning_hugepages_release(Tuning *t, const char *owner, char **ret_error) {
         *ret_error = NULL;
         int first = 0;
         JournalReservation res;
-        for (size_t i = 0; journal_reservation(t->journal, i, &res); i++) {
-                if (strcmp(res.owner, owner) != 0)
-                        continue;
+        for (size_t i = 0; journal_next_reservation(t->journal, owner, &i, &res); i++) {
                 char rel[160];
                 snprintf(rel, sizeof(rel), NR_HUGEPAGES, res.node, res.page_kib);
                 uint64_t floor = 0, nr;
@@ -217,9 +215,7 @@ int tuning_hugepages_release(Tuning *t, const char *owner, char **ret_error) {
 
 void tuning_hugepages_keep(Tuning *t, const char *owner) {
         JournalReservation res;
-        for (size_t i = 0; journal_reservation(t->journal, i, &res); i++) {
-                if (strcmp(res.owner, owner) != 0)
-                        continue;
+        for (size_t i = 0; journal_next_reservation(t->journal, owner, &i, &res); i++) {
                 char rel[160];
                 snprintf(rel, sizeof(rel), NR_HUGEPAGES, res.node, res.page_kib);
                 json_object_object_del(t->journal->settings, rel);
