@@ -118,12 +118,7 @@ static void test_live_host(void **state) {
 /* A real machine that is not in the corpus: this host, exported by lstopo, checked the same way. */
 static void test_live_xml_export(void **state) {
         (void) state;
-        char *path = oracle_export_host();
-        assert_non_null(path);
-        void *p = path;
-        test_corpus_file(&p);
-        unlink(path);
-        free(path);
+        oracle_test_host_export(test_corpus_file);
 }
 
 int main(void) {

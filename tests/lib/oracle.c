@@ -154,20 +154,17 @@ int oracle_run_corpus(const char *group, void (*test)(void **state)) {
         return failed;
 }
 
-char *oracle_export_host(void) {
-        char *path = strdup("/tmp/kvmtuned-live-XXXXXX.xml");
-        int fd = path ? mkstemps(path, 4) : -1;
-        if (fd < 0) {
-                free(path);
-                return NULL;
-        }
+void oracle_test_host_export(void (*test)(void **state)) {
+        char path[] = "/tmp/kvmtuned-live-XXXXXX.xml";
+        int fd = mkstemps(path, 4);
+        assert_true(fd >= 0);
         close(fd);
         char *out = oracle_run("lstopo-no-graphics -f --of xml '%s' && echo ok", path);
-        if (!out) {
+        if (!out)
                 unlink(path);
-                free(path);
-                return NULL;
-        }
+        assert_non_null(out);
         free(out);
-        return path;
+        void *state = path;
+        test(&state);
+        unlink(path);
 }

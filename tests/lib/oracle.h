@@ -29,9 +29,9 @@ int oracle_counts(const char *xml, OracleCounts *ret_counts);
  * as state. Prints a SKIP line and returns 0 when the corpus is absent; else the failures. */
 int oracle_run_corpus(const char *group, void (*test)(void **state));
 
-/* Exports this host with lstopo into a new temporary XML file; returns its malloc'd path
- * (unlink and free it), NULL if lstopo failed. */
-char *oracle_export_host(void);
+/* Runs test (a corpus test) on this host exported by lstopo into a temporary XML file: a real
+ * machine that is not in the corpus. Fails the calling test if lstopo fails. */
+void oracle_test_host_export(void (*test)(void **state));
 
 /* Parses a comma-separated index list printed by `hwloc-calc -I` (any order) into a new
  * bitmap; an empty output gives an empty bitmap. */
