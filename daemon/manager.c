@@ -511,7 +511,9 @@ static bool adopt_saved(Manager *m, ManagedDomain *d, virDomainPtr dom) {
         return true;
 }
 
-static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec) {
+/* Places a running domain seen at event_usec. memory_in_use: it was running when the host's
+ * free memory was read (the first reconcile), so its memory is out of that figure. */
+static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec, bool memory_in_use) {
         char uuid[VIR_UUID_STRING_BUFLEN];
         const char *name = virDomainGetName(dom);
         if (!name || virDomainGetUUIDString(dom, uuid) < 0)
@@ -553,6 +555,7 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec) {
                 return;
         }
 
+        d->req->memory_in_use = memory_in_use;
         _cleanup_(free_snapshotp) hwloc_bitmap_t *before = snapshot_shared(m);
         if (!adopt_saved(m, d, dom)) {
                 const Placement *pl;
@@ -640,9 +643,10 @@ static void refresh_domain(Manager *m, virDomainPtr dom) {
         log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "replan", .vcpu = -1 },
                  "%s changed (vCPUs, iothreads or devices): placing it again", d->name);
         uint64_t t0 = now_usec();
+        bool in_use = d->req->memory_in_use;
         planner_release(m->planner, d->name);
         forget(m, d);
-        place_domain(m, dom, t0);
+        place_domain(m, dom, t0, in_use);
 }
 
 static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque) {
@@ -655,7 +659,7 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
         switch (event) {
         case VIR_DOMAIN_EVENT_STARTED:
         case VIR_DOMAIN_EVENT_RESUMED:
-                place_domain(m, dom, t0);
+                place_domain(m, dom, t0, false);
                 break;
         case VIR_DOMAIN_EVENT_STOPPED: {
                 ManagedDomain *d = manager_find(m, name);
@@ -812,7 +816,7 @@ int manager_reconcile(Manager *m) {
         for (int i = 0; i < n; i++) {
                 ManagedDomain *d = manager_find(m, virDomainGetName(doms[i]));
                 if (!d || d->state == DOMAIN_PENDING) /* new, or admitted by the hook while we were away */
-                        place_domain(m, doms[i], t0);
+                        place_domain(m, doms[i], t0, !m->reconciled);
                 else if (d->state == DOMAIN_PLACED && !m->opts.dry_run) {
                         /* Still ours? A libvirtd restart keeps QEMU's threads and their affinity. */
                         const Placement *pl = planner_find(m->planner, d->name);
@@ -828,6 +832,7 @@ int manager_reconcile(Manager *m) {
         release_orphan_reservations(m);
         update_pools(m);
         save_allocations(m);
+        m->reconciled = true;
         return 0;
 }
 

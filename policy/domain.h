@@ -39,6 +39,11 @@ typedef struct DomainRequest {
 
         char *metadata_class; /* <kvmtuned:policy class=...>, NULL if none */
         hwloc_bitmap_t dedicated_vcpus; /* mixed: vCPUs named dedicated; NULL if none named */
+
+        /* Not from the XML; the daemon sets it for a domain that was running when the host's free
+         * memory was read: that memory is out of the figure already (the planner neither checks
+         * nor books it). */
+        bool memory_in_use;
 } DomainRequest;
 
 /* Parses a domain XML of len bytes. Returns 0 and *ret_request, -EINVAL with a malloc'd

@@ -67,6 +67,7 @@ typedef struct Need {
         unsigned n_extra; /* of which isolated emulator / iothread CPUs */
         unsigned n_shared; /* shared vCPUs */
         uint64_t memory_kib;
+        bool memory_in_use; /* DomainRequest.memory_in_use: neither checked nor booked */
         uint64_t page_kib; /* 0: small pages */
         int prefer_node; /* NearDevices: node index of the passthrough devices, -1 */
 } Need;
@@ -442,6 +443,14 @@ static double node_ratio_limit(const Planner *p, unsigned n) {
         return limit;
 }
 
+/* Whether the nodes' free memory was read from the live host (else only totals are known). */
+static bool live_free_figures(const Topology *t) {
+        for (unsigned n = 0; n < t->n_nodes; n++)
+                if (t->nodes[n].free_bytes >= 0)
+                        return true;
+        return false;
+}
+
 /* Free pages of the existing page_kib pool of node n, as the host reported them (-1: the host
  * does not list that size). */
 static int64_t node_pool_pages(const Planner *p, unsigned n, uint64_t page_kib) {
@@ -510,8 +519,12 @@ static uint64_t node_free_pages(const Planner *p, unsigned n, uint64_t page_kib)
         return from_pool + free_kib / page_kib;
 }
 
-/* Whether node n can hold kib of the request's memory. */
-static bool memory_fits(const Planner *p, unsigned n, uint64_t kib, uint64_t page_kib) {
+/* Whether node n can hold kib of the request's memory (always, when that memory is in use
+ * already: the free figures were read without it). */
+static bool memory_fits(const Planner *p, const Need *need, unsigned n, uint64_t kib) {
+        uint64_t page_kib = need->page_kib;
+        if (need->memory_in_use)
+                return true;
         if (page_kib == 0) {
                 uint64_t free_kib = node_free_kib(p, n);
                 return free_kib == NO_LIMIT || kib <= free_kib;
@@ -612,7 +625,7 @@ static unsigned choose_nodes(Planner *p, const Need *need, unsigned units, const
         /* One node: best fit (the smallest capacity that holds it), near the devices first. */
         int best = -1;
         for (unsigned n = 0; n < n_nodes; n++) {
-                if (cap[n] < units || !memory_fits(p, n, need->memory_kib, need->page_kib))
+                if (cap[n] < units || !memory_fits(p, need, n, need->memory_kib))
                         continue;
                 bool near = (int) n == need->prefer_node, best_near = best >= 0 && best == need->prefer_node;
                 if (best < 0 || (near && !best_near) || (near == best_near && cap[n] < cap[best]))
@@ -668,8 +681,7 @@ static unsigned choose_nodes(Planner *p, const Need *need, unsigned units, const
                         break; /* every start sees the same total */
                 bool fits = true;
                 for (unsigned i = 0; i < count && fits; i++)
-                        fits = memory_fits(p, ret_nodes[n_nodes + i], memory_share(need, take[i], units),
-                                           need->page_kib);
+                        fits = memory_fits(p, need, ret_nodes[n_nodes + i], memory_share(need, take[i], units));
                 if (!fits)
                         continue;
                 if (best_count == 0 || count < best_count || (count == best_count && dist < best_dist)) {
@@ -788,7 +800,7 @@ static int place_dedicated(Planner *p, const Need *need, Placement *pl, unsigned
                 int best = -1;
                 for (unsigned i = 0; i < p->n_pairs; i++) {
                         unsigned n = (unsigned) p->pairs[i].node;
-                        if (pair_cap(p, i) < units || !memory_fits(p, n, need->memory_kib, need->page_kib))
+                        if (pair_cap(p, i) < units || !memory_fits(p, need, n, need->memory_kib))
                                 continue;
                         bool near = (int) n == need->prefer_node;
                         bool best_near = best >= 0 && p->pairs[best].node == need->prefer_node;
@@ -831,8 +843,7 @@ static int place_dedicated(Planner *p, const Need *need, Placement *pl, unsigned
                                 nodes[count++] = n;
                         }
                 for (unsigned i = 0; i < count; i++)
-                        if (!memory_fits(p, nodes[i], memory_share(need, p->node_take[nodes[i]], units),
-                                         need->page_kib))
+                        if (!memory_fits(p, need, nodes[i], memory_share(need, p->node_take[nodes[i]], units)))
                                 count = 0;
         } else
                 count = choose_nodes(p, need, units, p->node_cap, false, nodes);
@@ -900,7 +911,11 @@ static int pick_page_size(Planner *p, const DomainRequest *req, const PolicyClas
 }
 
 static int build_need(Planner *p, const DomainRequest *req, const PolicyClass *cls, Placement *pl, Need *need) {
-        *need = (Need){ .cls = cls, .memory_kib = req->memory_kib, .prefer_node = -1 };
+        /* Only a live free figure leaves out memory in use; a total (a recorded machine) does not. */
+        *need = (Need){ .cls = cls,
+                        .memory_kib = req->memory_kib,
+                        .memory_in_use = req->memory_in_use && live_free_figures(p->t),
+                        .prefer_node = -1 };
         switch (cls->cpu_policy) {
         case CPU_POLICY_DEDICATED:
                 need->n_dedicated = req->vcpus;
@@ -1015,7 +1030,7 @@ static int place_shared(Planner *p, const Need *need, Placement *pl, unsigned de
                 double best_ratio = INFINITY;
                 for (unsigned n = 0; n < t->n_nodes; n++) {
                         unsigned v, c;
-                        if (shared_capacity(p, n, cls) < units || !memory_fits(p, n, need->memory_kib, need->page_kib))
+                        if (shared_capacity(p, n, cls) < units || !memory_fits(p, need, n, need->memory_kib))
                                 continue;
                         double r = ratio_after(p, n, units, &v, &c);
                         bool near = (int) n == need->prefer_node, best_near = best >= 0 && best == need->prefer_node;
@@ -1138,7 +1153,7 @@ static void helper_cpus(Planner *p, const Placement *pl, HelperPlacement how, co
 /* Splits the memory over the nodes in proportion to the vCPUs there and records it. */
 static void commit_memory(Planner *p, const Need *need, Placement *pl) {
         const Topology *t = p->t;
-        pl->memory_booked = true;
+        pl->memory_booked = !need->memory_in_use;
         unsigned total = 0;
         for (unsigned n = 0; n < t->n_nodes; n++)
                 total += p->node_take[n];
@@ -1154,11 +1169,11 @@ static void commit_memory(Planner *p, const Need *need, Placement *pl) {
                 if (need->page_kib) {
                         uint64_t pages = (kib + need->page_kib - 1) / need->page_kib;
                         PageUse *u = page_use(p, n, need->page_kib);
-                        if (u) /* more than MAX_PAGE_SIZES sizes on one node does not exist */
+                        if (u && pl->memory_booked) /* more than MAX_PAGE_SIZES sizes on a node does not exist */
                                 u->count += pages;
                         pl->hugepages[pl->n_hugepages++] = (PlacedHugepages){ t->nodes[n].os, need->page_kib, pages };
                 } else {
-                        p->node_small_kib[n] += kib;
+                        p->node_small_kib[n] += pl->memory_booked ? kib : 0;
                         pl->memory_kib[n] = kib;
                 }
         }
@@ -1234,6 +1249,9 @@ static int explain_result(Planner *p, const Need *need, Placement *pl) {
                 return -ENOMEM;
         if (!memory_known(p) &&
             explain(pl, "the host model has no memory figures: memory does not limit placement") < 0)
+                return -ENOMEM;
+        if (need->memory_in_use &&
+            explain(pl, "running when kvmtuned read the free memory: its memory is out of that figure already") < 0)
                 return -ENOMEM;
         if (need->n_extra && explain(pl, "%u extra dedicated CPU%s for isolated emulator/iothreads", need->n_extra,
                                      need->n_extra == 1 ? "" : "s") < 0)
@@ -1529,10 +1547,7 @@ int planner_restore(Planner *p, const Placement *spec, const char *class_name, c
         pl->cls = cls;
         /* Live free figures were read with the domain running: its memory is out of them already.
          * Total memory (a recorded machine) still has to be booked. */
-        bool live_figures = false;
-        for (unsigned n = 0; n < t->n_nodes; n++)
-                live_figures |= t->nodes[n].free_bytes >= 0;
-        pl->memory_booked = spec->memory_booked || !live_figures;
+        pl->memory_booked = spec->memory_booked || !live_free_figures(t);
         int r = add_placement(p, pl);
         if (r < 0)
                 return r;

@@ -54,9 +54,9 @@ typedef struct Placement {
         unsigned *shared_vcpus; /* per node index */
         uint64_t *memory_kib; /* small-page memory per node index */
         uint64_t hugepage_kib; /* page size of hugepages[] */
-        /* Its memory is booked against the nodes' free figures. Not for a placement restored
-         * from a previous run on the live host: its free figures were read with that domain
-         * running, without its memory. */
+        /* Its memory is booked against the nodes' free figures. Not for a domain whose memory is
+         * in use already (DomainRequest.memory_in_use), nor for a placement restored from a
+         * previous run on the live host: its free figures were read with that domain running. */
         bool memory_booked;
 } Placement;
 

@@ -495,6 +495,25 @@ static void test_pool_pages_are_not_free_memory(void **state) {
         world_free(w);
 }
 
+/* A domain already running when the free figure was read (the daemon's first reconcile) is
+ * placed without its memory being checked or booked: it is out of the figure already. */
+static void test_running_domain_memory_in_use(void **state) {
+        (void) state;
+        World *w = world_new(host_with_figures(1, 0), NULL, NULL); /* 3 of 4 GiB used by "run" */
+        DomainRequest *d = request("run", "ded", 1, 3072, NULL);
+        d->memory_in_use = true;
+        const Placement *run = NULL;
+        assert_int_equal(planner_place(w->p, d, &run), 0);
+        domain_free(d);
+        print_message("a running 3 GiB domain on a node with 1 GiB free: %s\n", run->admitted ? "placed" : run->reason);
+        assert_true(run->admitted);
+        assert_false(run->memory_booked);
+        assert_true(place(w, "new", "ded", 1, 1000, NULL)->admitted); /* the 1 GiB is still free */
+        assert_int_equal(planner_release(w->p, "run"), 0);
+        assert_false(place(w, "new2", "ded", 1, 1000, NULL)->admitted); /* its release freed nothing booked */
+        world_free(w);
+}
+
 /* A restart restores the running domains' placements. The live free figure was read with them
  * running: their memory is out of it already and must not be booked again, nor given back
  * when they stop. */
@@ -870,6 +889,7 @@ int main(void) {
                 cmocka_unit_test(test_persist_round_trip_and_bad_fields),
                 cmocka_unit_test(test_pool_pages_are_not_free_memory),
                 cmocka_unit_test(test_restored_memory_not_booked_twice),
+                cmocka_unit_test(test_running_domain_memory_in_use),
                 cmocka_unit_test(test_explicit_pins_count_as_taken),
                 cmocka_unit_test(test_mixed),
                 cmocka_unit_test(test_core_kinds_and_devices),
