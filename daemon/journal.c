@@ -34,30 +34,49 @@ static void keep_valid_entries(json_object *settings, json_object *reservations)
                         json_object_array_del_idx(reservations, i, 1);
 }
 
-/* Reads the journal at j->path into j when it is from this boot. Returns what it found. */
-static JournalFound read_journal(Journal *j) {
+/* Moves an unparsable journal to PATH.unreadable (or .unreadable.N: never over an earlier one).
+ * Returns 0 or negative errno. */
+static int set_aside(const char *path) {
+        for (int n = 0; n < 100; n++) {
+                _cleanup_free_ char *aside = NULL;
+                if ((n == 0 ? asprintf(&aside, "%s.unreadable", path) : asprintf(&aside, "%s.unreadable.%d", path, n)) <
+                    0)
+                        return -ENOMEM;
+                if (link(path, aside) == 0)
+                        return unlink(path) < 0 ? -errno : 0;
+                if (errno != EEXIST)
+                        return -errno;
+        }
+        return -EEXIST;
+}
+
+/* Reads the journal at j->path into j when it is from this boot; *ret_found says what it
+ * found. Returns 0, or negative errno when the file exists but cannot be read. */
+static int read_journal(Journal *j, JournalFound *ret_found) {
+        *ret_found = JOURNAL_EMPTY;
         _cleanup_free_ char *text = NULL;
         int r = kfile_read("/", j->path, &text);
         if (r == -ENOENT)
-                return JOURNAL_EMPTY;
-        _cleanup_(json_object_putp) json_object *root = r == 0 ? json_tokener_parse(text) : NULL;
+                return 0;
+        if (r < 0)
+                return r;
+        _cleanup_(json_object_putp) json_object *root = json_tokener_parse(text);
         const char *boot = json_field_string(root, "boot_id");
         json_object *s = json_field(root, "settings", json_type_object),
                     *res = json_field(root, "reservations", json_type_array);
         if (!boot || !s || !res) {
                 /* Not ours to drop: whoever reads the log can still restore from it by hand. */
-                _cleanup_free_ char *aside = NULL;
-                if (asprintf(&aside, "%s.unreadable", j->path) < 0 || rename(j->path, aside) < 0)
-                        return JOURNAL_UNREADABLE;
-                return JOURNAL_SET_ASIDE;
+                *ret_found = set_aside(j->path) == 0 ? JOURNAL_SET_ASIDE : JOURNAL_UNREADABLE;
+                return 0;
         }
         if (strcmp(boot, j->boot_id) != 0)
-                return JOURNAL_EMPTY; /* another boot: its kernel settings are gone */
+                return 0; /* another boot: its kernel settings are gone */
         keep_valid_entries(s, res);
         j->settings = json_object_get(s);
         j->reservations = json_object_get(res);
-        return json_object_object_length(s) > 0 || json_object_array_length(res) > 0 ? JOURNAL_RECOVERED
-                                                                                     : JOURNAL_EMPTY;
+        if (json_object_object_length(s) > 0 || json_object_array_length(res) > 0)
+                *ret_found = JOURNAL_RECOVERED;
+        return 0;
 }
 
 int journal_open(const char *path, const char *boot_id, Journal **ret_journal, JournalFound *ret_found) {
@@ -70,7 +89,11 @@ int journal_open(const char *path, const char *boot_id, Journal **ret_journal, J
                 journal_free(j);
                 return -ENOMEM;
         }
-        *ret_found = read_journal(j);
+        int r = read_journal(j, ret_found);
+        if (r < 0) {
+                journal_free(j);
+                return r;
+        }
         if (!j->settings)
                 j->settings = json_object_new_object();
         if (!j->reservations)

@@ -24,6 +24,7 @@
 
 #define APPLY_ATTEMPTS 3
 #define APPLY_RETRY_USEC (200 * 1000)
+#define ADMISSION_TIMEOUT_USEC (600ULL * 1000 * 1000) /* a start slower than this is a lost hook */
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
 
@@ -339,6 +340,8 @@ static void update_isolation(Manager *m) {
         hwloc_bitmap_andnot(allowed, allowed, mode == ISOLATE_ALWAYS ? m->config->host.dedicated : held);
         _cleanup_free_ char *error = NULL;
         if (!want) {
+                hwloc_bitmap_free(m->isolation_failed_for); /* the next need tries afresh */
+                m->isolation_failed_for = NULL;
                 if (!m->isolated_to)
                         return;
                 int n = isolation_undo(&m->isolation, &error);
@@ -438,12 +441,11 @@ static void release_orphan_reservations(Manager *m) {
                         return;
                 log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "hugepages", .vcpu = -1 },
                          "giving back hugepages reserved for %s, which is not running", owner);
-                if (tuning_hugepages_release(&m->tuning, owner, &error) < 0) {
+                if (tuning_hugepages_release(&m->tuning, owner, &error) < 0)
                         log_emit(&m->log, LOG_WARNING,
                                  &(LogFields){ .action = "hugepages", .result = "failed", .vcpu = -1 }, "%s", error);
-                        i++;
-                }
-                /* else the owner's entries are gone: index i now holds the next one */
+                /* Either way the owner's entries are gone (a pool that could not shrink keeps its
+                 * journaled original for the restore): index i now holds the next one. */
         }
 }
 
@@ -501,6 +503,8 @@ static bool adopt_saved(Manager *m, ManagedDomain *d, virDomainPtr dom) {
         }
         if (planner_restore(m->planner, spec, cls, &pl) < 0)
                 return false;
+        /* The saved floating sets may predate a change of the pools: compare with today's. */
+        planner_refresh_shared(m->planner);
         if (!pl->adopted && !m->opts.dry_run && !pin_matches(dom, pl, m->topology)) {
                 /* Ours, but changed behind our back (or never finished): apply it again. */
                 apply_domain(m, d);
@@ -603,9 +607,10 @@ static void retry_refused(Manager *m) {
 }
 
 /* Admitted by the prepare hook, its start not yet seen: a STOPPED event or a reconcile that
- * does not list it belongs to an earlier run of the domain. The release hook ends it. */
+ * does not list it belongs to an earlier run of the domain. The release hook ends it; should
+ * that never come (a hook that timed out), a reconcile after ADMISSION_TIMEOUT_USEC does. */
 static bool awaiting_start(const ManagedDomain *d) {
-        return d->state == DOMAIN_PENDING && d->event_usec == 0;
+        return d->state == DOMAIN_PENDING && d->event_usec == 0 && now_usec() - d->admit_usec < ADMISSION_TIMEOUT_USEC;
 }
 
 static void release_domain(Manager *m, ManagedDomain *d, const char *why) {
@@ -901,10 +906,13 @@ static int reload_policy(Manager *m, char **ret_errors) {
                 if (!pl || !was_moved)
                         continue;
                 moved_count++;
+                bool waiting = awaiting_start(d);
                 d->attempts = 0;
                 set_error(d, pl->admitted ? NULL : pl->reason);
                 d->state = !pl->admitted ? DOMAIN_REFUSED : pl->adopted ? DOMAIN_ADOPTED : DOMAIN_PENDING;
-                if (d->state == DOMAIN_PENDING) {
+                if (d->state == DOMAIN_PENDING && waiting) /* not running yet: its STARTED event applies */
+                        set_error(d, "admitted by the prepare hook; pins follow when it starts");
+                else if (d->state == DOMAIN_PENDING) {
                         d->event_usec = now_usec();
                         apply_domain(m, d);
                 }
@@ -1114,27 +1122,23 @@ static json_object *hook_prepare(Manager *m, const char *name, const char *xml) 
         if (planner_place(m->planner, req, &pl) < 0)
                 return NULL;
         const char *owner = req->uuid ? req->uuid : name;
-        for (unsigned i = 0; pl->admitted && !pl->reason && i < pl->n_hugepages; i++) {
+        _cleanup_free_ char *refusal = pl->admitted ? NULL : strdup(pl->reason);
+        for (unsigned i = 0; pl->admitted && i < pl->n_hugepages && !refusal; i++) {
                 if (m->opts.dry_run || m->config->host.hugepages == HUGEPAGES_OFF)
                         break;
-                _cleanup_free_ char *why = NULL;
                 if (tuning_hugepages_reserve(&m->tuning, owner, pl->hugepages[i].node, pl->hugepages[i].page_kib,
-                                             pl->hugepages[i].count, &why) < 0) {
+                                             pl->hugepages[i].count, &refusal) < 0) {
+                        if (!refusal)
+                                refusal = strdup("cannot reserve hugepages");
                         tuning_hugepages_release(&m->tuning, owner, &error);
-                        if (asprintf(&message, "kvmtuned: %s refused: %s", name,
-                                     why ? why : "cannot reserve hugepages") < 0)
-                                message = NULL;
-                        planner_release(m->planner, name);
-                        log_emit(&m->log, LOG_WARNING,
-                                 &(LogFields){ .domain = name, .action = "admit", .result = "refused", .vcpu = -1 },
-                                 "%s", message ? message : "refused");
-                        return hook_reply(false, message);
                 }
         }
-        if (!pl->admitted) {
-                if (asprintf(&message, "kvmtuned: %s refused: %s", name, pl->reason) < 0)
+        if (refusal || !pl->admitted) {
+                if (asprintf(&message, "kvmtuned: %s refused: %s", name, refusal ? refusal : "out of memory") < 0)
                         message = NULL;
                 planner_release(m->planner, name);
+                note_shared_changes(m, before); /* an earlier run of it may have held CPUs */
+                schedule_repin(m);
                 log_emit(&m->log, LOG_WARNING,
                          &(LogFields){ .domain = name, .action = "admit", .result = "refused", .vcpu = -1 }, "%s",
                          message ? message : "refused");
@@ -1150,6 +1154,7 @@ static json_object *hook_prepare(Manager *m, const char *name, const char *xml) 
                 return NULL;
         }
         snprintf(d->uuid, sizeof(d->uuid), "%s", owner);
+        d->admit_usec = now_usec();
         d->state = pl->adopted ? DOMAIN_ADOPTED : DOMAIN_PENDING;
         d->req = TAKE_PTR(req);
         set_error(d, pl->adopted ? NULL : "admitted by the prepare hook; pins follow when it starts");
@@ -1272,12 +1277,14 @@ static int open_journal(Manager *m) {
                 return r;
         }
         if (found == JOURNAL_UNREADABLE) { /* writing a new one would destroy it */
-                fprintf(stderr, "kvmtuned: %s is unreadable and cannot be set aside; move it away\n", m->journal_path);
+                fprintf(stderr, "kvmtuned: %s is not a journal and cannot be set aside; move it away\n",
+                        m->journal_path);
                 return -EBADMSG;
         }
         if (found == JOURNAL_SET_ASIDE)
                 log_emit(&m->log, LOG_ERR, &(LogFields){ .action = "restore", .result = "failed", .vcpu = -1 },
-                         "%s is unreadable, kept as %s.unreadable: restore the host settings it names by hand",
+                         "%s is not a journal, kept as %s.unreadable (or .unreadable.N): restore the host "
+                         "settings it names by hand",
                          m->journal_path, m->journal_path);
         bool recovered = found == JOURNAL_RECOVERED;
         m->tuning =

@@ -321,6 +321,7 @@ static void test_reload(void **state) {
 static void test_restart_adopts(void **state) {
         (void) state;
         virDomainPtr keep = virDomainLookupByName(fx.conn, "ded-keep");
+        virDomainPtr test_dom = virDomainLookupByName(fx.conn, "test");
         char *before = vcpu_pins(keep, 0);
         hwloc_bitmap_t held_before = hwloc_bitmap_alloc(), held_after = hwloc_bitmap_alloc();
         planner_held_cpus(fx.m->planner, held_before);
@@ -364,11 +365,40 @@ static void test_restart_adopts(void **state) {
         free(renamed);
         fx.m = start_manager();
         assert_string_equal(planner_find(fx.m->planner, "ded-keep")->cls->name, "ded");
+
+        /* The shared pool shrank while kvmtuned was away: the adopted shared domain "test" floats
+         * over today's shared CPUs of its node, not the saved ones. */
+        manager_free(fx.m);
+        fx.m = NULL;
+        fixture_write(fx.root, "kvmtuned.conf",
+                      "[Daemon]\nURI=test:///default\nMetrics=off\n[Host]\nGovernorDedicated=performance\n"
+                      "SharedCPUs=2,5-7\n");
+        fx.m = start_manager();
+        const Placement *tp = planner_find(fx.m->planner, "test");
+        assert_non_null(tp);
+        unsigned node = 0;
+        while (node < fx.m->topology->n_nodes && !tp->shared_vcpus[node])
+                node++;
+        hwloc_bitmap_t shared = hwloc_bitmap_alloc();
+        planner_shared_cpus(fx.m->planner, node, shared);
+        char *want = cpulist_format(shared), *now = vcpu_pins(test_dom, 0);
+        print_message("SharedCPUs=2,5-7 after a restart: test floats on %s, node %u's shared CPUs are %s\n", now, node,
+                      want);
+        assert_string_equal(now, want);
+        free(want);
+        free(now);
+        hwloc_bitmap_free(shared);
+        manager_free(fx.m);
+        fx.m = NULL;
+        fixture_write(fx.root, "kvmtuned.conf",
+                      "[Daemon]\nURI=test:///default\nMetrics=off\n[Host]\nGovernorDedicated=performance\n");
+        fx.m = start_manager();
         free(before);
         free(after);
         hwloc_bitmap_free(held_before);
         hwloc_bitmap_free(held_after);
         virDomainFree(vdi);
+        virDomainFree(test_dom);
         virDomainFree(keep);
 }
 
@@ -516,6 +546,33 @@ static void test_hook_admission_repins_shared(void **state) {
         virDomainFree(test);
 }
 
+/* A reload that moves the class of a domain the hook admitted, not yet started, leaves it
+ * waiting for its start: no pins on a domain that does not run, no failure. */
+static void test_reload_keeps_awaiting_admission(void **state) {
+        (void) state;
+        free(hook_request(7, "prepare", "begin"));
+        ManagedDomain *d = manager_find(fx.m, "ded-h7");
+        assert_non_null(d);
+        char changed[1024], *errors = NULL;
+        snprintf(changed, sizeof(changed), "%s", policy);
+        char *p = strstr(changed, "CacheLocality=numa\n[Class vdi]");
+        assert_non_null(p);
+        memcpy(p, "CacheLocality=none", 18);
+        fixture_write(fx.root, "policy.d/50-test.conf", changed);
+        assert_int_equal(manager_reload(fx.m, &errors), 0);
+        d = manager_find(fx.m, "ded-h7");
+        assert_non_null(d);
+        print_message("after the reload: %s (%s)\n", d->state == DOMAIN_PENDING ? "pending" : "not pending",
+                      d->error ? d->error : "");
+        assert_int_equal(d->state, DOMAIN_PENDING);
+        assert_int_equal(d->attempts, 0);
+        assert_int_equal(d->event_usec, 0);
+        fixture_write(fx.root, "policy.d/50-test.conf", policy);
+        assert_int_equal(manager_reload(fx.m, &errors), 0);
+        free(hook_request(7, "release", "end"));
+        assert_null(manager_find(fx.m, "ded-h7"));
+}
+
 /* libvirt delivers events late: the STOPPED event of a domain's previous run may come after the
  * prepare hook of its next start. It must not release the fresh admission. */
 static void test_late_stopped_event_keeps_new_admission(void **state) {
@@ -566,6 +623,7 @@ int main(void) {
                 cmocka_unit_test(test_malformed_requests),
                 cmocka_unit_test(test_hook_admission_repins_shared),
                 cmocka_unit_test(test_late_stopped_event_keeps_new_admission),
+                cmocka_unit_test(test_reload_keeps_awaiting_admission),
         };
         return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);
 }

@@ -242,6 +242,14 @@ static void test_journal_unreadable(void **state) {
         assert_true(asprintf(&aside, "%s.unreadable", x->journal_path) > 0);
         assert_int_equal(access(aside, F_OK), 0);
         free(aside);
+        journal_free(x->journal);
+        /* A second one does not overwrite the first. */
+        fixture_write("/", x->journal_path, "garbage");
+        assert_int_equal(journal_open(x->journal_path, "boot-1", &x->journal, &found), 0);
+        assert_int_equal(found, JOURNAL_SET_ASIDE);
+        assert_true(asprintf(&aside, "%s.unreadable.1", x->journal_path) > 0);
+        assert_int_equal(access(aside, F_OK), 0);
+        free(aside);
         assert_int_equal(journal_n_reservations(x->journal), 0);
         journal_free(x->journal);
 
