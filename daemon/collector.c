@@ -72,12 +72,15 @@ static void collect_memory(Manager *m, ManagedDomain *d, const Placement *pl) {
         uint64_t bytes[PROCSTAT_MAX_NODES];
         if (procstat_read_numa_maps(procfs(m), s->pid, bytes, PROCSTAT_MAX_NODES) < 0)
                 return;
+        /* Only a binding in force can be missed: not a refused or not yet applied placement's. */
+        bool bound = pl && pl->admitted && pl->memory_mode == MEMORY_STRICT &&
+                     (d->state == DOMAIN_PLACED || d->state == DOMAIN_ADOPTED);
         uint64_t total = 0, off = 0;
         for (unsigned n = 0; n < m->topology->n_nodes; n++) {
                 unsigned os = m->topology->nodes[n].os;
                 s->node_bytes[n] = os < PROCSTAT_MAX_NODES ? bytes[os] : 0;
                 total += s->node_bytes[n];
-                if (pl && pl->memory_mode == MEMORY_STRICT && !hwloc_bitmap_isset(pl->memory_nodes, os))
+                if (bound && !hwloc_bitmap_isset(pl->memory_nodes, os))
                         off += s->node_bytes[n];
         }
         bool bad = total > 0 && off * 100 > total * OFF_NODE_WARN_PERCENT;
