@@ -19,7 +19,12 @@ for n in 1 5 10; do
   wait_for "[ \$(ctl domains | grep -c ' placed ') -eq $n ]" 60
   lat=$(ctl --json domains | grep -o '"pin_latency_us":[0-9]*' | cut -d: -f2 | sort -n)
   count=$(grep -c . <<<"$lat")
-  [ "$count" -gt 0 ] || { echo "N=$n: no guest reached placed within 60 s"; stop_kvmtuned; continue; }
+  if [ "$count" -eq 0 ]; then
+    echo "N=$n: no guest reached placed within 60 s"
+    for ((i = 0; i < n; i++)); do stop_guest "kt-bench-$i"; done
+    stop_kvmtuned
+    continue
+  fi
   median=$(sed -n "$(((count + 1) / 2))p" <<<"$lat")
   max=$(tail -1 <<<"$lat")
   rss=$(awk '/VmRSS/ { print $2 }' /proc/"$KT_PID"/status)

@@ -19,6 +19,9 @@ wait_for() {
 
 libvirtd_up() { $VIRSH version >/dev/null 2>&1; }
 
+# Starts libvirtd as a daemon. 9>&-: the system tests' run lock must not live on in it.
+launch_libvirtd() { libvirtd -d 9>&-; }
+
 # Stops libvirtd and waits until it is gone (a dying daemon still answers, and its pidfile
 # would make the next start fail). Returns non-zero if it did not stop.
 stop_libvirtd() {
@@ -29,7 +32,7 @@ stop_libvirtd() {
 # Stops and starts libvirtd again (QEMU guests keep running); non-zero if it is not back.
 restart_libvirtd() {
   stop_libvirtd || return 1
-  libvirtd -d || return 1
+  launch_libvirtd || return 1
   wait_for libvirtd_up 20
 }
 
@@ -41,9 +44,9 @@ start_libvirtd() {
   id libvirt-qemu >/dev/null 2>&1 || useradd -r -g libvirt-qemu -G kvm -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
   mkdir -p /var/log/libvirt /run/libvirt /var/lib/libvirt
   # QEMU guests log through virtlogd: its socket must be there before libvirtd starts guests.
-  [ -S /run/libvirt/virtlogd-sock ] || virtlogd -d
+  [ -S /run/libvirt/virtlogd-sock ] || virtlogd -d 9>&-
   wait_for '[ -S /run/libvirt/virtlogd-sock ]' 10 || return 1
-  libvirtd -d || return 1
+  launch_libvirtd || return 1
   KT_STARTED_LIBVIRTD=1
   wait_for libvirtd_up 20
 }

@@ -70,6 +70,10 @@ journal_pending() {
 # by one start and clean stop of kvmtuned, which also undoes a leftover cpuset group).
 sweep_leftovers() {
   local g
+  # One run at a time on this host, whichever build tree it comes from.
+  mkdir -p /run/lock
+  exec 9>/run/lock/kvmtuned-system-tests.lock
+  flock -w 1800 9 || fail_all "another run of the system tests holds /run/lock/kvmtuned-system-tests.lock"
   # A kvmtuned the killed run left running restores the host itself when stopped.
   if pkill -f -- "--state-dir $KT_STATE "; then
     say "stopping a kvmtuned a killed run left behind"
@@ -81,13 +85,24 @@ sweep_leftovers() {
     printf '[Daemon]\nURI=test:///default\nMetrics=off\n[Host]\nIsolateHost=no\nGovernorDedicated=keep\n' >"$KT_TMP/sweep.conf"
     mkdir -p "$KT_TMP/sweep.d"
     "$KVMTUNED" --runtime-dir "$KT_TMP/sweep-run" --state-dir "$KT_STATE" --config "$KT_TMP/sweep.conf" \
-      --policy-dir "$KT_TMP/sweep.d" >>"$KT_TMP/sweep.log" 2>&1 &
+      --policy-dir "$KT_TMP/sweep.d" >>"$KT_TMP/sweep.log" 2>&1 9>&- &
     local pid=$!
     wait_for "'$KVMTUNECTL' --runtime-dir '$KT_TMP/sweep-run' status" 10
     kill "$pid"
     wait "$pid" 2>/dev/null
+    if journal_pending; then
+      sed 's/^/#   /' "$KT_TMP/sweep.log"
+      fail_all "kvmtuned could not restore what $KT_STATE/journal holds"
+    fi
   fi
-  rm -rf "$KT_STATE"
+  forget_state
+}
+
+# Removes the emptied journal and the state directory, never a set-aside journal.
+forget_state() {
+  rm -f "$KT_STATE/journal"
+  rmdir "$KT_STATE" 2>/dev/null
+  return 0
 }
 
 # What every test that starts guests needs first: root, a running libvirtd, no leftovers, the
@@ -105,10 +120,11 @@ need_guests() {
 start_loops() {
   local i
   for i in 1 2; do
+    # 9>&-: what outlives a killed run must not hold the run lock (see sweep_leftovers).
     if [ -n "${1:-}" ]; then
-      taskset -c "$1" bash -c 'while :; do :; done' &
+      taskset -c "$1" bash -c 'while :; do :; done' 9>&- &
     else
-      bash -c 'while :; do :; done' &
+      bash -c 'while :; do :; done' 9>&- &
     fi
     LOOPS+=($!)
   done
@@ -132,6 +148,27 @@ in_list() {
     [ "$1" -ge "$lo" ] && [ "$1" -le "$hi" ] && return 0
   done
   return 1
+}
+
+# subset_of A B: whether every CPU of kernel list A is in list B (and A is not empty).
+subset_of() {
+  local part lo hi c
+  [ -n "$1" ] || return 1
+  for part in ${1//,/ }; do
+    lo=${part%-*}
+    hi=${part#*-}
+    for ((c = lo; c <= hi; c++)); do in_list "$c" "$2" || return 1; done
+  done
+}
+
+# pool NAME: a pool of the running kvmtuned (housekeeping, dedicated, shared) in list syntax.
+pool() { ctl status | sed -n "s/^pools: .*$1 \([0-9,-]*[0-9]\).*/\1/p"; }
+
+# planned_cpu XML: the CPU kvmtunectl plan gives vCPU 0 of the domain in XML under the test's
+# configuration, on this host as it is now.
+planned_cpu() {
+  "$KVMTUNECTL" plan --config "$KT_TMP/kvmtuned.conf" --policy-dir "$KT_TMP/policy.d" "$1" |
+    sed -n 's/^  vcpu 0: CPU \([0-9]*\) (dedicated)$/\1/p'
 }
 
 start_guest() { # start_guest NAME VCPUS MIB [EXTRA]
@@ -166,7 +203,7 @@ thread_affinity() {
 
 start_kvmtuned() { # start_kvmtuned [extra options]
   "$KVMTUNED" --runtime-dir "$KT_RUN" --state-dir "$KT_STATE" --config "$KT_TMP/kvmtuned.conf" --policy-dir "$KT_TMP/policy.d" --debug "$@" \
-    >>"$KT_LOG" 2>&1 &
+    >>"$KT_LOG" 2>&1 9>&- &
   KT_PID=$!
   wait_for "$KVMTUNECTL --runtime-dir $KT_RUN status" 10
 }
@@ -207,7 +244,7 @@ cleanup() {
   if journal_pending; then
     say "$KT_STATE/journal still holds host settings; the next run restores them"
   else
-    rm -rf "$KT_STATE"
+    forget_state
   fi
   return 0
 }

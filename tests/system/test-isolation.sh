@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System test: IsolateHost on this machine. A guest whose vCPU is always busy gets a dedicated
-# CPU; two host busy-loops pinned to that very CPU compete with it unless kvmtuned moves host
-# processes off it. Checked: where the kernel lets the loops run, which cgroups processes end
+# CPU (the one kvmtunectl plan predicts); two host busy-loops pinned to that very CPU compete
+# with it unless kvmtuned moves host processes off it. Checked: where the kernel lets the loops run, which cgroups processes end
 # up in, and the guest's steal with and without isolation.
 source "$(dirname "$0")/lib.sh"
 
@@ -21,11 +21,18 @@ mkdir -p "$KT_TMP/policy.d"
 printf '[Class busy]\nMatchName=kt-busy*\nCPUPolicy=dedicated\nMemoryPolicy=strict\n' >"$KT_TMP/policy.d/50-test.conf"
 config() { printf '[Daemon]\nURI=qemu:///system\nMetrics=off\n[Host]\nIsolateHost=%s\n' "$1" >"$KT_TMP/kvmtuned.conf"; }
 
-# run_case MODE: loops pinned to CPU 1 (where the dedicated vCPU goes: the first CPU after
-# housekeeping CPU 0), then kvmtuned and the guest; sets steal to the guest's vCPU steal.
+# Where the dedicated vCPU will go, as the planner says for this host: the loops go there first.
+config no
+guest_xml kt-busy 1 64 "" "$(busy_disk_xml "$KT_TMP/busy.img")" >"$KT_TMP/plan.xml"
+CPU=$(planned_cpu "$KT_TMP/plan.xml")
+[ -n "$CPU" ] || skip_all "kvmtunectl plan gives the busy guest no dedicated CPU on this host"
+say "the planner gives the busy guest's vCPU CPU $CPU"
+
+# run_case MODE: loops pinned to CPU $CPU, then kvmtuned and the guest; sets steal to the
+# guest's vCPU steal.
 run_case() {
   config "$1"
-  start_loops 1
+  start_loops "$CPU"
   start_kvmtuned || return 1
   start_guest kt-busy 1 64 "" "$(busy_disk_xml "$KT_TMP/busy.img")"
   wait_for '[ "$(domain_state kt-busy)" = placed ]' 10
@@ -37,8 +44,8 @@ steal=0
 run_case no
 steal_no=$steal
 say "IsolateHost=no: vCPU on $(thread_affinity kt-busy 'CPU 0/'), host loops on $(cpus_of "${LOOPS[0]}"), steal $steal_no %"
-check "the busy guest's vCPU has CPU 1" test "$(thread_affinity kt-busy 'CPU 0/')" = 1
-check "without isolation the host loops stay on CPU 1" test "$(cpus_of "${LOOPS[0]}")" = 1
+check "the busy guest's vCPU has CPU $CPU" test "$(thread_affinity kt-busy 'CPU 0/')" = "$CPU"
+check "without isolation the host loops stay on CPU $CPU" test "$(cpus_of "${LOOPS[0]}")" = "$CPU"
 check_sh "and take a real share of it from the guest (steal >= 20 %)" "[ \$(echo '$steal_no >= 20' | bc) -eq 1 ]"
 stop_loops
 stop_guest kt-busy
@@ -50,8 +57,8 @@ steal_iso=$steal
 vcpu=$(thread_affinity kt-busy 'CPU 0/')
 loops=$(cpus_of "${LOOPS[0]}")
 say "IsolateHost=when-dedicated: vCPU on $vcpu, host loops on $loops, steal $steal_iso %"
-check "the busy guest's vCPU has CPU 1" test "$vcpu" = 1
-check_sh "host processes are moved off the dedicated CPU" "[ -n '$loops' ] && ! in_list 1 '$loops'"
+check "the busy guest's vCPU has CPU $CPU" test "$vcpu" = "$CPU"
+check_sh "host processes are moved off the dedicated CPU" "[ -n '$loops' ] && ! in_list $CPU '$loops'"
 check "kvmtuned's own process moved too" grep -q kvmtuned.housekeeping "/proc/$KT_PID/cgroup"
 # A kvmtuned (re)started inside the group must still model the whole host, not its own cpuset.
 online=$(getconf _NPROCESSORS_ONLN)
@@ -63,9 +70,9 @@ check_sh "steal with isolation is under half of steal without ($steal_iso % vs $
   "[ \$(echo '$steal_iso * 2 < $steal_no' | bc) -eq 1 ]"
 
 stop_guest kt-busy
-# The loops asked for CPU 1 themselves; the kernel gives them their own choice back.
+# The loops asked for CPU $CPU themselves; the kernel gives them their own choice back.
 check_sh "when the dedicated guest stops, host processes may use its CPU again" \
-  "wait_for 'in_list 1 \$(cpus_of ${LOOPS[0]})'"
+  "wait_for 'in_list $CPU \$(cpus_of ${LOOPS[0]})'"
 start_guest kt-busy2 1 64 "" "$(busy_disk_xml "$KT_TMP/busy.img")"
 wait_for '[ "$(domain_state kt-busy2)" = placed ]' 10
 stop_kvmtuned

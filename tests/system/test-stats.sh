@@ -66,7 +66,7 @@ check "the series goes when the guest stops" wait_for '[ -z "$(metric "$STEAL")"
 check "libvirtd stops" stop_libvirtd
 check "/metrics answers while libvirtd is down, with libvirt_connected 0" \
   wait_for '[ "$(metric kvmtuned_libvirt_connected)" = 0 ]' 15
-check "libvirtd starts again" libvirtd -d
+check "libvirtd starts again" launch_libvirtd
 wait_for libvirtd_up 20
 check "and 1 again after the reconnect" wait_for '[ "$(metric kvmtuned_libvirt_connected)" = 1 ]' 40
 check "reconnects are counted" test "$(metric kvmtuned_reconnects_total)" -ge 1
