@@ -474,6 +474,7 @@ static Topology *host_with_figures(int64_t free_gib, int64_t pool_pages) {
         assert_int_equal(
                 topology_load(&(TopologySource){ .synthetic = "pack:1 numa:1(memory=4GiB) l3:1 core:4 pu:1" }, &t), 0);
         t->nodes[0].free_bytes = free_gib << 30;
+        free(t->nodes[0].hugepages); /* the empty list a synthetic host has */
         t->nodes[0].hugepages = calloc(1, sizeof(TopoHugepages));
         t->nodes[0].hugepages[0] = (TopoHugepages){ .page_kib = 2048, .total = pool_pages, .free = pool_pages };
         t->nodes[0].n_hugepages = 1;
