@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Helpers shared by the quick start, the system tests and the benchmarks: a running libvirtd
 # (started the way DESIGN.md describes for hosts without systemd), the accelerator to use, and
-# the XML of a tiny diskless guest. Sourced, not run. Sets KT_STARTED_LIBVIRTD=1 when it
-# started libvirtd itself.
+# the XML of a tiny diskless guest. Sourced, not run. Sets KT_STARTED_LIBVIRTD=1 and
+# KT_STARTED_VIRTLOGD=1 when it started them itself.
 
 VIRSH=${VIRSH:-virsh -q -c qemu:///system}
 KT_STARTED_LIBVIRTD=${KT_STARTED_LIBVIRTD:-0}
+KT_STARTED_VIRTLOGD=${KT_STARTED_VIRTLOGD:-0}
 
 # Waits up to $2 seconds (default 10) for a command to succeed.
 wait_for() {
@@ -19,13 +20,19 @@ wait_for() {
 
 libvirtd_up() { $VIRSH version >/dev/null 2>&1; }
 
+# Under systemd the distribution's units own libvirtd and virtlogd (socket activation); a
+# libvirtd started by hand beside them would fight over the sockets.
+under_systemd() { [ -d /run/systemd/system ]; }
+
 # Starts libvirtd as a daemon. 9>&-: the system tests' run lock must not live on in it.
-launch_libvirtd() { libvirtd -d 9>&-; }
+launch_libvirtd() {
+  if under_systemd; then systemctl start libvirtd; else libvirtd -d 9>&-; fi
+}
 
 # Stops libvirtd and waits until it is gone (a dying daemon still answers, and its pidfile
 # would make the next start fail). Returns non-zero if it did not stop.
 stop_libvirtd() {
-  pkill -x libvirtd
+  if under_systemd; then systemctl stop libvirtd; else pkill -x libvirtd; fi
   wait_for '! pgrep -x libvirtd' 20
 }
 
@@ -36,16 +43,38 @@ restart_libvirtd() {
   wait_for libvirtd_up 20
 }
 
+VIRTLOGD_SOCKETS="/run/libvirt/virtlogd-sock /run/libvirt/virtlogd-admin-sock"
+
+# QEMU guests log through virtlogd, so it must run before libvirtd starts one. Its socket
+# file alone proves nothing: a virtlogd that was killed leaves it behind, and connecting to
+# it is refused, so without systemd the test is whether the process runs. Sets
+# KT_STARTED_VIRTLOGD=1 when it started it.
+start_virtlogd() {
+  under_systemd && return 0 # libvirtd.service pulls in virtlogd.socket
+  pgrep -x virtlogd >/dev/null && return 0
+  rm -f $VIRTLOGD_SOCKETS
+  virtlogd -d 9>&- || return 1
+  KT_STARTED_VIRTLOGD=1
+  wait_for '[ -S /run/libvirt/virtlogd-sock ]' 10
+}
+
+# Stops the virtlogd start_virtlogd started, and removes the sockets it leaves.
+stop_virtlogd() {
+  [ "$KT_STARTED_VIRTLOGD" = 1 ] || return 0
+  pkill -x virtlogd
+  wait_for '! pgrep -x virtlogd' 10 && rm -f $VIRTLOGD_SOCKETS
+}
+
 start_libvirtd() {
+  mkdir -p /var/log/libvirt /run/libvirt /var/lib/libvirt
+  # Checked even when libvirtd answers: a virtlogd that died under a running libvirtd fails
+  # every guest start with "Connection refused".
+  start_virtlogd || return 1
   libvirtd_up && return 0
   # Debian's QEMU driver runs guests as libvirt-qemu:libvirt-qemu, which must exist.
   getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
   getent group kvm >/dev/null || groupadd -r kvm
   id libvirt-qemu >/dev/null 2>&1 || useradd -r -g libvirt-qemu -G kvm -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
-  mkdir -p /var/log/libvirt /run/libvirt /var/lib/libvirt
-  # QEMU guests log through virtlogd: its socket must be there before libvirtd starts guests.
-  [ -S /run/libvirt/virtlogd-sock ] || virtlogd -d 9>&-
-  wait_for '[ -S /run/libvirt/virtlogd-sock ]' 10 || return 1
   launch_libvirtd || return 1
   KT_STARTED_LIBVIRTD=1
   wait_for libvirtd_up 20

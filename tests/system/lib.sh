@@ -231,10 +231,8 @@ cleanup() {
   stop_kvmtuned
   # A test's own undo (hooks, mounts, sysfs values), after guests and kvmtuned are gone.
   if declare -F extra_cleanup >/dev/null; then extra_cleanup; fi
-  if [ "$KT_STARTED_LIBVIRTD" = 1 ]; then
-    stop_libvirtd
-    pkill -x virtlogd
-  fi
+  [ "$KT_STARTED_LIBVIRTD" = 1 ] && stop_libvirtd
+  stop_virtlogd
   if [ "$KT_FAILED" -gt 0 ] && [ -f "$KT_LOG" ]; then
     say "kvmtuned's log:"
     sed 's/^/#   /' "$KT_LOG"
