@@ -68,12 +68,20 @@ journal_pending() {
 
 # Leftovers of a run that was killed: its guests, its journal of original settings (restored
 # by one start and clean stop of kvmtuned, which also undoes a leftover cpuset group).
-sweep_leftovers() {
-  local g
-  # One run at a time on this host, whichever build tree it comes from.
+# One run at a time on this host, whichever build tree it comes from: taken before libvirtd is
+# looked at, held on fd 9 until the test exits.
+KT_LOCKED=0
+take_run_lock() {
+  [ "$KT_LOCKED" = 1 ] && return 0
   mkdir -p /run/lock
   exec 9>/run/lock/kvmtuned-system-tests.lock
   flock -w 1800 9 || fail_all "another run of the system tests holds /run/lock/kvmtuned-system-tests.lock"
+  KT_LOCKED=1
+}
+
+sweep_leftovers() {
+  local g
+  take_run_lock
   # A kvmtuned the killed run left running restores the host itself when stopped.
   if pkill -f -- "--state-dir $KT_STATE "; then
     say "stopping a kvmtuned a killed run left behind"
@@ -110,6 +118,7 @@ forget_state() {
 need_guests() {
   [ "$(id -u)" -eq 0 ] || skip_all "needs root (libvirtd, guests, pinning)"
   command -v libvirtd >/dev/null || skip_all "libvirtd is not installed"
+  take_run_lock
   start_libvirtd || fail_all "libvirtd starts"
   sweep_leftovers
   choose_accel
@@ -120,7 +129,7 @@ need_guests() {
 start_loops() {
   local i
   for i in 1 2; do
-    # 9>&-: what outlives a killed run must not hold the run lock (see sweep_leftovers).
+    # 9>&-: what outlives a killed run must not hold the run lock (see take_run_lock).
     if [ -n "${1:-}" ]; then
       taskset -c "$1" bash -c 'while :; do :; done' 9>&- &
     else

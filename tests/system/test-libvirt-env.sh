@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# System test: how the harness and the quick start bring up libvirt on a host without
+# systemd. A killed virtlogd leaves its socket file behind; taking that file for a running
+# virtlogd made every guest start fail with "Connection refused" (CI saw it on 2026-11-21).
+# Before the fix, "a guest starts" fails here.
+source "$(dirname "$0")/lib.sh"
+
+[ "$(id -u)" -eq 0 ] || skip_all "needs root (virtlogd, libvirtd, a guest)"
+command -v virtlogd >/dev/null || skip_all "virtlogd is not installed"
+under_systemd && skip_all "systemd owns virtlogd here (socket activation); this is the path for hosts without it"
+take_run_lock
+pgrep -x virtlogd >/dev/null && skip_all "a virtlogd runs here; the test would have to kill it"
+
+# The leftover, made the way it happens: a virtlogd killed with SIGKILL (as when the session
+# or machine it ran in is stopped) cannot remove its socket file.
+mkdir -p /run/libvirt
+virtlogd -d 9>&-
+check "a virtlogd starts" wait_for '[ -S /run/libvirt/virtlogd-sock ]'
+pkill -KILL -x virtlogd
+check "and is killed" wait_for '! pgrep -x virtlogd'
+check "its socket file stays behind, nobody listening" [ -S /run/libvirt/virtlogd-sock ]
+
+need_guests
+check "start_libvirtd started virtlogd again" pgrep -x virtlogd
+check "and says so, so that the cleanup stops it" [ "$KT_STARTED_VIRTLOGD" = 1 ]
+start_guest kt-env 1 48
+check_sh "a guest starts (it logs through virtlogd)" '[ "$($VIRSH domstate kt-env)" = running ]'
+stop_guest kt-env
+[ "$KT_STARTED_LIBVIRTD" = 1 ] && check "stop_libvirtd stops the libvirtd it started" stop_libvirtd
+KT_STARTED_LIBVIRTD=0 # stopped here, not again by the cleanup
+check "stop_virtlogd stops the virtlogd it started" stop_virtlogd
+check_sh "and removes the sockets it leaves" '[ ! -e /run/libvirt/virtlogd-sock ] && [ ! -e /run/libvirt/virtlogd-admin-sock ]'
