@@ -14,6 +14,7 @@ pgrep -x virtlogd >/dev/null && skip_all "a virtlogd runs here; the test would h
 # The leftover, made the way it happens: a virtlogd killed with SIGKILL (as when the session
 # or machine it ran in is stopped) cannot remove its socket file.
 mkdir -p /run/libvirt
+rm -f $VIRTLOGD_SOCKETS # no virtlogd runs: whatever is there is an older leftover
 virtlogd -d 9>&-
 check "a virtlogd starts" wait_for '[ -S /run/libvirt/virtlogd-sock ]'
 pkill -KILL -x virtlogd
