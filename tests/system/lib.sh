@@ -66,8 +66,6 @@ journal_pending() {
   [ -f "$KT_STATE/journal" ] && ! tr -d ' \n' <"$KT_STATE/journal" | grep -q '"settings":{},"reservations":\[\]'
 }
 
-# Leftovers of a run that was killed: its guests, its journal of original settings (restored
-# by one start and clean stop of kvmtuned, which also undoes a leftover cpuset group).
 # One run at a time on this host, whichever build tree it comes from: taken before libvirtd is
 # looked at, held on fd 9 until the test exits.
 KT_LOCKED=0
@@ -79,6 +77,8 @@ take_run_lock() {
   KT_LOCKED=1
 }
 
+# Leftovers of a run that was killed: its guests, its journal of original settings (restored
+# by one start and clean stop of kvmtuned, which also undoes a leftover cpuset group).
 sweep_leftovers() {
   local g
   take_run_lock
