@@ -31,13 +31,23 @@ launch_libvirtd() {
 
 # Stops libvirtd and waits until it is gone (a dying daemon still answers, and its pidfile
 # would make the next start fail). Returns non-zero if it did not stop.
+# Under systemd, any client (kvmtuned reconnecting) may start it again through its socket.
 stop_libvirtd() {
-  if under_systemd; then systemctl stop libvirtd; else pkill -x libvirtd; fi
+  if under_systemd; then
+    systemctl stop libvirtd
+    return
+  fi
+  pkill -x libvirtd
   wait_for '! pgrep -x libvirtd' 20
 }
 
 # Stops and starts libvirtd again (QEMU guests keep running); non-zero if it is not back.
 restart_libvirtd() {
+  if under_systemd; then
+    systemctl restart libvirtd || return 1
+    wait_for libvirtd_up 20
+    return
+  fi
   stop_libvirtd || return 1
   launch_libvirtd || return 1
   wait_for libvirtd_up 20
