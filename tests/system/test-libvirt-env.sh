@@ -31,3 +31,4 @@ stop_guest kt-env
 KT_STARTED_LIBVIRTD=0 # stopped here, not again by the cleanup
 check "stop_virtlogd stops the virtlogd it started" stop_virtlogd
 check_sh "and removes the sockets it leaves" '[ ! -e /run/libvirt/virtlogd-sock ] && [ ! -e /run/libvirt/virtlogd-admin-sock ]'
+finish
