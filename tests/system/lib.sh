@@ -151,7 +151,8 @@ cpus_of() { awk '/Cpus_allowed_list/ { print $2 }' "/proc/$1/status"; }
 # in_list CPU LIST: whether CPU is in the kernel list LIST.
 in_list() {
   local part lo hi
-  for part in ${2//,/ }; do
+  local list=${2:-}
+  for part in ${list//,/ }; do
     lo=${part%-*}
     hi=${part#*-}
     [ "$1" -ge "$lo" ] && [ "$1" -le "$hi" ] && return 0
@@ -162,7 +163,7 @@ in_list() {
 # subset_of A B: whether every CPU of kernel list A is in list B (and A is not empty).
 subset_of() {
   local part lo hi c
-  [ -n "$1" ] || return 1
+  [ -n "${1:-}" ] && [ -n "${2:-}" ] || return 1
   for part in ${1//,/ }; do
     lo=${part%-*}
     hi=${part#*-}

@@ -31,8 +31,8 @@ vcpu=$(thread_affinity kt-ded "CPU 0/")
 say "kt-ded threads: vCPU 0 on $vcpu, main on $(thread_affinity kt-ded main), iothread on $(thread_affinity kt-ded 'IO iothread1')"
 check_sh "kt-ded vCPU 0 thread is on one dedicated CPU, not housekeeping" \
   "[[ '$vcpu' =~ ^[0-9]+\$ ]] && in_list '$vcpu' '$DED' && ! in_list '$vcpu' '$HK'"
-check_sh "kt-ded emulator (main) thread is on housekeeping CPUs" "subset_of \$(thread_affinity kt-ded main) '$HK'"
-check_sh "kt-ded iothread is on housekeeping CPUs" "subset_of \$(thread_affinity kt-ded 'IO iothread1') '$HK'"
+check_sh "kt-ded emulator (main) thread is on housekeeping CPUs" "subset_of \"\$(thread_affinity kt-ded main)\" '$HK'"
+check_sh "kt-ded iothread is on housekeeping CPUs" "subset_of \"\$(thread_affinity kt-ded 'IO iothread1')\" '$HK'"
 check_sh "kt-ded memory is bound strictly to one node" "$VIRSH numatune kt-ded | grep -Eq 'numa_nodeset *: [0-9]+\$'"
 
 if [ "$DED" = "$vcpu" ]; then
@@ -78,7 +78,7 @@ start_guest kt-late 1 64
 check "a guest started during the outage is placed after the reconnect" wait_for '[ "$(domain_state kt-late)" = placed ]' 40
 check_sh "kvmtuned reconnected" "ctl status | grep -q 'connected (1 reconnects)'"
 check_sh "kt-late vCPU thread floats over shared CPUs, off housekeeping" \
-  "subset_of \$(thread_affinity kt-late 'CPU 0/') \$(pool shared)"
+  "subset_of \"\$(thread_affinity kt-late 'CPU 0/')\" \"\$(pool shared)\""
 
 # A bad policy reload keeps the running policy.
 printf '[Class broken]\nCPUPolicy=fast\n' >"$KT_TMP/policy.d/90-bad.conf"

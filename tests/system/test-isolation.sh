@@ -72,7 +72,7 @@ check_sh "steal with isolation is under half of steal without ($steal_iso % vs $
 stop_guest kt-busy
 # The loops asked for CPU $CPU themselves; the kernel gives them their own choice back.
 check_sh "when the dedicated guest stops, host processes may use its CPU again" \
-  "wait_for 'in_list $CPU \$(cpus_of ${LOOPS[0]})'"
+  "wait_for 'in_list $CPU \"\$(cpus_of ${LOOPS[0]})\"'"
 start_guest kt-busy2 1 64 "" "$(busy_disk_xml "$KT_TMP/busy.img")"
 wait_for '[ "$(domain_state kt-busy2)" = placed ]' 10
 stop_kvmtuned
