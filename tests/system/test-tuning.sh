@@ -26,6 +26,7 @@ extra_cleanup() {
 [ "$(id -u)" -eq 0 ] || skip_all "needs root"
 [ -w "$THP" ] || skip_all "$THP is not writable here"
 [ -w "$POOL" ] || skip_all "$POOL is not writable here"
+take_run_lock # a concurrent run's hook carries the same mark: not ours to remove
 if [ -e "$HOOK" ]; then
   grep -qF "$HOOK_MARK" "$HOOK" || skip_all "$HOOK exists already; not touching someone else's hook"
   say "removing the hook a killed run of this test left behind"
