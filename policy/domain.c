@@ -183,7 +183,10 @@ static void parse_iothreads(Parse *p, DomainRequest *d) {
 }
 
 static void parse_memory(Parse *p, DomainRequest *d) {
-        if (xp_count(p, "/domain/currentMemory"))
+        d->hugepages = xp_count(p, "/domain/memoryBacking/hugepages") > 0;
+        /* Hugepages back all of <memory> from the start (a balloon cannot hand them back);
+         * other memory is booked at what the guest gets at start. */
+        if (!d->hugepages && xp_count(p, "/domain/currentMemory"))
                 d->memory_kib =
                         xp_memory(p, NULL, "/domain/currentMemory", "/domain/currentMemory/@unit", "<currentMemory>");
         else
@@ -191,7 +194,6 @@ static void parse_memory(Parse *p, DomainRequest *d) {
         if (d->memory_kib == 0 && !p->error)
                 fail(p, "the domain has no <memory> size");
 
-        d->hugepages = xp_count(p, "/domain/memoryBacking/hugepages") > 0;
         if (d->hugepages && xp_count(p, "/domain/memoryBacking/hugepages/page"))
                 d->hugepage_kib = xp_memory(p, NULL, "/domain/memoryBacking/hugepages/page[1]/@size",
                                             "/domain/memoryBacking/hugepages/page[1]/@unit", "<page size=>");
@@ -289,9 +291,13 @@ static void parse_metadata(Parse *p, DomainRequest *d) {
                         hwloc_bitmap_free(set);
                 }
         }
-        if (d->dedicated_vcpus && hwloc_bitmap_last(d->dedicated_vcpus) >= (int) d->vcpus)
+        if (!d->dedicated_vcpus)
+                return;
+        if (hwloc_bitmap_last(d->dedicated_vcpus) >= (int) d->max_vcpus)
                 fail(p, "dedicated vCPUs name vCPU %d, but the domain has %u", hwloc_bitmap_last(d->dedicated_vcpus),
-                     d->vcpus);
+                     d->max_vcpus);
+        else /* vCPUs above <vcpu current=> are not online at start: nothing to place for them */
+                hwloc_bitmap_clr_range(d->dedicated_vcpus, d->vcpus, -1);
 }
 
 static char *one_line(const char *msg) {

@@ -22,7 +22,7 @@ typedef struct DomainRequest {
         unsigned guest_threads; /* <cpu><topology threads=>, 1 when absent */
         unsigned n_iothreads;
         unsigned *iothread_ids;
-        uint64_t memory_kib; /* <currentMemory>, else <memory> */
+        uint64_t memory_kib; /* <memory> when hugepage-backed, else <currentMemory>, else <memory> */
 
         bool hugepages; /* <memoryBacking><hugepages> */
         uint64_t hugepage_kib; /* the size it names, 0: the host's default size */

@@ -129,6 +129,35 @@ static void test_mixed_guest(void **state) {
         assert_string_equal(d->metadata_class, "mix");
         assert_cpus(d->dedicated_vcpus, "0-1");
         domain_free(d);
+
+        /* libvirt accepts <vcpusched> over every vCPU up to <vcpu>, online at start or not:
+         * those that are not are left out, those beyond <vcpu> are an error. */
+        const char *hotplug = "<domain><name>h</name><vcpu current='2'>4</vcpu><memory>1024</memory>"
+                              "<cputune><vcpusched vcpus='1-3' scheduler='fifo' priority='1'/></cputune></domain>";
+        assert_int_equal(domain_parse(hotplug, strlen(hotplug), &d, &error), 0);
+        assert_cpus(d->dedicated_vcpus, "1");
+        domain_free(d);
+        char *why = parse_error_of("<domain><name>h</name><vcpu current='2'>4</vcpu><memory>1024</memory>"
+                                   "<cputune><vcpusched vcpus='4' scheduler='fifo' priority='1'/></cputune></domain>");
+        assert_non_null(strstr(why, "dedicated vCPUs name vCPU 4, but the domain has 4"));
+        free(why);
+}
+
+/* A hugepage-backed domain needs pages for all of <memory>, whatever <currentMemory> says. */
+static void test_hugepages_back_all_memory(void **state) {
+        (void) state;
+#define SIZES                                                                                                          \
+        "<domain><name>b</name><vcpu>1</vcpu><memory unit='GiB'>8</memory><currentMemory unit='GiB'>4</currentMemory>"
+        const char *backed = SIZES "<memoryBacking><hugepages/></memoryBacking></domain>", *plain = SIZES "</domain>";
+#undef SIZES
+        DomainRequest *d = NULL;
+        char *error = NULL;
+        assert_int_equal(domain_parse(backed, strlen(backed), &d, &error), 0);
+        assert_int_equal(d->memory_kib, 8ULL * 1024 * 1024);
+        domain_free(d);
+        assert_int_equal(domain_parse(plain, strlen(plain), &d, &error), 0);
+        assert_int_equal(d->memory_kib, 4ULL * 1024 * 1024);
+        domain_free(d);
 }
 
 static void test_units(void **state) {
@@ -237,8 +266,9 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_windows_guest),  cmocka_unit_test(test_nova_pinned_guest),
                 cmocka_unit_test(test_hugepage_guest), cmocka_unit_test(test_hostdev_gaming_guest),
-                cmocka_unit_test(test_mixed_guest),    cmocka_unit_test(test_units),
-                cmocka_unit_test(test_broken),         cmocka_unit_test(test_hostile),
+                cmocka_unit_test(test_mixed_guest),    cmocka_unit_test(test_hugepages_back_all_memory),
+                cmocka_unit_test(test_units),          cmocka_unit_test(test_broken),
+                cmocka_unit_test(test_hostile),
         };
         return cmocka_run_group_tests_name("domain", tests, NULL, NULL);
 }
