@@ -132,6 +132,15 @@ static int set_allowed(Isolation *iso, const char *unit, const uint8_t *mask, si
         return r;
 }
 
+/* Whether two CPU masks name the same CPUs: systemd answers with the mask padded to whole
+ * words, so bytes one of them lacks count as zero. */
+static bool masks_equal(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len) {
+        for (size_t i = 0; i < a_len || i < b_len; i++)
+                if ((i < a_len ? a[i] : 0) != (i < b_len ? b[i] : 0))
+                        return false;
+        return true;
+}
+
 static int systemd_apply(Isolation *iso, hwloc_const_bitmap_t allowed, char **ret_error) {
         uint8_t want[1024], now[1024];
         size_t want_len, now_len;
@@ -156,7 +165,7 @@ static int systemd_apply(Isolation *iso, hwloc_const_bitmap_t allowed, char **re
                 r = get_allowed(iso, unit, now, &now_len, ret_error);
                 if (r < 0)
                         return r;
-                if (now_len != want_len || memcmp(now, want, want_len) != 0)
+                if (!masks_equal(now, now_len, want, want_len))
                         return actuator_error(ret_error, -EIO, "%s: AllowedCPUs reads back otherwise", unit);
                 changed++;
         }

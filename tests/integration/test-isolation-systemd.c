@@ -164,7 +164,12 @@ static void test_crash_recovery(void **state) {
         const char *last = log, *p;
         while ((p = strstr(last + 1, "system.slice")))
                 last = p;
-        assert_int_equal(strncmp(last, "system.slice AllowedCPUs runtime=yes 2\n", 39), 0);
+        /* CPU 1 again, in whatever padding systemd (the mock) answered with */
+        const char *want = "system.slice AllowedCPUs runtime=yes 2";
+        assert_int_equal(strncmp(last, want, strlen(want)), 0);
+        for (p = last + strlen(want); *p == ',' && p[1] == '0'; p += 2)
+                ;
+        assert_int_equal(*p, '\n');
         free(log);
         hwloc_bitmap_free(zero);
         isolation_done(&iso);
