@@ -101,11 +101,12 @@ void manager_collect_stats(Manager *m) {
                 DomainStats *s = d->stats;
                 pid_t tids[PROCSTAT_MAX_VCPUS];
                 bool fresh = s->passes == 0;
-                if (fresh || !s->vcpus[0].tid) {
+                if (fresh || s->rescan) {
                         if (procstat_vcpu_threads(procfs(m), s->pid, tids, n) <= 0) {
                                 s->pid = 0; /* a restarted domain has a new process */
                                 continue;
                         }
+                        s->rescan = false;
                 } else
                         for (unsigned v = 0; v < n; v++)
                                 tids[v] = s->vcpus[v].tid;
@@ -117,7 +118,7 @@ void manager_collect_stats(Manager *m) {
                         if (procstat_read_thread(procfs(m), s->pid, tids[v], &st) < 0) {
                                 /* the thread vanished (vCPU unplugged, domain restarting): look again next pass */
                                 s->vcpus[v].tid = 0;
-                                s->vcpus[0].tid = 0;
+                                s->rescan = true;
                                 continue;
                         }
                         stats_advance(&s->vcpus[v], tids[v], &st, interval);

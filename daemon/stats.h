@@ -26,6 +26,7 @@ typedef struct DomainStats {
         unsigned n_nodes;
         uint64_t last_usec; /* CLOCK_MONOTONIC of the last pass */
         unsigned passes;
+        bool rescan; /* a vCPU thread vanished: look the threads up again next pass */
         bool memory_warned;
 } DomainStats;
 
