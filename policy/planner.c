@@ -109,11 +109,13 @@ static void format_kib(uint64_t kib, char *buf, size_t len) {
                 snprintf(buf, len, "%" PRIu64 " KiB", kib);
 }
 
-static void format_page(uint64_t kib, char *buf, size_t len) {
+void planner_format_page_size(uint64_t kib, char *buf, size_t len) {
         if (kib % (1024 * 1024) == 0)
                 snprintf(buf, len, "%" PRIu64 "G", kib / (1024 * 1024));
-        else
+        else if (kib % 1024 == 0)
                 snprintf(buf, len, "%" PRIu64 "M", kib / 1024);
+        else
+                snprintf(buf, len, "%" PRIu64 "K", kib);
 }
 
 /* ---- Setup ---------------------------------------------------------------------------- */
@@ -1110,7 +1112,7 @@ static int refuse_memory(Planner *p, const Need *need, Placement *pl) {
         format_kib(need->memory_kib, want, sizeof(want));
         format_kib(best, have, sizeof(have));
         if (need->page_kib) {
-                format_page(need->page_kib, page, sizeof(page));
+                planner_format_page_size(need->page_kib, page, sizeof(page));
                 bool listed = false, any = false;
                 for (unsigned n = 0; n < t->n_nodes; n++)
                         for (unsigned i = 0; i < t->nodes[n].n_hugepages; i++) {
@@ -1263,7 +1265,7 @@ static int explain_result(Planner *p, const Need *need, Placement *pl) {
         format_kib(need->memory_kib, size, sizeof(size));
         if (need->page_kib) {
                 char ps[32];
-                format_page(need->page_kib, ps, sizeof(ps));
+                planner_format_page_size(need->page_kib, ps, sizeof(ps));
                 snprintf(page, sizeof(page), " of %s hugepages", ps);
         }
         if (!nodes ||

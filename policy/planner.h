@@ -84,6 +84,9 @@ int planner_release(Planner *p, const char *name);
 /* Returns the placement of the domain called name, or NULL. */
 const Placement *planner_find(const Planner *p, const char *name);
 
+/* A hugepage size as the kernel and libvirt name it: "1G", "2M", "64K". */
+void planner_format_page_size(uint64_t kib, char *buf, size_t len);
+
 /* Placements in the order they were made; n in *ret_n. */
 const Placement *const *planner_placements(const Planner *p, unsigned *ret_n);
 

@@ -27,15 +27,6 @@ static void format_bytes(uint64_t b, char *buf, size_t len) {
                 snprintf(buf, len, "%.1f %s", v, units[u]);
 }
 
-static void format_page_size(uint64_t kib, char *buf, size_t len) {
-        if (kib % (1024 * 1024) == 0)
-                snprintf(buf, len, "%" PRIu64 "G", kib / (1024 * 1024));
-        else if (kib % 1024 == 0)
-                snprintf(buf, len, "%" PRIu64 "M", kib / 1024);
-        else
-                snprintf(buf, len, "%" PRIu64 "K", kib);
-}
-
 static void print_cpulist(FILE *f, hwloc_const_bitmap_t set) {
         char *s = NULL;
         if (hwloc_bitmap_list_asprintf(&s, set) < 0) {
@@ -99,7 +90,7 @@ static void print_node_header(FILE *f, const Topology *t, int n) {
         for (unsigned i = 0; i < node->n_hugepages; i++) {
                 const TopoHugepages *h = &node->hugepages[i];
                 char ps[32];
-                format_page_size(h->page_kib, ps, sizeof(ps));
+                planner_format_page_size(h->page_kib, ps, sizeof(ps));
                 fprintf(f, "%s %s pages %" PRId64, i == 0 ? "; hugepages" : ",", ps, h->total);
                 if (h->free >= 0)
                         fprintf(f, " (%" PRId64 " free)", h->free);
@@ -489,7 +480,7 @@ static void print_placement(FILE *f, const Placement *pl) {
         }
         for (unsigned i = 0; i < pl->n_hugepages; i++) {
                 char ps[32];
-                format_page_size(pl->hugepages[i].page_kib, ps, sizeof(ps));
+                planner_format_page_size(pl->hugepages[i].page_kib, ps, sizeof(ps));
                 fprintf(f, "%s node %u: %" PRIu64 " x %s", i == 0 ? "; hugepages" : ",", pl->hugepages[i].node,
                         pl->hugepages[i].count, ps);
         }

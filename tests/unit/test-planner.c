@@ -386,6 +386,14 @@ static void test_emulator_isolate_and_iothreads(void **state) {
 
 static void test_memory_and_hugepages(void **state) {
         (void) state;
+        /* Page sizes as the kernel names them, arm64's 64K included (it printed "0M"). */
+        char ps[16];
+        planner_format_page_size(64, ps, sizeof(ps));
+        assert_string_equal(ps, "64K");
+        planner_format_page_size(2048, ps, sizeof(ps));
+        assert_string_equal(ps, "2M");
+        planner_format_page_size(1024 * 1024, ps, sizeof(ps));
+        assert_string_equal(ps, "1G");
         /* 2 nodes of 4 GiB. */
         World *w = world_synthetic("pack:2 numa:1(memory=4GiB) l3:1 core:4 pu:1", NULL);
         const Placement *a = place(w, "a", "ded", 2, 3 * 1024, NULL);
