@@ -18,6 +18,7 @@ typedef struct PinContext {
         unsigned flags; /* VIR_DOMAIN_AFFECT_LIVE, or CURRENT for drivers that refuse LIVE */
         unsigned char *map;
         char **error;
+        virErrorPtr saved_error; /* the error retry_as_current looked past, for fail() */
 } PinContext;
 
 static int fail(PinContext *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -29,10 +30,15 @@ static int fail(PinContext *c, const char *fmt, ...) {
         va_end(ap);
         if (r < 0)
                 return -ENOMEM;
-        const char *why = virGetLastErrorMessage();
+        const char *why =
+                c->saved_error && c->saved_error->message ? c->saved_error->message : virGetLastErrorMessage();
+        free(*c->error); /* a verify after a failed nodeset read: the later reason wins */
+        *c->error = NULL;
         if (asprintf(c->error, "%s: %s", what, why ? why : "unknown libvirt error") < 0)
                 *c->error = NULL;
         free(what);
+        virFreeError(c->saved_error);
+        c->saved_error = NULL;
         return -EIO;
 }
 
@@ -57,11 +63,16 @@ static void from_map(PinContext *c, const unsigned char *map, hwloc_bitmap_t set
  * accept only that spelling. Switch once, on the error that says so. */
 static bool retry_as_current(PinContext *c) {
         virErrorPtr e = virGetLastError();
-        if (c->flags == VIR_DOMAIN_AFFECT_LIVE && e && e->code == VIR_ERR_INVALID_ARG &&
-            virDomainIsActive(c->dom) == 1) {
+        if (c->flags != VIR_DOMAIN_AFFECT_LIVE || !e || e->code != VIR_ERR_INVALID_ARG)
+                return false;
+        /* virDomainIsActive resets the last error: keep it for fail(), which comes next. */
+        virErrorPtr saved = virSaveLastError();
+        if (virDomainIsActive(c->dom) == 1) {
+                virFreeError(saved);
                 c->flags = VIR_DOMAIN_AFFECT_CURRENT;
                 return true;
         }
+        c->saved_error = saved;
         return false;
 }
 
@@ -132,6 +143,8 @@ static int apply(PinContext *c, const Placement *pl) {
 
 static int differs(PinContext *c, const char *what, hwloc_const_bitmap_t want, hwloc_const_bitmap_t got) {
         _cleanup_free_ char *w = cpulist_format(want), *g = cpulist_format(got);
+        free(*c->error);
+        *c->error = NULL;
         if (asprintf(c->error, "%s is on CPUs %s, not %s", what, g ? g : "?", w ? w : "?") < 0)
                 *c->error = NULL;
         return -ESTALE;
@@ -219,7 +232,10 @@ static int with_context(virDomainPtr dom, const Placement *pl, const Topology *t
                 return -ENOMEM;
         c.map = map;
         int r = do_apply ? apply(&c, pl) : 0;
-        return r < 0 ? r : verify(&c, pl);
+        if (r >= 0)
+                r = verify(&c, pl);
+        virFreeError(c.saved_error);
+        return r;
 }
 
 int pin_apply(virDomainPtr dom, const Placement *pl, const Topology *t, char **ret_error) {
