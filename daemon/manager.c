@@ -180,6 +180,7 @@ static void apply_domain(Manager *m, ManagedDomain *d) {
         }
         _cleanup_(virDomainFreep) virDomainPtr dom = m->conn ? virDomainLookupByUUIDString(m->conn, d->uuid) : NULL;
         if (!dom) {
+                d->state = DOMAIN_PENDING; /* a reconnect's reconcile or its STOPPED event settles it */
                 set_error(d, "domain not found");
                 return;
         }
@@ -211,13 +212,15 @@ static void apply_domain(Manager *m, ManagedDomain *d) {
                 schedule_retry(m);
 }
 
+static bool awaiting_start(const ManagedDomain *d);
+
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         (void) s;
         (void) usec;
         for (ManagedDomain *d = m->domains; d; d = d->next)
-                if (d->state == DOMAIN_PENDING && !m->opts.dry_run)
-                        apply_domain(m, d);
+                if (d->state == DOMAIN_PENDING && !awaiting_start(d) && !m->opts.dry_run)
+                        apply_domain(m, d); /* an admission waits for its start: nothing runs to pin */
         save_allocations(m);
         return 0;
 }
