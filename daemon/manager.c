@@ -1,9 +1,11 @@
 /* The daemon's Manager: event loop, libvirt connection, lifecycle events, reconcile, reload. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1261,13 +1263,31 @@ static int make_dir(const char *path) {
  * put back first, so every value kvmtuned records next is a true original. */
 static int open_journal(Manager *m) {
         const char *procfs = m->opts.procfs ? m->opts.procfs : "/proc";
-        m->state_dir = strdup(m->opts.state_dir ? m->opts.state_dir : MANAGER_STATE_DIR);
-        if (!m->state_dir || asprintf(&m->journal_path, "%s/journal", m->state_dir) < 0)
-                return -ENOMEM;
-        int r = make_dir(m->state_dir);
+        const char *dir = m->opts.state_dir ? m->opts.state_dir : MANAGER_STATE_DIR;
+        int r = make_dir(dir);
         if (r < 0) {
-                fprintf(stderr, "kvmtuned: cannot create %s: %s\n", m->state_dir, strerror(-r));
+                fprintf(stderr, "kvmtuned: cannot create %s: %s\n", dir, strerror(-r));
                 return r;
+        }
+        /* Absolute: the journal is read through a root directory, and a relative --state-dir
+         * read from "/" found nothing and overwrote the real journal. */
+        m->state_dir = realpath(dir, NULL);
+        if (!m->state_dir)
+                return -errno;
+        if (asprintf(&m->journal_path, "%s/journal", m->state_dir) < 0)
+                return -ENOMEM;
+        /* A second kvmtuned (a --dry-run preview, say) would take the running one's journal for
+         * a crashed run's and restore the host under it. */
+        _cleanup_free_ char *lock = NULL;
+        if (asprintf(&lock, "%s/lock", m->state_dir) < 0)
+                return -ENOMEM;
+        m->state_lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (m->state_lock_fd < 0 || flock(m->state_lock_fd, LOCK_EX | LOCK_NB) < 0) {
+                r = -errno;
+                fprintf(stderr, "kvmtuned: %s: %s\n", lock,
+                        r == -EWOULDBLOCK ? "another kvmtuned runs with this state directory; stop it first"
+                                          : strerror(-r));
+                return r == -EWOULDBLOCK ? -EBUSY : r;
         }
         _cleanup_free_ char *boot = NULL;
         if (kfile_read(procfs, "sys/kernel/random/boot_id", &boot) < 0 && !(boot = strdup("unknown")))
@@ -1311,6 +1331,7 @@ int manager_new(const ManagerOptions *opts, Manager **ret_manager) {
                 return -ENOMEM;
         m->opts = *opts;
         m->cb_lifecycle = m->cb_device_added = m->cb_device_removed = m->cb_tunable = -1;
+        m->state_lock_fd = -1;
         m->start_usec = now_usec();
         log_init(&m->log, opts->debug);
         if (!(m->repin_nodes = hwloc_bitmap_alloc()))
@@ -1461,6 +1482,8 @@ void manager_free(Manager *m) {
         hwloc_bitmap_free(m->repin_nodes);
         hwloc_bitmap_free(m->governed_for);
         hwloc_bitmap_free(m->isolation_failed_for);
+        if (m->state_lock_fd >= 0)
+                close(m->state_lock_fd);
         free(m->state_dir);
         free(m->journal_path);
         planner_free(m->planner);

@@ -205,6 +205,25 @@ static void test_existing_domain_placed_at_start(void **state) {
         virDomainFree(dom);
 }
 
+/* A second kvmtuned on the same state directory (here a dry run, as an operator previewing a
+ * policy would start it) is refused before it reads the running one's journal. */
+static void test_second_instance_refused(void **state) {
+        (void) state;
+        ManagerOptions o = { .config_path = fx.config,
+                             .policy_dir = fx.policy_dir,
+                             .topology = fx.topology,
+                             .uri = "test:///default",
+                             .runtime_dir = fx.runtime,
+                             .state_dir = fx.root,
+                             .sysfs = fx.sysfs,
+                             .procfs = fx.procfs,
+                             .dry_run = true };
+        Manager *second = NULL;
+        assert_int_equal(manager_new(&o, &second), -EBUSY);
+        assert_null(second);
+        assert_true(fx.m->connected);
+}
+
 static void test_dedicated_lifecycle(void **state) {
         (void) state;
         virDomainPtr dom = create("ded-a", 2, NULL);
@@ -635,6 +654,7 @@ static void test_late_stopped_event_keeps_new_admission(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_existing_domain_placed_at_start),
+                cmocka_unit_test(test_second_instance_refused),
                 cmocka_unit_test(test_dedicated_lifecycle),
                 cmocka_unit_test(test_refusal_leaves_domain_running),
                 cmocka_unit_test(test_reload),
