@@ -535,9 +535,9 @@ static void start_section(ParseState *s, const char *name) {
                         parse_error(s, "[%s] belongs in kvmtuned.conf, not in a policy file", name);
                         return;
                 }
+                /* host_lines lives for the whole file: a second [Host] must not lose where the
+                 * first one set the pools it is checked against. */
                 s->kind = name[0] == 'D' ? SECTION_DAEMON : SECTION_HOST;
-                if (s->kind == SECTION_HOST)
-                        memset(s->host_lines, 0, sizeof(s->host_lines));
                 return;
         }
         if (strncmp(name, "Class", 5) == 0 && (name[5] == '\0' || isspace((unsigned char) name[5]))) {

@@ -279,6 +279,20 @@ static void test_long_line_and_auto_overlap(void **state) {
         topology_free(t);
 }
 
+/* A second [Host] section keeps the lines of the first: the overlap names line 2, not 0. */
+static void test_second_host_section(void **state) {
+        (void) state;
+        Topology *t = synthetic("pack:1 numa:1 l3:1 core:4 pu:1");
+        char *root = fixture_new();
+        fixture_write(root, "kvmtuned.conf", "[Host]\nHousekeepingCPUs=0\n[Host]\nDedicatedCPUs=0-1\n");
+        fixture_write(root, "policy.d/empty.conf", "# no classes\n");
+        char *text = load(t, root, "kvmtuned.conf", NULL, -EINVAL);
+        assert_error(text, root, "kvmtuned.conf", 4, "DedicatedCPUs and HousekeepingCPUs (line 2) overlap on CPUs 0");
+        free(text);
+        fixture_free(root);
+        topology_free(t);
+}
+
 static void test_valid_policy_and_matching(void **state) {
         (void) state;
         Topology *t = synthetic("pack:1 numa:1 l3:2 core:4 pu:2");
@@ -392,6 +406,7 @@ int main(void) {
                 cmocka_unit_test(test_every_error_kind),
                 cmocka_unit_test(test_duration_bounds),
                 cmocka_unit_test(test_long_line_and_auto_overlap),
+                cmocka_unit_test(test_second_host_section),
                 cmocka_unit_test(test_valid_policy_and_matching),
                 cmocka_unit_test(test_shipped_examples),
                 cmocka_unit_test(test_missing_files),
