@@ -2,7 +2,7 @@
 # bench/steal-isolation: one guest whose vCPU is always busy and two host busy-loops; prints the
 # guest's vCPU steal (run_delay / wall time) for (a) no kvmtuned, (b) kvmtuned pinning only,
 # (c) kvmtuned with IsolateHost=when-dedicated, plus the idle-host figure (no loops, pinned),
-# and the ratio (a)/(c). Needs root. Prints figures; never fails on them.
+# and the ratio (a)/((c)+0.01). Needs root. Prints figures; never fails on them.
 KT_BUILD=${KT_BUILD:-$(cd "$(dirname "$0")/.." && pwd)/build}
 source "$(dirname "$0")/../tests/system/lib.sh"
 need_guests
@@ -37,5 +37,5 @@ printf 'idle host (pinned, no loops):          %6.2f %%\n' "$idle"
 printf '(a) no kvmtuned, 2 host loops:         %6.2f %%\n' "$a"
 printf '(b) kvmtuned pinning only, 2 loops:    %6.2f %%\n' "$b"
 printf '(c) kvmtuned + IsolateHost, 2 loops:   %6.2f %%\n' "$c"
-printf '(a)/(c) = %s; (c) - idle = %s percentage points\n' "$(echo "scale=1; $a / ($c + 0.01)" | bc)" "$(echo "$c - $idle" | bc)"
+printf '(a)/((c)+0.01) = %s; (c) - idle = %s percentage points\n' "$(echo "scale=1; $a / ($c + 0.01)" | bc)" "$(echo "$c - $idle" | bc)"
 cleanup

@@ -1,5 +1,5 @@
-/* kvmtunectl: the command-line client (topology and plan today; status, domains, reload as
- * the daemon lands). */
+/* kvmtunectl: the command-line client (topology and plan offline; status, domains, explain,
+ * reload, top and hook through the daemon's control socket). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
