@@ -47,15 +47,19 @@ static void quiet(void *userdata, virErrorPtr error) {
         (void) error;
 }
 
+static ManagerOptions fixture_options(void) {
+        return (ManagerOptions){ .config_path = fx.config,
+                                 .policy_dir = fx.policy_dir,
+                                 .topology = fx.topology,
+                                 .uri = "test:///default",
+                                 .runtime_dir = fx.runtime,
+                                 .state_dir = fx.root,
+                                 .sysfs = fx.sysfs,
+                                 .procfs = fx.procfs };
+}
+
 static Manager *start_manager(void) {
-        ManagerOptions o = { .config_path = fx.config,
-                             .policy_dir = fx.policy_dir,
-                             .topology = fx.topology,
-                             .uri = "test:///default",
-                             .runtime_dir = fx.runtime,
-                             .state_dir = fx.root,
-                             .sysfs = fx.sysfs,
-                             .procfs = fx.procfs };
+        ManagerOptions o = fixture_options();
         Manager *m = NULL;
         assert_int_equal(manager_new(&o, &m), 0);
         assert_int_equal(manager_start(m), 0);
@@ -209,15 +213,8 @@ static void test_existing_domain_placed_at_start(void **state) {
  * policy would start it) is refused before it reads the running one's journal. */
 static void test_second_instance_refused(void **state) {
         (void) state;
-        ManagerOptions o = { .config_path = fx.config,
-                             .policy_dir = fx.policy_dir,
-                             .topology = fx.topology,
-                             .uri = "test:///default",
-                             .runtime_dir = fx.runtime,
-                             .state_dir = fx.root,
-                             .sysfs = fx.sysfs,
-                             .procfs = fx.procfs,
-                             .dry_run = true };
+        ManagerOptions o = fixture_options();
+        o.dry_run = true;
         Manager *second = NULL;
         assert_int_equal(manager_new(&o, &second), -EBUSY);
         assert_null(second);
