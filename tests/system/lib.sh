@@ -108,7 +108,7 @@ sweep_leftovers() {
 
 # Removes the emptied journal and the state directory, never a set-aside journal.
 forget_state() {
-  rm -f "$KT_STATE/journal"
+  rm -f "$KT_STATE/journal" "$KT_STATE/lock" # the lock: kvmtuned's one-instance flock file
   rmdir "$KT_STATE" 2>/dev/null
   return 0
 }
