@@ -72,7 +72,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return on_io(s, -1, 0, userdata);
 }
 
-/* "127.0.0.1:9177", "[::1]:9177". */
+/* "127.0.0.1:9655", "[::1]:9655". */
 static int parse_listen(const char *listen, struct sockaddr_storage *ss) {
         char host[128];
         const char *colon = strrchr(listen, ':');

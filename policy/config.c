@@ -861,7 +861,7 @@ int config_load(const char *config_path, const char *policy_dir, const Topology 
                 return -ENOMEM;
         config_defaults(c);
         c->daemon.uri = strdup("qemu:///system");
-        c->daemon.metrics = strdup("127.0.0.1:9177");
+        c->daemon.metrics = strdup(CONFIG_METRICS_DEFAULT);
         c->host.housekeeping = hwloc_bitmap_alloc();
         c->host.dedicated = hwloc_bitmap_alloc();
         c->host.shared = hwloc_bitmap_alloc();

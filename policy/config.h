@@ -24,6 +24,10 @@ typedef enum HugepagesMode { HUGEPAGES_ON_DEMAND, HUGEPAGES_KEEP, HUGEPAGES_OFF 
 #define PAGE_KIB_SMALL 0
 #define PAGE_KIB_ANY UINT64_MAX
 
+/* Metrics= default: 9177, the first choice, is Debian's prometheus-libvirt-exporter's port; 9655 is
+ * free in Prometheus's list of default port allocations. */
+#define CONFIG_METRICS_DEFAULT "127.0.0.1:9655"
+
 /* Where a value came from, for errors that name it later (planner refusals, contradictions). */
 typedef struct ConfigSource {
         const char *file; /* points into Config.files */
@@ -32,7 +36,7 @@ typedef struct ConfigSource {
 
 typedef struct DaemonConfig {
         char *uri;
-        char *metrics; /* "127.0.0.1:9177", NULL: off */
+        char *metrics; /* "127.0.0.1:9655", NULL: off */
         uint64_t stats_interval_usec;
         double steal_warn_percent;
         bool respect_explicit_pins;

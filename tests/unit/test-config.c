@@ -101,7 +101,7 @@ static void test_defaults(void **state) {
         assert_int_equal(config_load(NULL, NULL, t, &c, &errors), 0);
         assert_int_equal(errors.n, 0);
         assert_string_equal(c->daemon.uri, "qemu:///system");
-        assert_string_equal(c->daemon.metrics, "127.0.0.1:9177");
+        assert_string_equal(c->daemon.metrics, "127.0.0.1:9655");
         assert_int_equal(c->daemon.stats_interval_usec, 5000000);
         assert_true(c->daemon.respect_explicit_pins);
         assert_false(c->daemon.dry_run);
