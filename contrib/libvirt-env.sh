@@ -29,16 +29,33 @@ launch_libvirtd() {
   if under_systemd; then systemctl start libvirtd; else libvirtd -d 9>&-; fi
 }
 
-# Stops libvirtd and waits until it is gone (a dying daemon still answers, and its pidfile
-# would make the next start fail). Returns non-zero if it did not stop.
+# pid_of PIDFILE NAME: the pid a daemon wrote there, when that process still runs and is NAME
+# (not another process that got the number of one that died).
+pid_of() {
+  local pid
+  pid=$(cat "$1" 2>/dev/null) || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] && echo "$pid"
+}
+
+# stop_pid PID [SIGNAL]: signals one process and waits up to 20 s until it is gone. Never a
+# process group: 0, 1 and what is not a number are refused.
+stop_pid() {
+  [[ "${1:-}" =~ ^[0-9]+$ ]] && [ "$1" -gt 1 ] || return 1
+  kill "-${2:-TERM}" "$1" 2>/dev/null || return 0
+  wait_for "! kill -0 $1" 20
+}
+
+# Stops libvirtd, by the pid in its pidfile, and waits until it is gone (a dying daemon still
+# answers, and its pidfile would make the next start fail). Returns non-zero if it did not stop.
 # Under systemd, any client (kvmtuned reconnecting) may start it again through its socket.
 stop_libvirtd() {
   if under_systemd; then
     systemctl stop libvirtd
     return
   fi
-  pkill -x libvirtd
-  wait_for '! pgrep -x libvirtd' 20
+  local pid
+  pid=$(pid_of /run/libvirtd.pid libvirtd) || return 0
+  stop_pid "$pid"
 }
 
 # Stops and starts libvirtd again (QEMU guests keep running); non-zero if it is not back.
@@ -57,22 +74,24 @@ VIRTLOGD_SOCKETS="/run/libvirt/virtlogd-sock /run/libvirt/virtlogd-admin-sock"
 
 # QEMU guests log through virtlogd, so it must run before libvirtd starts one. Its socket
 # file alone proves nothing: a virtlogd that was killed leaves it behind, and connecting to
-# it is refused, so without systemd the test is whether the process runs. Sets
-# KT_STARTED_VIRTLOGD=1 when it started it.
+# it is refused, so without systemd the test is whether the process of its pidfile runs.
+# Sets KT_STARTED_VIRTLOGD=1 when it started it.
 start_virtlogd() {
   under_systemd && return 0 # libvirtd.service pulls in virtlogd.socket
-  pgrep -x virtlogd >/dev/null && return 0
+  pid_of /run/virtlogd.pid virtlogd >/dev/null && return 0
   rm -f $VIRTLOGD_SOCKETS
   virtlogd -d 9>&- || return 1
   KT_STARTED_VIRTLOGD=1
   wait_for '[ -S /run/libvirt/virtlogd-sock ]' 10
 }
 
-# Stops the virtlogd start_virtlogd started, and removes the sockets it leaves.
+# Stops the virtlogd start_virtlogd started (by its pidfile), and removes the sockets it leaves.
 stop_virtlogd() {
   [ "$KT_STARTED_VIRTLOGD" = 1 ] || return 0
-  pkill -x virtlogd
-  wait_for '! pgrep -x virtlogd' 10 && rm -f $VIRTLOGD_SOCKETS
+  local pid
+  pid=$(pid_of /run/virtlogd.pid virtlogd) && { stop_pid "$pid" || return 1; }
+  KT_STARTED_VIRTLOGD=0
+  rm -f $VIRTLOGD_SOCKETS
 }
 
 start_libvirtd() {

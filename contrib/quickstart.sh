@@ -39,9 +39,9 @@ ctl domains
 echo
 ctl explain kvmtuned-demo
 echo
-echo "== curl -s 127.0.0.1:9177/metrics (after the first statistics pass)"
+echo "== curl -s 127.0.0.1:9655/metrics (after the first statistics pass)"
 sleep 6
-curl -s 127.0.0.1:9177/metrics | grep -E '^kvmtuned_(vcpu|cpus|libvirt)' || echo "(metrics are off or not reachable)"
+curl -s 127.0.0.1:9655/metrics | grep -E '^kvmtuned_(vcpu|cpus|libvirt)' || echo "(metrics are off or not reachable)"
 echo
-echo "kvmtuned keeps running (log: /var/log/kvmtuned.log). Stop it with: pkill -x kvmtuned"
+echo "kvmtuned keeps running (log: /var/log/kvmtuned.log). Stop it with: kill \$(cat /run/kvmtuned/kvmtuned.pid)"
 echo "Stop the demo VM with: virsh destroy kvmtuned-demo"

@@ -1325,6 +1325,19 @@ static int open_journal(Manager *m) {
         return 0;
 }
 
+/* runtime_dir/kvmtuned.pid: how harnesses and scripts find this kvmtuned to stop it, by pid. */
+static void write_pid_file(Manager *m) {
+        _cleanup_free_ char *tmp = NULL;
+        if (asprintf(&m->pid_path, "%s/kvmtuned.pid", m->runtime_dir) < 0 || asprintf(&tmp, "%s.tmp", m->pid_path) < 0)
+                return;
+        FILE *f = fopen(tmp, "we");
+        if (!f)
+                return;
+        fprintf(f, "%d\n", (int) getpid());
+        if (fclose(f) != 0 || rename(tmp, m->pid_path) < 0)
+                log_emit(&m->log, LOG_WARNING, LOG_NO_FIELDS, "cannot write %s: %m", m->pid_path);
+}
+
 int manager_new(const ManagerOptions *opts, Manager **ret_manager) {
         _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
         if (!m)
@@ -1365,6 +1378,7 @@ int manager_new(const ManagerOptions *opts, Manager **ret_manager) {
         r = open_journal(m);
         if (r < 0)
                 return r;
+        write_pid_file(m); /* after the state lock: only the one kvmtuned of this state writes it */
 
         r = sd_event_default(&m->event);
         if (r < 0)
@@ -1490,6 +1504,9 @@ void manager_free(Manager *m) {
         config_free(m->config);
         topology_free(m->topology);
         sd_event_unref(m->event);
+        if (m->pid_path)
+                unlink(m->pid_path);
+        free(m->pid_path);
         free(m->runtime_dir);
         free(m->control_path);
         free(m->allocations_path);

@@ -62,7 +62,7 @@ typedef struct ManagedDomain {
 
 typedef struct Manager {
         ManagerOptions opts;
-        char *runtime_dir, *control_path, *allocations_path, *state_dir, *journal_path;
+        char *runtime_dir, *control_path, *allocations_path, *pid_path, *state_dir, *journal_path;
         int state_lock_fd; /* flock on state_dir/lock: one kvmtuned per journal */
         sd_event *event;
         Logger log;

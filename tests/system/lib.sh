@@ -14,7 +14,8 @@ KT_TMP=$(mktemp -d /tmp/kvmtuned-system-XXXXXX)
 chmod 0755 "$KT_TMP" # guests (libvirt-qemu) read their disks below it
 # The journal of original settings outlives a killed test, so the next run can restore them.
 KT_STATE=/var/lib/kvmtuned-system-tests
-KT_RUN="$KT_TMP/run"
+# A fixed runtime directory: a killed run's kvmtuned is found by the pid file it writes there.
+KT_RUN=/run/kvmtuned-system-tests
 KT_LOG="$KT_TMP/kvmtuned.log"
 KT_GUESTS=()
 KT_PASSED=0
@@ -80,13 +81,14 @@ take_run_lock() {
 # Leftovers of a run that was killed: its guests, its journal of original settings (restored
 # by one start and clean stop of kvmtuned, which also undoes a leftover cpuset group).
 sweep_leftovers() {
-  local g
+  local g pid
   take_run_lock
   # A kvmtuned the killed run left running restores the host itself when stopped.
-  if pkill -f -- "--state-dir $KT_STATE "; then
-    say "stopping a kvmtuned a killed run left behind"
-    wait_for "! pgrep -f -- '--state-dir $KT_STATE '" 20
+  if pid=$(pid_of "$KT_RUN/kvmtuned.pid" kvmtuned); then
+    say "stopping a kvmtuned a killed run left behind (pid $pid)"
+    stop_pid "$pid" || fail_all "the kvmtuned a killed run left behind (pid $pid) stops"
   fi
+  rm -rf "$KT_RUN"
   for g in $($VIRSH list --name 2>/dev/null | grep '^kt-'); do $VIRSH destroy "$g" >/dev/null 2>&1; done
   if journal_pending; then
     say "restoring what a killed run left in $KT_STATE"
@@ -113,13 +115,72 @@ forget_state() {
   return 0
 }
 
+# The quick start leaves a kvmtuned on /run/kvmtuned and its demo VM running, as a newcomer's
+# host has them after the README's first command. A second kvmtuned would place the same guests,
+# and the demo VM holds a CPU the tests count on: for its run a test takes both over (kvmtuned by
+# the pid in its runtime directory, or its systemd unit), and give_back_host starts them again as
+# they were: the same command line, directory, environment and log, and the demo VM's XML.
+HOST_RUN=/run/kvmtuned
+HOST_DEMO=kvmtuned-demo
+TAKEN_KVMTUNED=0 TAKEN_UNIT=0 TAKEN_DEMO=0 TAKEN_VIRTLOGD=0 TAKEN_PID=
+take_over_host() {
+  local pid
+  if under_systemd && systemctl -q is-active kvmtuned 2>/dev/null; then
+    systemctl stop kvmtuned || fail_all "systemctl stop kvmtuned (to take it over for the test)"
+    TAKEN_UNIT=1
+    say "stopped kvmtuned.service for this test; it is started again at the end"
+  elif pid=$(pid_of "$HOST_RUN/kvmtuned.pid" kvmtuned); then
+    TAKEN_CWD=$(readlink "/proc/$pid/cwd")
+    TAKEN_LOG=$(readlink "/proc/$pid/fd/2")
+    mapfile -d '' TAKEN_ARGS <"/proc/$pid/cmdline"
+    mapfile -d '' TAKEN_ENV <"/proc/$pid/environ"
+    stop_pid "$pid" || fail_all "the running kvmtuned (pid $pid) stops, so the test can take its place"
+    TAKEN_KVMTUNED=1 TAKEN_PID=$pid
+    say "stopped the running kvmtuned (pid $pid: ${TAKEN_ARGS[*]}); it is started again at the end"
+  fi
+  if [ "$($VIRSH domstate "$HOST_DEMO" 2>/dev/null)" = running ]; then
+    # kvmtuned's live pins are not the VM's own: they go, so the restart places it afresh.
+    $VIRSH dumpxml "$HOST_DEMO" | sed '/<cputune>/,/<\/cputune>/d; /<numatune>/,/<\/numatune>/d' \
+      >"$KT_TMP/$HOST_DEMO.xml"
+    $VIRSH destroy "$HOST_DEMO" >/dev/null || fail_all "the demo VM $HOST_DEMO stops"
+    TAKEN_DEMO=1
+    say "stopped the demo VM $HOST_DEMO; it is started again at the end"
+  fi
+}
+
+# Puts back what take_over_host (and test-libvirt-env, TAKEN_VIRTLOGD) stopped; a failure to do
+# so fails the test.
+give_back_host() {
+  local pid
+  if [ "$TAKEN_VIRTLOGD" = 1 ] && ! pid_of /run/virtlogd.pid virtlogd >/dev/null; then
+    rm -f $VIRTLOGD_SOCKETS
+    virtlogd -d 9>&- && wait_for '[ -S /run/libvirt/virtlogd-sock ]' 10
+    check "the virtlogd the test stopped runs again" pid_of /run/virtlogd.pid virtlogd
+  fi
+  if [ "$TAKEN_UNIT" = 1 ]; then
+    check "kvmtuned.service, stopped for the test, is started again" systemctl start kvmtuned
+  elif [ "$TAKEN_KVMTUNED" = 1 ]; then
+    (cd "$TAKEN_CWD" && exec setsid -f env -i "${TAKEN_ENV[@]}" "${TAKEN_ARGS[@]}" </dev/null >>"$TAKEN_LOG" 2>&1 9>&-)
+    check "the kvmtuned the test stopped is started again as it was" \
+      wait_for "'$KVMTUNECTL' --runtime-dir '$HOST_RUN' status" 20
+    pid=$(pid_of "$HOST_RUN/kvmtuned.pid" kvmtuned)
+    say "started again: ${TAKEN_ARGS[*]} (pid ${pid:-?}, was $TAKEN_PID) in $TAKEN_CWD, log $TAKEN_LOG"
+  fi
+  if [ "$TAKEN_DEMO" = 1 ]; then
+    check "the demo VM $HOST_DEMO, stopped for the test, runs again" $VIRSH create "$KT_TMP/$HOST_DEMO.xml"
+    say "started again: the demo VM $HOST_DEMO"
+  fi
+  TAKEN_KVMTUNED=0 TAKEN_UNIT=0 TAKEN_DEMO=0 TAKEN_VIRTLOGD=0
+}
+
 # What every test that starts guests needs first: root, a running libvirtd, no leftovers, the
-# accelerator chosen and said.
+# quick start's kvmtuned and demo VM taken over, the accelerator chosen and said.
 need_guests() {
   [ "$(id -u)" -eq 0 ] || skip_all "needs root (libvirtd, guests, pinning)"
   command -v libvirtd >/dev/null || skip_all "libvirtd is not installed"
   take_run_lock
   start_libvirtd || fail_all "libvirtd starts"
+  take_over_host
   sweep_leftovers
   choose_accel
   say "guests run with $( [ "$KT_VIRT" = kvm ] && echo KVM || echo "TCG (no usable /dev/kvm, or KT_ACCEL=tcg)")"
@@ -243,6 +304,8 @@ cleanup() {
   if declare -F extra_cleanup >/dev/null; then extra_cleanup; fi
   [ "$KT_STARTED_LIBVIRTD" = 1 ] && stop_libvirtd
   stop_virtlogd
+  give_back_host
+  [ "$KT_LOCKED" = 1 ] && rm -rf "$KT_RUN" # never another run's
   if [ "$KT_FAILED" -gt 0 ] && [ -f "$KT_LOG" ]; then
     say "kvmtuned's log:"
     sed 's/^/#   /' "$KT_LOG"

@@ -9,7 +9,14 @@ source "$(dirname "$0")/lib.sh"
 command -v virtlogd >/dev/null || skip_all "virtlogd is not installed"
 under_systemd && skip_all "systemd owns virtlogd here (socket activation); this is the path for hosts without it"
 take_run_lock
-pgrep -x virtlogd >/dev/null && skip_all "a virtlogd runs here; the test would have to kill it"
+# A virtlogd that runs already (the quick start's) is taken over: the guests that log to it
+# stop first, it is stopped by its pid, and all of it starts again at the end.
+take_over_host
+if pid=$(pid_of /run/virtlogd.pid virtlogd); then
+  check "the running virtlogd (pid $pid) stops, so the test can kill its own" stop_pid "$pid"
+  TAKEN_VIRTLOGD=1
+  say "stopped the running virtlogd (pid $pid); it is started again at the end"
+fi
 
 # The leftover, made the way it happens: a virtlogd killed with SIGKILL (as when the session
 # or machine it ran in is stopped) cannot remove its socket file.
@@ -17,12 +24,12 @@ mkdir -p /run/libvirt
 rm -f $VIRTLOGD_SOCKETS # no virtlogd runs: whatever is there is an older leftover
 virtlogd -d 9>&-
 check "a virtlogd starts" wait_for '[ -S /run/libvirt/virtlogd-sock ]'
-pkill -KILL -x virtlogd
-check "and is killed" wait_for '! pgrep -x virtlogd'
+pid=$(pid_of /run/virtlogd.pid virtlogd)
+check "and is killed" stop_pid "${pid:-0}" KILL
 check "its socket file stays behind, nobody listening" [ -S /run/libvirt/virtlogd-sock ]
 
 need_guests
-check "start_libvirtd started virtlogd again" pgrep -x virtlogd
+check "start_libvirtd started virtlogd again" pid_of /run/virtlogd.pid virtlogd
 check "and says so, so that the cleanup stops it" [ "$KT_STARTED_VIRTLOGD" = 1 ]
 start_guest kt-env 1 48
 check_sh "a guest starts (it logs through virtlogd)" '[ "$($VIRSH domstate kt-env)" = running ]'
