@@ -173,6 +173,28 @@ give_back_host() {
   TAKEN_KVMTUNED=0 TAKEN_UNIT=0 TAKEN_DEMO=0 TAKEN_VIRTLOGD=0
 }
 
+# The libvirt hook a test installs says so, so that one a killed run left behind can be told
+# apart from an administrator's (or the package's), which a test never touches.
+HOOK=/etc/libvirt/hooks/qemu.d/kvmtuned
+HOOK_MARK="# installed by kvmtuned's system test"
+KT_HOOK_INSTALLED=0
+claim_hook_path() {
+  take_run_lock # a concurrent run's hook carries the same mark: not ours to remove
+  [ -e "$HOOK" ] || return 0
+  grep -qF "$HOOK_MARK" "$HOOK" || skip_all "$HOOK exists already; not touching someone else's hook"
+  say "removing the hook a killed run of this test left behind"
+  rm -f "$HOOK"
+}
+
+# install_hook [PREAMBLE]: a hook that calls this run's kvmtuned (after the shell code PREAMBLE).
+# libvirtd sees a hook only when it starts or reloads: restart it afterwards.
+install_hook() {
+  mkdir -p "$(dirname "$HOOK")"
+  printf '#!/bin/sh\n%s\n%s\nexec %s --runtime-dir %s hook "$@"\n' "$HOOK_MARK" "${1:-}" "$KVMTUNECTL" "$KT_RUN" >"$HOOK"
+  chmod 0755 "$HOOK"
+  KT_HOOK_INSTALLED=1
+}
+
 # What every test that starts guests needs first: root, a running libvirtd, no leftovers, the
 # quick start's kvmtuned and demo VM taken over, the accelerator chosen and said.
 need_guests() {
@@ -302,6 +324,7 @@ cleanup() {
   stop_kvmtuned
   # A test's own undo (hooks, mounts, sysfs values), after guests and kvmtuned are gone.
   if declare -F extra_cleanup >/dev/null; then extra_cleanup; fi
+  [ "$KT_HOOK_INSTALLED" = 1 ] && rm -f "$HOOK" && KT_HOOK_INSTALLED=0
   [ "$KT_STARTED_LIBVIRTD" = 1 ] && stop_libvirtd
   stop_virtlogd
   give_back_host

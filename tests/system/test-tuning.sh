@@ -4,19 +4,13 @@
 # hugepage-backed guest can start and given back after it stops, VDI overcommit refused by
 # the hook with kvmtuned's message.
 source "$(dirname "$0")/lib.sh"
-HOOK=/etc/libvirt/hooks/qemu.d/kvmtuned
-# The hook this test installs says so, so that one a killed run left behind can be told apart
-# from an administrator's.
-HOOK_MARK="# installed by kvmtuned's system test"
 THP=/sys/kernel/mm/transparent_hugepage/enabled
 POOL=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages # all nodes together
 KT_MOUNTED=0
-KT_HOOK_INSTALLED=0
 POOLS_BEFORE=()
 
 extra_cleanup() {
   local p
-  [ "$KT_HOOK_INSTALLED" = 1 ] && rm -f "$HOOK" && KT_HOOK_INSTALLED=0
   [ "$KT_MOUNTED" = 1 ] && umount /dev/hugepages && KT_MOUNTED=0
   [ -n "${thp_before:-}" ] && echo "$thp_before" >"$THP"
   for p in "${POOLS_BEFORE[@]}"; do echo "${p#*=}" >"${p%%=*}"; done
@@ -26,12 +20,7 @@ extra_cleanup() {
 [ "$(id -u)" -eq 0 ] || skip_all "needs root"
 [ -w "$THP" ] || skip_all "$THP is not writable here"
 [ -w "$POOL" ] || skip_all "$POOL is not writable here"
-take_run_lock # a concurrent run's hook carries the same mark: not ours to remove
-if [ -e "$HOOK" ]; then
-  grep -qF "$HOOK_MARK" "$HOOK" || skip_all "$HOOK exists already; not touching someone else's hook"
-  say "removing the hook a killed run of this test left behind"
-  rm -f "$HOOK"
-fi
+claim_hook_path
 need_guests
 thp_before=$(sed 's/.*\[\(.*\)\].*/\1/' "$THP")
 for f in /sys/devices/system/node/node*/hugepages/hugepages-2048kB/nr_hugepages; do
@@ -98,10 +87,7 @@ else
   say "SKIP no-hook case: the host already has 32 free 2M pages, a guest would start anyway"
 fi
 
-mkdir -p "$(dirname "$HOOK")"
-printf '#!/bin/sh\n%s\nexec %s --runtime-dir %s hook "$@"\n' "$HOOK_MARK" "$KVMTUNECTL" "$KT_RUN" >"$HOOK"
-chmod 0755 "$HOOK"
-KT_HOOK_INSTALLED=1
+install_hook
 check "libvirtd restarts (to find the hook)" restart_libvirtd
 check_sh "kvmtunectl status sees the hook" "ctl status | grep -q 'kvmtuned installed'"
 start_guest kt-huge 1 64 "$HUGE"

@@ -1,0 +1,320 @@
+/* kvmtuned as systemd starts it at boot, while libvirtd answers nobody (it answers no client
+ * until its autostart is over, and autostart runs the hook): READY=1 comes anyway, the watchdog
+ * is fed, status and the hook are answered from what kvmtuned knows, a restart keeps the
+ * admissions made before it, and SIGTERM ends it. The libvirtd here is a socket that accepts
+ * and never replies; latencies are bounded by ten times those of a kvmtuned whose libvirt
+ * connection fails at once. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fixture.h"
+#include "macro.h"
+#include "oracle.h"
+
+/* Two CPUs, one core each: housekeeping takes CPU 0, one CPU is left for a dedicated vCPU. */
+#define TOPOLOGY_DESC "pack:1 numa:1(memory=4GiB) core:2 pu:1"
+
+typedef struct Fixture {
+        char *root, *topology, *config, *policy_dir, *runtime, *state, *sysfs, *procfs;
+        char *notify_path, *libvirt_path;
+        int notify_fd, libvirt_fd;
+        pid_t pid;
+        double baseline_ms; /* median status latency of a kvmtuned that is not waiting on libvirt */
+} Fixture;
+
+static Fixture fx;
+
+static double now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
+}
+
+static int unix_socket(const char *path, int type) {
+        int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        assert_true(fd >= 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        assert_int_equal(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        if (type == SOCK_STREAM)
+                assert_int_equal(listen(fd, 8), 0);
+        return fd;
+}
+
+/* Starts kvmtuned with its libvirt at uri_socket, NOTIFY_SOCKET and a 1 s watchdog. */
+static pid_t start_kvmtuned(const char *uri_socket) {
+        char uri[512], conf[1024];
+        snprintf(uri, sizeof(uri), "qemu+unix:///system?socket=%s", uri_socket);
+        snprintf(conf, sizeof(conf), "[Daemon]\nURI=%s\nMetrics=off\n[Host]\nIsolateHost=no\n", uri);
+        fixture_write(fx.root, "kvmtuned.conf", conf);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                setenv("NOTIFY_SOCKET", fx.notify_path, 1);
+                setenv("WATCHDOG_USEC", "1000000", 1);
+                int null = open("/dev/null", O_WRONLY);
+                if (null >= 0)
+                        dup2(null, STDERR_FILENO); /* its log; the assertions say what matters */
+                execl(KVMTUNED, KVMTUNED, "--config", fx.config, "--policy-dir", fx.policy_dir, "--topology",
+                      fx.topology, "--sysfs-root", fx.sysfs, "--procfs-root", fx.procfs, "--runtime-dir", fx.runtime,
+                      "--state-dir", fx.state, (char *) NULL);
+                _exit(127);
+        }
+        return pid;
+}
+
+/* Waits up to ms for a notify datagram containing what; counts every one containing count_what
+ * meanwhile into *counted (may be NULL). Returns whether what came. */
+static bool wait_notify(const char *what, int ms, const char *count_what, int *counted) {
+        double end = now_ms() + ms;
+        while (now_ms() < end) {
+                struct pollfd p = { .fd = fx.notify_fd, .events = POLLIN };
+                if (poll(&p, 1, 50) != 1)
+                        continue;
+                char buf[4096];
+                ssize_t n = recv(fx.notify_fd, buf, sizeof(buf) - 1, 0);
+                if (n <= 0)
+                        continue;
+                buf[n] = '\0';
+                if (counted && count_what && strstr(buf, count_what))
+                        (*counted)++;
+                if (what && strstr(buf, what))
+                        return true;
+        }
+        return false;
+}
+
+/* Runs a shell command with a 30 s cap; returns its exit status, its output in *ret_out. */
+static int run(char **ret_out, double *ret_ms, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int run(char **ret_out, double *ret_ms, const char *fmt, ...) {
+        char cmd[4096], *full = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(cmd, sizeof(cmd), fmt, ap);
+        va_end(ap);
+        assert_true(asprintf(&full, "timeout 30 sh -c '%s' 2>&1", cmd) > 0);
+        double t0 = now_ms();
+        FILE *f = popen(full, "r");
+        assert_non_null(f);
+        char *out = calloc(1, 65536);
+        size_t len = fread(out, 1, 65535, f);
+        out[len] = '\0';
+        int status = pclose(f);
+        if (ret_ms)
+                *ret_ms = now_ms() - t0;
+        free(full);
+        if (ret_out)
+                *ret_out = out;
+        else
+                free(out);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static double status_ms(void) {
+        double ms;
+        char *out = NULL;
+        int rc = run(&out, &ms, "%s --runtime-dir %s --json status", KVMTUNECTL, fx.runtime);
+        if (rc != 0)
+                print_message("status failed: %s\n", out);
+        assert_int_equal(rc, 0);
+        free(out);
+        return ms;
+}
+
+static void stop_kvmtuned(int sig) {
+        if (fx.pid <= 0)
+                return;
+        kill(fx.pid, sig);
+        int status;
+        double end = now_ms() + 5000;
+        pid_t r = 0;
+        while (now_ms() < end && (r = waitpid(fx.pid, &status, WNOHANG)) == 0)
+                usleep(20000);
+        if (r == 0) { /* it did not end: fail, but leave nothing running */
+                kill(fx.pid, SIGKILL);
+                waitpid(fx.pid, &status, 0);
+        }
+        fx.pid = 0;
+        assert_int_not_equal(r, 0);
+}
+
+static int compare_double(const void *a, const void *b) {
+        double x = *(const double *) a, y = *(const double *) b;
+        return x < y ? -1 : x > y;
+}
+
+static int setup(void **state) {
+        (void) state;
+        fx.root = fixture_new();
+        assert_true(asprintf(&fx.topology, "%s/topology.xml", fx.root) > 0);
+        assert_true(asprintf(&fx.config, "%s/kvmtuned.conf", fx.root) > 0);
+        assert_true(asprintf(&fx.policy_dir, "%s/policy.d", fx.root) > 0);
+        assert_true(asprintf(&fx.runtime, "%s/run", fx.root) > 0);
+        assert_true(asprintf(&fx.state, "%s/state", fx.root) > 0);
+        assert_true(asprintf(&fx.sysfs, "%s/sys", fx.root) > 0);
+        assert_true(asprintf(&fx.procfs, "%s/proc", fx.root) > 0);
+        assert_true(asprintf(&fx.notify_path, "%s/notify", fx.root) > 0);
+        assert_true(asprintf(&fx.libvirt_path, "%s/libvirt-sock", fx.root) > 0);
+        fixture_write(fx.procfs, "sys/kernel/random/boot_id", "boot-1\n");
+        fixture_write(fx.sysfs, "kernel/mm/transparent_hugepage/enabled", "always [madvise] never\n");
+        fixture_write(fx.root, "policy.d/50-test.conf",
+                      "[Class default]\nCPUPolicy=shared\n[Class ded]\nMatchName=ded-*\nCPUPolicy=dedicated\n");
+        char *out = oracle_run("lstopo-no-graphics -f --if synthetic -i '%s' --of xml '%s' && echo ok", TOPOLOGY_DESC,
+                               fx.topology);
+        assert_non_null(out);
+        free(out);
+        fx.notify_fd = unix_socket(fx.notify_path, SOCK_DGRAM);
+
+        /* The baseline: libvirt refuses at once (nothing listens), kvmtuned just retries. */
+        char *missing = NULL;
+        assert_true(asprintf(&missing, "%s/nobody-listens", fx.root) > 0);
+        fx.pid = start_kvmtuned(missing);
+        free(missing);
+        assert_true(wait_notify("READY=1", 10000, NULL, NULL));
+        double ms[7];
+        for (size_t i = 0; i < ELEMENTSOF(ms); i++)
+                ms[i] = status_ms();
+        qsort(ms, ELEMENTSOF(ms), sizeof(double), compare_double);
+        fx.baseline_ms = ms[ELEMENTSOF(ms) / 2];
+        print_message("baseline: kvmtunectl status takes %.1f ms (median of 7) when libvirt refuses at once\n",
+                      fx.baseline_ms);
+        stop_kvmtuned(SIGTERM);
+
+        fx.libvirt_fd = unix_socket(fx.libvirt_path, SOCK_STREAM);
+        return 0;
+}
+
+static int teardown(void **state) {
+        (void) state;
+        if (fx.pid > 0) {
+                kill(fx.pid, SIGKILL);
+                waitpid(fx.pid, NULL, 0);
+        }
+        close(fx.notify_fd);
+        close(fx.libvirt_fd);
+        fixture_free(fx.root);
+        char **paths[] = { &fx.topology, &fx.config,      &fx.policy_dir,  &fx.runtime, &fx.state,
+                           &fx.sysfs,    &fx.procfs,      &fx.notify_path, &fx.libvirt_path };
+        for (size_t i = 0; i < ELEMENTSOF(paths); i++)
+                free(*paths[i]);
+        return 0;
+}
+
+/* ten times the baseline, and not below what a loaded 2-CPU machine's scheduler may add */
+static double bound_ms(void) {
+        double b = 10 * fx.baseline_ms;
+        return b < 250 ? 250 : b;
+}
+
+/* The libvirt hook as libvirtd runs it, through kvmtunectl with the domain XML on stdin. */
+static int hook(const char *name, const char *uuid_tail, char **ret_out, double *ret_ms) {
+        return run(ret_out, ret_ms,
+                   "echo \"<domain type=\\\"kvm\\\"><name>%s</name><uuid>8b3e6f0e-0000-4000-8000-0000000000%s</uuid>"
+                   "<memory unit=\\\"MiB\\\">64</memory><vcpu>1</vcpu></domain>\" | %s --runtime-dir %s hook %s "
+                   "prepare begin -",
+                   name, uuid_tail, KVMTUNECTL, fx.runtime, name);
+}
+
+static void test_ready_before_libvirt_answers(void **state) {
+        (void) state;
+        fx.pid = start_kvmtuned(fx.libvirt_path);
+        int watchdog = 0;
+        assert_true(wait_notify("READY=1", 10000, "WATCHDOG=1", &watchdog));
+        /* kvmtuned is in the middle of connecting: the libvirtd stand-in holds its connection. */
+        struct pollfd p = { .fd = fx.libvirt_fd, .events = POLLIN };
+        assert_int_equal(poll(&p, 1, 10000), 1);
+        int peer = accept4(fx.libvirt_fd, NULL, NULL, SOCK_CLOEXEC);
+        assert_true(peer >= 0);
+
+        char *out = NULL;
+        assert_int_equal(run(&out, NULL, "%s --runtime-dir %s status", KVMTUNECTL, fx.runtime), 0);
+        print_message("%s", out);
+        assert_non_null(strstr(out, "DISCONNECTED, connecting"));
+        free(out);
+        double worst = 0;
+        for (int i = 0; i < 5; i++) {
+                double ms = status_ms();
+                worst = ms > worst ? ms : worst;
+        }
+        print_message("while libvirtd does not answer: status at most %.1f ms (bound %.1f ms)\n", worst, bound_ms());
+        assert_true(worst <= bound_ms());
+
+        /* The watchdog is fed by the loop while the connection attempt hangs. */
+        watchdog = 0;
+        wait_notify(NULL, 2500, "WATCHDOG=1", &watchdog);
+        print_message("WATCHDOG=1 %d times in 2.5 s (WatchdogSec=1s)\n", watchdog);
+        assert_true(watchdog >= 2);
+        close(peer);
+}
+
+/* Autostart runs the prepare hook of one domain after the other: the second one's admission
+ * counts the first's, with no libvirt call. */
+static void test_hook_answered_from_what_it_knows(void **state) {
+        (void) state;
+        char *out = NULL;
+        double ms;
+        int rc = hook("ded-a", "0a", &out, &ms);
+        print_message("ded-a: exit %d in %.1f ms: %s\n", rc, ms, out);
+        assert_int_equal(rc, 0);
+        assert_null(strstr(out, "not answering"));
+        assert_true(ms <= bound_ms() + 100); /* + what kvmtunectl's own start costs under ASan */
+        free(out);
+        rc = hook("ded-b", "0b", &out, &ms);
+        print_message("ded-b: exit %d in %.1f ms: %s\n", rc, ms, out);
+        assert_int_equal(rc, 1);
+        assert_non_null(strstr(out, "ded-b refused: host: needs 1 dedicated CPUs, 0 free"));
+        free(out);
+}
+
+/* A kvmtuned killed meanwhile (the watchdog of an older version did that at boot) comes back
+ * with the admissions made before: the second domain is still refused. */
+static void test_restart_keeps_admissions(void **state) {
+        (void) state;
+        stop_kvmtuned(SIGKILL);
+        fx.pid = start_kvmtuned(fx.libvirt_path);
+        assert_true(wait_notify("READY=1", 10000, NULL, NULL));
+        char *out = NULL;
+        assert_int_equal(run(&out, NULL, "%s --runtime-dir %s domains", KVMTUNECTL, fx.runtime), 0);
+        print_message("%s", out);
+        assert_non_null(strstr(out, "restored"));
+        free(out);
+        int rc = hook("ded-b", "0b", &out, NULL);
+        print_message("ded-b after the restart: exit %d: %s\n", rc, out);
+        assert_int_equal(rc, 1);
+        assert_non_null(strstr(out, "0 free"));
+        free(out);
+}
+
+/* SIGTERM ends it promptly though a connection attempt still hangs. */
+static void test_stops_while_connecting(void **state) {
+        (void) state;
+        double t0 = now_ms();
+        stop_kvmtuned(SIGTERM);
+        print_message("stopped %.1f ms after SIGTERM\n", now_ms() - t0);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_ready_before_libvirt_answers),
+                cmocka_unit_test(test_hook_answered_from_what_it_knows),
+                cmocka_unit_test(test_restart_keeps_admissions),
+                cmocka_unit_test(test_stops_while_connecting),
+        };
+        return cmocka_run_group_tests_name("kvmtuned while libvirtd does not answer", tests, setup, teardown);
+}
