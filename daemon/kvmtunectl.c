@@ -163,8 +163,11 @@ static void print_status(json_object *o) {
                json_object_get_double(get(d, "uptime_seconds")),
                json_object_get_boolean(get(d, "ready")) ? "" : ", starting",
                json_object_get_boolean(get(d, "dry_run")) ? ", dry run" : "");
+        const char *state = get_str(lv, "state");
         printf("libvirt: %s %s (%d reconnects)\n", get_str(lv, "uri"),
-               json_object_get_boolean(get(lv, "connected")) ? "connected" : "DISCONNECTED",
+               json_object_get_boolean(get(lv, "connected")) ? "connected"
+               : strcmp(state, "connecting") == 0           ? "DISCONNECTED, connecting (libvirtd does not answer yet)"
+                                                            : "DISCONNECTED, retrying",
                json_object_get_int(get(lv, "reconnects")));
         printf("host: %s\n", get_str(o, "host"));
         json_object *hook = get(o, "hook");
@@ -187,10 +190,10 @@ static void print_status(json_object *o) {
                        json_object_get_int(get(n, "shared_vcpus")), json_object_get_double(get(n, "shared_ratio")));
         }
         json_object *doms = get(o, "domains"), *act = get(o, "actions");
-        printf("domains: %d placed, %d adopted, %d refused, %d failed, %d pending\n",
+        printf("domains: %d placed, %d adopted, %d refused, %d failed, %d pending, %d restored\n",
                json_object_get_int(get(doms, "placed")), json_object_get_int(get(doms, "adopted")),
                json_object_get_int(get(doms, "refused")), json_object_get_int(get(doms, "failed")),
-               json_object_get_int(get(doms, "pending")));
+               json_object_get_int(get(doms, "pending")), json_object_get_int(get(doms, "restored")));
         printf("actions: %d ok, %d failed\n", json_object_get_int(get(act, "ok")),
                json_object_get_int(get(act, "failed")));
 }

@@ -15,9 +15,9 @@
 
 #include "cli.h"
 #include "cpulist.h"
-#include "event-bridge.h"
 #include "json-field.h"
 #include "kfile.h"
+#include "libvirt-loop.h"
 #include "macro.h"
 #include "manager.h"
 #include "persist.h"
@@ -33,7 +33,7 @@
 DEFINE_TRIVIAL_CLEANUP_FUNC(virDomainPtr, virDomainFree)
 
 static const char *state_name(DomainState s) {
-        static const char *const names[] = { "placed", "adopted", "refused", "failed", "pending" };
+        static const char *const names[] = { "placed", "adopted", "refused", "failed", "pending", "restored" };
         return names[s];
 }
 
@@ -125,22 +125,6 @@ static void load_allocations(Manager *m) {
         }
         m->saved = json_object_get(list);
         json_object_put(root);
-}
-
-/* The saved allocation of a domain (by UUID), removed from the saved list; NULL if none. */
-static json_object *take_saved(Manager *m, const char *uuid) {
-        if (!m->saved)
-                return NULL;
-        for (size_t i = 0; i < json_object_array_length(m->saved); i++) {
-                json_object *o = json_object_array_get_idx(m->saved, i);
-                const char *u = json_field_string(o, "uuid");
-                if (u && strcmp(u, uuid) == 0) {
-                        json_object_get(o);
-                        json_object_array_del_idx(m->saved, i, 1);
-                        return o;
-                }
-        }
-        return NULL;
 }
 
 /* ---- Applying ---------------------------------------------------------------------------- */
@@ -485,39 +469,109 @@ static int read_request(Manager *m, virDomainPtr dom, DomainRequest **ret_req, c
         return 0;
 }
 
-/* Re-enters a previous run's placement when it still describes the domain under the current
- * policy (same vCPU count, same class, dedicated CPUs still in the dedicated pool) and libvirt
- * still holds its pins; returns true when adopted. */
-static bool adopt_saved(Manager *m, ManagedDomain *d, virDomainPtr dom) {
-        _cleanup_(json_object_putp) json_object *saved = take_saved(m, d->uuid);
-        if (!saved)
+/* The previous run's placements are booked before anything else, so that neither a hook
+ * admission before libvirt answers nor a domain started meanwhile takes their CPUs. Each stays
+ * RESTORED until the first reconcile confirms it against its running domain or releases it. */
+static void restore_saved(Manager *m) {
+        for (size_t i = 0; m->saved && i < json_object_array_length(m->saved); i++) {
+                _cleanup_(placement_freep) Placement *spec = NULL;
+                _cleanup_free_ char *cls = NULL, *uuid = NULL;
+                const Placement *pl;
+                if (persist_parse(json_object_array_get_idx(m->saved, i), m->topology, &spec, &cls, &uuid) < 0 ||
+                    !uuid)
+                        continue;
+                /* Dedicated CPUs outside today's pool, or a class that is gone: placed afresh. */
+                if ((!spec->adopted && !hwloc_bitmap_isincluded(spec->held, m->config->host.dedicated)) ||
+                    planner_restore(m->planner, spec, cls, &pl) < 0) {
+                        log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = spec->name, .action = "adopt", .vcpu = -1 },
+                                 "%s: the previous run's placement (class %s) does not fit the current policy: it "
+                                 "is placed again if it runs",
+                                 spec->name, cls);
+                        continue;
+                }
+                ManagedDomain *d = calloc(1, sizeof(ManagedDomain));
+                if (!d || !(d->name = strdup(spec->name))) {
+                        free(d);
+                        planner_release(m->planner, spec->name);
+                        continue;
+                }
+                snprintf(d->uuid, sizeof(d->uuid), "%s", uuid);
+                d->state = DOMAIN_RESTORED;
+                d->next = m->domains;
+                m->domains = d;
+        }
+        json_object_put(m->saved);
+        m->saved = NULL;
+        planner_refresh_shared(m->planner); /* the saved floating sets may predate a change of the pools */
+}
+
+/* A restored placement whose domain runs: kept when it still describes the domain under the
+ * current policy (same vCPU count, same class); its pins are applied again when libvirt no
+ * longer holds them. Returns false when it does not fit: the caller places the domain afresh. */
+static bool adopt_restored(Manager *m, ManagedDomain *d, virDomainPtr dom) {
+        _cleanup_free_ char *error = NULL, *why = NULL;
+        if (read_request(m, dom, &d->req, &error) < 0)
                 return false;
-        _cleanup_(placement_freep) Placement *spec = NULL;
-        _cleanup_free_ char *cls = NULL, *uuid = NULL, *why = NULL;
-        const Placement *pl;
-        if (persist_parse(saved, m->topology, &spec, &cls, &uuid) < 0 || spec->n_vcpus != d->req->vcpus)
-                return false;
+        d->req->memory_in_use = true; /* running since before this run */
+        const Placement *pl = planner_find(m->planner, d->name);
         const PolicyClass *now = config_match_class(m->config, d->req->name, d->req->metadata_class, &why);
-        if (!now || strcmp(now->name, cls) != 0 ||
-            (!spec->adopted && !hwloc_bitmap_isincluded(spec->held, m->config->host.dedicated))) {
+        if (!pl || pl->n_vcpus != d->req->vcpus || !now || strcmp(now->name, pl->cls->name) != 0) {
                 log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
                          "%s: the previous run's placement (class %s) does not fit the current policy: placing it "
                          "again",
-                         d->name, cls);
+                         d->name, pl ? pl->cls->name : "?");
                 return false;
         }
-        if (planner_restore(m->planner, spec, cls, &pl) < 0)
-                return false;
-        /* The saved floating sets may predate a change of the pools: compare with today's. */
-        planner_refresh_shared(m->planner);
-        if (!pl->adopted && !m->opts.dry_run && !pin_matches(dom, pl, m->topology)) {
-                /* Ours, but changed behind our back (or never finished): apply it again. */
-                apply_domain(m, d);
-        } else
+        if (!pl->adopted && !m->opts.dry_run && !pin_matches(dom, pl, m->topology))
+                apply_domain(m, d); /* ours, but changed behind our back (or never finished) */
+        else
                 d->state = pl->adopted ? DOMAIN_ADOPTED : DOMAIN_PLACED;
         log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
-                 "%s: adopted the placement of the previous run (class %s)", d->name, cls);
+                 "%s: adopted the placement of the previous run (class %s)", d->name, pl->cls->name);
         return true;
+}
+
+/* What follows every change of placements: shared domains follow their nodes' shared CPUs
+ * (before: the snapshot taken before the change), governors and isolation follow the held
+ * CPUs, and the allocations file is written. */
+static void settle(Manager *m, hwloc_bitmap_t *before) {
+        note_shared_changes(m, before);
+        repin_shared(m);
+        update_pools(m);
+        save_allocations(m);
+}
+
+/* A new record for a running domain, first in the list; NULL on ENOMEM. */
+static ManagedDomain *new_record(Manager *m, const char *name, const char *uuid, uint64_t event_usec) {
+        ManagedDomain *d = calloc(1, sizeof(ManagedDomain));
+        if (!d || !(d->name = strdup(name))) {
+                free(d);
+                return NULL;
+        }
+        snprintf(d->uuid, sizeof(d->uuid), "%s", uuid);
+        d->event_usec = event_usec;
+        d->next = m->domains;
+        m->domains = d;
+        return d;
+}
+
+/* Plans a domain whose request is read: refused, adopted (it pins itself) or applied. */
+static void plan_domain(Manager *m, ManagedDomain *d) {
+        const Placement *pl;
+        if (planner_place(m->planner, d->req, &pl) < 0) {
+                d->state = DOMAIN_FAILED;
+                set_error(d, "out of memory while planning");
+        } else if (!pl->admitted) {
+                d->state = DOMAIN_REFUSED;
+                set_error(d, pl->reason);
+                log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = d->name, .action = "refuse", .vcpu = -1 },
+                         "%s refused: %s (left running unplaced)", d->name, pl->reason);
+        } else if (pl->adopted) {
+                d->state = DOMAIN_ADOPTED;
+                log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "respect", .vcpu = -1 },
+                         "%s pins itself: left alone, its CPUs count as taken", d->name);
+        } else
+                apply_domain(m, d);
 }
 
 /* Places a running domain seen at event_usec. memory_in_use: it was running when the host's
@@ -528,7 +582,8 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec, bool
         if (!name || virDomainGetUUIDString(dom, uuid) < 0)
                 return;
         ManagedDomain *d = manager_find(m, name);
-        if (d && strcmp(d->uuid, uuid) == 0) {
+        bool same = d && strcmp(d->uuid, uuid) == 0;
+        if (same && d->state != DOMAIN_RESTORED) {
                 /* Planned by the prepare hook: apply now that it runs. Else already managed
                  * (RESUMED, or a reconcile after a reconnect). */
                 if (d->state == DOMAIN_PENDING && !d->attempts && planner_find(m->planner, name)) {
@@ -540,53 +595,33 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec, bool
                 }
                 return;
         }
-        if (d) {
-                planner_release(m->planner, name); /* same name, another domain: the old one is gone */
+        _cleanup_(free_snapshotp) hwloc_bitmap_t *before = snapshot_shared(m);
+        if (same) { /* restored from the previous run */
+                d->event_usec = event_usec;
+                if (adopt_restored(m, d, dom)) {
+                        settle(m, before);
+                        return;
+                }
+                memory_in_use = true;
+        }
+        if (d) { /* a placement that no longer fits, or another domain of the same name */
+                planner_release(m->planner, name);
                 forget(m, d);
         }
-
-        d = calloc(1, sizeof(ManagedDomain));
-        if (!d || !(d->name = strdup(name))) {
-                free(d);
+        d = new_record(m, name, uuid, event_usec);
+        if (!d)
                 return;
-        }
-        memcpy(d->uuid, uuid, sizeof(uuid));
-        d->event_usec = event_usec;
-        d->next = m->domains;
-        m->domains = d;
-
         _cleanup_free_ char *error = NULL;
         if (read_request(m, dom, &d->req, &error) < 0) {
                 d->state = DOMAIN_FAILED;
                 set_error(d, error ? error : "cannot read its XML");
                 log_emit(&m->log, LOG_ERR, &(LogFields){ .domain = name, .action = "read", .vcpu = -1 }, "%s: %s", name,
                          d->error);
-                return;
+        } else {
+                d->req->memory_in_use = memory_in_use;
+                plan_domain(m, d);
         }
-
-        d->req->memory_in_use = memory_in_use;
-        _cleanup_(free_snapshotp) hwloc_bitmap_t *before = snapshot_shared(m);
-        if (!adopt_saved(m, d, dom)) {
-                const Placement *pl;
-                if (planner_place(m->planner, d->req, &pl) < 0) {
-                        d->state = DOMAIN_FAILED;
-                        set_error(d, "out of memory while planning");
-                } else if (!pl->admitted) {
-                        d->state = DOMAIN_REFUSED;
-                        set_error(d, pl->reason);
-                        log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = name, .action = "refuse", .vcpu = -1 },
-                                 "%s refused: %s (left running unplaced)", name, pl->reason);
-                } else if (pl->adopted) {
-                        d->state = DOMAIN_ADOPTED;
-                        log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = name, .action = "respect", .vcpu = -1 },
-                                 "%s pins itself: left alone, its CPUs count as taken", name);
-                } else
-                        apply_domain(m, d);
-        }
-        note_shared_changes(m, before);
-        repin_shared(m);
-        update_pools(m);
-        save_allocations(m);
+        settle(m, before);
 }
 
 /* Refused domains are tried again whenever something is released: what they needed may be
@@ -629,10 +664,7 @@ static void release_domain(Manager *m, ManagedDomain *d, const char *why) {
                          "%s", error);
         forget(m, d);
         retry_refused(m);
-        note_shared_changes(m, before);
-        repin_shared(m);
-        update_pools(m);
-        save_allocations(m);
+        settle(m, before);
 }
 
 /* Devices, vCPUs or iothreads changed: re-place when the shape it was planned for changed. */
@@ -659,10 +691,8 @@ static void refresh_domain(Manager *m, virDomainPtr dom) {
         place_domain(m, dom, t0, in_use);
 }
 
-static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque) {
-        Manager *m = opaque;
+static void on_lifecycle(Manager *m, virDomainPtr dom, int event, int detail) {
         uint64_t t0 = now_usec();
-        (void) conn;
         const char *name = virDomainGetName(dom);
         log_emit(&m->log, LOG_DEBUG, &(LogFields){ .domain = name, .action = "event", .vcpu = -1 },
                  "%s: lifecycle event %d detail %d", name, event, detail);
@@ -687,79 +717,21 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
         default: /* defined, undefined, suspended, shutdown in progress: nothing to place */
                 break;
         }
-        return 0;
-}
-
-static void on_device(virConnectPtr conn, virDomainPtr dom, const char *alias, void *opaque) {
-        (void) conn;
-        (void) alias;
-        refresh_domain(opaque, dom);
-}
-
-static void on_tunable(virConnectPtr conn, virDomainPtr dom, virTypedParameterPtr params, int n, void *opaque) {
-        (void) conn;
-        /* Pin and numatune changes echo kvmtuned's own calls (or an operator's, which it does
-         * not fight); only other tunables can mean the domain's shape changed. */
-        bool only_pins = true;
-        for (int i = 0; i < n; i++)
-                only_pins &= strstr(params[i].field, "pin") != NULL || strncmp(params[i].field, "numa", 4) == 0;
-        if (!only_pins)
-                refresh_domain(opaque, dom);
 }
 
 /* ---- The connection ---------------------------------------------------------------------- */
 
+static const char *uri_of(const Manager *m) {
+        return m->opts.uri ? m->opts.uri : m->config->daemon.uri;
+}
+
 static void schedule_reconnect(Manager *m);
 
 static void disconnect(Manager *m) {
-        if (!m->conn)
-                return;
-        int *ids[] = { &m->cb_lifecycle, &m->cb_device_added, &m->cb_device_removed, &m->cb_tunable };
-        for (size_t i = 0; i < ELEMENTSOF(ids); i++)
-                if (*ids[i] >= 0) {
-                        virConnectDomainEventDeregisterAny(m->conn, *ids[i]);
-                        *ids[i] = -1;
-                }
-        virConnectClose(m->conn);
+        if (m->virt)
+                virtloop_disconnect(m->virt);
         m->conn = NULL;
         m->connected = false;
-}
-
-static void on_close(virConnectPtr conn, int reason, void *opaque) {
-        Manager *m = opaque;
-        (void) conn;
-        if (!m->connected)
-                return;
-        m->connected = false;
-        log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "disconnect", .vcpu = -1 },
-                 "lost the libvirt connection (reason %d); reconnecting", reason);
-        sd_notifyf(0, "STATUS=libvirt connection lost; reconnecting");
-        schedule_reconnect(m);
-}
-
-static int connect_libvirt(Manager *m) {
-        const char *uri = m->opts.uri ? m->opts.uri : m->config->daemon.uri;
-        m->conn = virConnectOpen(uri);
-        if (!m->conn)
-                return -ECONNREFUSED;
-        virConnectSetKeepAlive(m->conn, 5, 3);
-        virConnectRegisterCloseCallback(m->conn, on_close, m, NULL);
-        m->cb_lifecycle = virConnectDomainEventRegisterAny(m->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                                                           VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), m, NULL);
-        m->cb_device_added = virConnectDomainEventRegisterAny(m->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_ADDED,
-                                                              VIR_DOMAIN_EVENT_CALLBACK(on_device), m, NULL);
-        m->cb_device_removed = virConnectDomainEventRegisterAny(m->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
-                                                                VIR_DOMAIN_EVENT_CALLBACK(on_device), m, NULL);
-        m->cb_tunable = virConnectDomainEventRegisterAny(m->conn, NULL, VIR_DOMAIN_EVENT_ID_TUNABLE,
-                                                         VIR_DOMAIN_EVENT_CALLBACK(on_tunable), m, NULL);
-        if (m->cb_lifecycle < 0) {
-                disconnect(m);
-                return -EIO;
-        }
-        m->connected = true;
-        m->backoff_ms = 0;
-        log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "connect", .vcpu = -1 }, "connected to %s", uri);
-        return 0;
 }
 
 static void notify_status(Manager *m) {
@@ -772,23 +744,23 @@ static void notify_status(Manager *m) {
                 else
                         other++;
         sd_notifyf(0, "STATUS=%u domains placed, %u refused, %u pending or failed; libvirt %s", placed, refused, other,
-                   m->connected ? "connected" : "disconnected");
+                   m->connected ? "connected" : virtloop_connecting(m->virt) ? "connecting" : "disconnected");
+}
+
+/* Starts a connection attempt; it ends in a VIRT_CONNECTED or VIRT_CONNECT_FAILED message. */
+static void start_connecting(Manager *m) {
+        int r = virtloop_connect(m->virt, uri_of(m));
+        if (r < 0 && r != -EBUSY) {
+                log_emit(&m->log, LOG_ERR, &(LogFields){ .action = "connect", .result = "failed", .vcpu = -1 },
+                         "cannot start connecting to %s: %s", uri_of(m), strerror(-r));
+                schedule_reconnect(m);
+        }
 }
 
 static int on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) {
-        Manager *m = userdata;
         (void) s;
         (void) usec;
-        disconnect(m);
-        if (connect_libvirt(m) < 0) {
-                log_emit(&m->log, LOG_NOTICE, &(LogFields){ .action = "connect", .result = "failed", .vcpu = -1 },
-                         "cannot connect to libvirt yet: %s", virGetLastErrorMessage());
-                schedule_reconnect(m);
-                return 0;
-        }
-        m->reconnects++;
-        manager_reconcile(m);
-        notify_status(m);
+        start_connecting(userdata);
         return 0;
 }
 
@@ -801,6 +773,63 @@ static void schedule_reconnect(Manager *m) {
                 return;
         sd_event_source_set_time(m->reconnect_source, now_usec() + (uint64_t) m->backoff_ms * 1000);
         sd_event_source_set_enabled(m->reconnect_source, SD_EVENT_ONESHOT);
+}
+
+static void on_connected(Manager *m, const VirtMessage *msg) {
+        m->conn = msg->conn;
+        m->conn_gen = msg->gen;
+        m->connected = true;
+        m->backoff_ms = 0;
+        if (m->was_connected)
+                m->reconnects++;
+        m->was_connected = true;
+        log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "connect", .vcpu = -1 }, "connected to %s", uri_of(m));
+        manager_reconcile(m);
+        notify_status(m);
+}
+
+static void on_closed(Manager *m, int reason) {
+        disconnect(m);
+        log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "disconnect", .vcpu = -1 },
+                 "lost the libvirt connection (reason %d); reconnecting", reason);
+        sd_notifyf(0, "STATUS=libvirt connection lost; reconnecting");
+        schedule_reconnect(m);
+}
+
+/* What libvirt's thread and the connection attempts report, on the sd-event loop. */
+static void on_virt(void *userdata, const VirtMessage *msg) {
+        Manager *m = userdata;
+        if (msg->kind == VIRT_CONNECTED) {
+                on_connected(m, msg);
+                return;
+        }
+        if (msg->kind == VIRT_CONNECT_FAILED) {
+                log_emit(&m->log, LOG_NOTICE, &(LogFields){ .action = "connect", .result = "failed", .vcpu = -1 },
+                         "cannot connect to %s yet: %s", uri_of(m), msg->error ? msg->error : "?");
+                schedule_reconnect(m);
+                return;
+        }
+        if (!m->connected || msg->gen != m->conn_gen)
+                return; /* an earlier connection's: the reconcile after the new one covers it */
+        switch (msg->kind) {
+        case VIRT_CLOSED:
+                on_closed(m, msg->detail);
+                break;
+        case VIRT_LIFECYCLE:
+                on_lifecycle(m, msg->dom, msg->event, msg->detail);
+                break;
+        case VIRT_DEVICE:
+                refresh_domain(m, msg->dom);
+                break;
+        case VIRT_TUNABLE:
+                /* Pin and numatune changes echo kvmtuned's own calls (or an operator's, which it
+                 * does not fight); only other tunables can mean the domain's shape changed. */
+                if (!msg->only_pins)
+                        refresh_domain(m, msg->dom);
+                break;
+        default:
+                break;
+        }
 }
 
 int manager_reconcile(Manager *m) {
@@ -825,7 +854,8 @@ int manager_reconcile(Manager *m) {
         }
         for (int i = 0; i < n; i++) {
                 ManagedDomain *d = manager_find(m, virDomainGetName(doms[i]));
-                if (!d || d->state == DOMAIN_PENDING) /* new, or admitted by the hook while we were away */
+                /* New, restored from the previous run, or admitted by the hook while we were away. */
+                if (!d || d->state == DOMAIN_PENDING || d->state == DOMAIN_RESTORED)
                         place_domain(m, doms[i], t0, !m->reconciled);
                 else if (d->state == DOMAIN_PLACED && !m->opts.dry_run) {
                         /* Still ours? A libvirtd restart keeps QEMU's threads and their affinity. */
@@ -836,9 +866,6 @@ int manager_reconcile(Manager *m) {
                 virDomainFree(doms[i]);
         }
         free(doms);
-        /* What the previous run saved for domains that are gone now is of no further use. */
-        json_object_put(m->saved);
-        m->saved = NULL;
         release_orphan_reservations(m);
         update_pools(m);
         save_allocations(m);
@@ -966,6 +993,9 @@ json_object *manager_status_json(Manager *m) {
         json_object *lv = json_object_new_object();
         json_object_object_add(lv, "uri", json_object_new_string(m->opts.uri ? m->opts.uri : m->config->daemon.uri));
         json_object_object_add(lv, "connected", json_object_new_boolean(m->connected));
+        json_object_object_add(lv, "state", json_object_new_string(m->connected                 ? "connected"
+                                                                   : virtloop_connecting(m->virt) ? "connecting"
+                                                                                                  : "retrying"));
         json_object_object_add(lv, "reconnects", json_object_new_int((int) m->reconnects));
         json_object_object_add(o, "libvirt", lv);
         json_object *hook = json_object_new_object();
@@ -1008,11 +1038,11 @@ json_object *manager_status_json(Manager *m) {
         }
         json_object_object_add(o, "nodes", nodes);
 
-        unsigned counts[DOMAIN_PENDING + 1] = { 0 };
+        unsigned counts[DOMAIN_RESTORED + 1] = { 0 };
         for (ManagedDomain *d = m->domains; d; d = d->next)
                 counts[d->state]++;
         json_object *doms = json_object_new_object();
-        for (int s = 0; s <= DOMAIN_PENDING; s++)
+        for (int s = 0; s <= DOMAIN_RESTORED; s++)
                 json_object_object_add(doms, state_name((DomainState) s), json_object_new_int((int) counts[s]));
         json_object_object_add(o, "domains", doms);
         json_object *actions = json_object_new_object();
@@ -1343,7 +1373,6 @@ int manager_new(const ManagerOptions *opts, Manager **ret_manager) {
         if (!m)
                 return -ENOMEM;
         m->opts = *opts;
-        m->cb_lifecycle = m->cb_device_added = m->cb_device_removed = m->cb_tunable = -1;
         m->state_lock_fd = -1;
         m->start_usec = now_usec();
         log_init(&m->log, opts->debug);
@@ -1395,10 +1424,12 @@ int manager_new(const ManagerOptions *opts, Manager **ret_manager) {
                 return r;
         sd_event_set_watchdog(m->event, true); /* pings WATCHDOG=1 when WatchdogSec= asks for it */
 
-        r = bridge_register(m->event);
-        if (r < 0)
-                return r;
         virSetErrorFunc(NULL, quiet_libvirt);
+        r = virtloop_new(m->event, on_virt, m, &m->virt);
+        if (r < 0) {
+                fprintf(stderr, "kvmtuned: cannot start libvirt's event loop: %s\n", strerror(-r));
+                return r;
+        }
         r = control_new(m->event, m->control_path, on_control, m, &m->control);
         if (r < 0) {
                 fprintf(stderr, "kvmtuned: cannot listen on %s: %s\n", m->control_path, strerror(-r));
@@ -1440,14 +1471,11 @@ static void start_stats(Manager *m) {
                          "metrics on http://%s/metrics", listen);
 }
 
+/* READY=1 goes out as soon as the control socket serves, before libvirt is asked anything: at
+ * boot libvirtd answers no client until its autostart is over, and autostart runs the hook,
+ * which needs kvmtuned. The connection is made in the background and reconciles when it is up. */
 int manager_start(Manager *m) {
-        if (connect_libvirt(m) < 0) {
-                log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "connect", .result = "failed", .vcpu = -1 },
-                         "cannot connect to %s: %s; retrying in the background",
-                         m->opts.uri ? m->opts.uri : m->config->daemon.uri, virGetLastErrorMessage());
-                schedule_reconnect(m);
-        } else
-                manager_reconcile(m);
+        restore_saved(m);
         apply_host_settings(m);
         start_stats(m);
         char mount[256];
@@ -1457,11 +1485,13 @@ int manager_start(Manager *m) {
                          "(mount -t hugetlbfs hugetlbfs /dev/hugepages, then restart libvirtd)");
         m->ready = true;
         sd_notify(0, "READY=1");
-        notify_status(m);
         _cleanup_free_ char *summary = NULL;
         render_topology_summary(m->topology, &summary);
-        log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "start", .vcpu = -1 }, "kvmtuned running on %s%s",
-                 summary ? summary : "?", m->opts.dry_run ? " (dry run: nothing is changed)" : "");
+        log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "start", .vcpu = -1 },
+                 "kvmtuned running on %s%s; connecting to %s", summary ? summary : "?",
+                 m->opts.dry_run ? " (dry run: nothing is changed)" : "", uri_of(m));
+        start_connecting(m);
+        notify_status(m);
         return 0;
 }
 
@@ -1482,6 +1512,7 @@ void manager_free(Manager *m) {
         metrics_free(m->metrics);
         sd_event_source_disable_unref(m->stats_source);
         disconnect(m);
+        virtloop_free(m->virt);
         sd_event_source_disable_unref(m->reconnect_source);
         sd_event_source_disable_unref(m->retry_source);
         sd_event_source_disable_unref(m->repin_source);

@@ -13,6 +13,7 @@
 #include "control.h"
 #include "isolation.h"
 #include "journal.h"
+#include "libvirt-loop.h"
 #include "tuning.h"
 #include "domain.h"
 #include "log.h"
@@ -44,6 +45,7 @@ typedef enum DomainState {
         DOMAIN_REFUSED, /* does not fit: left running where libvirt put it */
         DOMAIN_FAILED, /* libvirt would not apply the pins (after retries) */
         DOMAIN_PENDING, /* placed, pins not yet applied (retry scheduled, or dry run) */
+        DOMAIN_RESTORED, /* the previous run's placement, booked; the first reconcile confirms it */
 } DomainState;
 
 typedef struct ManagedDomain {
@@ -79,9 +81,10 @@ typedef struct Manager {
         bool isolation_missing;
         hwloc_bitmap_t isolation_failed_for; /* the target of a failed isolation, not retried */
 
-        virConnectPtr conn;
-        int cb_lifecycle, cb_device_added, cb_device_removed, cb_tunable;
-        bool connected;
+        VirtLoop *virt; /* libvirt's event thread and connection attempts */
+        virConnectPtr conn; /* owned by virt; NULL until an attempt succeeded */
+        unsigned conn_gen; /* the attempt conn came from: messages of other ones are stale */
+        bool connected, was_connected;
         unsigned reconnects;
         unsigned backoff_ms;
         sd_event_source *reconnect_source;
@@ -109,7 +112,8 @@ int manager_new(const ManagerOptions *opts, Manager **ret_manager);
 
 void manager_free(Manager *m);
 
-/* Connects to libvirt (or schedules reconnects), reconciles, tells systemd READY=1.
+/* Books the previous run's placements, applies the host settings, tells systemd READY=1, then
+ * starts connecting to libvirt in the background (the reconcile follows the connection).
  * Returns 0, or negative errno for errors that make running pointless. */
 int manager_start(Manager *m);
 
