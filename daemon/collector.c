@@ -67,10 +67,22 @@ static void warn_steal(Manager *m, ManagedDomain *d, const Placement *pl, unsign
                  cpus ? cpus : "?", m->config->daemon.steal_warn_percent, STEAL_WARN_INTERVALS, s->steal_pct, cause);
 }
 
+/* numa_maps needs ptrace access to QEMU, which runs as another user: the shipped unit does not
+ * grant CAP_SYS_PTRACE, so there the machine's cgroup v2 group answers instead. */
+static int read_memory(Manager *m, pid_t pid, uint64_t *bytes) {
+        int r = procstat_read_numa_maps(procfs(m), pid, bytes, PROCSTAT_MAX_NODES);
+        if (r >= 0)
+                return r;
+        _cleanup_free_ char *cgroup = NULL;
+        if (procstat_machine_cgroup(procfs(m), pid, &cgroup) < 0)
+                return r;
+        return procstat_read_cgroup_numa(m->tuning.sysfs, cgroup, bytes, PROCSTAT_MAX_NODES);
+}
+
 static void collect_memory(Manager *m, ManagedDomain *d, const Placement *pl) {
         DomainStats *s = d->stats;
         uint64_t bytes[PROCSTAT_MAX_NODES];
-        if (procstat_read_numa_maps(procfs(m), s->pid, bytes, PROCSTAT_MAX_NODES) < 0)
+        if (read_memory(m, s->pid, bytes) < 0)
                 return;
         /* Only a binding in force can be missed: not a refused or not yet applied placement's. */
         bool bound = pl && pl->admitted && pl->memory_mode == MEMORY_STRICT &&

@@ -1,4 +1,4 @@
-/* Statistics: schedstat and numa_maps parsing, vCPU thread discovery on fixture procfs trees
+/* Statistics: schedstat, numa_maps and cgroup numa_stat parsing, vCPU thread discovery on fixture procfs trees
  * (threads vanishing mid-read included), counters across resets and restarts, and the
  * Prometheus exposition against a golden file and promtool. */
 #include <errno.h>
@@ -41,6 +41,80 @@ static void test_numa_maps(void **state) {
         assert_int_equal(bytes[0], 500 * 4096 + 4 * 2048 * 1024);
         assert_int_equal(bytes[1], 15 * 4096);
         assert_int_equal(procstat_parse_numa_maps("x default N9=1 kernelpagesize_kB=4\n", bytes, 8), -EINVAL);
+}
+
+/* cgroup v2's memory.numa_stat of a machine scope (bytes; lines of a 6.1 kernel, shortened). */
+static const char numa_stat[] = "anon N0=1048576 N1=2097152\n"
+                                "file N0=4096 N1=0\n"
+                                "kernel_stack N0=16384 N1=0\n"
+                                "shmem N0=0 N1=0\n"
+                                "anon_thp N0=0 N1=2097152\n"
+                                "file_thp N0=0 N1=0\n"
+                                "workingset_refault_anon N0=7 N1=9\n";
+
+static void test_memory_numa_stat(void **state) {
+        (void) state;
+        uint64_t bytes[8];
+        assert_int_equal(procstat_parse_memory_numa_stat(numa_stat, bytes, 8), 2);
+        assert_int_equal(bytes[0], 1048576 + 4096); /* anon + file; not anon_thp (part of anon) */
+        assert_int_equal(bytes[1], 2097152);
+        assert_int_equal(procstat_parse_memory_numa_stat("anon N8=1\n", bytes, 8), -EINVAL);
+}
+
+/* Where a QEMU's memory is counted: its machine scope, above libvirt's own subgroups. */
+static void test_machine_cgroup(void **state) {
+        (void) state;
+        static const struct {
+                const char *text, *want; /* want NULL: -ENOENT */
+        } cases[] = {
+                { "0::/machine.slice/machine-qemu\\x2d1\\x2dvm.scope/libvirt/emulator\n",
+                  "/machine.slice/machine-qemu\\x2d1\\x2dvm.scope" },
+                { "0::/machine.slice/machine-qemu\\x2d2\\x2dvm.scope/libvirt\n",
+                  "/machine.slice/machine-qemu\\x2d2\\x2dvm.scope" },
+                { "12:cpuset:/machine/qemu-3-vm.libvirt-qemu/emulator\n1:name=systemd:/machine.slice\n"
+                  "0::/machine.slice/machine-qemu\\x2d3\\x2dvm.scope\n",
+                  "/machine.slice/machine-qemu\\x2d3\\x2dvm.scope" },
+                { "0::/\n", NULL }, /* the root: the whole host */
+                { "0::/../../machine.slice/x.scope\n", NULL }, /* outside our cgroup namespace */
+                { "4:memory:/machine/qemu-4-vm.libvirt-qemu\n", NULL }, /* v1 only */
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char *proc = fixture_new(), *path = NULL;
+                fixture_write(proc, "4242/cgroup", cases[i].text);
+                int r = procstat_machine_cgroup(proc, 4242, &path);
+                print_message("%s-> %d %s\n", cases[i].text, r, path ? path : "");
+                if (cases[i].want) {
+                        assert_int_equal(r, 0);
+                        assert_string_equal(path, cases[i].want);
+                } else
+                        assert_int_equal(r, -ENOENT);
+                free(path);
+                fixture_free(proc);
+        }
+}
+
+/* Small pages from memory.numa_stat, hugepages from every hugetlb.<size>.numa_stat beside it. */
+static void test_cgroup_numa(void **state) {
+        (void) state;
+        char *sys = fixture_new();
+        const char *scope = "fs/cgroup/machine.slice/machine-qemu\\x2d1\\x2dvm.scope";
+        char rel[256];
+        snprintf(rel, sizeof(rel), "%s/memory.numa_stat", scope);
+        fixture_write(sys, rel, numa_stat);
+        snprintf(rel, sizeof(rel), "%s/hugetlb.2MB.numa_stat", scope);
+        fixture_write(sys, rel, "total=8388608 N0=0 N1=8388608\n");
+        snprintf(rel, sizeof(rel), "%s/hugetlb.1GB.numa_stat", scope);
+        fixture_write(sys, rel, "total=1073741824 N0=1073741824 N1=0\n");
+        snprintf(rel, sizeof(rel), "%s/hugetlb.2MB.current", scope); /* not a numa_stat: ignored */
+        fixture_write(sys, rel, "8388608\n");
+        uint64_t bytes[8];
+        assert_int_equal(procstat_read_cgroup_numa(sys, "/machine.slice/machine-qemu\\x2d1\\x2dvm.scope", bytes, 8),
+                         2);
+        assert_int_equal(bytes[0], 1048576 + 4096 + 1073741824ULL);
+        assert_int_equal(bytes[1], 2097152 + 8388608);
+        /* No memory controller in that hierarchy (a v1 host's unified mount): no figures. */
+        assert_int_equal(procstat_read_cgroup_numa(sys, "/elsewhere.scope", bytes, 8), -ENOENT);
+        fixture_free(sys);
 }
 
 static void write_task(const char *root, int pid, int tid, const char *comm, const char *schedstat) {
@@ -156,6 +230,8 @@ static void test_exposition_golden(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_schedstat),         cmocka_unit_test(test_numa_maps),
+                cmocka_unit_test(test_memory_numa_stat),  cmocka_unit_test(test_machine_cgroup),
+                cmocka_unit_test(test_cgroup_numa),
                 cmocka_unit_test(test_vcpu_threads),      cmocka_unit_test(test_counters),
                 cmocka_unit_test(test_exposition_golden),
         };
