@@ -18,6 +18,8 @@ static void usage(FILE *f) {
               "\n"
               "  --check             validate configuration and policy, print 'configuration OK'\n"
               "                      or every error as FILE:LINE: message, and exit\n"
+              "  --restore           put back every host setting kvmtuned changed (from its journal of\n"
+              "                      original settings) and every hugepage it reserved, and exit\n"
               "  --uri URI           libvirt URI (overrides URI= of the configuration)\n"
               "  --dry-run           compute and log every action, change nothing\n"
               "  --debug             log every pin\n"
@@ -36,9 +38,10 @@ static int check(const CliHost *h) {
 }
 
 int main(int argc, char **argv) {
-        enum { OPT_CHECK = 0x100, OPT_URI, OPT_DRY_RUN, OPT_DEBUG, OPT_STATE_DIR };
+        enum { OPT_CHECK = 0x100, OPT_RESTORE, OPT_URI, OPT_DRY_RUN, OPT_DEBUG, OPT_STATE_DIR };
         static const struct option options[] = {
                 { "check", no_argument, NULL, OPT_CHECK },
+                { "restore", no_argument, NULL, OPT_RESTORE },
                 { "uri", required_argument, NULL, OPT_URI },
                 { "dry-run", no_argument, NULL, OPT_DRY_RUN },
                 { "debug", no_argument, NULL, OPT_DEBUG },
@@ -49,7 +52,7 @@ int main(int argc, char **argv) {
         };
         _cleanup_(cli_host_done) CliHost host = { 0 };
         ManagerOptions opts = { 0 };
-        bool do_check = false;
+        bool do_check = false, do_restore = false;
 
         int c;
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
@@ -61,6 +64,9 @@ int main(int argc, char **argv) {
                 switch (c) {
                 case OPT_CHECK:
                         do_check = true;
+                        break;
+                case OPT_RESTORE:
+                        do_restore = true;
                         break;
                 case OPT_URI:
                         opts.uri = optarg;
@@ -95,6 +101,8 @@ int main(int argc, char **argv) {
         opts.sysfs = host.sysfs;
         opts.procfs = host.procfs;
         opts.runtime_dir = host.runtime_dir;
+        if (do_restore)
+                return manager_restore_host(&opts) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         _cleanup_(manager_freep) Manager *m = NULL;
         if (manager_new(&opts, &m) < 0 || manager_start(m) < 0)
                 return EXIT_FAILURE;

@@ -1505,6 +1505,37 @@ int manager_run(Manager *m) {
         return r;
 }
 
+int manager_restore_host(const ManagerOptions *opts) {
+        _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
+        if (!m)
+                return -ENOMEM;
+        m->opts = *opts;
+        m->state_lock_fd = -1;
+        log_init(&m->log, opts->debug);
+        int r = open_journal(m); /* restores at once what a run that did not finish left */
+        if (r < 0)
+                return r;
+        /* What is left belongs to a clean stop with RestoreOnExit=no, or to domains that still
+         * run: pools shrink back now, and the pages still in use go back as those domains stop. */
+        JournalReservation res;
+        while (journal_reservation(m->journal, 0, &res)) {
+                _cleanup_free_ char *owner = strdup(res.owner), *error = NULL;
+                if (!owner)
+                        return -ENOMEM;
+                if (tuning_hugepages_release(&m->tuning, owner, &error) < 0)
+                        log_emit(&m->log, LOG_WARNING,
+                                 &(LogFields){ .action = "hugepages", .result = "failed", .vcpu = -1 }, "%s", error);
+                journal_drop_reservations(m->journal, owner); /* the pool keeps its original for the restore */
+        }
+        restore_host_settings(m, "kvmtuned --restore");
+        r = (int) json_object_object_length(m->journal->settings);
+        if (r > 0)
+                log_emit(&m->log, LOG_ERR, &(LogFields){ .action = "restore", .result = "failed", .vcpu = -1 },
+                         "%d host setting%s could not be put back; %s keeps them", r, r == 1 ? "" : "s",
+                         m->journal_path);
+        return r > 0 ? -EIO : 0;
+}
+
 void manager_free(Manager *m) {
         if (!m)
                 return;

@@ -117,6 +117,12 @@ void manager_free(Manager *m);
  * Returns 0, or negative errno for errors that make running pointless. */
 int manager_start(Manager *m);
 
+/* kvmtuned --restore: puts back every host setting the journal of original settings holds and
+ * gives back every hugepage reservation, as a clean stop with RestoreOnExit=yes would (the
+ * package runs it when it is removed). Returns 0, -EBUSY when a kvmtuned runs with this state
+ * directory, -EIO when a setting could not be put back (the journal keeps it), or -errno. */
+int manager_restore_host(const ManagerOptions *opts);
+
 /* Runs the event loop until SIGTERM / SIGINT. Returns the loop's exit code. */
 int manager_run(Manager *m);
 

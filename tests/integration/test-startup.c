@@ -57,11 +57,12 @@ static int unix_socket(const char *path, int type) {
         return fd;
 }
 
-/* Starts kvmtuned with its libvirt at uri_socket, NOTIFY_SOCKET and a 1 s watchdog. */
-static pid_t start_kvmtuned(const char *uri_socket) {
+/* Starts kvmtuned with its libvirt at uri_socket, NOTIFY_SOCKET and a 1 s watchdog; host is
+ * added to its [Host] section. */
+static pid_t start_kvmtuned_with(const char *uri_socket, const char *host) {
         char uri[512], conf[1024];
         snprintf(uri, sizeof(uri), "qemu+unix:///system?socket=%s", uri_socket);
-        snprintf(conf, sizeof(conf), "[Daemon]\nURI=%s\nMetrics=off\n[Host]\nIsolateHost=no\n", uri);
+        snprintf(conf, sizeof(conf), "[Daemon]\nURI=%s\nMetrics=off\n[Host]\nIsolateHost=no\n%s", uri, host);
         fixture_write(fx.root, "kvmtuned.conf", conf);
         pid_t pid = fork();
         assert_true(pid >= 0);
@@ -77,6 +78,10 @@ static pid_t start_kvmtuned(const char *uri_socket) {
                 _exit(127);
         }
         return pid;
+}
+
+static pid_t start_kvmtuned(const char *uri_socket) {
+        return start_kvmtuned_with(uri_socket, "");
 }
 
 /* Waits up to ms for a notify datagram containing what; counts every one containing count_what
@@ -309,12 +314,49 @@ static void test_stops_while_connecting(void **state) {
         print_message("stopped %.1f ms after SIGTERM\n", now_ms() - t0);
 }
 
+static char *thp(void) {
+        char *out = oracle_run("cat '%s/kernel/mm/transparent_hugepage/enabled'", fx.sysfs);
+        assert_non_null(out);
+        out[strcspn(out, "\n")] = '\0';
+        return out;
+}
+
+/* kvmtuned --restore (what the package's removal runs): refused while a kvmtuned runs with the
+ * state directory, then puts back what a stop with RestoreOnExit=no left. */
+static void test_restore(void **state) {
+        (void) state;
+        fx.pid = start_kvmtuned_with(fx.libvirt_path, "TransparentHugepages=never\nRestoreOnExit=no\n");
+        assert_true(wait_notify("READY=1", 10000, NULL, NULL));
+        char *now = thp();
+        assert_string_equal(now, "never");
+        free(now);
+        char *out = NULL;
+#define RESTORE "%s --restore --sysfs-root %s --procfs-root %s --state-dir %s"
+        int rc = run(&out, NULL, RESTORE, KVMTUNED, fx.sysfs, fx.procfs, fx.state);
+        print_message("--restore while kvmtuned runs: exit %d: %s", rc, out);
+        assert_int_equal(rc, 1);
+        assert_non_null(strstr(out, "another kvmtuned runs with this state directory"));
+        free(out);
+        stop_kvmtuned(SIGTERM);
+        now = thp();
+        assert_string_equal(now, "never"); /* RestoreOnExit=no */
+        free(now);
+        rc = run(&out, NULL, RESTORE, KVMTUNED, fx.sysfs, fx.procfs, fx.state);
+        print_message("--restore: exit %d: %s", rc, out);
+        assert_int_equal(rc, 0);
+        free(out);
+        now = thp();
+        assert_string_equal(now, "madvise");
+        free(now);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_ready_before_libvirt_answers),
                 cmocka_unit_test(test_hook_answered_from_what_it_knows),
                 cmocka_unit_test(test_restart_keeps_admissions),
                 cmocka_unit_test(test_stops_while_connecting),
+                cmocka_unit_test(test_restore),
         };
         return cmocka_run_group_tests_name("kvmtuned while libvirtd does not answer", tests, setup, teardown);
 }
