@@ -424,6 +424,23 @@ static const KeyDef *section_keys(SectionKind kind) {
         }
 }
 
+const char *config_section_key(const char *section, size_t i) {
+        static const struct {
+                const char *name;
+                SectionKind kind;
+        } sections[] = { { "Daemon", SECTION_DAEMON }, { "Host", SECTION_HOST }, { "Class", SECTION_CLASS } };
+        for (size_t s = 0; s < ELEMENTSOF(sections); s++) {
+                if (strcmp(section, sections[s].name) != 0)
+                        continue;
+                const KeyDef *keys = section_keys(sections[s].kind);
+                for (size_t k = 0; keys[k].name; k++)
+                        if (k == i)
+                                return keys[k].name;
+                return NULL;
+        }
+        return NULL;
+}
+
 /* Edit distance, case-insensitive, for "did you mean" suggestions. */
 static unsigned distance(const char *a, const char *b) {
         size_t la = strlen(a), lb = strlen(b);

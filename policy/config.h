@@ -106,6 +106,10 @@ int config_load(const char *config_path, const char *policy_dir, const Topology 
 
 void config_free(Config *c);
 
+/* The i-th key that section ("Daemon", "Host" or "Class") accepts, in the parser's order; NULL
+ * past the last and for another section. What the documentation must describe. */
+const char *config_section_key(const char *section, size_t i);
+
 /* Returns the class called name, or NULL. */
 const PolicyClass *config_find_class(const Config *c, const char *name);
 
