@@ -206,5 +206,6 @@ int main(void) {
                 cmocka_unit_test(test_crash_recovery),
                 cmocka_unit_test(test_no_systemd),
         };
-        return cmocka_run_group_tests_name("isolation through systemd (dbusmock)", tests, setup, teardown);
+        int failed = cmocka_run_group_tests_name("isolation through systemd (dbusmock)", tests, setup, teardown);
+        return failed == 0 && fx.skipped ? 77 : failed; /* 77: ctest shows it as skipped */
 }

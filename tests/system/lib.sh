@@ -8,6 +8,7 @@ set -u
 
 KT_BUILD=${KT_BUILD:?KT_BUILD must name the build directory}
 source "$(dirname "${BASH_SOURCE[0]}")/../../contrib/libvirt-env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/tap.sh"
 KVMTUNED="$KT_BUILD/daemon/kvmtuned"
 KVMTUNECTL="$KT_BUILD/daemon/kvmtunectl"
 KT_TMP=$(mktemp -d /tmp/kvmtuned-system-XXXXXX)
@@ -18,48 +19,11 @@ KT_STATE=/var/lib/kvmtuned-system-tests
 KT_RUN=/run/kvmtuned-system-tests
 KT_LOG="$KT_TMP/kvmtuned.log"
 KT_GUESTS=()
-KT_PASSED=0
-KT_FAILED=0
 KT_PID=
 KT_CLEANED=0
 LOOPS=()
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-
-say() { printf '%s\n' "$*" | sed 's/^/# /'; }
-
-check() { # check "what" command...
-  local what=$1
-  shift
-  if "$@" >/dev/null 2>&1; then
-    KT_PASSED=$((KT_PASSED + 1))
-    printf 'ok - %s\n' "$what"
-  else
-    KT_FAILED=$((KT_FAILED + 1))
-    printf 'not ok - %s\n' "$what"
-  fi
-}
-
-# check_sh "what" 'shell code': like check, for pipelines and the helpers defined here.
-check_sh() {
-  local what=$1
-  shift
-  check "$what" eval "$1"
-}
-
-skip_all() {
-  printf 'SKIP: %s\n' "$*"
-  printf '0 passed, 0 failed, 1 skipped\n'
-  exit 77
-}
-
-# A dependency the test needs is installed (install-deps.sh does that) but broken: a failure,
-# never a skip.
-fail_all() {
-  printf 'not ok - %s\n' "$*"
-  KT_FAILED=$((KT_FAILED + 1))
-  exit 1
-}
 
 # Whether the journal in KT_STATE still holds settings or reservations to undo (kvmtuned keeps
 # the file, emptied, after a clean stop).
@@ -345,6 +309,5 @@ cleanup() {
 
 finish() {
   cleanup
-  printf '%d passed, %d failed\n' "$KT_PASSED" "$KT_FAILED"
-  [ "$KT_FAILED" -eq 0 ]
+  tap_summary
 }
