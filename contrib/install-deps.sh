@@ -10,8 +10,11 @@ packages=(
   libinih-dev libxml2-dev libjson-c-dev libmicrohttpd-dev
   # run: libvirt + QEMU for the demo and system tests; hwloc's tools are the tests' oracle
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 hwloc
-  # test: bc and curl for the system tests, a private D-Bus with a systemd stand-in, promtool
-  bc curl dbus-daemon python3-dbusmock prometheus
+  # test: bc and curl for the system tests, a private D-Bus with a systemd stand-in, promtool,
+  # groff to render the man pages; the package tier builds the .deb, checks it with lintian and
+  # installs it into a fresh Debian 12 made with debootstrap
+  bc curl dbus-daemon python3-dbusmock prometheus groff-base
+  dpkg-dev debhelper lintian debootstrap
 )
 
 missing=()
