@@ -120,11 +120,16 @@ int procstat_parse_memory_numa_stat(const char *text, uint64_t *ret_bytes, unsig
         return highest;
 }
 
-int procstat_machine_cgroup(const char *procfs, pid_t pid, char **ret_path) {
+/* PROCFS/PID/NAME into *ret_text. Returns 0 or negative errno. */
+static int read_pid_file(const char *procfs, pid_t pid, const char *name, char **ret_text) {
         char rel[64];
-        snprintf(rel, sizeof(rel), "%d/cgroup", (int) pid);
+        snprintf(rel, sizeof(rel), "%d/%s", (int) pid, name);
+        return kfile_read(procfs, rel, ret_text);
+}
+
+int procstat_machine_cgroup(const char *procfs, pid_t pid, char **ret_path) {
         _cleanup_free_ char *text = NULL;
-        int r = kfile_read(procfs, rel, &text);
+        int r = read_pid_file(procfs, pid, "cgroup", &text);
         if (r < 0)
                 return r;
         const char *v2 = strncmp(text, "0::/", 4) == 0 ? text : strstr(text, "\n0::/");
@@ -188,10 +193,8 @@ int procstat_read_cgroup_numa(const char *sysfs, const char *cgroup, uint64_t *r
 }
 
 int procstat_read_numa_maps(const char *procfs, pid_t pid, uint64_t *ret_bytes, unsigned max_nodes) {
-        char rel[64];
-        snprintf(rel, sizeof(rel), "%d/numa_maps", (int) pid);
         _cleanup_free_ char *text = NULL;
-        int r = kfile_read(procfs, rel, &text);
+        int r = read_pid_file(procfs, pid, "numa_maps", &text);
         if (r < 0)
                 return r;
         return procstat_parse_numa_maps(text, ret_bytes, max_nodes);

@@ -33,9 +33,7 @@ static const char policy[] = "[Class default]\nCPUPolicy=shared\nCacheLocality=n
                              "[Class vdi]\nMatchName=vdi-*\nCPUPolicy=shared\nOvercommit=2\n";
 
 typedef struct Fixture {
-        char *root;
-        char *topology, *config, *policy_dir, *runtime;
-        char *sysfs, *procfs; /* empty trees: host tuning must not reach the real /sys */
+        DaemonFixture d; /* host tuning writes its sysfs, never the real /sys */
         virConnectPtr conn; /* the test's own connection, as a user's virsh would be */
         Manager *m;
 } Fixture;
@@ -48,14 +46,14 @@ static void quiet(void *userdata, virErrorPtr error) {
 }
 
 static ManagerOptions fixture_options(void) {
-        return (ManagerOptions){ .config_path = fx.config,
-                                 .policy_dir = fx.policy_dir,
-                                 .topology = fx.topology,
+        return (ManagerOptions){ .config_path = fx.d.config,
+                                 .policy_dir = fx.d.policy_dir,
+                                 .topology = fx.d.topology,
                                  .uri = "test:///default",
-                                 .runtime_dir = fx.runtime,
-                                 .state_dir = fx.root,
-                                 .sysfs = fx.sysfs,
-                                 .procfs = fx.procfs };
+                                 .runtime_dir = fx.d.runtime,
+                                 .state_dir = fx.d.state,
+                                 .sysfs = fx.d.sysfs,
+                                 .procfs = fx.d.procfs };
 }
 
 /* Runs m's event loop until cond holds or 5 s pass. */
@@ -97,27 +95,15 @@ static bool is_gone(void *name) {
 static int setup(void **state) {
         (void) state;
         virSetErrorFunc(NULL, quiet);
-        fx.root = fixture_new();
-        assert_true(asprintf(&fx.topology, "%s/topology.xml", fx.root) > 0);
-        assert_true(asprintf(&fx.config, "%s/kvmtuned.conf", fx.root) > 0);
-        assert_true(asprintf(&fx.policy_dir, "%s/policy.d", fx.root) > 0);
-        assert_true(asprintf(&fx.runtime, "%s/run", fx.root) > 0);
-        assert_true(asprintf(&fx.sysfs, "%s/sys", fx.root) > 0);
-        assert_true(asprintf(&fx.procfs, "%s/proc", fx.root) > 0);
-        fixture_write(fx.procfs, "sys/kernel/random/boot_id", "boot-1\n");
-        fixture_write(fx.sysfs, "kernel/mm/transparent_hugepage/enabled", "always [madvise] never\n");
+        daemon_fixture_new(&fx.d, TOPOLOGY_DESC);
         for (int cpu = 0; cpu < 8; cpu++) {
                 char rel[80];
                 snprintf(rel, sizeof(rel), "devices/system/cpu/cpu%d/cpufreq/scaling_governor", cpu);
-                fixture_write(fx.sysfs, rel, "schedutil\n");
+                fixture_write(fx.d.sysfs, rel, "schedutil\n");
         }
-        char *out = oracle_run("lstopo-no-graphics -f --if synthetic -i '%s' --of xml '%s' && echo ok", TOPOLOGY_DESC,
-                               fx.topology);
-        assert_non_null(out);
-        free(out);
-        fixture_write(fx.root, "kvmtuned.conf",
+        fixture_write(fx.d.root, "kvmtuned.conf",
                       "[Daemon]\nURI=test:///default\nMetrics=off\n[Host]\nGovernorDedicated=performance\n");
-        fixture_write(fx.root, "policy.d/50-test.conf", policy);
+        fixture_write(fx.d.root, "policy.d/50-test.conf", policy);
         fx.conn = virConnectOpen("test:///default");
         assert_non_null(fx.conn);
         fx.m = start_manager();
@@ -128,13 +114,7 @@ static int teardown(void **state) {
         (void) state;
         manager_free(fx.m);
         virConnectClose(fx.conn);
-        fixture_free(fx.root);
-        free(fx.topology);
-        free(fx.config);
-        free(fx.policy_dir);
-        free(fx.runtime);
-        free(fx.sysfs);
-        free(fx.procfs);
+        daemon_fixture_free(&fx.d);
         return 0;
 }
 
@@ -194,7 +174,7 @@ static char *numa_nodeset(virDomainPtr dom) {
 static void assert_governor(int cpu, const char *want) {
         char rel[80], *text = NULL;
         snprintf(rel, sizeof(rel), "devices/system/cpu/cpu%d/cpufreq/scaling_governor", cpu);
-        assert_int_equal(kfile_read(fx.sysfs, rel, &text), 0);
+        assert_int_equal(kfile_read(fx.d.sysfs, rel, &text), 0);
         text[strcspn(text, "\n")] = '\0';
         assert_string_equal(text, want);
         free(text);
@@ -311,14 +291,14 @@ static void test_reload(void **state) {
         char *keep_before = vcpu_pins(keep, 0);
 
         /* A bad policy: refused with FILE:LINE, the running policy stays. */
-        fixture_write(fx.root, "policy.d/60-bad.conf", "[Class broken]\nCPUPolicy=fast\n");
+        fixture_write(fx.d.root, "policy.d/60-bad.conf", "[Class broken]\nCPUPolicy=fast\n");
         char *errors = NULL;
         assert_int_equal(manager_reload(fx.m, &errors), -EINVAL);
         print_message("bad reload: %s", errors);
         assert_non_null(strstr(errors, "policy.d/60-bad.conf:2: CPUPolicy=fast: expected dedicated, shared or mixed"));
         free(errors);
         assert_null(config_find_class(fx.m->config, "broken"));
-        char *unlink_cmd = oracle_run("rm -f '%s/policy.d/60-bad.conf'", fx.root);
+        char *unlink_cmd = oracle_run("rm -f '%s/policy.d/60-bad.conf'", fx.d.root);
         free(unlink_cmd);
 
         /* A good one that changes only the vdi class: ded-keep does not move. */
@@ -326,14 +306,14 @@ static void test_reload(void **state) {
         snprintf(changed, sizeof(changed), "%s", policy);
         char *p = strstr(changed, "Overcommit=2");
         memcpy(p, "Overcommit=3", 12);
-        fixture_write(fx.root, "policy.d/50-test.conf", changed);
+        fixture_write(fx.d.root, "policy.d/50-test.conf", changed);
         assert_int_equal(manager_reload(fx.m, &errors), 0);
         assert_true(config_find_class(fx.m->config, "vdi")->overcommit == 3);
         char *keep_after = vcpu_pins(keep, 0);
         assert_string_equal(keep_before, keep_after);
         assert_int_equal(manager_find(fx.m, "ded-keep")->state, DOMAIN_PLACED);
         assert_int_equal(manager_find(fx.m, "vdi-1")->state, DOMAIN_PLACED);
-        fixture_write(fx.root, "policy.d/50-test.conf", policy);
+        fixture_write(fx.d.root, "policy.d/50-test.conf", policy);
         assert_int_equal(manager_reload(fx.m, &errors), 0);
         free(keep_before);
         free(keep_after);
@@ -376,7 +356,7 @@ static void test_restart_adopts(void **state) {
          * changed is not adopted, the domain is placed again under its new class. */
         manager_free(fx.m);
         fx.m = NULL;
-        fixture_write(fx.root, "policy.d/10-renamed.conf", "[Class ded2]\nMatchName=ded-keep\nCPUPolicy=dedicated\n");
+        fixture_write(fx.d.root, "policy.d/10-renamed.conf", "[Class ded2]\nMatchName=ded-keep\nCPUPolicy=dedicated\n");
         fx.m = start_manager();
         d = manager_find(fx.m, "ded-keep");
         assert_non_null(d);
@@ -385,7 +365,7 @@ static void test_restart_adopts(void **state) {
         manager_free(fx.m);
         fx.m = NULL;
         char *renamed = NULL;
-        assert_true(asprintf(&renamed, "%s/policy.d/10-renamed.conf", fx.root) > 0);
+        assert_true(asprintf(&renamed, "%s/policy.d/10-renamed.conf", fx.d.root) > 0);
         assert_int_equal(unlink(renamed), 0);
         free(renamed);
         fx.m = start_manager();
@@ -395,7 +375,7 @@ static void test_restart_adopts(void **state) {
          * over today's shared CPUs of its node, not the saved ones. */
         manager_free(fx.m);
         fx.m = NULL;
-        fixture_write(fx.root, "kvmtuned.conf",
+        fixture_write(fx.d.root, "kvmtuned.conf",
                       "[Daemon]\nURI=test:///default\nMetrics=off\n[Host]\nGovernorDedicated=performance\n"
                       "SharedCPUs=2,5-7\n");
         fx.m = start_manager();
@@ -417,7 +397,7 @@ static void test_restart_adopts(void **state) {
         hwloc_bitmap_free(shared);
         manager_free(fx.m);
         fx.m = NULL;
-        fixture_write(fx.root, "kvmtuned.conf",
+        fixture_write(fx.d.root, "kvmtuned.conf",
                       "[Daemon]\nURI=test:///default\nMetrics=off\n[Host]\nGovernorDedicated=performance\n");
         fx.m = start_manager();
         free(before);
@@ -433,7 +413,7 @@ static void test_restart_adopts(void **state) {
 static void test_control_socket(void **state) {
         (void) state;
         char *out_path = NULL;
-        assert_true(asprintf(&out_path, "%s/ctl.out", fx.root) > 0);
+        assert_true(asprintf(&out_path, "%s/ctl.out", fx.d.root) > 0);
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
@@ -441,7 +421,7 @@ static void test_control_socket(void **state) {
                 snprintf(cmd, sizeof(cmd),
                          "%s --runtime-dir %s domains > %s 2>&1 && %s --runtime-dir %s --json status >> %s 2>&1 && "
                          "%s --runtime-dir %s explain ded-keep >> %s 2>&1",
-                         KVMTUNECTL, fx.runtime, out_path, KVMTUNECTL, fx.runtime, out_path, KVMTUNECTL, fx.runtime,
+                         KVMTUNECTL, fx.d.runtime, out_path, KVMTUNECTL, fx.d.runtime, out_path, KVMTUNECTL, fx.d.runtime,
                          out_path);
                 execl("/bin/sh", "sh", "-c", cmd, (char *) NULL);
                 _exit(127);
@@ -467,7 +447,7 @@ static char *raw_request(const char *request) {
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         assert_true(fd >= 0);
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control", fx.runtime);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control", fx.d.runtime);
         assert_int_equal(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
         assert_int_equal(write(fd, request, strlen(request)), (ssize_t) strlen(request));
         assert_int_equal(write(fd, "\n", 1), 1);
@@ -585,7 +565,7 @@ static void test_reload_keeps_awaiting_admission(void **state) {
         char *p = strstr(changed, "CacheLocality=numa\n[Class vdi]");
         assert_non_null(p);
         memcpy(p, "CacheLocality=none", 18);
-        fixture_write(fx.root, "policy.d/50-test.conf", changed);
+        fixture_write(fx.d.root, "policy.d/50-test.conf", changed);
         assert_int_equal(manager_reload(fx.m, &errors), 0);
         d = manager_find(fx.m, "ded-h7");
         assert_non_null(d);
@@ -594,7 +574,7 @@ static void test_reload_keeps_awaiting_admission(void **state) {
         assert_int_equal(d->state, DOMAIN_PENDING);
         assert_int_equal(d->attempts, 0);
         assert_int_equal(d->event_usec, 0);
-        fixture_write(fx.root, "policy.d/50-test.conf", policy);
+        fixture_write(fx.d.root, "policy.d/50-test.conf", policy);
         assert_int_equal(manager_reload(fx.m, &errors), 0);
         free(hook_request(7, "release", "end"));
         assert_null(manager_find(fx.m, "ded-h7"));

@@ -31,7 +31,7 @@
 #define TOPOLOGY_DESC "pack:1 numa:1(memory=4GiB) core:2 pu:1"
 
 typedef struct Fixture {
-        char *root, *topology, *config, *policy_dir, *runtime, *state, *sysfs, *procfs;
+        DaemonFixture d;
         char *notify_path, *libvirt_path;
         int notify_fd, libvirt_fd;
         pid_t pid;
@@ -63,7 +63,7 @@ static pid_t start_kvmtuned_with(const char *uri_socket, const char *host) {
         char uri[512], conf[1024];
         snprintf(uri, sizeof(uri), "qemu+unix:///system?socket=%s", uri_socket);
         snprintf(conf, sizeof(conf), "[Daemon]\nURI=%s\nMetrics=off\n[Host]\nIsolateHost=no\n%s", uri, host);
-        fixture_write(fx.root, "kvmtuned.conf", conf);
+        fixture_write(fx.d.root, "kvmtuned.conf", conf);
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
@@ -72,9 +72,9 @@ static pid_t start_kvmtuned_with(const char *uri_socket, const char *host) {
                 int null = open("/dev/null", O_WRONLY);
                 if (null >= 0)
                         dup2(null, STDERR_FILENO); /* its log; the assertions say what matters */
-                execl(KVMTUNED, KVMTUNED, "--config", fx.config, "--policy-dir", fx.policy_dir, "--topology",
-                      fx.topology, "--sysfs-root", fx.sysfs, "--procfs-root", fx.procfs, "--runtime-dir", fx.runtime,
-                      "--state-dir", fx.state, (char *) NULL);
+                execl(KVMTUNED, KVMTUNED, "--config", fx.d.config, "--policy-dir", fx.d.policy_dir, "--topology",
+                      fx.d.topology, "--sysfs-root", fx.d.sysfs, "--procfs-root", fx.d.procfs, "--runtime-dir", fx.d.runtime,
+                      "--state-dir", fx.d.state, (char *) NULL);
                 _exit(127);
         }
         return pid;
@@ -134,7 +134,7 @@ static int run(char **ret_out, double *ret_ms, const char *fmt, ...) {
 static double status_ms(void) {
         double ms;
         char *out = NULL;
-        int rc = run(&out, &ms, "%s --runtime-dir %s --json status", KVMTUNECTL, fx.runtime);
+        int rc = run(&out, &ms, "%s --runtime-dir %s --json status", KVMTUNECTL, fx.d.runtime);
         if (rc != 0)
                 print_message("status failed: %s\n", out);
         assert_int_equal(rc, 0);
@@ -166,29 +166,16 @@ static int compare_double(const void *a, const void *b) {
 
 static int setup(void **state) {
         (void) state;
-        fx.root = fixture_new();
-        assert_true(asprintf(&fx.topology, "%s/topology.xml", fx.root) > 0);
-        assert_true(asprintf(&fx.config, "%s/kvmtuned.conf", fx.root) > 0);
-        assert_true(asprintf(&fx.policy_dir, "%s/policy.d", fx.root) > 0);
-        assert_true(asprintf(&fx.runtime, "%s/run", fx.root) > 0);
-        assert_true(asprintf(&fx.state, "%s/state", fx.root) > 0);
-        assert_true(asprintf(&fx.sysfs, "%s/sys", fx.root) > 0);
-        assert_true(asprintf(&fx.procfs, "%s/proc", fx.root) > 0);
-        assert_true(asprintf(&fx.notify_path, "%s/notify", fx.root) > 0);
-        assert_true(asprintf(&fx.libvirt_path, "%s/libvirt-sock", fx.root) > 0);
-        fixture_write(fx.procfs, "sys/kernel/random/boot_id", "boot-1\n");
-        fixture_write(fx.sysfs, "kernel/mm/transparent_hugepage/enabled", "always [madvise] never\n");
-        fixture_write(fx.root, "policy.d/50-test.conf",
+        daemon_fixture_new(&fx.d, TOPOLOGY_DESC);
+        assert_true(asprintf(&fx.notify_path, "%s/notify", fx.d.root) > 0);
+        assert_true(asprintf(&fx.libvirt_path, "%s/libvirt-sock", fx.d.root) > 0);
+        fixture_write(fx.d.root, "policy.d/50-test.conf",
                       "[Class default]\nCPUPolicy=shared\n[Class ded]\nMatchName=ded-*\nCPUPolicy=dedicated\n");
-        char *out = oracle_run("lstopo-no-graphics -f --if synthetic -i '%s' --of xml '%s' && echo ok", TOPOLOGY_DESC,
-                               fx.topology);
-        assert_non_null(out);
-        free(out);
         fx.notify_fd = unix_socket(fx.notify_path, SOCK_DGRAM);
 
         /* The baseline: libvirt refuses at once (nothing listens), kvmtuned just retries. */
         char *missing = NULL;
-        assert_true(asprintf(&missing, "%s/nobody-listens", fx.root) > 0);
+        assert_true(asprintf(&missing, "%s/nobody-listens", fx.d.root) > 0);
         fx.pid = start_kvmtuned(missing);
         free(missing);
         assert_true(wait_notify("READY=1", 10000, NULL, NULL));
@@ -213,11 +200,9 @@ static int teardown(void **state) {
         }
         close(fx.notify_fd);
         close(fx.libvirt_fd);
-        fixture_free(fx.root);
-        char **paths[] = { &fx.topology, &fx.config,      &fx.policy_dir,  &fx.runtime, &fx.state,
-                           &fx.sysfs,    &fx.procfs,      &fx.notify_path, &fx.libvirt_path };
-        for (size_t i = 0; i < ELEMENTSOF(paths); i++)
-                free(*paths[i]);
+        daemon_fixture_free(&fx.d);
+        free(fx.notify_path);
+        free(fx.libvirt_path);
         return 0;
 }
 
@@ -233,7 +218,7 @@ static int hook(const char *name, const char *uuid_tail, char **ret_out, double 
                    "echo \"<domain type=\\\"kvm\\\"><name>%s</name><uuid>8b3e6f0e-0000-4000-8000-0000000000%s</uuid>"
                    "<memory unit=\\\"MiB\\\">64</memory><vcpu>1</vcpu></domain>\" | %s --runtime-dir %s hook %s "
                    "prepare begin -",
-                   name, uuid_tail, KVMTUNECTL, fx.runtime, name);
+                   name, uuid_tail, KVMTUNECTL, fx.d.runtime, name);
 }
 
 static void test_ready_before_libvirt_answers(void **state) {
@@ -248,7 +233,7 @@ static void test_ready_before_libvirt_answers(void **state) {
         assert_true(peer >= 0);
 
         char *out = NULL;
-        assert_int_equal(run(&out, NULL, "%s --runtime-dir %s status", KVMTUNECTL, fx.runtime), 0);
+        assert_int_equal(run(&out, NULL, "%s --runtime-dir %s status", KVMTUNECTL, fx.d.runtime), 0);
         print_message("%s", out);
         assert_non_null(strstr(out, "DISCONNECTED, connecting"));
         free(out);
@@ -295,7 +280,7 @@ static void test_restart_keeps_admissions(void **state) {
         fx.pid = start_kvmtuned(fx.libvirt_path);
         assert_true(wait_notify("READY=1", 10000, NULL, NULL));
         char *out = NULL;
-        assert_int_equal(run(&out, NULL, "%s --runtime-dir %s domains", KVMTUNECTL, fx.runtime), 0);
+        assert_int_equal(run(&out, NULL, "%s --runtime-dir %s domains", KVMTUNECTL, fx.d.runtime), 0);
         print_message("%s", out);
         assert_non_null(strstr(out, "restored"));
         free(out);
@@ -315,7 +300,7 @@ static void test_stops_while_connecting(void **state) {
 }
 
 static char *thp(void) {
-        char *out = oracle_run("cat '%s/kernel/mm/transparent_hugepage/enabled'", fx.sysfs);
+        char *out = oracle_run("cat '%s/kernel/mm/transparent_hugepage/enabled'", fx.d.sysfs);
         assert_non_null(out);
         out[strcspn(out, "\n")] = '\0';
         return out;
@@ -332,7 +317,7 @@ static void test_restore(void **state) {
         free(now);
         char *out = NULL;
 #define RESTORE "%s --restore --sysfs-root %s --procfs-root %s --state-dir %s"
-        int rc = run(&out, NULL, RESTORE, KVMTUNED, fx.sysfs, fx.procfs, fx.state);
+        int rc = run(&out, NULL, RESTORE, KVMTUNED, fx.d.sysfs, fx.d.procfs, fx.d.state);
         print_message("--restore while kvmtuned runs: exit %d: %s", rc, out);
         assert_int_equal(rc, 1);
         assert_non_null(strstr(out, "another kvmtuned runs with this state directory"));
@@ -341,7 +326,7 @@ static void test_restore(void **state) {
         now = thp();
         assert_string_equal(now, "never"); /* RestoreOnExit=no */
         free(now);
-        rc = run(&out, NULL, RESTORE, KVMTUNED, fx.sysfs, fx.procfs, fx.state);
+        rc = run(&out, NULL, RESTORE, KVMTUNED, fx.d.sysfs, fx.d.procfs, fx.d.state);
         print_message("--restore: exit %d: %s", rc, out);
         assert_int_equal(rc, 0);
         free(out);

@@ -46,3 +46,33 @@ void fixture_free(char *root) {
         free(oracle_run("rm -rf '%s'", root));
         free(root);
 }
+
+void daemon_fixture_new(DaemonFixture *f, const char *desc) {
+        f->root = fixture_new();
+        struct {
+                char **path;
+                const char *rel;
+        } paths[] = {
+                { &f->topology, "topology.xml" }, { &f->config, "kvmtuned.conf" }, { &f->policy_dir, "policy.d" },
+                { &f->runtime, "run" },           { &f->state, "state" },           { &f->sysfs, "sys" },
+                { &f->procfs, "proc" },
+        };
+        for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+                assert_true(asprintf(paths[i].path, "%s/%s", f->root, paths[i].rel) > 0);
+        fixture_write(f->procfs, "sys/kernel/random/boot_id", "boot-1\n");
+        fixture_write(f->sysfs, "kernel/mm/transparent_hugepage/enabled", "always [madvise] never\n");
+        char *out = oracle_run("lstopo-no-graphics -f --if synthetic -i '%s' --of xml '%s' && echo ok", desc,
+                               f->topology);
+        assert_non_null(out);
+        free(out);
+}
+
+void daemon_fixture_free(DaemonFixture *f) {
+        fixture_free(f->root);
+        char **paths[] = { &f->topology, &f->config, &f->policy_dir, &f->runtime, &f->state, &f->sysfs, &f->procfs };
+        for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+                free(*paths[i]);
+                *paths[i] = NULL;
+        }
+        f->root = NULL;
+}
