@@ -12,15 +12,11 @@
 #include "libvirt-loop.h"
 #include "macro.h"
 
-/* One connection's callback registrations; opaque of every callback. Freed with the loop, as
- * libvirt may still be running a callback when its deregistration returns. */
-typedef struct Link {
-        struct VirtLoop *loop;
-        unsigned gen;
-        int close_registered;
+/* What one connection registered, to deregister it again. */
+typedef struct Subscription {
+        bool close_registered;
         int ids[4]; /* lifecycle, device added, device removed, tunable; -1: none */
-        struct Link *next;
-} Link;
+} Subscription;
 
 struct VirtLoop {
         sd_event *event;
@@ -37,9 +33,13 @@ struct VirtLoop {
         VirtMessage *head, **tail;
         unsigned gen; /* of the last attempt */
         bool connecting;
-        virConnectPtr conn;
-        Link *link; /* conn's registrations */
-        Link *links;
+        /* Callbacks learn their message's gen from the connection they come from: the current
+         * one, or the one an attempt is still subscribing on (a close can come then too). A
+         * callback holds a reference on its connection, so an old one's address cannot be a
+         * new one's while it runs. */
+        virConnectPtr conn, pending;
+        unsigned conn_gen, pending_gen;
+        Subscription sub; /* conn's */
         unsigned refs; /* the owner's, and one per attempt under way */
 };
 
@@ -50,9 +50,11 @@ static void message_free(VirtMessage *msg) {
         free(msg);
 }
 
-/* Queues a copy of *msg (taking a reference on its domain) and wakes the sd-event loop. After
- * virtloop_free began, messages are dropped: nobody would read them. */
-static void post(VirtLoop *l, const VirtMessage *msg) {
+/* Queues a copy of *msg (taking a reference on its domain) and wakes the sd-event loop. from: the
+ * connection a callback came from, whose gen the message gets; a message of a connection that
+ * is neither current nor being subscribed is stale and dropped. After virtloop_free began,
+ * messages are dropped too: nobody would read them. */
+static void post(VirtLoop *l, const VirtMessage *msg, virConnectPtr from) {
         VirtMessage *copy = malloc(sizeof(VirtMessage));
         if (!copy)
                 return; /* out of memory: the next reconcile makes up for a lost event */
@@ -62,48 +64,43 @@ static void post(VirtLoop *l, const VirtMessage *msg) {
         if (copy->dom)
                 virDomainRef(copy->dom);
         pthread_mutex_lock(&l->lock);
-        if (atomic_load(&l->quit)) {
-                pthread_mutex_unlock(&l->lock);
-                message_free(copy);
-                return;
+        bool keep = !atomic_load(&l->quit);
+        if (keep && from) {
+                keep = from == l->conn || from == l->pending;
+                copy->gen = from == l->conn ? l->conn_gen : l->pending_gen;
         }
-        *l->tail = copy;
-        l->tail = &copy->next;
-        (void) eventfd_write(l->efd, 1);
+        if (keep) {
+                *l->tail = copy;
+                l->tail = &copy->next;
+                (void) eventfd_write(l->efd, 1);
+        }
         pthread_mutex_unlock(&l->lock);
+        if (!keep)
+                message_free(copy);
 }
 
-/* ---- Callbacks, on libvirt's event thread ------------------------------------------------- */
+/* ---- Callbacks, on libvirt's event thread (a close also where an I/O error shows) ----------- */
 
 static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque) {
-        Link *k = opaque;
-        (void) conn;
-        post(k->loop, &(VirtMessage){
-                              .kind = VIRT_LIFECYCLE, .gen = k->gen, .dom = dom, .event = event, .detail = detail });
+        post(opaque, &(VirtMessage){ .kind = VIRT_LIFECYCLE, .dom = dom, .event = event, .detail = detail }, conn);
         return 0;
 }
 
 static void on_device(virConnectPtr conn, virDomainPtr dom, const char *alias, void *opaque) {
-        Link *k = opaque;
-        (void) conn;
         (void) alias;
-        post(k->loop, &(VirtMessage){ .kind = VIRT_DEVICE, .gen = k->gen, .dom = dom });
+        post(opaque, &(VirtMessage){ .kind = VIRT_DEVICE, .dom = dom }, conn);
 }
 
 static void on_tunable(virConnectPtr conn, virDomainPtr dom, virTypedParameterPtr params, int n, void *opaque) {
-        Link *k = opaque;
-        (void) conn;
         /* The parameters live only during the callback: reduced here to what the daemon asks. */
         bool only_pins = true;
         for (int i = 0; i < n; i++)
                 only_pins &= strstr(params[i].field, "pin") != NULL || strncmp(params[i].field, "numa", 4) == 0;
-        post(k->loop, &(VirtMessage){ .kind = VIRT_TUNABLE, .gen = k->gen, .dom = dom, .only_pins = only_pins });
+        post(opaque, &(VirtMessage){ .kind = VIRT_TUNABLE, .dom = dom, .only_pins = only_pins }, conn);
 }
 
 static void on_close(virConnectPtr conn, int reason, void *opaque) {
-        Link *k = opaque;
-        (void) conn;
-        post(k->loop, &(VirtMessage){ .kind = VIRT_CLOSED, .gen = k->gen, .detail = reason });
+        post(opaque, &(VirtMessage){ .kind = VIRT_CLOSED, .detail = reason }, conn);
 }
 
 /* ---- The event thread ---------------------------------------------------------------------- */
@@ -132,31 +129,39 @@ static void register_default_impl(void) {
 
 static void loop_unref(VirtLoop *l);
 
-static void unregister(virConnectPtr conn, Link *k) {
-        for (size_t i = 0; i < ELEMENTSOF(k->ids); i++)
-                if (k->ids[i] >= 0) {
-                        virConnectDomainEventDeregisterAny(conn, k->ids[i]);
-                        k->ids[i] = -1;
+static void unsubscribe(virConnectPtr conn, Subscription *sub) {
+        for (size_t i = 0; i < ELEMENTSOF(sub->ids); i++)
+                if (sub->ids[i] >= 0) {
+                        virConnectDomainEventDeregisterAny(conn, sub->ids[i]);
+                        sub->ids[i] = -1;
                 }
-        if (k->close_registered) {
+        if (sub->close_registered) {
                 virConnectUnregisterCloseCallback(conn, on_close);
-                k->close_registered = 0;
+                sub->close_registered = false;
         }
 }
 
-/* Keepalive, the close callback and the domain events of a new connection. Returns 0 or -EIO. */
-static int subscribe(virConnectPtr conn, Link *k) {
+/* Keepalive, the close callback and the domain events of a new connection, all of them or
+ * none. Returns 0 or -EIO. */
+static int subscribe(VirtLoop *l, virConnectPtr conn, Subscription *sub) {
+        *sub = (Subscription){ .ids = { -1, -1, -1, -1 } };
         virConnectSetKeepAlive(conn, 5, 3);
-        k->close_registered = virConnectRegisterCloseCallback(conn, on_close, k, NULL) == 0;
-        k->ids[0] = virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                                                     VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), k, NULL);
-        k->ids[1] = virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_ADDED,
-                                                     VIR_DOMAIN_EVENT_CALLBACK(on_device), k, NULL);
-        k->ids[2] = virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
-                                                     VIR_DOMAIN_EVENT_CALLBACK(on_device), k, NULL);
-        k->ids[3] = virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_TUNABLE,
-                                                     VIR_DOMAIN_EVENT_CALLBACK(on_tunable), k, NULL);
-        return k->ids[0] >= 0 ? 0 : -EIO;
+        sub->close_registered = virConnectRegisterCloseCallback(conn, on_close, l, NULL) == 0;
+        sub->ids[0] = virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                                       VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), l, NULL);
+        sub->ids[1] = virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_ADDED,
+                                                       VIR_DOMAIN_EVENT_CALLBACK(on_device), l, NULL);
+        sub->ids[2] = virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
+                                                       VIR_DOMAIN_EVENT_CALLBACK(on_device), l, NULL);
+        sub->ids[3] = virConnectDomainEventRegisterAny(conn, NULL, VIR_DOMAIN_EVENT_ID_TUNABLE,
+                                                       VIR_DOMAIN_EVENT_CALLBACK(on_tunable), l, NULL);
+        bool all = sub->close_registered;
+        for (size_t i = 0; i < ELEMENTSOF(sub->ids); i++)
+                all &= sub->ids[i] >= 0;
+        if (all)
+                return 0;
+        unsubscribe(conn, sub);
+        return -EIO;
 }
 
 typedef struct Attempt {
@@ -171,38 +176,35 @@ static void *run_attempt(void *arg) {
         VirtLoop *l = a->loop;
         virConnectPtr conn = virConnectOpen(a->uri);
         _cleanup_free_ char *error = conn ? NULL : strdup(virGetLastErrorMessage());
-        Link *k = conn ? calloc(1, sizeof(Link)) : NULL;
-        if (k) {
-                /* Kept until the loop goes: a callback may still run after its deregistration. */
-                *k = (Link){ .loop = l, .gen = a->gen, .ids = { -1, -1, -1, -1 } };
+        Subscription sub;
+        if (conn) {
                 pthread_mutex_lock(&l->lock);
-                k->next = l->links;
-                l->links = k;
+                l->pending = conn;
+                l->pending_gen = a->gen;
                 pthread_mutex_unlock(&l->lock);
+                if (subscribe(l, conn, &sub) < 0) {
+                        error = strdup(virGetLastErrorMessage());
+                        virConnectClose(conn);
+                        conn = NULL;
+                }
         }
-        if (conn && (!k || subscribe(conn, k) < 0)) {
-                error = strdup(k ? virGetLastErrorMessage() : "out of memory");
-                if (k)
-                        unregister(conn, k);
-                virConnectClose(conn);
-                conn = NULL;
-        }
-
         pthread_mutex_lock(&l->lock);
         l->connecting = false;
+        l->pending = NULL;
         bool abandoned = atomic_load(&l->quit);
         if (conn && !abandoned) {
                 l->conn = conn;
-                l->link = k;
+                l->conn_gen = a->gen;
+                l->sub = sub;
         }
         pthread_mutex_unlock(&l->lock);
         if (conn && abandoned) {
-                unregister(conn, k);
+                unsubscribe(conn, &sub);
                 virConnectClose(conn);
         } else if (conn)
-                post(l, &(VirtMessage){ .kind = VIRT_CONNECTED, .gen = a->gen, .conn = conn });
+                post(l, &(VirtMessage){ .kind = VIRT_CONNECTED, .gen = a->gen, .conn = conn }, NULL);
         else
-                post(l, &(VirtMessage){ .kind = VIRT_CONNECT_FAILED, .gen = a->gen, .error = error });
+                post(l, &(VirtMessage){ .kind = VIRT_CONNECT_FAILED, .gen = a->gen, .error = error }, NULL);
         free(a->uri);
         free(a);
         loop_unref(l);
@@ -256,11 +258,11 @@ bool virtloop_connecting(VirtLoop *l) {
 void virtloop_disconnect(VirtLoop *l) {
         pthread_mutex_lock(&l->lock);
         virConnectPtr conn = TAKE_PTR(l->conn);
-        Link *k = TAKE_PTR(l->link);
+        Subscription sub = l->sub;
         pthread_mutex_unlock(&l->lock);
         if (!conn)
                 return;
-        unregister(conn, k);
+        unsubscribe(conn, &sub);
         virConnectClose(conn);
 }
 
@@ -291,11 +293,6 @@ static void loop_unref(VirtLoop *l) {
         pthread_mutex_unlock(&l->lock);
         if (!last)
                 return;
-        while (l->links) {
-                Link *k = l->links;
-                l->links = k->next;
-                free(k);
-        }
         pthread_mutex_destroy(&l->lock);
         free(l);
 }

@@ -50,7 +50,7 @@ int virtloop_connect(VirtLoop *l, const char *uri);
 bool virtloop_connecting(VirtLoop *l);
 
 /* Deregisters the events of the current connection and closes it (no-op without one). Its
- * messages still queued arrive with a gen that is no longer current. */
+ * messages still queued keep their gen: the caller knows it no longer holds that connection. */
 void virtloop_disconnect(VirtLoop *l);
 
 static inline void virtloop_freep(VirtLoop **l) {

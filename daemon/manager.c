@@ -82,6 +82,8 @@ static void set_error(ManagedDomain *d, const char *error) {
 
 /* ---- The allocations file --------------------------------------------------------------- */
 
+static bool awaiting_start(const ManagedDomain *d);
+
 /* Writes what is placed to runtime_dir/allocations.json (write, fsync, rename), so a restarted
  * kvmtuned adopts exactly this instead of planning again. */
 static void save_allocations(Manager *m) {
@@ -94,8 +96,12 @@ static void save_allocations(Manager *m) {
         json_object_object_add(root, "domains", list);
         for (ManagedDomain *d = m->domains; d; d = d->next) {
                 const Placement *pl = planner_find(m->planner, d->name);
-                if (pl && pl->admitted)
-                        json_object_array_add(list, persist_placement(pl, d->uuid, m->topology));
+                json_object *o = pl && pl->admitted ? persist_placement(pl, d->uuid, m->topology) : NULL;
+                /* A hook admission whose start has not come: a restart must wait for it too. */
+                if (o && awaiting_start(d))
+                        json_object_object_add(o, "awaiting_start", json_object_new_boolean(true));
+                if (o)
+                        json_object_array_add(list, o);
         }
         _cleanup_free_ char *tmp = NULL;
         if (asprintf(&tmp, "%s.tmp", m->allocations_path) < 0)
@@ -497,6 +503,14 @@ static void restore_saved(Manager *m) {
                 }
                 snprintf(d->uuid, sizeof(d->uuid), "%s", uuid);
                 d->state = DOMAIN_RESTORED;
+                json_object *waiting =
+                        json_field(json_object_array_get_idx(m->saved, i), "awaiting_start", json_type_boolean);
+                if (waiting && json_object_get_boolean(waiting)) {
+                        /* Admitted before the restart, its start not yet seen: it waits again, from now. */
+                        d->state = DOMAIN_PENDING;
+                        d->admit_usec = now_usec();
+                        set_error(d, "admitted by the prepare hook; pins follow when it starts");
+                }
                 d->next = m->domains;
                 m->domains = d;
         }
@@ -507,11 +521,18 @@ static void restore_saved(Manager *m) {
 
 /* A restored placement whose domain runs: kept when it still describes the domain under the
  * current policy (same vCPU count, same class); its pins are applied again when libvirt no
- * longer holds them. Returns false when it does not fit: the caller places the domain afresh. */
-static bool adopt_restored(Manager *m, ManagedDomain *d, virDomainPtr dom) {
+ * longer holds them. Returns 1 when adopted, 0 when it does not fit (the caller places the
+ * domain afresh), or negative errno when the domain's XML cannot be read: its booking stays
+ * (the domain still runs on those CPUs) and the next reconcile tries again. */
+static int adopt_restored(Manager *m, ManagedDomain *d, virDomainPtr dom) {
         _cleanup_free_ char *error = NULL, *why = NULL;
-        if (read_request(m, dom, &d->req, &error) < 0)
-                return false;
+        int r = read_request(m, dom, &d->req, &error);
+        if (r < 0) {
+                log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
+                         "%s: cannot read its XML (%s); its previous placement stays booked", d->name,
+                         error ? error : strerror(-r));
+                return r;
+        }
         d->req->memory_in_use = true; /* running since before this run */
         const Placement *pl = planner_find(m->planner, d->name);
         const PolicyClass *now = config_match_class(m->config, d->req->name, d->req->metadata_class, &why);
@@ -520,7 +541,7 @@ static bool adopt_restored(Manager *m, ManagedDomain *d, virDomainPtr dom) {
                          "%s: the previous run's placement (class %s) does not fit the current policy: placing it "
                          "again",
                          d->name, pl ? pl->cls->name : "?");
-                return false;
+                return 0;
         }
         if (!pl->adopted && !m->opts.dry_run && !pin_matches(dom, pl, m->topology))
                 apply_domain(m, d); /* ours, but changed behind our back (or never finished) */
@@ -528,7 +549,7 @@ static bool adopt_restored(Manager *m, ManagedDomain *d, virDomainPtr dom) {
                 d->state = pl->adopted ? DOMAIN_ADOPTED : DOMAIN_PLACED;
         log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
                  "%s: adopted the placement of the previous run (class %s)", d->name, pl->cls->name);
-        return true;
+        return 1;
 }
 
 /* What follows every change of placements: shared domains follow their nodes' shared CPUs
@@ -587,7 +608,10 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec, bool
                 /* Planned by the prepare hook: apply now that it runs. Else already managed
                  * (RESUMED, or a reconcile after a reconnect). */
                 if (d->state == DOMAIN_PENDING && !d->attempts && planner_find(m->planner, name)) {
+                        _cleanup_free_ char *error = NULL;
                         d->event_usec = event_usec;
+                        if (!d->req) /* admitted before a restart: only its placement was saved */
+                                (void) read_request(m, dom, &d->req, &error);
                         apply_domain(m, d);
                         repin_shared(m); /* what its admission noted, if not done yet */
                         update_pools(m);
@@ -598,7 +622,8 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec, bool
         _cleanup_(free_snapshotp) hwloc_bitmap_t *before = snapshot_shared(m);
         if (same) { /* restored from the previous run */
                 d->event_usec = event_usec;
-                if (adopt_restored(m, d, dom)) {
+                int r = adopt_restored(m, d, dom);
+                if (r != 0) {
                         settle(m, before);
                         return;
                 }
@@ -775,6 +800,14 @@ static void schedule_reconnect(Manager *m) {
         sd_event_source_set_enabled(m->reconnect_source, SD_EVENT_ONESHOT);
 }
 
+static void on_closed(Manager *m, const char *why) {
+        disconnect(m);
+        log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "disconnect", .vcpu = -1 },
+                 "lost the libvirt connection (%s); reconnecting", why);
+        sd_notifyf(0, "STATUS=libvirt connection lost; reconnecting");
+        schedule_reconnect(m);
+}
+
 static void on_connected(Manager *m, const VirtMessage *msg) {
         m->conn = msg->conn;
         m->conn_gen = msg->gen;
@@ -784,16 +817,17 @@ static void on_connected(Manager *m, const VirtMessage *msg) {
                 m->reconnects++;
         m->was_connected = true;
         log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "connect", .vcpu = -1 }, "connected to %s", uri_of(m));
-        manager_reconcile(m);
+        /* libvirt reports a close once: one that came while the attempt was still subscribing
+         * arrived before this message. */
+        if (m->closed_gen == msg->gen) {
+                on_closed(m, "closed while connecting");
+                return;
+        }
+        if (manager_reconcile(m) < 0) {
+                on_closed(m, "listing the domains failed");
+                return;
+        }
         notify_status(m);
-}
-
-static void on_closed(Manager *m, int reason) {
-        disconnect(m);
-        log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "disconnect", .vcpu = -1 },
-                 "lost the libvirt connection (reason %d); reconnecting", reason);
-        sd_notifyf(0, "STATUS=libvirt connection lost; reconnecting");
-        schedule_reconnect(m);
 }
 
 /* What libvirt's thread and the connection attempts report, on the sd-event loop. */
@@ -809,12 +843,17 @@ static void on_virt(void *userdata, const VirtMessage *msg) {
                 schedule_reconnect(m);
                 return;
         }
+        if (msg->kind == VIRT_CLOSED && msg->gen > m->conn_gen)
+                m->closed_gen = msg->gen; /* its VIRT_CONNECTED comes next */
         if (!m->connected || msg->gen != m->conn_gen)
                 return; /* an earlier connection's: the reconcile after the new one covers it */
         switch (msg->kind) {
-        case VIRT_CLOSED:
-                on_closed(m, msg->detail);
+        case VIRT_CLOSED: {
+                char why[32];
+                snprintf(why, sizeof(why), "reason %d", msg->detail);
+                on_closed(m, why);
                 break;
+        }
         case VIRT_LIFECYCLE:
                 on_lifecycle(m, msg->dom, msg->event, msg->detail);
                 break;
@@ -907,8 +946,11 @@ static int reload_policy(Manager *m, char **ret_errors) {
         for (unsigned i = 0; i < n; i++) {
                 ManagedDomain *d = manager_find(m, old[i]->name);
                 char *why = NULL;
-                const PolicyClass *now =
-                        d && d->req ? config_match_class(c, d->req->name, d->req->metadata_class, &why) : NULL;
+                /* A restored placement has no request yet: it keeps its class if that is unchanged,
+                 * and the first reconcile matches it against the domain. */
+                const PolicyClass *now = !d       ? NULL
+                                         : d->req ? config_match_class(c, d->req->name, d->req->metadata_class, &why)
+                                                  : config_find_class(c, old[i]->cls->name);
                 free(why);
                 const Placement *pl;
                 if (pools_same && now && strcmp(now->name, old[i]->cls->name) == 0 &&
@@ -930,8 +972,17 @@ static int reload_policy(Manager *m, char **ret_errors) {
         m->planner = TAKE_PTR(p);
         m->config = TAKE_PTR(c);
         unsigned moved_count = 0;
-        for (ManagedDomain *d = m->domains; d; d = d->next) {
+        for (ManagedDomain *d = m->domains, *next; d; d = next) {
+                next = d->next;
                 const Placement *pl = planner_find(m->planner, d->name);
+                if (!pl && d->state == DOMAIN_RESTORED) {
+                        log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
+                                 "%s: the previous run's placement does not fit the new policy: it is placed again if "
+                                 "it runs",
+                                 d->name);
+                        forget(m, d);
+                        continue;
+                }
                 bool was_moved = false;
                 for (unsigned i = 0; i < n; i++)
                         was_moved |= moved[i] && strcmp(old[i]->name, d->name) == 0;
@@ -1212,7 +1263,9 @@ static json_object *hook_release(Manager *m, const char *name, const char *xml) 
         if (domain_parse(xml, strlen(xml), &req, &error) == 0 && req->uuid)
                 owner = req->uuid;
         ManagedDomain *d = manager_find(m, name);
-        if (d && d->state == DOMAIN_PENDING) { /* admitted, never started */
+        /* Admitted and never started, or restored from the previous run while libvirt does not
+         * answer yet: nothing else will release it (a running one's STOPPED event does). */
+        if (d && (d->state == DOMAIN_PENDING || (d->state == DOMAIN_RESTORED && strcmp(d->uuid, owner) == 0))) {
                 _cleanup_(free_snapshotp) hwloc_bitmap_t *before = snapshot_shared(m);
                 planner_release(m->planner, name);
                 forget(m, d);

@@ -84,6 +84,7 @@ typedef struct Manager {
         VirtLoop *virt; /* libvirt's event thread and connection attempts */
         virConnectPtr conn; /* owned by virt; NULL until an attempt succeeded */
         unsigned conn_gen; /* the attempt conn came from: messages of other ones are stale */
+        unsigned closed_gen; /* an attempt whose connection closed before it was reported */
         bool connected, was_connected;
         unsigned reconnects;
         unsigned backoff_ms;

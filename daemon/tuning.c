@@ -224,8 +224,10 @@ void tuning_hugepages_keep(Tuning *t, const char *owner) {
 }
 
 bool tuning_hugetlbfs_mounted(Tuning *t, uint64_t page_kib, char *buf, size_t len) {
+        /* PID 1's mounts are the host's; kvmtuned's own may be a private copy (PrivateMounts=,
+         * ProtectSystem=) that misses what was mounted since. Readable without privileges. */
         _cleanup_free_ char *mounts = NULL;
-        if (kfile_read(t->procfs, "mounts", &mounts) < 0)
+        if (kfile_read(t->procfs, "1/mounts", &mounts) < 0 && kfile_read(t->procfs, "mounts", &mounts) < 0)
                 return false;
         for (char *line = strtok(mounts, "\n"); line; line = strtok(NULL, "\n")) {
                 char dev[64], dir[256], type[32], opts[256];

@@ -52,6 +52,6 @@ int tuning_hugepages_release(Tuning *t, const char *owner, char **ret_error);
  * the originals of the pools they grew are forgotten, so nothing shrinks them later. */
 void tuning_hugepages_keep(Tuning *t, const char *owner);
 
-/* Whether a hugetlbfs of page_kib pages (0: any) is mounted, per procfs/mounts; the mount point
+/* Whether a hugetlbfs of page_kib pages (0: any) is mounted, per procfs/1/mounts (else procfs/mounts); the mount point
  * into buf when found. */
 bool tuning_hugetlbfs_mounted(Tuning *t, uint64_t page_kib, char *buf, size_t len);

@@ -769,7 +769,8 @@ static int list_policy_files(const char *dir, char ***ret_names) {
                 free(names);
                 return r;
         }
-        qsort(names, (size_t) n, sizeof(char *), cmp_str);
+        if (n > 1) /* an empty directory leaves names NULL, which qsort must not be given */
+                qsort(names, (size_t) n, sizeof(char *), cmp_str);
         *ret_names = names;
         return n;
 }

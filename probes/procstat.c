@@ -66,16 +66,22 @@ int procstat_vcpu_threads(const char *procfs, pid_t pid, pid_t *ret_tids, unsign
  * *highest to the highest node seen plus one. Returns 0, or -EINVAL for a node >= max_nodes. */
 static int add_node_fields(const char *line, size_t len, uint64_t unit, uint64_t *ret_bytes, unsigned max_nodes,
                            int *highest) {
-        for (const char *p = line; p < line + len; p++) {
-                unsigned node;
-                uint64_t count;
-                if (p[0] == ' ' && p[1] == 'N' && sscanf(p + 2, "%u=%" SCNu64, &node, &count) == 2) {
-                        if (node >= max_nodes)
-                                return -EINVAL;
-                        ret_bytes[node] += count * unit;
-                        if ((int) node + 1 > *highest)
-                                *highest = (int) node + 1;
-                }
+        for (const char *p = line; p + 2 < line + len; p++) {
+                if (p[0] != ' ' || p[1] != 'N' || p[2] < '0' || p[2] > '9')
+                        continue;
+                /* strtoull, not sscanf: a number that does not fit is an error, not wrapped */
+                char *end;
+                errno = 0;
+                unsigned long long node = strtoull(p + 2, &end, 10);
+                if (*end != '=' || end[1] < '0' || end[1] > '9')
+                        continue;
+                unsigned long long count = strtoull(end + 1, &end, 10);
+                uint64_t bytes;
+                if (errno == ERANGE || node >= max_nodes || __builtin_mul_overflow(count, unit, &bytes) ||
+                    __builtin_add_overflow(ret_bytes[node], bytes, &ret_bytes[node]))
+                        return -EINVAL;
+                if ((int) node + 1 > *highest)
+                        *highest = (int) node + 1;
         }
         return 0;
 }
@@ -91,7 +97,9 @@ static int add_lines(const char *text, const char *key, uint64_t unit, uint64_t 
                 uint64_t bytes = unit;
                 if (!unit) {
                         const char *ps = memmem(line, len, "kernelpagesize_kB=", 18);
-                        bytes = (ps ? strtoull(ps + 18, NULL, 10) : 4) * 1024;
+                        uint64_t kib = ps ? strtoull(ps + 18, NULL, 10) : 4;
+                        if (kib == 0 || __builtin_mul_overflow(kib, 1024, &bytes))
+                                return -EINVAL;
                 }
                 if ((!key || (len > klen && strncmp(line, key, klen) == 0 && line[klen] == ' ')) &&
                     add_node_fields(line, len, bytes, ret_bytes, max_nodes, highest) < 0)
@@ -112,10 +120,11 @@ int procstat_parse_numa_maps(const char *text, uint64_t *ret_bytes, unsigned max
 int procstat_parse_memory_numa_stat(const char *text, uint64_t *ret_bytes, unsigned max_nodes) {
         memset(ret_bytes, 0, max_nodes * sizeof(uint64_t));
         int highest = 0;
-        /* file includes shmem (memfd or shared guest RAM); the other lines are parts of these or
-         * kernel memory */
+        /* Guest RAM is anonymous memory, or shmem when shared (memfd); "file" would also count the
+         * page cache of disk images, which is not guest RAM. The other lines are parts of these
+         * or kernel memory. */
         if (add_lines(text, "anon", 1, ret_bytes, max_nodes, &highest) < 0 ||
-            add_lines(text, "file", 1, ret_bytes, max_nodes, &highest) < 0)
+            add_lines(text, "shmem", 1, ret_bytes, max_nodes, &highest) < 0)
                 return -EINVAL;
         return highest;
 }
@@ -138,8 +147,10 @@ int procstat_machine_cgroup(const char *procfs, pid_t pid, char **ret_path) {
         v2 += v2 == text ? 3 : 4;
         size_t len = strcspn(v2, "\n");
         /* libvirt's own subgroups (libvirt/emulator, libvirt/vcpuN) split the machine's threads;
-         * its memory is counted where they meet. */
-        const char *sub = memmem(v2, len, "/libvirt/", 9);
+         * its memory is counted where they meet: above the last "/libvirt/". */
+        const char *sub = NULL;
+        for (const char *p = v2; (p = memmem(p, len - (size_t) (p - v2), "/libvirt/", 9)); p++)
+                sub = p;
         if (sub)
                 len = (size_t) (sub - v2);
         else if (len >= 8 && memcmp(v2 + len - 8, "/libvirt", 8) == 0)

@@ -30,8 +30,9 @@ int procstat_parse_numa_maps(const char *text, uint64_t *ret_bytes, unsigned max
 /* Reads PROCFS/PID/numa_maps into bytes per node, as procstat_parse_numa_maps. */
 int procstat_read_numa_maps(const char *procfs, pid_t pid, uint64_t *ret_bytes, unsigned max_nodes);
 
-/* Sums the anon and file lines of a cgroup v2 memory.numa_stat text ("anon N0=<bytes> ...")
- * into bytes per node. Returns the highest node seen plus one, or -EINVAL. */
+/* Sums the anon and shmem lines of a cgroup v2 memory.numa_stat text ("anon N0=<bytes> ...")
+ * into bytes per node: guest RAM, not the page cache of its disk images. Returns the highest
+ * node seen plus one, or -EINVAL (also for a figure that does not fit in 64 bits). */
 int procstat_parse_memory_numa_stat(const char *text, uint64_t *ret_bytes, unsigned max_nodes);
 
 /* The cgroup v2 group of PID's machine (libvirt's scope, above its own libvirt/... subgroups),
@@ -40,7 +41,7 @@ int procstat_parse_memory_numa_stat(const char *text, uint64_t *ret_bytes, unsig
 int procstat_machine_cgroup(const char *procfs, pid_t pid, char **ret_path);
 
 /* Memory per node of the v2 group at SYSFS/fs/cgroup/CGROUP: its memory.numa_stat (anon and
- * file) plus its hugetlb.<size>.numa_stat pages. Needs no access to the process itself, which
+ * shmem) plus its hugetlb.<size>.numa_stat pages. Needs no access to the process itself, which
  * numa_maps does (ptrace: CAP_SYS_PTRACE for a QEMU of another user). Returns the highest node
  * seen plus one, or negative errno (-ENOENT: no memory controller there). */
 int procstat_read_cgroup_numa(const char *sysfs, const char *cgroup, uint64_t *ret_bytes, unsigned max_nodes);

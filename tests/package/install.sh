@@ -15,14 +15,21 @@ command -v debootstrap >/dev/null || fail_all "debootstrap is installed (contrib
 deb=$(ls "$DEBS"/kvmtuned_*.deb 2>/dev/null | head -n 1)
 [ -n "$deb" ] || fail_all "build.sh left a kvmtuned_*.deb in $DEBS"
 
-cleanup() {
+# Unmounts what a chroot of this test has mounted, then removes it (never crossing into a mount).
+remove_root() {
   local m
-  [ -n "$ROOT" ] || return 0
-  for m in sys proc; do mountpoint -q "$ROOT/$m" && umount -l "$ROOT/$m"; done
-  rm -rf "$ROOT"
+  findmnt -rn -o TARGET | grep "^$1/" | sort -r | while read -r m; do umount -l "$m"; done
+  rm -rf --one-file-system "$1"
 }
+cleanup() { [ -z "$ROOT" ] || remove_root "$ROOT"; }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+# What a killed run left: its chroot, mounts and all.
+exec 8>/run/lock/kvmtuned-package-install.lock
+flock -w 1800 8 || fail_all "another run of the package test holds /run/lock/kvmtuned-package-install.lock"
+for old in /var/tmp/kvmtuned-chroot-* /var/tmp/kvmtuned-debootstrap-*; do
+  [ -d "$old" ] && say "removing $old, left by a killed run" && remove_root "$old"
+done
 
 # The Debian entries of this machine's apt sources ("deb URI SUITE COMPONENTS" lines), so the
 # chroot gets the same package versions the .deb was built against.
@@ -55,7 +62,7 @@ if [ ! -s "$base" ] || [ -n "$(find "$base" -mtime +7)" ]; then
   else
     tail -n 20 "$CACHE/debootstrap.log" | sed 's/^/#   /'
   fi
-  rm -rf "$tmp"
+  remove_root "$tmp"
 fi
 [ -s "$base" ] || fail_all "debootstrap makes a Debian 12 system"
 

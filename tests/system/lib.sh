@@ -53,7 +53,11 @@ sweep_leftovers() {
     stop_pid "$pid" || fail_all "the kvmtuned a killed run left behind (pid $pid) stops"
   fi
   rm -rf "$KT_RUN"
-  for g in $($VIRSH list --name 2>/dev/null | grep '^kt-'); do $VIRSH destroy "$g" >/dev/null 2>&1; done
+  # Persistent ones too (test-boot defines autostart guests): they would start at every boot.
+  for g in $($VIRSH list --all --name 2>/dev/null | grep '^kt-'); do
+    $VIRSH destroy "$g" >/dev/null 2>&1
+    $VIRSH undefine "$g" >/dev/null 2>&1
+  done
   if journal_pending; then
     say "restoring what a killed run left in $KT_STATE"
     printf '[Daemon]\nURI=test:///default\nMetrics=off\n[Host]\nIsolateHost=no\nGovernorDedicated=keep\n' >"$KT_TMP/sweep.conf"
@@ -83,78 +87,102 @@ forget_state() {
 # host has them after the README's first command. A second kvmtuned would place the same guests,
 # and the demo VM holds a CPU the tests count on: for its run a test takes both over (kvmtuned by
 # the pid in its runtime directory, or its systemd unit), and give_back_host starts them again as
-# they were: the same command line, directory, environment and log, and the demo VM's XML.
+# they were: the same command line, directory, environment and log, and the demo VM's XML. What
+# was taken is written to TAKEN, so that a run that was killed is given back by the next one
+# (which takes the directory over as its own).
 HOST_RUN=/run/kvmtuned
 HOST_DEMO=kvmtuned-demo
-TAKEN_KVMTUNED=0 TAKEN_UNIT=0 TAKEN_DEMO=0 TAKEN_VIRTLOGD=0 TAKEN_PID=
+TAKEN=/run/kvmtuned-system-tests.taken
 take_over_host() {
-  local pid
+  local pid log
+  take_run_lock
+  mkdir -p "$TAKEN"
   if under_systemd && systemctl -q is-active kvmtuned 2>/dev/null; then
     systemctl stop kvmtuned || fail_all "systemctl stop kvmtuned (to take it over for the test)"
-    TAKEN_UNIT=1
+    touch "$TAKEN/unit"
     say "stopped kvmtuned.service for this test; it is started again at the end"
   elif pid=$(pid_of "$HOST_RUN/kvmtuned.pid" kvmtuned); then
-    TAKEN_CWD=$(readlink "/proc/$pid/cwd")
-    TAKEN_LOG=$(readlink "/proc/$pid/fd/2")
-    mapfile -d '' TAKEN_ARGS <"/proc/$pid/cmdline"
-    mapfile -d '' TAKEN_ENV <"/proc/$pid/environ"
+    readlink "/proc/$pid/cwd" >"$TAKEN/cwd"
+    log=$(readlink "/proc/$pid/fd/2")
+    # A pipe, socket or terminal cannot be opened again by name: the restart logs nowhere then.
+    [ -f "$log" ] || log=/dev/null
+    echo "$log" >"$TAKEN/log"
+    cat "/proc/$pid/cmdline" >"$TAKEN/cmdline"
+    cat "/proc/$pid/environ" >"$TAKEN/environ"
+    echo "$pid" >"$TAKEN/pid"
     stop_pid "$pid" || fail_all "the running kvmtuned (pid $pid) stops, so the test can take its place"
-    TAKEN_KVMTUNED=1 TAKEN_PID=$pid
-    say "stopped the running kvmtuned (pid $pid: ${TAKEN_ARGS[*]}); it is started again at the end"
+    say "stopped the running kvmtuned (pid $pid: $(tr '\0' ' ' <"$TAKEN/cmdline")); it is started again at the end"
   fi
   if [ "$($VIRSH domstate "$HOST_DEMO" 2>/dev/null)" = running ]; then
     # kvmtuned's live pins are not the VM's own: they go, so the restart places it afresh.
     $VIRSH dumpxml "$HOST_DEMO" | sed '/<cputune>/,/<\/cputune>/d; /<numatune>/,/<\/numatune>/d' \
-      >"$KT_TMP/$HOST_DEMO.xml"
+      >"$TAKEN/demo.xml"
     $VIRSH destroy "$HOST_DEMO" >/dev/null || fail_all "the demo VM $HOST_DEMO stops"
-    TAKEN_DEMO=1
     say "stopped the demo VM $HOST_DEMO; it is started again at the end"
   fi
 }
 
-# Puts back what take_over_host (and test-libvirt-env, TAKEN_VIRTLOGD) stopped; a failure to do
-# so fails the test.
+# Puts back what take_over_host, claim_hook_path and test-libvirt-env (TAKEN/virtlogd) took;
+# a failure to do so fails the test.
 give_back_host() {
-  local pid
-  if [ "$TAKEN_VIRTLOGD" = 1 ] && ! pid_of /run/virtlogd.pid virtlogd >/dev/null; then
+  local pid args env
+  [ "$KT_LOCKED" = 1 ] && [ -d "$TAKEN" ] || return 0
+  if [ -e "$TAKEN/hook" ]; then
+    check "the libvirt hook moved aside for the test is back" mv "$TAKEN/hook" "$HOOK"
+  fi
+  if [ -e "$TAKEN/virtlogd" ] && ! pid_of /run/virtlogd.pid virtlogd >/dev/null; then
     rm -f $VIRTLOGD_SOCKETS
     virtlogd -d 9>&- && wait_for '[ -S /run/libvirt/virtlogd-sock ]' 10
     check "the virtlogd the test stopped runs again" pid_of /run/virtlogd.pid virtlogd
   fi
-  if [ "$TAKEN_UNIT" = 1 ]; then
+  if [ -e "$TAKEN/unit" ]; then
     check "kvmtuned.service, stopped for the test, is started again" systemctl start kvmtuned
-  elif [ "$TAKEN_KVMTUNED" = 1 ]; then
-    (cd "$TAKEN_CWD" && exec setsid -f env -i "${TAKEN_ENV[@]}" "${TAKEN_ARGS[@]}" </dev/null >>"$TAKEN_LOG" 2>&1 9>&-)
+  elif [ -e "$TAKEN/cmdline" ] && "$KVMTUNECTL" --runtime-dir "$HOST_RUN" status >/dev/null 2>&1; then
+    say "a kvmtuned answers on $HOST_RUN already; the one a killed run stopped is not started twice"
+  elif [ -e "$TAKEN/cmdline" ]; then
+    mapfile -d '' args <"$TAKEN/cmdline"
+    mapfile -d '' env <"$TAKEN/environ"
+    (cd "$(cat "$TAKEN/cwd")" && exec setsid -f env -i "${env[@]}" "${args[@]}" </dev/null \
+      >>"$(cat "$TAKEN/log")" 2>&1 9>&-)
     check "the kvmtuned the test stopped is started again as it was" \
       wait_for "'$KVMTUNECTL' --runtime-dir '$HOST_RUN' status" 20
     pid=$(pid_of "$HOST_RUN/kvmtuned.pid" kvmtuned)
-    say "started again: ${TAKEN_ARGS[*]} (pid ${pid:-?}, was $TAKEN_PID) in $TAKEN_CWD, log $TAKEN_LOG"
+    say "started again: ${args[*]} (pid ${pid:-?}, was $(cat "$TAKEN/pid")) in $(cat "$TAKEN/cwd"), log $(cat "$TAKEN/log")"
   fi
-  if [ "$TAKEN_DEMO" = 1 ]; then
-    check "the demo VM $HOST_DEMO, stopped for the test, runs again" $VIRSH create "$KT_TMP/$HOST_DEMO.xml"
+  if [ -e "$TAKEN/demo.xml" ] && [ "$($VIRSH domstate "$HOST_DEMO" 2>/dev/null)" = running ]; then
+    say "the demo VM $HOST_DEMO runs already"
+  elif [ -e "$TAKEN/demo.xml" ]; then
+    check "the demo VM $HOST_DEMO, stopped for the test, runs again" $VIRSH create "$TAKEN/demo.xml"
     say "started again: the demo VM $HOST_DEMO"
   fi
-  TAKEN_KVMTUNED=0 TAKEN_UNIT=0 TAKEN_DEMO=0 TAKEN_VIRTLOGD=0
+  rm -rf "$TAKEN"
 }
 
 # The libvirt hook a test installs says so, so that one a killed run left behind can be told
-# apart from an administrator's (or the package's), which a test never touches.
+# apart from an administrator's (or the package's): that one is moved aside for the run and
+# put back by give_back_host.
 HOOK=/etc/libvirt/hooks/qemu.d/kvmtuned
 HOOK_MARK="# installed by kvmtuned's system test"
 KT_HOOK_INSTALLED=0
 claim_hook_path() {
   take_run_lock # a concurrent run's hook carries the same mark: not ours to remove
   [ -e "$HOOK" ] || return 0
-  grep -qF "$HOOK_MARK" "$HOOK" || skip_all "$HOOK exists already; not touching someone else's hook"
-  say "removing the hook a killed run of this test left behind"
-  rm -f "$HOOK"
+  if grep -qF "$HOOK_MARK" "$HOOK"; then
+    say "removing the hook a killed run of this test left behind"
+    rm -f "$HOOK"
+    return 0
+  fi
+  mkdir -p "$TAKEN"
+  [ -e "$TAKEN/hook" ] && fail_all "$HOOK and the one a killed run moved aside ($TAKEN/hook) both exist"
+  mv "$HOOK" "$TAKEN/hook" || fail_all "$HOOK can be moved aside for the test"
+  say "moved $HOOK aside for the test; it is put back at the end"
 }
 
 # install_hook [PREAMBLE]: a hook that calls this run's kvmtuned (after the shell code PREAMBLE).
 # libvirtd sees a hook only when it starts or reloads: restart it afterwards.
 install_hook() {
   mkdir -p "$(dirname "$HOOK")"
-  printf '#!/bin/sh\n%s\n%s\nexec %s --runtime-dir %s hook "$@"\n' "$HOOK_MARK" "${1:-}" "$KVMTUNECTL" "$KT_RUN" >"$HOOK"
+  printf '#!/bin/sh\n%s\n%s\nexec %s --runtime-dir %s hook -- "$@"\n' "$HOOK_MARK" "${1:-}" "$KVMTUNECTL" "$KT_RUN" >"$HOOK"
   chmod 0755 "$HOOK"
   KT_HOOK_INSTALLED=1
 }

@@ -9,9 +9,14 @@
 source "$(dirname "$0")/lib.sh"
 
 CALLED="$KT_TMP/hook-called"
+DOWN_BEFORE=() # autostart domains of this host that were not running: the boot starts them
 extra_cleanup() {
   local g
   for g in kt-boot1 kt-boot2; do $VIRSH undefine "$g" >/dev/null 2>&1; done
+  for g in "${DOWN_BEFORE[@]}"; do
+    [ "$($VIRSH domstate "$g" 2>/dev/null)" = running ] && $VIRSH shutdown "$g" >/dev/null 2>&1 &&
+      say "shut down $g again, which the test's libvirtd restart autostarted"
+  done
   return 0
 }
 
@@ -42,6 +47,7 @@ check "two autostart guests are defined" test "$(stat_autostart kt-boot1)$(stat_
 # The hook notes that libvirtd called it, then waits for kvmtuned's control socket, as a hook
 # does when kvmtuned starts while libvirtd autostarts.
 install_hook "[ \"\$2\" = prepare ] && { touch '$CALLED'; i=0; while [ ! -S '$KT_RUN/control' ] && [ \$i -lt 300 ]; do sleep 0.1; i=\$((i+1)); done; }"
+mapfile -t DOWN_BEFORE < <($VIRSH list --inactive --autostart --name | grep -v -e '^kt-boot' -e '^$')
 check "libvirtd stops" stop_libvirtd
 rm -f /run/libvirt/qemu/autostarted # libvirtd autostarts once per boot: this is a boot
 launch_libvirtd

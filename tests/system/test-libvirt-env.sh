@@ -14,7 +14,7 @@ take_run_lock
 take_over_host
 if pid=$(pid_of /run/virtlogd.pid virtlogd); then
   check "the running virtlogd (pid $pid) stops, so the test can kill its own" stop_pid "$pid"
-  TAKEN_VIRTLOGD=1
+  touch "$TAKEN/virtlogd"
   say "stopped the running virtlogd (pid $pid); it is started again at the end"
 fi
 

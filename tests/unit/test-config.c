@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -399,6 +400,25 @@ static void test_missing_files(void **state) {
         topology_free(t);
 }
 
+/* An empty policy directory is valid: the built-in default class applies (UBSan stopped this
+ * with qsort(NULL, 0), so a kvmtuned given an empty policy.d could not start). */
+static void test_empty_policy_dir(void **state) {
+        (void) state;
+        Topology *t = synthetic("pack:1 core:2 pu:1");
+        char *root = fixture_new(), *dir = NULL;
+        assert_true(asprintf(&dir, "%s/policy.d", root) > 0);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        ConfigErrors errors = { 0 };
+        Config *c = NULL;
+        assert_int_equal(config_load(NULL, dir, t, &c, &errors), 0);
+        assert_int_equal(errors.n, 0);
+        assert_non_null(config_find_class(c, "default"));
+        config_free(c);
+        free(dir);
+        fixture_free(root);
+        topology_free(t);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_cpulist),
@@ -410,6 +430,7 @@ int main(void) {
                 cmocka_unit_test(test_valid_policy_and_matching),
                 cmocka_unit_test(test_shipped_examples),
                 cmocka_unit_test(test_missing_files),
+                cmocka_unit_test(test_empty_policy_dir),
         };
         return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

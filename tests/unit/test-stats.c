@@ -45,9 +45,9 @@ static void test_numa_maps(void **state) {
 
 /* cgroup v2's memory.numa_stat of a machine scope (bytes; lines of a 6.1 kernel, shortened). */
 static const char numa_stat[] = "anon N0=1048576 N1=2097152\n"
-                                "file N0=4096 N1=0\n"
+                                "file N0=4096 N1=409600\n"
                                 "kernel_stack N0=16384 N1=0\n"
-                                "shmem N0=0 N1=0\n"
+                                "shmem N0=8192 N1=0\n"
                                 "anon_thp N0=0 N1=2097152\n"
                                 "file_thp N0=0 N1=0\n"
                                 "workingset_refault_anon N0=7 N1=9\n";
@@ -56,9 +56,20 @@ static void test_memory_numa_stat(void **state) {
         (void) state;
         uint64_t bytes[8];
         assert_int_equal(procstat_parse_memory_numa_stat(numa_stat, bytes, 8), 2);
-        assert_int_equal(bytes[0], 1048576 + 4096); /* anon + file; not anon_thp (part of anon) */
+        /* anon + shmem; not file (disk-image page cache), not anon_thp (part of anon) */
+        assert_int_equal(bytes[0], 1048576 + 8192);
         assert_int_equal(bytes[1], 2097152);
         assert_int_equal(procstat_parse_memory_numa_stat("anon N8=1\n", bytes, 8), -EINVAL);
+        /* what does not fit is an error, never wrapped into a small figure */
+        assert_int_equal(procstat_parse_memory_numa_stat("anon N4294967297=1\n", bytes, 8), -EINVAL);
+        assert_int_equal(procstat_parse_memory_numa_stat("anon N0=18446744073709551616\n", bytes, 8), -EINVAL);
+        assert_int_equal(procstat_parse_memory_numa_stat("anon N0=18446744073709551615\nshmem N0=5\n", bytes, 8),
+                         -EINVAL);
+        assert_int_equal(procstat_parse_numa_maps("x default N0=1 kernelpagesize_kB=18446744073709551615\n", bytes, 8),
+                         -EINVAL);
+        /* a field that is not a node count is not one: "N0x=1", "N=1" */
+        assert_int_equal(procstat_parse_memory_numa_stat("anon N0x=1 N=2 N1=3\n", bytes, 8), 2);
+        assert_int_equal(bytes[1], 3);
 }
 
 /* Where a QEMU's memory is counted: its machine scope, above libvirt's own subgroups. */
@@ -71,6 +82,8 @@ static void test_machine_cgroup(void **state) {
                   "/machine.slice/machine-qemu\\x2d1\\x2dvm.scope" },
                 { "0::/machine.slice/machine-qemu\\x2d2\\x2dvm.scope/libvirt\n",
                   "/machine.slice/machine-qemu\\x2d2\\x2dvm.scope" },
+                { "0::/machine.slice/libvirt/machine-qemu\\x2d5\\x2dvm.scope/libvirt/vcpu0\n",
+                  "/machine.slice/libvirt/machine-qemu\\x2d5\\x2dvm.scope" }, /* the last /libvirt/ */
                 { "12:cpuset:/machine/qemu-3-vm.libvirt-qemu/emulator\n1:name=systemd:/machine.slice\n"
                   "0::/machine.slice/machine-qemu\\x2d3\\x2dvm.scope\n",
                   "/machine.slice/machine-qemu\\x2d3\\x2dvm.scope" },
@@ -110,7 +123,7 @@ static void test_cgroup_numa(void **state) {
         uint64_t bytes[8];
         assert_int_equal(procstat_read_cgroup_numa(sys, "/machine.slice/machine-qemu\\x2d1\\x2dvm.scope", bytes, 8),
                          2);
-        assert_int_equal(bytes[0], 1048576 + 4096 + 1073741824ULL);
+        assert_int_equal(bytes[0], 1048576 + 8192 + 1073741824ULL);
         assert_int_equal(bytes[1], 2097152 + 8388608);
         /* No memory controller in that hierarchy (a v1 host's unified mount): no figures. */
         assert_int_equal(procstat_read_cgroup_numa(sys, "/elsewhere.scope", bytes, 8), -ENOENT);

@@ -279,6 +279,10 @@ static void test_hugetlbfs_mount(void **state) {
         assert_false(tuning_hugetlbfs_mounted(&x->t, 1048576, dir, sizeof(dir)));
         fixture_write(x->proc, "mounts", "proc /proc proc rw 0 0\n");
         assert_false(tuning_hugetlbfs_mounted(&x->t, 0, dir, sizeof(dir)));
+        /* PID 1's table, the host's, over kvmtuned's own: a unit's private /dev misses later mounts */
+        fixture_write(x->proc, "1/mounts", "hugetlbfs /dev/hugepages1G hugetlbfs rw,pagesize=1024M 0 0\n");
+        assert_true(tuning_hugetlbfs_mounted(&x->t, 1048576, dir, sizeof(dir)));
+        assert_string_equal(dir, "/dev/hugepages1G");
         tree_free(x);
 }
 
