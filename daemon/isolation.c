@@ -173,6 +173,28 @@ static int systemd_apply(Isolation *iso, hwloc_const_bitmap_t allowed, char **re
         return changed;
 }
 
+/* Every CPU the kernel has online, as a mask, into mask (1024 bytes); returns its length, 0 when
+ * it cannot be read. */
+static size_t online_mask(const Isolation *iso, uint8_t *mask) {
+        _cleanup_free_ char *text = NULL;
+        _cleanup_bitmap_ hwloc_bitmap_t set = NULL;
+        if (kfile_read(iso->sysfs ? iso->sysfs : "/sys", "devices/system/cpu/online", &text) < 0)
+                return 0;
+        text[strcspn(text, "\n")] = '\0';
+        if (cpulist_parse(text, &set, NULL) < 0)
+                return 0;
+        size_t len = 0;
+        to_mask(set, mask, &len);
+        return len;
+}
+
+static bool mask_empty(const uint8_t *mask, size_t len) {
+        for (size_t i = 0; i < len; i++)
+                if (mask[i])
+                        return false;
+        return true;
+}
+
 static int systemd_undo(Isolation *iso, char **ret_error) {
         int restored = 0;
         for (size_t i = 0; i < ELEMENTSOF(host_units); i++) {
@@ -181,9 +203,17 @@ static int systemd_undo(Isolation *iso, char **ret_error) {
                 const char *orig = journal_original(iso->journal, key);
                 if (!orig)
                         continue;
-                uint8_t mask[1024];
-                size_t len = from_hex(orig, mask);
-                int r = set_allowed(iso, host_units[i], mask, len, ret_error);
+                uint8_t mask[1024], all[1024];
+                size_t len = from_hex(orig, mask), n;
+                /* An empty AllowedCPUs= is no cpuset setting to systemd, so it leaves the unit's
+                 * cpuset.cpus as kvmtuned confined it while another unit (libvirt's machines)
+                 * keeps the cpuset controller enabled: the host lab found host services still
+                 * confined after the undo. Every online CPU first makes systemd rewrite it. */
+                int r = mask_empty(mask, len) && (n = online_mask(iso, all)) > 0
+                                ? set_allowed(iso, host_units[i], all, n, ret_error)
+                                : 0;
+                if (r >= 0)
+                        r = set_allowed(iso, host_units[i], mask, len, ret_error);
                 if (r < 0)
                         return r;
                 journal_forget(iso->journal, key);

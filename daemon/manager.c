@@ -1399,10 +1399,18 @@ static int open_journal(Manager *m) {
                                     .procfs = procfs,
                                     .journal = m->journal,
                                     .systemd = sd_booted() > 0 && !m->opts.sysfs };
-        /* A group left by a run that crashed is undone like any journaled setting. */
+        /* Isolation a run that crashed left (a cpuset group, or units' AllowedCPUs=) is undone
+         * like any journaled setting, and said: restore_host_settings below finds nothing left. */
         _cleanup_free_ char *error = NULL;
-        if (isolation_undo(&m->isolation, &error) > 0)
+        int undone = isolation_undo(&m->isolation, &error);
+        if (undone < 0)
+                log_emit(&m->log, LOG_ERR, &(LogFields){ .action = "isolate", .result = "failed", .vcpu = -1 }, "%s",
+                         error);
+        else if (undone > 0) {
                 recovered = true;
+                log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "isolate", .vcpu = -1 },
+                         "a previous run did not finish: host isolation undone, %d processes back on every CPU", undone);
+        }
         if (recovered)
                 restore_host_settings(m, "a previous run did not finish");
         return 0;

@@ -128,7 +128,14 @@ static void test_apply_and_undo(void **state) {
         const char *undo = strstr(log, "init.scope AllowedCPUs runtime=yes 3\n");
         assert_non_null(undo);
         assert_non_null(strstr(undo, "system.slice AllowedCPUs runtime=yes 2\n")); /* CPU 1 again */
-        assert_non_null(strstr(undo, "user.slice AllowedCPUs runtime=yes \n")); /* empty: every CPU */
+        /* empty: every CPU; first set to every online CPU, so that systemd rewrites cpuset.cpus
+         * (the empty setting alone leaves the confined set in place) */
+        const char *all = strstr(undo, "user.slice AllowedCPUs runtime=yes "),
+                   *empty = strstr(undo, "user.slice AllowedCPUs runtime=yes \n");
+        assert_non_null(all);
+        assert_non_null(empty);
+        assert_true(all < empty);
+        assert_true(all[strlen("user.slice AllowedCPUs runtime=yes ")] != '\n');
         free(log);
         assert_null(journal_original(j, "systemd:system.slice:AllowedCPUs"));
         /* Nothing left: a second undo changes nothing. */

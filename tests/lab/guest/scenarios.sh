@@ -1,0 +1,377 @@
+#!/bin/bash
+# The lab scenarios, sourced by /lab/run inside the lab host: kvmtuned from its .deb under
+# systemd on 2 NUMA nodes with SMT. Phase "first" runs until the host reboots with two autostart
+# guests; phase "rebooted" checks that boot, then removes and purges the package.
+source /lab/tree/contrib/libvirt-env.sh
+KT_VIRT=qemu # guests inside the lab are TCG
+
+# wait_for 'shell code' [SECONDS]: by the clock, not by a count of tries (a try may itself take
+# seconds under TCG, or block while kvmtuned waits on libvirt).
+wait_for() {
+  local end=$((SECONDS + ${2:-30}))
+  while :; do
+    eval "$1" >/dev/null 2>&1 && return 0
+    [ "$SECONDS" -lt "$end" ] || return 1
+    sleep 0.5
+  done
+}
+PHASE=$(cat "$STATE/phase" 2>/dev/null || echo first)
+SYS=/sys/devices/system
+
+# ---- helpers ------------------------------------------------------------------------------
+
+start_vm() { # start_vm NAME VCPUS MIB [EXTRA]
+  guest_xml "$@" >"/lab/$1.xml"
+  $VIRSH create "/lab/$1.xml"
+}
+stop_vm() { $VIRSH destroy "$1" >/dev/null 2>&1; }
+state_of() { kvmtunectl domains | awk -v n="$1" '$1 == n { print $3 }'; }
+placed() { [ "$(state_of "$1")" = placed ]; }
+qemu_pid() { cat "/run/libvirt/qemu/$1.pid"; }
+# The kernel's CPU list of vCPU V of NAME (its "CPU V/TCG" thread).
+vcpu_cpus() {
+  local pid t
+  pid=$(qemu_pid "$1") || return 1
+  for t in /proc/"$pid"/task/*; do
+    [[ "$(cat "$t/comm")" == "CPU $2/"* ]] && awk '/Cpus_allowed_list/ { print $2 }' "$t/status" && return 0
+  done
+  return 1
+}
+node_of() { basename "$(ls -d "$SYS/cpu/cpu$1"/node[0-9]*)" | sed 's/node//'; }
+siblings_of() { cat "$SYS/cpu/cpu$1/topology/thread_siblings_list"; }
+# The CPUs of a kernel list ("2-3,6"), one per line.
+expand_list() {
+  local part c
+  for part in ${1//,/ }; do
+    for ((c = ${part%-*}; c <= ${part#*-}; c++)); do echo "$c"; done
+  done
+}
+pool_2m() { cat "$SYS/node/node$1/hugepages/hugepages-2048kB/nr_hugepages"; }
+main_pid() { systemctl show -p MainPID --value kvmtuned; }
+allowed() { systemctl show -p AllowedCPUs --value "$1"; }
+thp() { sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled; }
+# Cpus_allowed_list of a process.
+cpus_of() { awk '/Cpus_allowed_list/ { print $2 }' "/proc/$1/status"; }
+# in_list CPU LIST
+in_list() {
+  local part
+  for part in ${2//,/ }; do
+    [ "$1" -ge "${part%-*}" ] && [ "$1" -le "${part#*-}" ] && return 0
+  done
+  return 1
+}
+journal() { journalctl -q -b -u kvmtuned --no-pager "$@"; }
+# A hugepage-backed guest, preallocated: its memory exists on the nodes it was given.
+HUGE="<memoryBacking><hugepages/><allocation mode='immediate'/></memoryBacking>"
+
+# ---- phase 1 --------------------------------------------------------------------------------
+
+before_install() {
+  thp >"$STATE/thp-before"
+  for n in 0 1; do pool_2m "$n"; done >"$STATE/pools-before"
+  for u in system.slice user.slice init.scope; do echo "$u=$(allowed "$u")"; done >"$STATE/allowed-before"
+  say "before install: THP $(cat "$STATE/thp-before"), 2M pools $(tr '\n' ' ' <"$STATE/pools-before")"
+}
+
+scenario_package() {
+  say "$(hwloc-info 2>/dev/null | head -n 3 | tr '\n' ' ')"
+  check package "the .deb installs with apt" apt-get install -y --no-install-recommends /lab/kvmtuned_*.deb
+  check package "the unit is enabled" systemctl -q is-enabled kvmtuned
+  check package "and active" systemctl -q is-active kvmtuned
+  check_sh package "kvmtuned --check passes on the shipped files" "kvmtuned --check | grep -qx 'configuration OK'"
+  # Without restarting libvirtd by hand: the postinst made it see the hook. The shipped gaming
+  # class gives win1* dedicated CPUs; the lab host has 4 (8 minus a housekeeping core per node).
+  local out
+  out=$(start_vm win10-lab 5 64 2>&1)
+  say "virsh create win10-lab (5 dedicated vCPUs): $out"
+  check_sh package "the hook refuses a VM the policy refuses (the hook is live)" \
+    "grep -q 'kvmtuned: win10-lab refused' <<<'$out' && [ \"\$($VIRSH domstate win10-lab 2>/dev/null)\" != running ]"
+  stop_vm win10-lab # should it have started
+}
+
+LAB_POLICY='[Class lab-ded]
+MatchName=lab-ded-*
+Priority=50
+CPUPolicy=dedicated
+CacheLocality=numa
+MemoryPolicy=strict
+
+[Class lab-iso]
+MatchName=lab-iso-*
+Priority=50
+CPUPolicy=dedicated
+ThreadPolicy=isolate
+MemoryPolicy=strict
+
+[Class lab-pre]
+MatchName=lab-pre-*
+Priority=50
+CPUPolicy=dedicated
+ThreadPolicy=prefer
+MemoryPolicy=strict
+
+[Class lab-sh]
+MatchName=lab-sh-*
+Priority=50
+CPUPolicy=shared
+MemoryPolicy=strict
+'
+
+scenario_notify() {
+  check_sh notify "the unit is Type=notify" "[ \"\$(systemctl show -p Type --value kvmtuned)\" = notify ]"
+  # systemctl restart returns once the unit is active, which a notify unit is after READY=1.
+  check notify "systemctl restart kvmtuned returns" systemctl restart kvmtuned
+  check notify "and the control socket answers at once (READY=1 came after it served)" kvmtunectl status
+  check_sh notify "systemctl status shows kvmtuned's STATUS=" \
+    "systemctl status kvmtuned --no-pager | grep -q 'Status: \".*domains placed'"
+  printf '[Class lab-bad]\nCPUPolcy=dedicated\n' >/etc/kvmtuned/policy.d/99-lab-bad.conf
+  check_sh notify "systemctl reload with a bad policy fails" "! systemctl reload kvmtuned"
+  check_sh notify "and says why, with file and line" "journal | grep -q '99-lab-bad.conf:2'"
+  check notify "and kvmtuned stays active with the old policy" systemctl -q is-active kvmtuned
+  rm -f /etc/kvmtuned/policy.d/99-lab-bad.conf
+  printf '%s' "$LAB_POLICY" >/etc/kvmtuned/policy.d/70-lab.conf
+  check notify "systemctl reload with a good policy succeeds" systemctl reload kvmtuned
+  start_vm lab-ded-n 1 64 >/dev/null
+  check_sh notify "and the new policy is in force (lab-ded-n gets class lab-ded)" \
+    "wait_for \"kvmtunectl domains | grep -q '^lab-ded-n  *lab-ded  *placed'\" 60"
+  stop_vm lab-ded-n
+}
+
+scenario_numa_strict() {
+  local cpu0 cpu1 n0 n1 before0 before1 total on1
+  # lab-ded-a takes node 0's dedicated CPUs first, so lab-ded-b must go to node 1.
+  start_vm lab-ded-a 2 64 >/dev/null
+  check numa-strict "lab-ded-a (2 dedicated vCPUs) is placed" wait_for "placed lab-ded-a" 60
+  say "lab-ded-a: vCPUs on $(vcpu_cpus lab-ded-a 0),$(vcpu_cpus lab-ded-a 1)"
+  before0=$(pool_2m 0) before1=$(pool_2m 1)
+  start_vm lab-ded-b 2 128 "$HUGE" >/dev/null
+  check numa-strict "lab-ded-b (2 dedicated vCPUs, 128 MiB preallocated 2M hugepages) starts" \
+    wait_for "[ \"\$($VIRSH domstate lab-ded-b)\" = running ]" 60
+  check numa-strict "lab-ded-b is placed" wait_for "placed lab-ded-b" 60
+  cpu0=$(vcpu_cpus lab-ded-b 0) cpu1=$(vcpu_cpus lab-ded-b 1)
+  say "lab-ded-b: vCPUs on $cpu0,$cpu1; numatune: $($VIRSH numatune lab-ded-b | tr -s ' \n' ' ')"
+  check_sh numa-strict "its vCPU threads are on node-1 CPUs" \
+    "[[ '$cpu0' =~ ^[0-9]+\$ ]] && [[ '$cpu1' =~ ^[0-9]+\$ ]] && [ \$(node_of $cpu0) = 1 ] && [ \$(node_of $cpu1) = 1 ]"
+  check_sh numa-strict "numatune is strict on node 1" \
+    "$VIRSH numatune lab-ded-b | grep -q 'numa_mode *: strict' && $VIRSH numatune lab-ded-b | grep -Eq 'numa_nodeset *: 1\$'"
+  read -r total on1 < <(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^N[0-9]+=/) { split(substr($i, 2), a, "=");
+      p = 4; if (match($0, /kernelpagesize_kB=[0-9]+/)) p = substr($0, RSTART + 18, RLENGTH - 18);
+      t += a[2] * p; if (a[1] == 1) o += a[2] * p } } END { print t + 0, o + 0 }' "/proc/$(qemu_pid lab-ded-b)/numa_maps")
+  say "lab-ded-b memory: $on1 of $total KiB on node 1"
+  check_sh numa-strict "at least 90 % of its RAM is on node 1" "[ $total -gt 0 ] && [ $((on1 * 100)) -ge $((total * 90)) ]"
+  say "2M pools: node 0 $before0 -> $(pool_2m 0), node 1 $before1 -> $(pool_2m 1)"
+  check_sh hugepages-node "the hook grew node 1's 2M pool for it (64 pages)" "[ \$(pool_2m 1) -ge $((before1 + 64)) ]"
+  check_sh hugepages-node "and left node 0's alone" "[ \$(pool_2m 0) -eq $before0 ]"
+  stop_vm lab-ded-b
+  check hugepages-node "the pages are given back after it stops" wait_for "[ \$(pool_2m 1) -eq $before1 ]" 30
+  stop_vm lab-ded-a
+}
+
+scenario_span() {
+  local cpus="" v
+  start_vm lab-ded-s 3 96 >/dev/null
+  check span "lab-ded-s (3 dedicated vCPUs, more than a node's 2) is placed" wait_for "placed lab-ded-s" 60
+  for v in 0 1 2; do cpus+="$(vcpu_cpus lab-ded-s $v) "; done
+  say "lab-ded-s: vCPUs on $cpus; numatune: $($VIRSH numatune lab-ded-s | tr -s ' \n' ' ')"
+  check_sh span "its vCPUs are on both nodes" \
+    "n=''; for c in $cpus; do n+=\$(node_of \$c); done; [[ \$n == *0* ]] && [[ \$n == *1* ]]"
+  check_sh span "memory strict on both" \
+    "$VIRSH numatune lab-ded-s | grep -q 'numa_mode *: strict' && $VIRSH numatune lab-ded-s | grep -Eq 'numa_nodeset *: 0-1\$'"
+  stop_vm lab-ded-s
+}
+
+scenario_smt() {
+  local c s c0 c1
+  start_vm lab-iso-1 1 64 >/dev/null
+  check smt "lab-iso-1 (ThreadPolicy=isolate) is placed" wait_for "placed lab-iso-1" 60
+  c=$(vcpu_cpus lab-iso-1 0)
+  s=$(expand_list "$(siblings_of "$c")" | grep -vx "$c")
+  say "lab-iso-1: vCPU on $c, its sibling $s; held: $(kvmtunectl status | grep '^node')"
+  start_vm lab-pre-x 1 64 >/dev/null
+  wait_for "placed lab-pre-x" 60
+  check_sh smt "isolate leaves the sibling thread empty: the next dedicated vCPU does not get it" \
+    "[[ '$s' =~ ^[0-9]+\$ ]] && [ \"\$(vcpu_cpus lab-pre-x 0)\" != '$s' ] && [ \"\$(vcpu_cpus lab-pre-x 0)\" != '$c' ]"
+  stop_vm lab-pre-x
+  stop_vm lab-iso-1
+  start_vm lab-pre-2 2 64 >/dev/null
+  check smt "lab-pre-2 (ThreadPolicy=prefer, 2 vCPUs) is placed" wait_for "placed lab-pre-2" 60
+  c0=$(vcpu_cpus lab-pre-2 0) c1=$(vcpu_cpus lab-pre-2 1)
+  say "lab-pre-2: vCPUs on $c0 and $c1; siblings of $c0: $(siblings_of "$c0")"
+  check_sh smt "prefer puts its two vCPUs on one core's two threads" \
+    "[ '$c0' != '$c1' ] && in_list '$c1' \"\$(siblings_of '$c0')\""
+  stop_vm lab-pre-2
+}
+
+scenario_isolation() {
+  local busy held c
+  start_vm lab-ded-i 1 64 >/dev/null
+  check isolation-systemd "lab-ded-i (dedicated) is placed" wait_for "placed lab-ded-i" 60
+  c=$(vcpu_cpus lab-ded-i 0)
+  systemd-run --quiet --unit=lab-busy sh -c 'while :; do :; done'
+  busy=$(systemctl show -p MainPID --value lab-busy)
+  say "lab-ded-i on CPU $c; system.slice AllowedCPUs=$(allowed system.slice); lab-busy may run on $(cpus_of "$busy")"
+  for u in system.slice user.slice init.scope; do
+    check_sh isolation-systemd "$u is confined off CPU $c (cpuset.cpus.effective)" \
+      "e=\$(cat /sys/fs/cgroup/$u/cpuset.cpus.effective) && [ -n \"\$e\" ] && ! in_list $c \"\$e\""
+  done
+  check_sh isolation-systemd "the busy host service runs off CPU $c" "! in_list $c \"\$(cpus_of $busy)\""
+  check_sh isolation-systemd "the VM's vCPU thread keeps CPU $c" "[ \"\$(vcpu_cpus lab-ded-i 0)\" = $c ]"
+  stop_vm lab-ded-i
+  check isolation-systemd "undone when the VM stops" wait_for "in_list $c \"\$(cpus_of $busy)\"" 30
+  start_vm lab-ded-i 1 64 >/dev/null
+  wait_for "placed lab-ded-i" 60
+  c=$(vcpu_cpus lab-ded-i 0)
+  say "lab-ded-i again on CPU $c; lab-busy may run on $(cpus_of "$busy"); stopping kvmtuned"
+  systemctl stop kvmtuned
+  say "$(journal -n 6)"
+  say "system.slice AllowedCPUs=$(allowed system.slice); lab-busy may run on $(cpus_of "$busy")"
+  local t0=$SECONDS
+  check isolation-systemd "undone when kvmtuned stops" wait_for "in_list $c \"\$(cpus_of $busy)\"" 30
+  say "lab-busy may run on CPU $c again $((SECONDS - t0)) s after systemctl stop returned"
+  systemctl start kvmtuned
+  wait_for "placed lab-ded-i" 60
+  wait_for "! in_list $c \"\$(cpus_of $busy)\"" 30
+  local pid
+  pid=$(main_pid)
+  kill -9 "$pid"
+  stop_vm lab-ded-i # stops while kvmtuned is down: the restart must restore from its journal
+  check isolation-systemd "after kill -9, systemd restarts kvmtuned" \
+    wait_for "[ \"\$(main_pid)\" != $pid ] && [ \"\$(main_pid)\" != 0 ] && kvmtunectl status" 60
+  check_sh isolation-systemd "which restores the host from its journal" \
+    "journal | grep -q 'a previous run did not finish: host isolation undone'"
+  check isolation-systemd "and host processes may use CPU $c again" wait_for "in_list $c \"\$(cpus_of $busy)\"" 30
+  systemctl stop lab-busy
+}
+
+scenario_watchdog() {
+  local pid before after restarts
+  mkdir -p /run/systemd/system/kvmtuned.service.d
+  printf '[Service]\nWatchdogSec=5s\n' >/run/systemd/system/kvmtuned.service.d/lab-watchdog.conf
+  systemctl daemon-reload
+  systemctl restart kvmtuned
+  start_vm lab-ded-w 2 64 >/dev/null
+  wait_for "placed lab-ded-w" 60
+  before="$(vcpu_cpus lab-ded-w 0) $(vcpu_cpus lab-ded-w 1)"
+  pid=$(main_pid)
+  restarts=$(systemctl show -p NRestarts --value kvmtuned)
+  kill -STOP "$pid"
+  check watchdog "systemd kills the frozen kvmtuned and starts it again (WatchdogSec=5s)" \
+    wait_for "[ \"\$(main_pid)\" != $pid ] && [ \"\$(main_pid)\" != 0 ] && kvmtunectl status" 90
+  check_sh watchdog "because of the watchdog" "journalctl -q -b -u kvmtuned --no-pager | grep -qi 'watchdog timeout'"
+  check_sh watchdog "NRestarts grew" "[ \$(systemctl show -p NRestarts --value kvmtuned) -gt $restarts ]"
+  check watchdog "the restart adopts the placement" wait_for "placed lab-ded-w" 30
+  after="$(vcpu_cpus lab-ded-w 0) $(vcpu_cpus lab-ded-w 1)"
+  say "lab-ded-w vCPUs before $before, after $after"
+  check_sh watchdog "and moves nothing" "[ '$before' = '$after' ]"
+  rm -f /run/systemd/system/kvmtuned.service.d/lab-watchdog.conf
+  systemctl daemon-reload
+  systemctl restart kvmtuned
+  stop_vm lab-ded-w
+}
+
+scenario_libvirtd_restart() {
+  local before after
+  start_vm lab-ded-l 1 64 >/dev/null
+  wait_for "placed lab-ded-l" 60
+  before=$(vcpu_cpus lab-ded-l 0)
+  check libvirtd-restart "systemctl restart libvirtd" systemctl restart libvirtd
+  start_vm lab-sh-late 1 64 >/dev/null
+  check libvirtd-restart "kvmtuned reconnects" \
+    wait_for "kvmtunectl status | grep -q 'connected ([1-9][0-9]* reconnects)'" 60
+  after=$(vcpu_cpus lab-ded-l 0)
+  check_sh libvirtd-restart "nothing moves (lab-ded-l stays on CPU $before)" "[ '$before' = '$after' ] && placed lab-ded-l"
+  check libvirtd-restart "a VM started meanwhile is placed" wait_for "placed lab-sh-late" 60
+  stop_vm lab-sh-late
+  stop_vm lab-ded-l
+}
+
+scenario_journal_and_hardening() {
+  start_vm lab-ded-m 1 64 >/dev/null
+  wait_for "placed lab-ded-m" 60
+  check_sh journal "journalctl -u kvmtuned -o json carries DOMAIN=, ACTION=, CPUS=" \
+    "journal -o json | grep '\"DOMAIN\":\"lab-ded-m\"' | grep '\"ACTION\"' | grep -q '\"CPUS\"'"
+  check hardening "the per-node memory metrics of a running VM are non-zero" \
+    wait_for "curl -s 127.0.0.1:9655/metrics | grep '^kvmtuned_domain_memory_bytes{domain=\"lab-ded-m\"' | awk '{ s += \$2 } END { exit !(s > 0) }'" 30
+  stop_vm lab-ded-m
+  local denied
+  denied=$(journal | grep -iE 'EPERM|EACCES|EROFS|permission denied|operation not permitted|read-only file system')
+  [ -z "$denied" ] || say "$denied"
+  check_sh hardening "no EPERM, EACCES or EROFS from kvmtuned during the lab" "[ -z '$denied' ]"
+}
+
+prepare_reboot() {
+  local g
+  for g in $($VIRSH list --name); do stop_vm "$g"; done
+  guest_xml lab-ded-boot 1 64 "$HUGE" >/lab/lab-ded-boot.xml
+  guest_xml lab-sh-boot 1 64 >/lab/lab-sh-boot.xml
+  for g in lab-ded-boot lab-sh-boot; do $VIRSH define "/lab/$g.xml" >/dev/null && $VIRSH autostart "$g" >/dev/null; done
+  check boot-autostart "two autostart VMs are defined (one dedicated with hugepages, one shared)" \
+    test "$($VIRSH list --all --autostart --name | grep -c 'boot$')" -eq 2
+  check boot-autostart "kvmtuned is enabled" systemctl -q is-enabled kvmtuned
+  echo rebooted >"$STATE/phase"
+  say "rebooting the lab host"
+  sync
+  systemctl reboot
+  exit 0
+}
+
+# ---- phase 2 --------------------------------------------------------------------------------
+
+scenario_after_boot() {
+  local t
+  check boot-autostart "both autostart VMs run" \
+    wait_for "[ \"\$($VIRSH domstate lab-ded-boot)\" = running ] && [ \"\$($VIRSH domstate lab-sh-boot)\" = running ]" 300
+  check boot-autostart "both are placed" wait_for "placed lab-ded-boot && placed lab-sh-boot" 120
+  t=$(cut -d' ' -f1 /proc/uptime)
+  say "both placed ${t} s after the kernel started (boot to multi-user included)"
+  check_sh boot-autostart "no hook timed out, no start failed" \
+    "! journalctl -q -b --no-pager | grep -Ei 'hook script execution failed|failed to autostart'"
+  check_sh boot-autostart "the watchdog did not fire" \
+    "[ \$(systemctl show -p NRestarts --value kvmtuned) -eq 0 ] && ! journal | grep -qi watchdog"
+  local g
+  for g in lab-ded-boot lab-sh-boot; do stop_vm "$g"; $VIRSH undefine "$g" >/dev/null; done
+}
+
+scenario_remove() {
+  check remove "apt remove kvmtuned" apt-get remove -y kvmtuned
+  check remove "the hook stays (a configuration file)" test -x /etc/libvirt/hooks/qemu.d/kvmtuned
+  start_vm lab-ded-r 1 64 >/dev/null
+  check remove "VMs still start" wait_for "[ \"\$($VIRSH domstate lab-ded-r)\" = running ]" 60
+  stop_vm lab-ded-r
+}
+
+scenario_purge() {
+  rm -f /etc/kvmtuned/policy.d/70-lab.conf # the lab's own file: dpkg keeps what it did not install
+  check purge "apt purge kvmtuned" apt-get purge -y kvmtuned
+  check_sh purge "no kvmtuned process is left" "! grep -qx kvmtuned /proc/[0-9]*/comm"
+  local f left=""
+  for f in /lib/systemd/system/kvmtuned.service /etc/libvirt/hooks/qemu.d/kvmtuned /etc/kvmtuned \
+    /var/lib/kvmtuned /run/kvmtuned; do
+    [ -e "$f" ] && left+="$f "
+  done
+  [ -z "$left" ] || say "left: $left"
+  check_sh purge "no unit, hook, configuration or state is left" "[ -z '$left' ]"
+  check_sh purge "THP is as before install" "[ \"\$(thp)\" = \"\$(cat $STATE/thp-before)\" ]"
+  check_sh purge "the 2M pools are as before install" \
+    "[ \"\$(for n in 0 1; do pool_2m \$n; done)\" = \"\$(cat $STATE/pools-before)\" ]"
+  check_sh purge "AllowedCPUs of system.slice, user.slice, init.scope are as before install" \
+    "[ \"\$(for u in system.slice user.slice init.scope; do echo \"\$u=\$(allowed \$u)\"; done)\" = \"\$(cat $STATE/allowed-before)\" ]"
+}
+
+if [ "$PHASE" = first ]; then
+  before_install
+  scenario_package
+  scenario_notify
+  scenario_numa_strict
+  scenario_span
+  scenario_smt
+  scenario_isolation
+  scenario_watchdog
+  scenario_libvirtd_restart
+  scenario_journal_and_hardening
+  prepare_reboot
+else
+  scenario_after_boot
+  scenario_remove
+  scenario_purge
+fi
