@@ -178,11 +178,15 @@ claim_hook_path() {
   say "moved $HOOK aside for the test; it is put back at the end"
 }
 
-# install_hook [PREAMBLE]: a hook that calls this run's kvmtuned (after the shell code PREAMBLE).
+# install_hook [PREAMBLE [TIMES]]: a hook that calls this run's kvmtuned (after the shell code
+# PREAMBLE); with TIMES, it appends there how long kvmtuned took to answer each call, in ms.
 # libvirtd sees a hook only when it starts or reloads: restart it afterwards.
 install_hook() {
+  local call="exec $KVMTUNECTL --runtime-dir $KT_RUN hook -- \"\$@\""
+  [ -n "${2:-}" ] && call="t=\$(date +%s%N); $KVMTUNECTL --runtime-dir $KT_RUN hook -- \"\$@\"; rc=\$?
+echo \"\$2 \$(((\$(date +%s%N) - t) / 1000000))\" >>'$2'; exit \$rc"
   mkdir -p "$(dirname "$HOOK")"
-  printf '#!/bin/sh\n%s\n%s\nexec %s --runtime-dir %s hook -- "$@"\n' "$HOOK_MARK" "${1:-}" "$KVMTUNECTL" "$KT_RUN" >"$HOOK"
+  printf '#!/bin/sh\n%s\n%s\n%s\n' "$HOOK_MARK" "${1:-}" "$call" >"$HOOK"
   chmod 0755 "$HOOK"
   KT_HOOK_INSTALLED=1
 }

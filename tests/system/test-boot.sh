@@ -46,7 +46,8 @@ check "two autostart guests are defined" test "$(stat_autostart kt-boot1)$(stat_
 
 # The hook notes that libvirtd called it, then waits for kvmtuned's control socket, as a hook
 # does when kvmtuned starts while libvirtd autostarts.
-install_hook "[ \"\$2\" = prepare ] && { touch '$CALLED'; i=0; while [ ! -S '$KT_RUN/control' ] && [ \$i -lt 300 ]; do sleep 0.1; i=\$((i+1)); done; }"
+install_hook "[ \"\$2\" = prepare ] && { touch '$CALLED'; i=0; while [ ! -S '$KT_RUN/control' ] && [ \$i -lt 300 ]; do sleep 0.1; i=\$((i+1)); done; }" \
+  "$KT_TMP/hook-ms"
 mapfile -t DOWN_BEFORE < <($VIRSH list --inactive --autostart --name | grep -v -e '^kt-boot' -e '^$')
 check "libvirtd stops" stop_libvirtd
 rm -f /run/libvirt/qemu/autostarted # libvirtd autostarts once per boot: this is a boot
@@ -58,7 +59,11 @@ running() { [ "$($VIRSH domstate "$1" 2>/dev/null)" = running ]; }
 wait_for 'running kt-boot1 || running kt-boot2' 40
 ms=$((($(date +%s%N) - t0) / 1000000))
 say "the first autostart guest ran $ms ms after kvmtuned started"
-check "the hook was answered at once (the guest runs within 10 s, not after a 30 s hook timeout)" test "$ms" -lt 10000
+wait_for "[ \$(grep -c '^prepare ' '$KT_TMP/hook-ms') -ge 2 ]" 60
+worst=$(awk '$1 == "prepare" && $2 > w { w = $2 } END { print w + 0 }' "$KT_TMP/hook-ms")
+say "kvmtuned answered the prepare hooks in $(awk '$1 == "prepare" { printf "%s ms ", $2 }' "$KT_TMP/hook-ms")"
+check "both prepare hooks were answered" test "$(grep -c '^prepare ' "$KT_TMP/hook-ms")" -eq 2
+check "each at once (within 10 s; kvmtunectl gives up after 30 s)" test "$worst" -lt 10000
 check "libvirtd answers again (its autostart is over)" wait_for libvirtd_up 60
 if running kt-boot1; then ADMITTED=kt-boot1 REFUSED=kt-boot2; else ADMITTED=kt-boot2 REFUSED=kt-boot1; fi
 check "only one of the two runs: the second hook counted the first admission" \
