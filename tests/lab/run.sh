@@ -4,8 +4,9 @@
 # kvmtuned there from its .deb and runs a tier inside it: "lab" (the scenarios of
 # guest/scenarios.sh) or "lab-system" (the system tests under systemd, from the package's
 # binaries). The lab host reports TAP lines on its second serial port; they are printed here as
-# they come, and the last line is "N passed, N failed". A lab host that does not boot or does
-# not finish is a failure with the reason and the end of its console.
+# they come. This side counts them itself, requires every scenario of the tier to have reported,
+# and prints "N passed, N failed" last. A lab host that does not boot or does not finish is a
+# failure with the reason and the end of its console.
 # Usage: run.sh lab|lab-system DEBDIR (as root; DEBDIR holds kvmtuned_*.deb)
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -13,15 +14,24 @@ SRC=$(cd "$HERE/../.." && pwd)
 source "$SRC/tests/lib/tap.sh"
 TIER=${1:?usage: run.sh lab|lab-system DEBDIR}
 DEBS=${2:?usage: run.sh lab|lab-system DEBDIR}
+# Every tag the tier must report at least once: a scenario that never ran is a failure.
 case "$TIER" in
-lab) BUDGET=${KVMTUNED_LAB_BUDGET:-2700} ;;
-lab-system) BUDGET=${KVMTUNED_LAB_BUDGET:-3600} ;;
+lab)
+  BUDGET=${KVMTUNED_LAB_BUDGET:-3600}
+  TAGS="lab:package lab:notify lab:watchdog lab:journal lab:hardening lab:isolation-systemd lab:numa-strict
+        lab:hugepages-node lab:smt lab:span lab:boot-autostart lab:libvirtd-restart lab:remove lab:purge"
+  ;;
+lab-system)
+  BUDGET=${KVMTUNED_LAB_BUDGET:-3000}
+  TAGS="lab-system:package lab-system:test-libvirt-env lab-system:test-daemon lab-system:test-tuning
+        lab-system:test-boot lab-system:test-isolation lab-system:test-stats"
+  ;;
 *) fail_all "tier $TIER: expected lab or lab-system" ;;
 esac
-BOOT_LIMIT=900 # seconds to the first TAP line: the lab host booted and its runner started
+BOOT_LIMIT=900 # seconds from QEMU's start to the first TAP line: the host booted, its runner runs
 
 [ "$(id -u)" -eq 0 ] || skip_all "needs root (debootstrap, mkfs, QEMU with a 3.5 GiB guest)"
-for tool in qemu-system-x86_64 qemu-img mkfs.ext4 debootstrap; do
+for tool in qemu-system-x86_64 qemu-img mkfs.ext4 debugfs debootstrap dpkg-deb; do
   command -v "$tool" >/dev/null || fail_all "$tool is installed (contrib/install-deps.sh installs it)"
 done
 deb=$(ls "$DEBS"/kvmtuned_*.deb 2>/dev/null | head -n 1)
@@ -36,13 +46,27 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+T0=$(date +%s) # the budget counts from here, image build included
+left() { echo $((BUDGET - ($(date +%s) - T0))); }
 
-t0=$(date +%s)
-image=$(bash "$HERE/image.sh") || fail_all "the lab image builds (see /var/cache/kvmtuned-tests/lab/*.log)"
-say "image $image ready after $(($(date +%s) - t0)) s"
+# One lab at a time; what a killed one left (ctest's timeout kills without cleanup) goes first.
+exec 9>/run/lock/kvmtuned-lab.lock
+flock -w "$BUDGET" 9 || fail_all "another lab holds /run/lock/kvmtuned-lab.lock"
+for old in /var/tmp/kvmtuned-lab-run-*; do
+  [ -d "$old" ] || continue
+  pid=$(cat "$old/qemu.pid" 2>/dev/null)
+  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = qemu-system-x86 ] && kill "$pid"
+  say "removing $old, left by a killed lab" && rm -rf --one-file-system "$old"
+done
+avail=$(df -Pk /var/tmp | awk 'NR == 2 { print $4 }')
+[ "$avail" -gt $((4 * 1024 * 1024)) ] || fail_all "/var/tmp has 4 GiB free for the lab host's disks (it has $((avail / 1024)) MiB)"
+
+image=$(bash "$HERE/image.sh" "$deb" | tail -n 1)
+[ -n "$image" ] && [ -s "$image/disk.raw" ] || fail_all "the lab image builds (see ${KVMTUNED_LAB_CACHE:-/var/cache/kvmtuned-tests/lab}/*.log)"
+say "image $image ready after $(($(date +%s) - T0)) s"
 
 # The lab disk: the .deb, the runner of the tier and what it needs from the tree.
-WORK=$(mktemp -d /var/tmp/kvmtuned-lab-XXXXXX)
+WORK=$(mktemp -d /var/tmp/kvmtuned-lab-run-XXXXXX)
 mkdir -p "$WORK/lab/tree"
 cp "$deb" "$WORK/lab/"
 cp "$HERE/guest/run" "$HERE/guest/scenarios.sh" "$HERE/guest/system.sh" "$WORK/lab/"
@@ -50,70 +74,88 @@ cp "$HERE/guest/run" "$HERE/guest/scenarios.sh" "$HERE/guest/system.sh" "$WORK/l
 [ -n "${KVMTUNED_LAB_SCRIPT:-}" ] && cp "$KVMTUNED_LAB_SCRIPT" "$WORK/lab/scenarios.sh"
 echo "$TIER" >"$WORK/lab/tier"
 # The tree the system tests run from (the package's binaries replace the build's).
-tar -C "$SRC" -cf - tests/system tests/lib/tap.sh contrib/libvirt-env.sh contrib/quickstart.sh etc |
-  tar -C "$WORK/lab/tree" -xf -
+tar -C "$SRC" -cf - tests/system tests/lib contrib/libvirt-env.sh etc | tar -C "$WORK/lab/tree" -xf -
 mkfs.ext4 -q -F -L kvmtuned-lab -d "$WORK/lab" "$WORK/lab.img" 1G || fail_all "the lab disk is made"
 qemu-img create -q -f qcow2 -F raw -b "$image/disk.raw" "$WORK/disk.qcow2" || fail_all "the overlay disk is made"
 
+# KVM when this machine can run a guest with it, else TCG.
 accel=tcg
-if [ -w /dev/kvm ] && qemu-system-x86_64 -accel kvm -machine none -nographic -S </dev/null >/dev/null 2>&1 &
-  sleep 1 && kill $! 2>/dev/null; then
+if [ -w /dev/kvm ] && echo quit | timeout 20 qemu-system-x86_64 -accel kvm -machine none -nodefaults -display none \
+  -monitor stdio >/dev/null 2>&1; then
   accel=kvm
 fi
-say "the lab host runs with $( [ "$accel" = kvm ] && echo KVM || echo "TCG (no usable /dev/kvm)"); its guests with TCG"
+say "the lab host runs with $([ "$accel" = kvm ] && echo KVM || echo "TCG (no usable /dev/kvm)"); its guests with TCG"
 
 : >"$WORK/tap.log"
+# A kernel panic (pvpanic) ends QEMU with an error instead of a silent reboot into the runner.
 qemu-system-x86_64 -name kvmtuned-lab -machine q35 -accel "$accel$([ "$accel" = tcg ] && echo ,thread=multi)" \
   -cpu Skylake-Client -smp 8,sockets=2,cores=2,threads=2 -m 3584 \
   -object memory-backend-ram,id=m0,size=1792M -object memory-backend-ram,id=m1,size=1792M \
   -numa node,nodeid=0,cpus=0-3,memdev=m0 -numa node,nodeid=1,cpus=4-7,memdev=m1 \
   -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
   -append "root=/dev/vda rw console=ttyS0 systemd.unified_cgroup_hierarchy=1 panic=-1" \
-  -drive "file=$WORK/disk.qcow2,if=virtio,format=qcow2" -drive "file=$WORK/lab.img,if=virtio,format=raw" \
+  -drive "file=$WORK/disk.qcow2,if=virtio,format=qcow2,werror=report,rerror=report" \
+  -drive "file=$WORK/lab.img,if=virtio,format=raw,werror=report,rerror=report" \
+  -device pvpanic -action panic=exit-failure \
   -serial "file:$WORK/console.log" -serial "file:$WORK/tap.log" -display none -nic none -monitor none \
   </dev/null >"$WORK/qemu.log" 2>&1 &
 QEMU_PID=$!
-say "booting the lab host (QEMU pid $QEMU_PID), tier $TIER, budget $BUDGET s"
+echo "$QEMU_PID" >"$WORK/qemu.pid"
+say "booting the lab host (QEMU pid $QEMU_PID), tier $TIER, $(left) s of the budget left"
 
-# Prints the TAP lines as they come; returns when QEMU ends or the budget is spent.
-shown=0 booted=0 start=$(date +%s)
-while :; do
+# Prints the TAP lines as they come, until QEMU ends or time is up.
+shown=0 booted=0 start=$(date +%s) reason=
+show_new() {
+  local lines
   lines=$(wc -l <"$WORK/tap.log")
-  if [ "$lines" -gt "$shown" ]; then
-    sed -n "$((shown + 1)),${lines}p" "$WORK/tap.log" | tr -d '\r'
-    shown=$lines
-    [ "$booted" = 1 ] || say "the lab host is up after $(($(date +%s) - start)) s"
+  [ "$lines" -gt "$shown" ] || return 1
+  sed -n "$((shown + 1)),${lines}p" "$WORK/tap.log" | tr -d '\r'
+  shown=$lines
+}
+while :; do
+  if show_new && [ "$booted" = 0 ]; then
     booted=1
+    say "the lab host is up after $(($(date +%s) - start)) s"
   fi
   kill -0 "$QEMU_PID" 2>/dev/null || break
-  elapsed=$(($(date +%s) - start))
-  if [ "$booted" = 0 ] && [ "$elapsed" -gt "$BOOT_LIMIT" ]; then
+  if [ "$booted" = 0 ] && [ $(($(date +%s) - start)) -gt "$BOOT_LIMIT" ]; then
     reason="the lab host did not start its runner within $BOOT_LIMIT s"
     break
   fi
-  [ "$elapsed" -gt "$BUDGET" ] && reason="the lab did not finish within $BUDGET s" && break
+  [ "$(left)" -gt 0 ] || { reason="the lab did not finish within $BUDGET s" && break; }
   sleep 2
 done
-wait_status=0
 if kill -0 "$QEMU_PID" 2>/dev/null; then
   kill "$QEMU_PID"
   wait "$QEMU_PID" 2>/dev/null
-  wait_status=1
+else
+  wait "$QEMU_PID"
+  rc=$?
+  [ "$rc" -eq 0 ] || reason="QEMU ended with status $rc (a kernel panic, or QEMU's own error)"
 fi
 QEMU_PID=
-summary=$(tr -d '\r' <"$WORK/tap.log" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+show_new
 say "the lab ran $(($(date +%s) - start)) s"
-if [ -z "$summary" ] || [ "$wait_status" != 0 ]; then
-  say "${reason:-the lab host stopped before its last line}; the end of its console:"
-  tail -n 60 "$WORK/console.log" | tr -d '\r' | sed 's/^/#   /'
+
+# The verdict, from the lines themselves: each ok or not ok (a TODO is neither), every tag seen,
+# and the host's own summary line present (the runner finished).
+tap=$(tr -d '\r' <"$WORK/tap.log")
+passed=$(grep -cE '^ok [0-9]+ ' <<<"$tap")
+failed=$(grep -E '^not ok [0-9]+ ' <<<"$tap" | grep -vc '# TODO')
+missing=()
+for t in $TAGS; do grep -qF "[$t]" <<<"$tap" || missing+=("$t"); done
+grep -qE '^[0-9]+ passed, [0-9]+ failed' <<<"$tap" || reason=${reason:-the lab host stopped before its last line}
+if [ ${#missing[@]} -gt 0 ]; then
+  say "no line from: ${missing[*]}"
+  failed=$((failed + 1))
+fi
+if [ -n "$reason" ] || [ "$failed" -gt 0 ]; then
+  say "${reason:-some checks failed}; the end of the lab host's console:"
+  tail -n 40 "$WORK/console.log" | tr -d '\r' | sed 's/^/#   /'
   sed 's/^/#   /' "$WORK/qemu.log"
   say "the end of what the lab host's commands printed (run.log on the lab disk):"
   debugfs -R "cat /run.log" "$WORK/lab.img" 2>/dev/null | tail -n 60 | sed 's/^/#   /'
-  fail_all "${reason:-the lab host stopped before it reported its summary}"
 fi
-failed=$(sed 's/.* passed, \([0-9]*\) failed.*/\1/' <<<"$summary")
-if [ "$failed" -ne 0 ]; then
-  say "the end of what the lab host's commands printed (run.log on the lab disk):"
-  debugfs -R "cat /run.log" "$WORK/lab.img" 2>/dev/null | tail -n 80 | sed 's/^/#   /'
-fi
+[ -z "$reason" ] || { say "$reason" && failed=$((failed + 1)); }
+printf '%d passed, %d failed\n' "$passed" "$failed"
 [ "$failed" -eq 0 ]

@@ -31,22 +31,9 @@ for old in /var/tmp/kvmtuned-chroot-* /var/tmp/kvmtuned-debootstrap-*; do
   [ -d "$old" ] && say "removing $old, left by a killed run" && remove_root "$old"
 done
 
-# The Debian entries of this machine's apt sources ("deb URI SUITE COMPONENTS" lines), so the
-# chroot gets the same package versions the .deb was built against.
-debian_sources() {
-  local f
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -f "$f" ] && grep -E '^deb\s+\S*debian' "$f"
-  done
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] && awk '
-      /^Types:/ { t = $2 } /^URIs:/ { u = $2 } /^Suites:/ { $1 = ""; s = $0 } /^Components:/ { $1 = ""; c = $0 }
-      /^$/ { if (t == "deb" && u ~ /debian/) { n = split(s, a, " "); for (i = 1; i <= n; i++) print "deb", u, a[i], c } t = u = s = c = "" }
-      END { if (t == "deb" && u ~ /debian/) { n = split(s, a, " "); for (i = 1; i <= n; i++) print "deb", u, a[i], c } }' "$f"
-  done
-}
-SOURCES=$(debian_sources | sed 's/[[:space:]]\+/ /g' | sort -u)
-MIRROR=$(awk '$3 == "bookworm" { print $2; exit }' <<<"$SOURCES")
+source "$(dirname "$0")/../lib/debian-sources.sh"
+SOURCES=$(debian_sources)
+MIRROR=$(debian_mirror)
 [ -n "$MIRROR" ] || fail_all "this machine's apt sources name a Debian 12 (bookworm) mirror"
 say "mirror $MIRROR"
 

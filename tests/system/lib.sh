@@ -9,6 +9,7 @@ set -u
 KT_BUILD=${KT_BUILD:?KT_BUILD must name the build directory}
 source "$(dirname "${BASH_SOURCE[0]}")/../../contrib/libvirt-env.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/tap.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/host.sh"
 KVMTUNED="$KT_BUILD/daemon/kvmtuned"
 KVMTUNECTL="$KT_BUILD/daemon/kvmtunectl"
 KT_TMP=$(mktemp -d /tmp/kvmtuned-system-XXXXXX)
@@ -224,32 +225,6 @@ stop_loops() {
   LOOPS=()
 }
 
-# The CPUs the kernel lets a process or thread run on, in kernel list syntax ("0-3,8").
-cpus_of() { awk '/Cpus_allowed_list/ { print $2 }' "/proc/$1/status"; }
-
-# in_list CPU LIST: whether CPU is in the kernel list LIST.
-in_list() {
-  local part lo hi
-  local list=${2:-}
-  for part in ${list//,/ }; do
-    lo=${part%-*}
-    hi=${part#*-}
-    [ "$1" -ge "$lo" ] && [ "$1" -le "$hi" ] && return 0
-  done
-  return 1
-}
-
-# subset_of A B: whether every CPU of kernel list A is in list B (and A is not empty).
-subset_of() {
-  local part lo hi c
-  [ -n "${1:-}" ] && [ -n "${2:-}" ] || return 1
-  for part in ${1//,/ }; do
-    lo=${part%-*}
-    hi=${part#*-}
-    for ((c = lo; c <= hi; c++)); do in_list "$c" "$2" || return 1; done
-  done
-}
-
 # pool NAME: a pool of the running kvmtuned (housekeeping, dedicated, shared) in list syntax.
 pool() { ctl status | sed -n "s/^pools: .*$1 \([0-9,-]*[0-9]\).*/\1/p"; }
 
@@ -267,28 +242,6 @@ start_guest() { # start_guest NAME VCPUS MIB [EXTRA]
 }
 
 stop_guest() { $VIRSH destroy "$1" >/dev/null 2>&1; }
-
-# The QEMU process of a guest, from libvirt's pidfile.
-guest_pid() { cat "/run/libvirt/qemu/$1.pid" 2>/dev/null; }
-
-# thread_affinity NAME PATTERN: the CPU list (kernel syntax) the kernel holds for the guest's
-# thread whose name starts with PATTERN ("CPU 0/", "IO iothread1"); "main": the main thread.
-thread_affinity() {
-  local pid t
-  pid=$(guest_pid "$1") || return 1
-  [ -n "$pid" ] || return 1
-  if [ "$2" = main ]; then
-    cpus_of "$pid"
-    return
-  fi
-  for t in /proc/"$pid"/task/*; do
-    if [[ "$(cat "$t"/comm)" == $2* ]]; then
-      cpus_of "$pid/task/$(basename "$t")"
-      return
-    fi
-  done
-  return 1
-}
 
 start_kvmtuned() { # start_kvmtuned [extra options]
   "$KVMTUNED" --runtime-dir "$KT_RUN" --state-dir "$KT_STATE" --config "$KT_TMP/kvmtuned.conf" --policy-dir "$KT_TMP/policy.d" --debug "$@" \
