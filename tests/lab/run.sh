@@ -7,13 +7,14 @@
 # they come. This side counts them itself, requires every scenario of the tier to have reported,
 # and prints "N passed, N failed" last. A lab host that does not boot or does not finish is a
 # failure with the reason and the end of its console.
-# Usage: run.sh lab|lab-system DEBDIR (as root; DEBDIR holds kvmtuned_*.deb)
+# Usage: run.sh lab|lab-system [DEBDIR] (as root; DEBDIR holds kvmtuned_*.deb, built from the
+# tree by tests/package/build.sh when it is not given)
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
 source "$SRC/tests/lib/tap.sh"
-TIER=${1:?usage: run.sh lab|lab-system DEBDIR}
-DEBS=${2:?usage: run.sh lab|lab-system DEBDIR}
+TIER=${1:?usage: run.sh lab|lab-system [DEBDIR]}
+DEBS=${2:-}
 # Every tag the tier must report at least once: a scenario that never ran is a failure.
 case "$TIER" in
 lab)
@@ -34,9 +35,6 @@ BOOT_LIMIT=900 # seconds from QEMU's start to the first TAP line: the host boote
 for tool in qemu-system-x86_64 qemu-img mkfs.ext4 debugfs debootstrap dpkg-deb; do
   command -v "$tool" >/dev/null || fail_all "$tool is installed (contrib/install-deps.sh installs it)"
 done
-deb=$(ls "$DEBS"/kvmtuned_*.deb 2>/dev/null | head -n 1)
-[ -n "$deb" ] || fail_all "a kvmtuned_*.deb in $DEBS (tests/package/build.sh makes it)"
-
 WORK=
 QEMU_PID=
 cleanup() {
@@ -58,6 +56,13 @@ for old in /var/tmp/kvmtuned-lab-run-*; do
   [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = qemu-system-x86 ] && kill "$pid"
   say "removing $old, left by a killed lab" && rm -rf --one-file-system "$old"
 done
+if [ -z "$DEBS" ]; then
+  DEBS=/var/tmp/kvmtuned-lab-package
+  say "building the package from the tree into $DEBS"
+  bash "$SRC/tests/package/build.sh" "$DEBS" | sed 's/^/#   /'
+fi
+deb=$(ls "$DEBS"/kvmtuned_*.deb 2>/dev/null | head -n 1)
+[ -n "$deb" ] || fail_all "a kvmtuned_*.deb in $DEBS (tests/package/build.sh makes it)"
 avail=$(df -Pk /var/tmp | awk 'NR == 2 { print $4 }')
 [ "$avail" -gt $((4 * 1024 * 1024)) ] || fail_all "/var/tmp has 4 GiB free for the lab host's disks (it has $((avail / 1024)) MiB)"
 

@@ -15,6 +15,7 @@ wait_for() {
     sleep 0.5
   done
 }
+
 PHASE=$(cat "$STATE/phase" 2>/dev/null || echo first)
 SYS=/sys/devices/system
 
@@ -25,6 +26,7 @@ start_vm() { # start_vm NAME VCPUS MIB [EXTRA]
   guest_xml "$@" >"/lab/$1.xml"
   $VIRSH create "/lab/$1.xml"
 }
+
 stop_vm() { $VIRSH destroy "$1" >/dev/null 2>&1; }
 state_of() { kvmtunectl domains | awk -v n="$1" '$1 == n { print $3 }'; }
 placed() { [ "$(state_of "$1")" = placed ]; }
@@ -75,6 +77,7 @@ scenario_package() {
   check package "and the VM does not run" bash -c "! $VIRSH domstate win10-lab 2>/dev/null | grep -q running"
   stop_vm win10-lab # should it have started
 }
+
 LAB_POLICY='[Class lab-ded]
 MatchName=lab-ded-*
 Priority=50
@@ -189,6 +192,7 @@ scenario_smt() {
     eval "[ -n '$c0' ] && [ -n '$c1' ] && [ '$c0' != '$c1' ] && in_list '$c1' \"\$(siblings_of '$c0')\""
   stop_vm lab-pre-2
 }
+
 scenario_isolation() {
   local busy c u pid cur
   start_vm lab-ded-i 1 64 >/dev/null
@@ -234,6 +238,7 @@ scenario_isolation() {
   systemctl daemon-reload
   systemctl stop lab-busy
 }
+
 scenario_watchdog() {
   local pid before after restarts cur
   mkdir -p /run/systemd/system/kvmtuned.service.d
@@ -260,6 +265,7 @@ scenario_watchdog() {
   systemctl restart kvmtuned
   stop_vm lab-ded-w
 }
+
 scenario_libvirtd_restart() {
   local before after reconnects
   start_vm lab-ded-l 1 64 >/dev/null
@@ -277,6 +283,7 @@ scenario_libvirtd_restart() {
   stop_vm lab-sh-late
   stop_vm lab-ded-l
 }
+
 scenario_journal_and_hardening() {
   start_vm lab-ded-m 1 64 >/dev/null
   wait_for "placed lab-ded-m" 60
@@ -295,6 +302,7 @@ check_denials() {
   [ -z "$denied" ] || say "$denied"
   check hardening "no EPERM, EACCES or EROFS from kvmtuned in this boot" test -z "$denied"
 }
+
 prepare_reboot() {
   local g
   for g in $($VIRSH list --name); do stop_vm "$g"; done
@@ -332,6 +340,7 @@ scenario_after_boot() {
   local g
   for g in lab-ded-boot lab-sh-boot; do stop_vm "$g" && $VIRSH undefine "$g" >/dev/null; done
 }
+
 scenario_remove() {
   local before
   # kvmtuned has changed the host when it is removed: THP, a hugepage pool, host isolation.
@@ -356,6 +365,7 @@ scenario_remove() {
   check remove "VMs still start" wait_for "running lab-ded-r" 60
   stop_vm lab-ded-r
 }
+
 scenario_purge() {
   rm -f /etc/kvmtuned/policy.d/70-lab.conf # the lab's own file: dpkg keeps what it did not install
   check purge "apt purge kvmtuned" apt-get purge -y kvmtuned
