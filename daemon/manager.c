@@ -475,6 +475,20 @@ static int read_request(Manager *m, virDomainPtr dom, DomainRequest **ret_req, c
         return 0;
 }
 
+/* A new record for a running domain, first in the list; NULL on ENOMEM. */
+static ManagedDomain *new_record(Manager *m, const char *name, const char *uuid, uint64_t event_usec) {
+        ManagedDomain *d = calloc(1, sizeof(ManagedDomain));
+        if (!d || !(d->name = strdup(name))) {
+                free(d);
+                return NULL;
+        }
+        snprintf(d->uuid, sizeof(d->uuid), "%s", uuid);
+        d->event_usec = event_usec;
+        d->next = m->domains;
+        m->domains = d;
+        return d;
+}
+
 /* The previous run's placements are booked before anything else, so that neither a hook
  * admission before libvirt answers nor a domain started meanwhile takes their CPUs. Each stays
  * RESTORED until the first reconcile confirms it against its running domain or releases it. */
@@ -484,8 +498,13 @@ static void restore_saved(Manager *m) {
                 _cleanup_free_ char *cls = NULL, *uuid = NULL;
                 const Placement *pl;
                 if (persist_parse(json_object_array_get_idx(m->saved, i), m->topology, &spec, &cls, &uuid) < 0 ||
-                    !uuid)
+                    !uuid) {
+                        log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "adopt", .vcpu = -1 },
+                                 "entry %zu of the allocations file cannot be read: dropped, its domain is placed "
+                                 "again if it runs",
+                                 i);
                         continue;
+                }
                 /* Dedicated CPUs outside today's pool, or a class that is gone: placed afresh. */
                 if ((!spec->adopted && !hwloc_bitmap_isincluded(spec->held, m->config->host.dedicated)) ||
                     planner_restore(m->planner, spec, cls, &pl) < 0) {
@@ -495,13 +514,11 @@ static void restore_saved(Manager *m) {
                                  spec->name, cls);
                         continue;
                 }
-                ManagedDomain *d = calloc(1, sizeof(ManagedDomain));
-                if (!d || !(d->name = strdup(spec->name))) {
-                        free(d);
+                ManagedDomain *d = new_record(m, spec->name, uuid, 0);
+                if (!d) {
                         planner_release(m->planner, spec->name);
                         continue;
                 }
-                snprintf(d->uuid, sizeof(d->uuid), "%s", uuid);
                 d->state = DOMAIN_RESTORED;
                 json_object *waiting =
                         json_field(json_object_array_get_idx(m->saved, i), "awaiting_start", json_type_boolean);
@@ -511,8 +528,6 @@ static void restore_saved(Manager *m) {
                         d->admit_usec = now_usec();
                         set_error(d, "admitted by the prepare hook; pins follow when it starts");
                 }
-                d->next = m->domains;
-                m->domains = d;
         }
         json_object_put(m->saved);
         m->saved = NULL;
@@ -562,20 +577,6 @@ static void settle(Manager *m, hwloc_bitmap_t *before) {
         save_allocations(m);
 }
 
-/* A new record for a running domain, first in the list; NULL on ENOMEM. */
-static ManagedDomain *new_record(Manager *m, const char *name, const char *uuid, uint64_t event_usec) {
-        ManagedDomain *d = calloc(1, sizeof(ManagedDomain));
-        if (!d || !(d->name = strdup(name))) {
-                free(d);
-                return NULL;
-        }
-        snprintf(d->uuid, sizeof(d->uuid), "%s", uuid);
-        d->event_usec = event_usec;
-        d->next = m->domains;
-        m->domains = d;
-        return d;
-}
-
 /* Plans a domain whose request is read: refused, adopted (it pins itself) or applied. */
 static void plan_domain(Manager *m, ManagedDomain *d) {
         const Placement *pl;
@@ -610,8 +611,10 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec, bool
                 if (d->state == DOMAIN_PENDING && !d->attempts && planner_find(m->planner, name)) {
                         _cleanup_free_ char *error = NULL;
                         d->event_usec = event_usec;
-                        if (!d->req) /* admitted before a restart: only its placement was saved */
-                                (void) read_request(m, dom, &d->req, &error);
+                        if (!d->req && read_request(m, dom, &d->req, &error) < 0) /* admitted before a restart */
+                                log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = name, .action = "read", .vcpu = -1 },
+                                         "%s: cannot read its XML (%s); its admitted placement is applied as saved",
+                                         name, error ? error : "unknown error");
                         apply_domain(m, d);
                         repin_shared(m); /* what its admission noted, if not done yet */
                         update_pools(m);
@@ -1422,8 +1425,10 @@ static void write_pid_file(Manager *m) {
         if (asprintf(&m->pid_path, "%s/kvmtuned.pid", m->runtime_dir) < 0 || asprintf(&tmp, "%s.tmp", m->pid_path) < 0)
                 return;
         FILE *f = fopen(tmp, "we");
-        if (!f)
+        if (!f) {
+                log_emit(&m->log, LOG_WARNING, LOG_NO_FIELDS, "cannot write %s: %m", tmp);
                 return;
+        }
         fprintf(f, "%d\n", (int) getpid());
         if (fclose(f) != 0 || rename(tmp, m->pid_path) < 0)
                 log_emit(&m->log, LOG_WARNING, LOG_NO_FIELDS, "cannot write %s: %m", m->pid_path);
