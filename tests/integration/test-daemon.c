@@ -645,6 +645,53 @@ static void test_late_stopped_event_keeps_new_admission(void **state) {
         virDomainFree(dom);
 }
 
+/* Issue 11, defect 2: pins kvmtuned did not make are explicit, also in the XML of a transient
+ * domain (orchestrators start domains with createXML): it is left alone, its CPUs booked. */
+static void test_transient_explicit_pins_respected(void **state) {
+        (void) state;
+        virDomainPtr dom = create("ded-pinned", 2, "<cputune><vcpupin vcpu='0' cpuset='1'/>"
+                                                   "<vcpupin vcpu='1' cpuset='2'/></cputune>");
+        assert_true(pump_until(is_managed, "ded-pinned"));
+        drain();
+        ManagedDomain *d = manager_find(fx.m, "ded-pinned");
+        char *v0 = vcpu_pins(dom, 0), *v1 = vcpu_pins(dom, 1);
+        print_message("ded-pinned (transient, pins 1 and 2): state %d, vCPUs on %s and %s\n",
+                      (int) d->state, v0, v1);
+        assert_string_equal(v0, "1");
+        assert_string_equal(v1, "2");
+        assert_int_equal(d->state, DOMAIN_ADOPTED);
+        free(v0);
+        free(v1);
+        assert_int_equal(virDomainDestroy(dom), 0);
+        assert_true(pump_until(is_gone, "ded-pinned"));
+        virDomainFree(dom);
+}
+
+/* Issue 11, defect 2: an operator (or orchestrator) re-pins a vCPU kvmtuned placed; the next
+ * reconcile leaves the operator's pin in place instead of moving the vCPU back. */
+static void test_operator_live_pin_not_fought(void **state) {
+        (void) state;
+        virDomainPtr dom = create("ded-op", 1, NULL);
+        assert_true(pump_until(is_managed, "ded-op"));
+        assert_int_equal(manager_find(fx.m, "ded-op")->state, DOMAIN_PLACED);
+        char *ours = vcpu_pins(dom, 0);
+        int target = atoi(ours) == 3 ? 2 : 3;
+        unsigned char map = (unsigned char) (1u << target);
+        assert_int_equal(virDomainPinVcpu(dom, 0, &map, 1), 0);
+        drain();
+        assert_int_equal(manager_reconcile(fx.m), 0);
+        drain();
+        char *now = vcpu_pins(dom, 0);
+        print_message("ded-op: kvmtuned pinned vCPU 0 to %s, the operator to %d; after a reconcile: %s (state %d)\n", ours,
+                      target, now, (int) manager_find(fx.m, "ded-op")->state);
+        assert_int_equal(atoi(now), target);
+        free(ours);
+        free(now);
+        assert_int_equal(virDomainDestroy(dom), 0);
+        assert_true(pump_until(is_gone, "ded-op"));
+        virDomainFree(dom);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_existing_domain_placed_at_start),
@@ -658,6 +705,8 @@ int main(void) {
                 cmocka_unit_test(test_hook_admission_repins_shared),
                 cmocka_unit_test(test_late_stopped_event_keeps_new_admission),
                 cmocka_unit_test(test_reload_keeps_awaiting_admission),
+                cmocka_unit_test(test_transient_explicit_pins_respected),
+                cmocka_unit_test(test_operator_live_pin_not_fought),
         };
         return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);
 }
