@@ -692,6 +692,36 @@ static void test_operator_live_pin_not_fought(void **state) {
         virDomainFree(dom);
 }
 
+/* Issue 11, defect 2: the same while kvmtuned is away: the restarted kvmtuned knows which pins it
+ * made (its allocations file), finds the operator's instead and leaves them. */
+static void test_operator_pin_while_away_not_fought(void **state) {
+        (void) state;
+        virDomainPtr dom = create("ded-away", 1, NULL);
+        assert_true(pump_until(is_managed, "ded-away"));
+        assert_int_equal(manager_find(fx.m, "ded-away")->state, DOMAIN_PLACED);
+        char *ours = vcpu_pins(dom, 0);
+        manager_free(fx.m);
+        fx.m = NULL;
+        int target = atoi(ours) == 3 ? 2 : 3;
+        unsigned char map = (unsigned char) (1u << target);
+        assert_int_equal(virDomainPinVcpu(dom, 0, &map, 1), 0);
+        fx.m = start_manager();
+        drain();
+        char *now = vcpu_pins(dom, 0);
+        ManagedDomain *d = manager_find(fx.m, "ded-away");
+        assert_non_null(d);
+        print_message("ded-away: kvmtuned pinned vCPU 0 to %s, the operator to %d while it was away; after its "
+                      "restart: %s (state %d)\n",
+                      ours, target, now, (int) d->state);
+        assert_int_equal(atoi(now), target);
+        assert_int_equal(d->state, DOMAIN_ADOPTED);
+        free(ours);
+        free(now);
+        assert_int_equal(virDomainDestroy(dom), 0);
+        assert_true(pump_until(is_gone, "ded-away"));
+        virDomainFree(dom);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_existing_domain_placed_at_start),
@@ -707,6 +737,7 @@ int main(void) {
                 cmocka_unit_test(test_reload_keeps_awaiting_admission),
                 cmocka_unit_test(test_transient_explicit_pins_respected),
                 cmocka_unit_test(test_operator_live_pin_not_fought),
+                cmocka_unit_test(test_operator_pin_while_away_not_fought),
         };
         return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);
 }
