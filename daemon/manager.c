@@ -63,6 +63,7 @@ static void domain_entry_free(ManagedDomain *d) {
         free(d->name);
         free(d->error);
         domain_free(d->req);
+        placement_free(d->applied);
         free(d);
 }
 
@@ -100,6 +101,8 @@ static void save_allocations(Manager *m) {
                 /* A hook admission whose start has not come: a restart must wait for it too. */
                 if (o && awaiting_start(d))
                         json_object_object_add(o, "awaiting_start", json_object_new_boolean(true));
+                if (o && d->applied) /* what kvmtuned pinned, not what the domain's XML did */
+                        json_object_object_add(o, "applied", persist_placement(d->applied, NULL, m->topology));
                 if (o)
                         json_object_array_add(list, o);
         }
@@ -186,6 +189,8 @@ static void apply_domain(Manager *m, ManagedDomain *d) {
         if (r == 0) {
                 m->actions_ok++;
                 d->state = DOMAIN_PLACED;
+                placement_free(d->applied);
+                d->applied = placement_copy(pl, m->topology->n_nodes); /* NULL on ENOMEM: not known as ours */
                 d->pin_usec = now_usec() - d->event_usec;
                 set_error(d, NULL);
                 log_emit(&m->log, LOG_DEBUG,
@@ -256,16 +261,21 @@ static void note_shared_changes(Manager *m, hwloc_bitmap_t *before) {
         }
 }
 
+/* Whether a re-pin of d's shared vCPUs is due (its pins lag behind the plan for a moment). */
+static bool repin_due(const Manager *m, const Placement *pl) {
+        for (unsigned n = 0; n < m->topology->n_nodes; n++)
+                if (pl->shared_vcpus[n] && hwloc_bitmap_isset(m->repin_nodes, n))
+                        return true;
+        return false;
+}
+
 /* Re-pins each placed shared domain with vCPUs on a noted node, once. */
 static void repin_shared(Manager *m) {
         for (ManagedDomain *d = m->domains; d && !hwloc_bitmap_iszero(m->repin_nodes); d = d->next) {
                 const Placement *pl = planner_find(m->planner, d->name);
                 if (!pl || !pl->admitted || pl->adopted || d->state != DOMAIN_PLACED)
                         continue;
-                bool affected = false;
-                for (unsigned n = 0; n < m->topology->n_nodes && !affected; n++)
-                        affected = pl->shared_vcpus[n] && hwloc_bitmap_isset(m->repin_nodes, n);
-                if (affected)
+                if (repin_due(m, pl))
                         apply_domain(m, d);
         }
         hwloc_bitmap_zero(m->repin_nodes);
@@ -446,9 +456,10 @@ static void release_orphan_reservations(Manager *m) {
 
 /* ---- Domains coming and going ----------------------------------------------------------- */
 
-/* The request of a running domain: counts from the live XML, explicit pins from the
- * persistent one (kvmtuned's own live pins must not read as the domain's). */
-static int read_request(Manager *m, virDomainPtr dom, DomainRequest **ret_req, char **ret_error) {
+/* The request of a running domain, from its live XML (also a transient domain's: orchestrators
+ * start domains with createXML). Its pins are the user's, explicit, unless pins_ours says they
+ * are the ones kvmtuned applied: then they are dropped. */
+static int read_request(virDomainPtr dom, bool pins_ours, DomainRequest **ret_req, char **ret_error) {
         _cleanup_free_ char *live = virDomainGetXMLDesc(dom, 0);
         if (!live) {
                 *ret_error = strdup(virGetLastErrorMessage());
@@ -458,21 +469,19 @@ static int read_request(Manager *m, virDomainPtr dom, DomainRequest **ret_req, c
         int r = domain_parse(live, strlen(live), &req, ret_error);
         if (r < 0)
                 return r;
-        _cleanup_free_ char *persistent =
-                virDomainIsPersistent(dom) == 1 ? virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE) : NULL;
-        _cleanup_(domain_freep) DomainRequest *inactive = NULL;
-        _cleanup_free_ char *ignored = NULL;
-        req->explicit_pins = false;
-        hwloc_bitmap_zero(req->pinned_cpus);
-        hwloc_bitmap_zero(req->pinned_nodes);
-        if (persistent && domain_parse(persistent, strlen(persistent), &inactive, &ignored) == 0) {
-                req->explicit_pins = inactive->explicit_pins;
-                hwloc_bitmap_copy(req->pinned_cpus, inactive->pinned_cpus);
-                hwloc_bitmap_copy(req->pinned_nodes, inactive->pinned_nodes);
+        if (pins_ours) {
+                req->explicit_pins = false;
+                hwloc_bitmap_zero(req->pinned_cpus);
+                hwloc_bitmap_zero(req->pinned_nodes);
         }
-        (void) m;
         *ret_req = TAKE_PTR(req);
         return 0;
+}
+
+/* Whether the live pins of d are kvmtuned's: it applied them (or began to) in this run or, as
+ * its allocations file says, in the previous one. */
+static bool pins_ours(const ManagedDomain *d) {
+        return d->applied || d->attempts > 0;
 }
 
 /* A new record for a running domain, first in the list; NULL on ENOMEM. */
@@ -494,11 +503,12 @@ static ManagedDomain *new_record(Manager *m, const char *name, const char *uuid,
  * RESTORED until the first reconcile confirms it against its running domain or releases it. */
 static void restore_saved(Manager *m) {
         for (size_t i = 0; m->saved && i < json_object_array_length(m->saved); i++) {
-                _cleanup_(placement_freep) Placement *spec = NULL;
+                json_object *entry = json_object_array_get_idx(m->saved, i);
+                _cleanup_(placement_freep) Placement *spec = NULL, *applied = NULL;
                 _cleanup_free_ char *cls = NULL, *uuid = NULL;
-                const Placement *pl;
-                if (persist_parse(json_object_array_get_idx(m->saved, i), m->topology, &spec, &cls, &uuid) < 0 ||
-                    !uuid) {
+                json_object *o = json_field(entry, "applied", json_type_object);
+                if (persist_parse(entry, m->topology, &spec, &cls, &uuid) < 0 || !uuid ||
+                    (o && persist_parse(o, m->topology, &applied, NULL, NULL) < 0)) {
                         log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "adopt", .vcpu = -1 },
                                  "entry %zu of the allocations file cannot be read: dropped, its domain is placed "
                                  "again if it runs",
@@ -506,23 +516,26 @@ static void restore_saved(Manager *m) {
                         continue;
                 }
                 /* Dedicated CPUs outside today's pool, or a class that is gone: placed afresh. */
-                if ((!spec->adopted && !hwloc_bitmap_isincluded(spec->held, m->config->host.dedicated)) ||
-                    planner_restore(m->planner, spec, cls, &pl) < 0) {
+                const Placement *pl;
+                bool fits = (spec->adopted || hwloc_bitmap_isincluded(spec->held, m->config->host.dedicated)) &&
+                            planner_restore(m->planner, spec, cls, &pl) == 0;
+                if (!fits)
                         log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = spec->name, .action = "adopt", .vcpu = -1 },
                                  "%s: the previous run's placement (class %s) does not fit the current policy: it "
                                  "is placed again if it runs",
                                  spec->name, cls);
+                if (!fits && !applied)
                         continue;
-                }
+                /* Even unbooked, the record says which of its live pins kvmtuned made. */
                 ManagedDomain *d = new_record(m, spec->name, uuid, 0);
                 if (!d) {
                         planner_release(m->planner, spec->name);
                         continue;
                 }
                 d->state = DOMAIN_RESTORED;
-                json_object *waiting =
-                        json_field(json_object_array_get_idx(m->saved, i), "awaiting_start", json_type_boolean);
-                if (waiting && json_object_get_boolean(waiting)) {
+                d->applied = TAKE_PTR(applied);
+                json_object *waiting = json_field(entry, "awaiting_start", json_type_boolean);
+                if (fits && waiting && json_object_get_boolean(waiting)) {
                         /* Admitted before the restart, its start not yet seen: it waits again, from now. */
                         d->state = DOMAIN_PENDING;
                         d->admit_usec = now_usec();
@@ -534,14 +547,23 @@ static void restore_saved(Manager *m) {
         planner_refresh_shared(m->planner); /* the saved floating sets may predate a change of the pools */
 }
 
+/* Pins that changed after kvmtuned verified its own were set by an operator or an orchestrator:
+ * kvmtuned does not fight them, the domain counts as pinning itself from now on. */
+static void log_foreign_pins(Manager *m, const ManagedDomain *d) {
+        log_emit(&m->log, LOG_NOTICE, &(LogFields){ .domain = d->name, .action = "respect", .vcpu = -1 },
+                 "%s: its pins were changed outside kvmtuned: left alone, its CPUs count as taken", d->name);
+}
+
 /* A restored placement whose domain runs: kept when it still describes the domain under the
- * current policy (same vCPU count, same class); its pins are applied again when libvirt no
- * longer holds them. Returns 1 when adopted, 0 when it does not fit (the caller places the
- * domain afresh), or negative errno when the domain's XML cannot be read: its booking stays
- * (the domain still runs on those CPUs) and the next reconcile tries again. */
-static int adopt_restored(Manager *m, ManagedDomain *d, virDomainPtr dom) {
+ * current policy (same vCPU count, same class); its pins are applied again when they were never
+ * finished. Returns 1 when adopted, 0 when it does not fit (the caller places the domain afresh;
+ * *ret_pins_ours: whether its live pins are kvmtuned's, not someone else's), or negative errno
+ * when the domain's XML cannot be read: its booking stays (the domain still runs on those CPUs)
+ * and the next reconcile tries again. */
+static int adopt_restored(Manager *m, ManagedDomain *d, virDomainPtr dom, bool *ret_pins_ours) {
         _cleanup_free_ char *error = NULL, *why = NULL;
-        int r = read_request(m, dom, &d->req, &error);
+        *ret_pins_ours = true;
+        int r = read_request(dom, true, &d->req, &error);
         if (r < 0) {
                 log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
                          "%s: cannot read its XML (%s); its previous placement stays booked", d->name,
@@ -549,6 +571,11 @@ static int adopt_restored(Manager *m, ManagedDomain *d, virDomainPtr dom) {
                 return r;
         }
         d->req->memory_in_use = true; /* running since before this run */
+        if (d->applied && !m->opts.dry_run && !pin_matches(dom, d->applied, m->topology)) {
+                log_foreign_pins(m, d); /* verified before the restart, changed since: not by kvmtuned */
+                *ret_pins_ours = false;
+                return 0;
+        }
         const Placement *pl = planner_find(m->planner, d->name);
         const PolicyClass *now = config_match_class(m->config, d->req->name, d->req->metadata_class, &why);
         if (!pl || pl->n_vcpus != d->req->vcpus || !now || strcmp(now->name, pl->cls->name) != 0) {
@@ -559,7 +586,7 @@ static int adopt_restored(Manager *m, ManagedDomain *d, virDomainPtr dom) {
                 return 0;
         }
         if (!pl->adopted && !m->opts.dry_run && !pin_matches(dom, pl, m->topology))
-                apply_domain(m, d); /* ours, but changed behind our back (or never finished) */
+                apply_domain(m, d); /* never finished, or the plan moved on (a smaller shared pool) */
         else
                 d->state = pl->adopted ? DOMAIN_ADOPTED : DOMAIN_PLACED;
         log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
@@ -611,7 +638,7 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec, bool
                 if (d->state == DOMAIN_PENDING && !d->attempts && planner_find(m->planner, name)) {
                         _cleanup_free_ char *error = NULL;
                         d->event_usec = event_usec;
-                        if (!d->req && read_request(m, dom, &d->req, &error) < 0) /* admitted before a restart */
+                        if (!d->req && read_request(dom, false, &d->req, &error) < 0) /* admitted before a restart */
                                 log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = name, .action = "read", .vcpu = -1 },
                                          "%s: cannot read its XML (%s); its admitted placement is applied as saved",
                                          name, error ? error : "unknown error");
@@ -623,9 +650,10 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec, bool
                 return;
         }
         _cleanup_(free_snapshotp) hwloc_bitmap_t *before = snapshot_shared(m);
+        bool ours = false; /* a domain kvmtuned never pinned: its live pins are the user's */
         if (same) { /* restored from the previous run */
                 d->event_usec = event_usec;
-                int r = adopt_restored(m, d, dom);
+                int r = adopt_restored(m, d, dom, &ours);
                 if (r != 0) {
                         settle(m, before);
                         return;
@@ -640,7 +668,7 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec, bool
         if (!d)
                 return;
         _cleanup_free_ char *error = NULL;
-        if (read_request(m, dom, &d->req, &error) < 0) {
+        if (read_request(dom, ours, &d->req, &error) < 0) {
                 d->state = DOMAIN_FAILED;
                 set_error(d, error ? error : "cannot read its XML");
                 log_emit(&m->log, LOG_ERR, &(LogFields){ .domain = name, .action = "read", .vcpu = -1 }, "%s: %s", name,
@@ -695,6 +723,22 @@ static void release_domain(Manager *m, ManagedDomain *d, const char *why) {
         settle(m, before);
 }
 
+/* Plans d again for the request now (its old placement released first), and settles. */
+static void replan(Manager *m, ManagedDomain *d, DomainRequest *now) {
+        _cleanup_(free_snapshotp) hwloc_bitmap_t *before = snapshot_shared(m);
+        now->memory_in_use = true; /* it runs: its memory is out of the free figure */
+        planner_release(m->planner, d->name);
+        domain_free(d->req);
+        d->req = now;
+        d->attempts = 0;
+        placement_free(d->applied); /* the new plan's pins replace them (or they were not ours) */
+        d->applied = NULL;
+        d->event_usec = now_usec();
+        set_error(d, NULL);
+        plan_domain(m, d);
+        settle(m, before);
+}
+
 /* Devices, vCPUs or iothreads changed: re-place when the shape it was planned for changed. */
 static void refresh_domain(Manager *m, virDomainPtr dom) {
         ManagedDomain *d = manager_find(m, virDomainGetName(dom));
@@ -702,7 +746,7 @@ static void refresh_domain(Manager *m, virDomainPtr dom) {
                 return;
         _cleanup_(domain_freep) DomainRequest *now = NULL;
         _cleanup_free_ char *error = NULL;
-        if (read_request(m, dom, &now, &error) < 0)
+        if (read_request(dom, pins_ours(d), &now, &error) < 0)
                 return;
         bool same = now->vcpus == d->req->vcpus && now->n_iothreads == d->req->n_iothreads &&
                     now->n_hostdevs == d->req->n_hostdevs &&
@@ -712,11 +756,17 @@ static void refresh_domain(Manager *m, virDomainPtr dom) {
                 return;
         log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "replan", .vcpu = -1 },
                  "%s changed (vCPUs, iothreads or devices): placing it again", d->name);
-        uint64_t t0 = now_usec();
-        bool in_use = d->req->memory_in_use;
-        planner_release(m->planner, d->name);
-        forget(m, d);
-        place_domain(m, dom, t0, in_use);
+        replan(m, d, TAKE_PTR(now));
+}
+
+/* A placed domain whose live pins are no longer kvmtuned's: planned again as pinning itself. */
+static void respect_foreign_pins(Manager *m, ManagedDomain *d, virDomainPtr dom) {
+        _cleanup_(domain_freep) DomainRequest *now = NULL;
+        _cleanup_free_ char *error = NULL;
+        log_foreign_pins(m, d);
+        if (read_request(dom, false, &now, &error) < 0)
+                return; /* kept as it is; the next reconcile looks again */
+        replan(m, d, TAKE_PTR(now));
 }
 
 static void on_lifecycle(Manager *m, virDomainPtr dom, int event, int detail) {
@@ -900,10 +950,13 @@ int manager_reconcile(Manager *m) {
                 if (!d || d->state == DOMAIN_PENDING || d->state == DOMAIN_RESTORED)
                         place_domain(m, doms[i], t0, !m->reconciled);
                 else if (d->state == DOMAIN_PLACED && !m->opts.dry_run) {
-                        /* Still ours? A libvirtd restart keeps QEMU's threads and their affinity. */
+                        /* Still as kvmtuned pinned it? Else someone re-pinned it (libvirtd keeps
+                         * live pins across its restarts): not fought. */
                         const Placement *pl = planner_find(m->planner, d->name);
-                        if (pl && !pin_matches(doms[i], pl, m->topology))
-                                apply_domain(m, d);
+                        if (d->applied && !pin_matches(doms[i], d->applied, m->topology))
+                                respect_foreign_pins(m, d, doms[i]);
+                        else if (pl && !pin_matches(doms[i], pl, m->topology))
+                                apply_domain(m, d); /* a re-pin that has not run yet */
                 }
                 virDomainFree(doms[i]);
         }
@@ -979,11 +1032,14 @@ static int reload_policy(Manager *m, char **ret_errors) {
                 next = d->next;
                 const Placement *pl = planner_find(m->planner, d->name);
                 if (!pl && d->state == DOMAIN_RESTORED) {
-                        log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
-                                 "%s: the previous run's placement does not fit the new policy: it is placed again if "
-                                 "it runs",
-                                 d->name);
-                        forget(m, d);
+                        if (planner_find(old_planner, d->name))
+                                log_emit(&m->log, LOG_INFO,
+                                         &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
+                                         "%s: the previous run's placement does not fit the new policy: it is placed "
+                                         "again if it runs",
+                                         d->name);
+                        if (!d->applied) /* else kept: it says which of the domain's live pins are kvmtuned's */
+                                forget(m, d);
                         continue;
                 }
                 bool was_moved = false;
@@ -1236,19 +1292,15 @@ static json_object *hook_prepare(Manager *m, const char *name, const char *xml) 
 
         if (m->config->host.hugepages == HUGEPAGES_KEEP)
                 tuning_hugepages_keep(&m->tuning, owner); /* what it added stays in the pool for good */
-        ManagedDomain *d = calloc(1, sizeof(ManagedDomain));
-        if (!d || !(d->name = strdup(name))) {
-                free(d);
+        ManagedDomain *d = new_record(m, name, owner, 0);
+        if (!d) {
                 planner_release(m->planner, name);
                 return NULL;
         }
-        snprintf(d->uuid, sizeof(d->uuid), "%s", owner);
         d->admit_usec = now_usec();
         d->state = pl->adopted ? DOMAIN_ADOPTED : DOMAIN_PENDING;
         d->req = TAKE_PTR(req);
         set_error(d, pl->adopted ? NULL : "admitted by the prepare hook; pins follow when it starts");
-        d->next = m->domains;
-        m->domains = d;
         log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = name, .action = "admit", .result = "ok", .vcpu = -1 },
                  "%s admitted (class %s)%s", name, pl->cls->name, pl->n_hugepages ? ", hugepages reserved" : "");
         update_pools(m); /* its CPUs are held now: governors and host isolation before it starts */

@@ -55,6 +55,8 @@ typedef struct ManagedDomain {
         DomainState state;
         char *error; /* the refusal or apply failure */
         unsigned attempts; /* apply attempts so far */
+        Placement *applied; /* the pins kvmtuned applied and verified last (in this run or the
+                             * previous one): live pins that differ are someone else's */
         uint64_t event_usec; /* CLOCK_MONOTONIC when its start was seen; 0: not yet */
         uint64_t admit_usec; /* when the prepare hook admitted it; 0: it did not */
         uint64_t pin_usec; /* from then to verified pins; 0 until done */

@@ -30,7 +30,8 @@ json_object *persist_placement(const Placement *pl, const char *uuid, const Topo
         json_object_object_add(o, "name", json_object_new_string(pl->name));
         if (uuid)
                 json_object_object_add(o, "uuid", json_object_new_string(uuid));
-        json_object_object_add(o, "class", json_object_new_string(pl->cls->name));
+        if (pl->cls)
+                json_object_object_add(o, "class", json_object_new_string(pl->cls->name));
         json_object_object_add(o, "admitted", json_object_new_boolean(pl->admitted));
         json_object_object_add(o, "adopted", json_object_new_boolean(pl->adopted));
         if (pl->reason)
@@ -89,7 +90,7 @@ int persist_parse(json_object *o, const Topology *t, Placement **ret_spec, char 
         json_object *hp = json_field(o, "hugepages", json_type_array),
                     *mode = json_field(o, "memory_mode", json_type_string);
         json_object *uuid = json_field(o, "uuid", json_type_string);
-        if (!name || !cls || !vcpus || !io || !hp || !mode)
+        if (!name || (!cls && ret_class) || !vcpus || !io || !hp || !mode)
                 return -EINVAL;
 
         _cleanup_(placement_freep) Placement *pl = placement_new(json_object_get_string(name), t->n_nodes);
@@ -166,15 +167,21 @@ int persist_parse(json_object *o, const Topology *t, Placement **ret_spec, char 
                 pl->n_explain++;
         }
 
-        char *class_name = strdup(json_object_get_string(cls));
+        char *class_name = cls ? strdup(json_object_get_string(cls)) : NULL;
         char *uuid_copy = uuid ? strdup(json_object_get_string(uuid)) : NULL;
-        if (!class_name || (uuid && !uuid_copy)) {
+        if ((cls && !class_name) || (uuid && !uuid_copy)) {
                 free(class_name);
                 free(uuid_copy);
                 return -ENOMEM;
         }
-        *ret_class = class_name;
-        *ret_uuid = uuid_copy;
+        if (ret_class)
+                *ret_class = class_name;
+        else
+                free(class_name);
+        if (ret_uuid)
+                *ret_uuid = uuid_copy;
+        else
+                free(uuid_copy);
         *ret_spec = TAKE_PTR(pl);
         return 0;
 }

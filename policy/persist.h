@@ -11,6 +11,7 @@
 json_object *persist_placement(const Placement *pl, const char *uuid, const Topology *t);
 
 /* Parses what persist_placement wrote into a new placement spec (for planner_restore), its class
- * name and uuid (both malloc'd, uuid NULL if absent). Returns 0, -EINVAL for a malformed
- * object (a CPU or node the host does not have is malformed), -ENOMEM. */
+ * name and uuid (both malloc'd, uuid NULL if absent; ret_class NULL: the class is not required
+ * and not returned, ret_uuid NULL: not returned). Returns 0, -EINVAL for a malformed object (a
+ * CPU or node the host does not have is malformed), -ENOMEM. */
 int persist_parse(json_object *o, const Topology *t, Placement **ret_spec, char **ret_class, char **ret_uuid);

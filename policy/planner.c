@@ -1491,8 +1491,7 @@ static hwloc_bitmap_t dup_or_empty(hwloc_const_bitmap_t set) {
         return set ? hwloc_bitmap_dup(set) : hwloc_bitmap_alloc();
 }
 
-/* A deep copy of spec's placement data; NULL on ENOMEM. */
-static Placement *placement_copy(const Placement *spec, unsigned n_nodes) {
+Placement *placement_copy(const Placement *spec, unsigned n_nodes) {
         _cleanup_(placement_freep) Placement *pl = placement_new(spec->name, n_nodes);
         if (!pl || (spec->reason && !(pl->reason = strdup(spec->reason))))
                 return NULL;

@@ -107,6 +107,10 @@ void planner_held_cpus(const Planner *p, hwloc_bitmap_t set);
  * NULL on ENOMEM. */
 Placement *placement_new(const char *name, unsigned n_nodes);
 
+/* A deep copy of spec (a placement of a host of n_nodes nodes) the caller owns, without its class
+ * (cls NULL: a copy may outlive the configuration); NULL on ENOMEM. */
+Placement *placement_copy(const Placement *spec, unsigned n_nodes);
+
 /* Frees a placement the caller owns (a spec); the planner frees its own on release. */
 void placement_free(Placement *pl);
 

@@ -97,6 +97,14 @@ check "SIGHUP with the bad file logs the error again" wait_for "[ \$(grep -c 're
 rm -f "$KT_TMP/policy.d/90-bad.conf"
 check "a good reload succeeds" ctl reload
 
+# A transient guest whose XML pins it (orchestrators start guests with createXML): left alone.
+pinned_cpu=${HK%%[,-]*}
+start_guest kt-pinned 1 64 "<cputune><vcpupin vcpu='0' cpuset='$pinned_cpu'/></cputune>"
+check "kt-pinned (transient, its XML pins vCPU 0 to CPU $pinned_cpu) is adopted" \
+  wait_for '[ "$(domain_state kt-pinned)" = adopted ]'
+check_sh "kt-pinned's vCPU thread stays on CPU $pinned_cpu" "[ \"\$(thread_affinity kt-pinned 'CPU 0/')\" = '$pinned_cpu' ]"
+stop_guest kt-pinned
+
 # Dry run: everything computed and logged, nothing changed.
 stop_kvmtuned
 stop_guest kt-late
