@@ -95,7 +95,8 @@ say "the lab host runs with $([ "$accel" = kvm ] && echo KVM || echo "TCG (no us
 # A kernel panic (pvpanic) ends QEMU with an error instead of a silent reboot into the runner.
 start_host() {
   rm -f "$WORK/lab.img" "$WORK/disk.qcow2"
-  mkfs.ext4 -q -F -L kvmtuned-lab -d "$WORK/lab" "$WORK/lab.img" 1G || fail_all "the lab disk is made"
+  truncate -s 1G "$WORK/lab.img" && mkfs.ext4 -q -F -L kvmtuned-lab -d "$WORK/lab" "$WORK/lab.img" ||
+    fail_all "the lab disk is made"
   qemu-img create -q -f qcow2 -F raw -b "$image/disk.raw" "$WORK/disk.qcow2" || fail_all "the overlay disk is made"
   : >"$WORK/tap.log"
   : >"$WORK/console.log"
@@ -117,7 +118,7 @@ start_host() {
 }
 
 # Prints the TAP lines as they come, until QEMU ends or time is up.
-shown=0 booted=0 tries=1 reason=
+shown=0 booted=0 tries=1 reason= lab_start=$(date +%s)
 show_new() {
   local lines
   lines=$(wc -l <"$WORK/tap.log")
@@ -161,7 +162,7 @@ else
 fi
 QEMU_PID=
 show_new
-say "the lab ran $(($(date +%s) - start)) s"
+say "the lab ran $(($(date +%s) - lab_start)) s ($tries boot$([ "$tries" = 1 ] || echo s))"
 
 # The verdict, from the lines themselves: each ok or not ok (a TODO is neither), every tag seen,
 # and the host's own summary line present (the runner finished).
