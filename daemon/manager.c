@@ -83,7 +83,7 @@ static void set_error(ManagedDomain *d, const char *error) {
 
 /* ---- The allocations file --------------------------------------------------------------- */
 
-static bool awaiting_start(const ManagedDomain *d);
+static bool awaiting_start(const Manager *m, const ManagedDomain *d);
 
 /* Writes what is placed to runtime_dir/allocations.json (write, fsync, rename), so a restarted
  * kvmtuned adopts exactly this instead of planning again. */
@@ -99,7 +99,7 @@ static void save_allocations(Manager *m) {
                 const Placement *pl = planner_find(m->planner, d->name);
                 json_object *o = pl && pl->admitted ? persist_placement(pl, d->uuid, m->topology) : NULL;
                 /* A hook admission whose start has not come: a restart must wait for it too. */
-                if (o && awaiting_start(d))
+                if (o && awaiting_start(m, d))
                         json_object_object_add(o, "awaiting_start", json_object_new_boolean(true));
                 if (o && d->applied) /* what kvmtuned pinned, not what the domain's XML did */
                         json_object_object_add(o, "applied", persist_placement(d->applied, NULL, m->topology));
@@ -209,14 +209,13 @@ static void apply_domain(Manager *m, ManagedDomain *d) {
                 schedule_retry(m);
 }
 
-static bool awaiting_start(const ManagedDomain *d);
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         (void) s;
         (void) usec;
         for (ManagedDomain *d = m->domains; d; d = d->next)
-                if (d->state == DOMAIN_PENDING && !awaiting_start(d) && !m->opts.dry_run)
+                if (d->state == DOMAIN_PENDING && !awaiting_start(m, d) && !m->opts.dry_run)
                         apply_domain(m, d); /* an admission waits for its start: nothing runs to pin */
         save_allocations(m);
         return 0;
@@ -705,8 +704,12 @@ static void retry_refused(Manager *m) {
 /* Admitted by the prepare hook, its start not yet seen: a STOPPED event or a reconcile that
  * does not list it belongs to an earlier run of the domain. The release hook ends it; should
  * that never come (a hook that timed out), a reconcile after ADMISSION_TIMEOUT_USEC does. */
-static bool awaiting_start(const ManagedDomain *d) {
-        return d->state == DOMAIN_PENDING && d->event_usec == 0 && now_usec() - d->admit_usec < ADMISSION_TIMEOUT_USEC;
+static uint64_t admission_timeout(const Manager *m) {
+        return m->opts.admission_timeout_usec ? m->opts.admission_timeout_usec : ADMISSION_TIMEOUT_USEC;
+}
+
+static bool awaiting_start(const Manager *m, const ManagedDomain *d) {
+        return d->state == DOMAIN_PENDING && d->event_usec == 0 && now_usec() - d->admit_usec < admission_timeout(m);
 }
 
 static void release_domain(Manager *m, ManagedDomain *d, const char *why) {
@@ -781,14 +784,14 @@ static void on_lifecycle(Manager *m, virDomainPtr dom, int event, int detail) {
                 break;
         case VIR_DOMAIN_EVENT_STOPPED: {
                 ManagedDomain *d = manager_find(m, name);
-                if (d && !awaiting_start(d))
+                if (d && !awaiting_start(m, d))
                         release_domain(m, d, "stopped");
                 break;
         }
         case VIR_DOMAIN_EVENT_CRASHED:
                 if (virDomainIsActive(dom) == 0) {
                         ManagedDomain *d = manager_find(m, name);
-                        if (d && !awaiting_start(d))
+                        if (d && !awaiting_start(m, d))
                                 release_domain(m, d, "crashed");
                 }
                 break;
@@ -941,7 +944,7 @@ int manager_reconcile(Manager *m) {
                         char uuid[VIR_UUID_STRING_BUFLEN];
                         running = virDomainGetUUIDString(doms[i], uuid) == 0 && strcmp(uuid, d->uuid) == 0;
                 }
-                if (!running && !awaiting_start(d))
+                if (!running && !awaiting_start(m, d))
                         release_domain(m, d, "is no longer running");
         }
         for (int i = 0; i < n; i++) {
@@ -1048,7 +1051,7 @@ static int reload_policy(Manager *m, char **ret_errors) {
                 if (!pl || !was_moved)
                         continue;
                 moved_count++;
-                bool waiting = awaiting_start(d);
+                bool waiting = awaiting_start(m, d);
                 d->attempts = 0;
                 set_error(d, pl->admitted ? NULL : pl->reason);
                 d->state = !pl->admitted ? DOMAIN_REFUSED : pl->adopted ? DOMAIN_ADOPTED : DOMAIN_PENDING;

@@ -37,6 +37,8 @@ typedef struct ManagerOptions {
         const char *procfs; /* "/proc" or a fixture */
         bool dry_run;
         bool debug;
+        uint64_t admission_timeout_usec; /* a hook admission whose start never comes ends after
+                                          * this; 0: 10 minutes (tests shorten it) */
 } ManagerOptions;
 
 typedef enum DomainState {

@@ -722,6 +722,39 @@ static void test_operator_pin_while_away_not_fought(void **state) {
         virDomainFree(dom);
 }
 
+static bool is_released(void *name) {
+        return !manager_find(fx.m, name) && !planner_find(fx.m->planner, name);
+}
+
+/* Issue 11, defect 5: a hook admission whose start never comes (libvirt gave up after the hook,
+ * or the hook's answer came too late) ends after the admission timeout on its own, also an
+ * admission of a domain that pins itself: its CPUs and memory are not held forever. */
+static void test_unstarted_admissions_expire(void **state) {
+        (void) state;
+        fx.m->opts.admission_timeout_usec = 300 * 1000;
+        const char *requests[] = {
+                "{\"command\": \"hook\", \"domain\": \"ded-never\", \"op\": \"prepare\", \"subop\": \"begin\", \"xml\": "
+                "\"<domain type='test'><name>ded-never</name><uuid>8a5d1a3e-0000-4000-8000-000000000001</uuid>"
+                "<memory unit='MiB'>64</memory><vcpu>1</vcpu></domain>\"}",
+                "{\"command\": \"hook\", \"domain\": \"ded-never-pinned\", \"op\": \"prepare\", \"subop\": \"begin\", "
+                "\"xml\": \"<domain type='test'><name>ded-never-pinned</name>"
+                "<uuid>8a5d1a3e-0000-4000-8000-000000000002</uuid><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+                "<cputune><vcpupin vcpu='0' cpuset='6'/></cputune></domain>\"}",
+        };
+        for (size_t i = 0; i < 2; i++) {
+                char *answer = raw_request(requests[i]);
+                assert_non_null(strstr(answer, "\"allow\":true"));
+                free(answer);
+        }
+        assert_non_null(planner_find(fx.m->planner, "ded-never"));
+        assert_non_null(planner_find(fx.m->planner, "ded-never-pinned"));
+        bool gone = pump_until(is_released, "ded-never") && pump_until(is_released, "ded-never-pinned");
+        print_message("admissions whose start never came, after 0.3 s + up to 5 s: %s\n",
+                      gone ? "released" : "still held");
+        fx.m->opts.admission_timeout_usec = 0;
+        assert_true(gone);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_existing_domain_placed_at_start),
@@ -738,6 +771,7 @@ int main(void) {
                 cmocka_unit_test(test_transient_explicit_pins_respected),
                 cmocka_unit_test(test_operator_live_pin_not_fought),
                 cmocka_unit_test(test_operator_pin_while_away_not_fought),
+                cmocka_unit_test(test_unstarted_admissions_expire),
         };
         return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);
 }
