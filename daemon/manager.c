@@ -84,6 +84,7 @@ static void set_error(ManagedDomain *d, const char *error) {
 /* ---- The allocations file --------------------------------------------------------------- */
 
 static bool awaiting_start(const Manager *m, const ManagedDomain *d);
+static void schedule_admission_expiry(Manager *m);
 
 /* Writes what is placed to runtime_dir/allocations.json (write, fsync, rename), so a restarted
  * kvmtuned adopts exactly this instead of planning again. */
@@ -208,7 +209,6 @@ static void apply_domain(Manager *m, ManagedDomain *d) {
         if (again)
                 schedule_retry(m);
 }
-
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
@@ -544,6 +544,7 @@ static void restore_saved(Manager *m) {
         json_object_put(m->saved);
         m->saved = NULL;
         planner_refresh_shared(m->planner); /* the saved floating sets may predate a change of the pools */
+        schedule_admission_expiry(m);
 }
 
 /* Pins that changed after kvmtuned verified its own were set by an operator or an orchestrator:
@@ -634,6 +635,8 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec, bool
         if (same && d->state != DOMAIN_RESTORED) {
                 /* Planned by the prepare hook: apply now that it runs. Else already managed
                  * (RESUMED, or a reconcile after a reconnect). */
+                if (d->event_usec == 0)
+                        d->event_usec = event_usec; /* its start came: the admission's wait is over */
                 if (d->state == DOMAIN_PENDING && !d->attempts && planner_find(m->planner, name)) {
                         _cleanup_free_ char *error = NULL;
                         d->event_usec = event_usec;
@@ -701,15 +704,20 @@ static void retry_refused(Manager *m) {
         }
 }
 
-/* Admitted by the prepare hook, its start not yet seen: a STOPPED event or a reconcile that
- * does not list it belongs to an earlier run of the domain. The release hook ends it; should
- * that never come (a hook that timed out), a reconcile after ADMISSION_TIMEOUT_USEC does. */
+/* Admitted by the prepare hook, its start not yet seen (pins to follow, or it pins itself): a
+ * STOPPED event or a reconcile that does not list it belongs to an earlier run of the domain. The
+ * release hook ends it; should that never come (libvirt gave up after the hook, or the hook's
+ * answer came too late), on_admission_expiry does after the admission timeout. */
 static uint64_t admission_timeout(const Manager *m) {
         return m->opts.admission_timeout_usec ? m->opts.admission_timeout_usec : ADMISSION_TIMEOUT_USEC;
 }
 
+static bool admitted_unstarted(const ManagedDomain *d) {
+        return (d->state == DOMAIN_PENDING || d->state == DOMAIN_ADOPTED) && d->admit_usec && d->event_usec == 0;
+}
+
 static bool awaiting_start(const Manager *m, const ManagedDomain *d) {
-        return d->state == DOMAIN_PENDING && d->event_usec == 0 && now_usec() - d->admit_usec < admission_timeout(m);
+        return admitted_unstarted(d) && now_usec() - d->admit_usec < admission_timeout(m);
 }
 
 static void release_domain(Manager *m, ManagedDomain *d, const char *why) {
@@ -724,6 +732,38 @@ static void release_domain(Manager *m, ManagedDomain *d, const char *why) {
         forget(m, d);
         retry_refused(m);
         settle(m, before);
+}
+
+/* Admissions whose start never came are released at the end of their wait; without a
+ * connection, the reconcile after the next one decides (the domain may have started unseen). */
+static int on_admission_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        (void) s;
+        (void) usec;
+        for (ManagedDomain *d = m->domains, *next; d && m->connected; d = next) {
+                next = d->next; /* release_domain frees d (and nothing else) */
+                if (admitted_unstarted(d) && !awaiting_start(m, d))
+                        release_domain(m, d, "was admitted by the prepare hook but never started");
+        }
+        schedule_admission_expiry(m);
+        return 0;
+}
+
+/* Arms the timer for the earliest end of an admission's wait, or disarms it. */
+static void schedule_admission_expiry(Manager *m) {
+        uint64_t first = 0;
+        for (ManagedDomain *d = m->domains; d; d = d->next)
+                if (admitted_unstarted(d) && (!first || d->admit_usec < first))
+                        first = d->admit_usec;
+        if (!first) {
+                sd_event_source_set_enabled(m->admission_source, SD_EVENT_OFF);
+                return;
+        }
+        if (!m->admission_source && sd_event_add_time(m->event, &m->admission_source, CLOCK_MONOTONIC, 0, 1000,
+                                                      on_admission_expiry, m) < 0)
+                return;
+        sd_event_source_set_time(m->admission_source, first + admission_timeout(m));
+        sd_event_source_set_enabled(m->admission_source, SD_EVENT_ONESHOT);
 }
 
 /* Plans d again for the request now (its old placement released first), and settles. */
@@ -1307,6 +1347,7 @@ static json_object *hook_prepare(Manager *m, const char *name, const char *xml) 
         log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = name, .action = "admit", .result = "ok", .vcpu = -1 },
                  "%s admitted (class %s)%s", name, pl->cls->name, pl->n_hugepages ? ", hugepages reserved" : "");
         update_pools(m); /* its CPUs are held now: governors and host isolation before it starts */
+        schedule_admission_expiry(m);
         note_shared_changes(m, before);
         schedule_repin(m);
         save_allocations(m);
@@ -1668,6 +1709,7 @@ void manager_free(Manager *m) {
         sd_event_source_disable_unref(m->reconnect_source);
         sd_event_source_disable_unref(m->retry_source);
         sd_event_source_disable_unref(m->repin_source);
+        sd_event_source_disable_unref(m->admission_source);
         for (size_t i = 0; i < ELEMENTSOF(m->signal_sources); i++)
                 sd_event_source_disable_unref(m->signal_sources[i]);
         while (m->domains)

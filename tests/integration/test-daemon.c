@@ -751,8 +751,28 @@ static void test_unstarted_admissions_expire(void **state) {
         bool gone = pump_until(is_released, "ded-never") && pump_until(is_released, "ded-never-pinned");
         print_message("admissions whose start never came, after 0.3 s + up to 5 s: %s\n",
                       gone ? "released" : "still held");
-        fx.m->opts.admission_timeout_usec = 0;
         assert_true(gone);
+
+        /* One that pins itself and starts in time is not released when its wait would have ended. */
+        char *answer = raw_request(
+                "{\"command\": \"hook\", \"domain\": \"ded-soon\", \"op\": \"prepare\", \"subop\": \"begin\", "
+                "\"xml\": \"<domain type='test'><name>ded-soon</name><uuid>8a5d1a3e-0000-4000-8000-000000000003</uuid>"
+                "<memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+                "<cputune><vcpupin vcpu='0' cpuset='6'/></cputune></domain>\"}");
+        assert_non_null(strstr(answer, "\"allow\":true"));
+        free(answer);
+        virDomainPtr dom = create("ded-soon", 1,
+                                  "<uuid>8a5d1a3e-0000-4000-8000-000000000003</uuid>"
+                                  "<cputune><vcpupin vcpu='0' cpuset='6'/></cputune>");
+        for (int i = 0; i < 60; i++)
+                sd_event_run(fx.m->event, 10000);
+        ManagedDomain *d = manager_find(fx.m, "ded-soon");
+        assert_non_null(d);
+        assert_int_equal(d->state, DOMAIN_ADOPTED);
+        fx.m->opts.admission_timeout_usec = 0;
+        assert_int_equal(virDomainDestroy(dom), 0);
+        assert_true(pump_until(is_gone, "ded-soon"));
+        virDomainFree(dom);
 }
 
 int main(void) {
