@@ -775,6 +775,53 @@ static void test_unstarted_admissions_expire(void **state) {
         virDomainFree(dom);
 }
 
+/* Issue 11, defect 3: domains started while kvmtuned was away do not take the CPUs of the
+ * placements its previous run made: those are restored first, whatever order libvirt lists the
+ * domains in. */
+static void test_restart_keeps_saved_cpus(void **state) {
+        (void) state;
+        virDomainPtr a = create("ded-first", 1, NULL);
+        assert_true(pump_until(is_managed, "ded-first"));
+        assert_int_equal(manager_find(fx.m, "ded-first")->state, DOMAIN_PLACED);
+        char *before = vcpu_pins(a, 0);
+        manager_free(fx.m);
+        fx.m = NULL;
+        const char *late[] = { "ded-late1", "ded-late2", "ded-late3" };
+        virDomainPtr doms[3];
+        for (int i = 0; i < 3; i++)
+                doms[i] = create(late[i], 1, NULL);
+        fx.m = start_manager();
+        drain();
+        char *after = vcpu_pins(a, 0);
+        print_message("ded-first on CPU %s before the restart, %s after it; started meanwhile:", before, after);
+        hwloc_bitmap_t seen = hwloc_bitmap_alloc();
+        hwloc_bitmap_set(seen, (unsigned) atoi(after));
+        bool shared_cpu = false;
+        for (int i = 0; i < 3; i++) {
+                char *p = vcpu_pins(doms[i], 0);
+                print_message(" %s on %s", late[i], p);
+                if (manager_find(fx.m, late[i])->state == DOMAIN_PLACED) {
+                        shared_cpu |= hwloc_bitmap_isset(seen, (unsigned) atoi(p));
+                        hwloc_bitmap_set(seen, (unsigned) atoi(p));
+                }
+                free(p);
+        }
+        print_message("\n");
+        assert_string_equal(before, after);
+        assert_false(shared_cpu);
+        for (int i = 0; i < 3; i++) {
+                assert_int_equal(virDomainDestroy(doms[i]), 0);
+                assert_true(pump_until(is_gone, (void *) late[i]));
+                virDomainFree(doms[i]);
+        }
+        assert_int_equal(virDomainDestroy(a), 0);
+        assert_true(pump_until(is_gone, "ded-first"));
+        virDomainFree(a);
+        hwloc_bitmap_free(seen);
+        free(before);
+        free(after);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_existing_domain_placed_at_start),
@@ -792,6 +839,7 @@ int main(void) {
                 cmocka_unit_test(test_operator_live_pin_not_fought),
                 cmocka_unit_test(test_operator_pin_while_away_not_fought),
                 cmocka_unit_test(test_unstarted_admissions_expire),
+                cmocka_unit_test(test_restart_keeps_saved_cpus),
         };
         return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);
 }
