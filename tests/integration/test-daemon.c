@@ -822,6 +822,43 @@ static void test_restart_keeps_saved_cpus(void **state) {
         free(after);
 }
 
+/* Issue 11, defect 7: a refused domain keeps running, but on the shared CPUs (housekeeping when
+ * there are none), never on a CPU a dedicated vCPU holds. */
+static void test_refused_domain_off_dedicated_cpus(void **state) {
+        (void) state;
+        virDomainPtr hold = create("ded-hold", 1, NULL);
+        assert_true(pump_until(is_managed, "ded-hold"));
+        virDomainPtr dom = create("ded-toobig", 7, NULL);
+        assert_true(pump_until(is_managed, "ded-toobig"));
+        drain();
+        assert_int_equal(manager_find(fx.m, "ded-toobig")->state, DOMAIN_REFUSED);
+        hwloc_bitmap_t held = hwloc_bitmap_alloc(), got = NULL;
+        planner_held_cpus(fx.m->planner, held);
+        bool clear = true;
+        for (unsigned v = 0; v < 7; v++) {
+                char *pins = vcpu_pins(dom, v);
+                const char *why;
+                assert_int_equal(cpulist_parse(pins, &got, &why), 0);
+                if (v == 0) {
+                        char *h = cpulist_format(held);
+                        print_message("ded-toobig refused; dedicated vCPUs hold CPUs %s; its vCPU 0 is on %s\n", h, pins);
+                        free(h);
+                }
+                clear &= !hwloc_bitmap_intersects(got, held) && !hwloc_bitmap_iszero(got);
+                hwloc_bitmap_free(got);
+                got = NULL;
+                free(pins);
+        }
+        assert_true(clear);
+        hwloc_bitmap_free(held);
+        assert_int_equal(virDomainDestroy(dom), 0);
+        assert_true(pump_until(is_gone, "ded-toobig"));
+        assert_int_equal(virDomainDestroy(hold), 0);
+        assert_true(pump_until(is_gone, "ded-hold"));
+        virDomainFree(dom);
+        virDomainFree(hold);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_existing_domain_placed_at_start),
@@ -840,6 +877,7 @@ int main(void) {
                 cmocka_unit_test(test_operator_pin_while_away_not_fought),
                 cmocka_unit_test(test_unstarted_admissions_expire),
                 cmocka_unit_test(test_restart_keeps_saved_cpus),
+                cmocka_unit_test(test_refused_domain_off_dedicated_cpus),
         };
         return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);
 }
