@@ -163,6 +163,66 @@ static void log_placement(Manager *m, const ManagedDomain *d, const Placement *p
 
 static void schedule_retry(Manager *m);
 
+/* Where domains without a placement of their own (refused, failed) run: the shared CPUs of all
+ * nodes, or housekeeping when there are none; never a CPU a dedicated vCPU holds. */
+static void float_cpus(Manager *m, hwloc_bitmap_t ret_set) {
+        _cleanup_bitmap_ hwloc_bitmap_t node = hwloc_bitmap_alloc();
+        hwloc_bitmap_zero(ret_set);
+        for (unsigned n = 0; n < m->topology->n_nodes; n++) {
+                planner_shared_cpus(m->planner, n, node);
+                hwloc_bitmap_or(ret_set, ret_set, node);
+        }
+        if (hwloc_bitmap_iszero(ret_set))
+                hwloc_bitmap_copy(ret_set, m->config->host.housekeeping);
+}
+
+/* A placement that puts every vCPU, the emulator and every iothread of d on set; NULL on ENOMEM. */
+static Placement *float_placement(Manager *m, const ManagedDomain *d, hwloc_const_bitmap_t set) {
+        _cleanup_(placement_freep) Placement *pl = placement_new(d->name, m->topology->n_nodes);
+        if (!pl || !(pl->vcpus = calloc(d->req->vcpus ? d->req->vcpus : 1, sizeof(PlacedVcpu))) ||
+            !(pl->iothreads = calloc(d->req->n_iothreads ? d->req->n_iothreads : 1, sizeof(PlacedIOThread))))
+                return NULL;
+        pl->memory_mode = MEMORY_NONE; /* its memory stays where libvirt put it */
+        hwloc_bitmap_copy(pl->emulator, set);
+        for (; pl->n_vcpus < d->req->vcpus; pl->n_vcpus++) {
+                pl->vcpus[pl->n_vcpus].vcpu = pl->n_vcpus;
+                if (!(pl->vcpus[pl->n_vcpus].cpus = hwloc_bitmap_dup(set)))
+                        return NULL;
+        }
+        for (; pl->n_iothreads < d->req->n_iothreads; pl->n_iothreads++) {
+                pl->iothreads[pl->n_iothreads].id = d->req->iothread_ids[pl->n_iothreads];
+                if (!(pl->iothreads[pl->n_iothreads].cpus = hwloc_bitmap_dup(set)))
+                        return NULL;
+        }
+        return TAKE_PTR(pl);
+}
+
+/* Moves a refused or failed domain onto the floating CPUs, unless it is there already. Its pins
+ * are recorded as kvmtuned's. Returns 0 or negative errno (reason in d->error's log line). */
+static int float_domain(Manager *m, ManagedDomain *d) {
+        _cleanup_bitmap_ hwloc_bitmap_t set = hwloc_bitmap_alloc();
+        float_cpus(m, set);
+        if (m->opts.dry_run || !d->req || (d->applied && hwloc_bitmap_isequal(d->applied->emulator, set)))
+                return 0;
+        _cleanup_(virDomainFreep) virDomainPtr dom = m->conn ? virDomainLookupByUUIDString(m->conn, d->uuid) : NULL;
+        _cleanup_(placement_freep) Placement *pl = float_placement(m, d, set);
+        _cleanup_free_ char *error = NULL;
+        if (!dom || !pl)
+                return dom ? -ENOMEM : -ENOENT;
+        int r = pin_apply(dom, pl, m->topology, &error);
+        _cleanup_free_ char *cpus = cpulist_format(set);
+        log_emit(&m->log, r < 0 ? LOG_WARNING : LOG_INFO,
+                 &(LogFields){ .domain = d->name, .action = "float", .result = r < 0 ? "failed" : "ok", .cpus = cpus,
+                               .vcpu = -1 },
+                 r < 0 ? "%s: cannot move it onto the shared CPUs %s: %s" : "%s runs on the shared CPUs %s%s", d->name,
+                 cpus ? cpus : "?", r < 0 ? (error ? error : strerror(-r)) : "");
+        if (r < 0)
+                return r;
+        placement_free(d->applied);
+        d->applied = TAKE_PTR(pl);
+        return 0;
+}
+
 /* Applies the domain's placement through libvirt and verifies it; retries later on failure. */
 static void apply_domain(Manager *m, ManagedDomain *d) {
         const Placement *pl = planner_find(m->planner, d->name);
@@ -205,9 +265,11 @@ static void apply_domain(Manager *m, ManagedDomain *d) {
         d->state = again ? DOMAIN_PENDING : DOMAIN_FAILED;
         log_emit(&m->log, again ? LOG_NOTICE : LOG_ERR,
                  &(LogFields){ .domain = d->name, .action = "apply", .result = "failed", .vcpu = -1 }, "%s: %s%s",
-                 d->name, d->error ? d->error : "?", again ? "; retrying" : "; giving up, the domain runs unpinned");
+                 d->name, d->error ? d->error : "?", again ? "; retrying" : "; giving up its placement");
         if (again)
                 schedule_retry(m);
+        else
+                float_domain(m, d); /* off the dedicated CPUs it may have half taken */
 }
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -277,6 +339,9 @@ static void repin_shared(Manager *m) {
                 if (repin_due(m, pl))
                         apply_domain(m, d);
         }
+        for (ManagedDomain *d = m->domains; d && !hwloc_bitmap_iszero(m->repin_nodes); d = d->next)
+                if (d->state == DOMAIN_REFUSED || d->state == DOMAIN_FAILED)
+                        float_domain(m, d); /* the shared CPUs changed: it follows them */
         hwloc_bitmap_zero(m->repin_nodes);
 }
 
@@ -614,7 +679,8 @@ static void plan_domain(Manager *m, ManagedDomain *d) {
                 d->state = DOMAIN_REFUSED;
                 set_error(d, pl->reason);
                 log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = d->name, .action = "refuse", .vcpu = -1 },
-                         "%s refused: %s (left running unplaced)", d->name, pl->reason);
+                         "%s refused: %s (left running, on the shared CPUs)", d->name, pl->reason);
+                float_domain(m, d);
         } else if (pl->adopted) {
                 d->state = DOMAIN_ADOPTED;
                 log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "respect", .vcpu = -1 },

@@ -40,6 +40,8 @@ if [ "$DED" = "$vcpu" ]; then
   start_guest kt-shared 1 64
   check "kt-shared is refused while kt-ded holds the CPU" wait_for '[ "$(domain_state kt-shared)" = refused ]'
   check_sh "the refused guest keeps running" "$VIRSH domstate kt-shared | grep -q running"
+  check_sh "on housekeeping CPUs (there are no shared ones), not on kt-ded's CPU" \
+    "wait_for 'subset_of \"\$(thread_affinity kt-shared \"CPU 0/\")\" \"$HK\"' 10"
   # Two statistics passes after kvmtuned saw it: the first one read its memory by node.
   passes() { ctl --json top --once | grep -o '"passes":[0-9]*' | cut -d: -f2; }
   check_sh "and is not warned about a memory binding it never got" \
