@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   # build
   cmake gcc make pkg-config
-  libvirt-dev libhwloc-dev libnuma-dev libsystemd-dev libcgroup-dev libcmocka-dev
+  libvirt-dev libhwloc-dev libsystemd-dev libcmocka-dev
   libinih-dev libxml2-dev libjson-c-dev libmicrohttpd-dev
   # run: libvirt + QEMU for the demo and system tests; hwloc's tools are the tests' oracle
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 hwloc
