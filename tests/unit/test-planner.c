@@ -489,6 +489,30 @@ static Topology *host_with_figures(int64_t free_gib, int64_t pool_pages) {
         return t;
 }
 
+/* Issue 11, defect 10: MemPageSize=small takes the smallest hugepage size the host has; any the
+ * largest that divides the memory (it behaved as any). */
+static void test_mem_page_size_small(void **state) {
+        (void) state;
+        Topology *t = host_with_figures(3, 0);
+        free(t->nodes[0].hugepages);
+        t->nodes[0].hugepages = calloc(2, sizeof(TopoHugepages));
+        t->nodes[0].hugepages[0] = (TopoHugepages){ .page_kib = 2048 };
+        t->nodes[0].hugepages[1] = (TopoHugepages){ .page_kib = 1024 * 1024 };
+        t->nodes[0].n_hugepages = 2;
+        World *w = world_new(t, NULL,
+                             "[Class small]\nCPUPolicy=shared\nMemPageSize=small\n"
+                             "[Class any]\nCPUPolicy=shared\nMemPageSize=any\n");
+        const char *huge = "<memoryBacking><hugepages/></memoryBacking>";
+        const Placement *s = place(w, "s", "small", 1, 1024, huge), *a = place(w, "a", "any", 1, 1024, huge);
+        print_message("1 GiB with hugepages on a host of 2M and 1G pages: small -> %" PRIu64 " KiB, any -> %" PRIu64
+                      " KiB pages\n",
+                      s->hugepage_kib, a->hugepage_kib);
+        assert_true(s->admitted && a->admitted);
+        assert_int_equal(s->hugepage_kib, 2048);
+        assert_int_equal(a->hugepage_kib, 1024 * 1024);
+        world_free(w);
+}
+
 /* Hugepages taken from the existing pool are not taken from free memory: the pool's pages never
  * were part of it. */
 static void test_pool_pages_are_not_free_memory(void **state) {
@@ -897,6 +921,7 @@ int main(void) {
                 cmocka_unit_test(test_memory_and_hugepages),
                 cmocka_unit_test(test_persist_round_trip_and_bad_fields),
                 cmocka_unit_test(test_pool_pages_are_not_free_memory),
+                cmocka_unit_test(test_mem_page_size_small),
                 cmocka_unit_test(test_restored_memory_not_booked_twice),
                 cmocka_unit_test(test_running_domain_memory_in_use),
                 cmocka_unit_test(test_explicit_pins_count_as_taken),
