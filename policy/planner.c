@@ -896,7 +896,8 @@ static int pick_page_size(Planner *p, const DomainRequest *req, const PolicyClas
                 *ret_page_kib = cls->mem_page_kib;
                 return 0;
         }
-        /* "any": the largest size the host has that divides the memory, else the smallest size. */
+        /* "any": the largest size the host has that divides the memory, else the smallest size;
+         * "small": the smallest size. */
         uint64_t best = 0, smallest = 0;
         for (unsigned n = 0; n < p->t->n_nodes; n++)
                 for (unsigned i = 0; i < p->t->nodes[n].n_hugepages; i++) {
@@ -906,6 +907,8 @@ static int pick_page_size(Planner *p, const DomainRequest *req, const PolicyClas
                         if (smallest == 0 || kib < smallest)
                                 smallest = kib;
                 }
+        if (cls->mem_page_kib == PAGE_KIB_SMALL)
+                best = 0;
         *ret_page_kib = best ? best : smallest ? smallest : 2048;
         if (!best && !smallest)
                 return explain(pl, "the host reports no hugepage sizes: assuming 2M pages");
