@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -859,6 +860,45 @@ static void test_refused_domain_off_dedicated_cpus(void **state) {
         virDomainFree(hold);
 }
 
+/* Issue 11, defect 10: a start that finds many running domains writes (and fsyncs) the
+ * allocations file a few times, not once per domain (O(N^2) bytes and N fsyncs). */
+static void test_startup_saves_allocations_once(void **state) {
+        (void) state;
+        enum { N = 12 };
+        manager_free(fx.m);
+        fx.m = NULL;
+        virDomainPtr doms[N];
+        for (int i = 0; i < N; i++) {
+                char name[32];
+                snprintf(name, sizeof(name), "vdi-many%d", i);
+                doms[i] = create(name, 1, NULL);
+        }
+        int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        assert_true(in >= 0);
+        /* The .tmp closes between two renames: the kernel does not merge them as repeats. */
+        assert_true(inotify_add_watch(in, fx.d.runtime, IN_MOVED_TO | IN_CLOSE_WRITE) >= 0);
+        fx.m = start_manager();
+        drain();
+        unsigned saves = 0;
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        ssize_t len;
+        while ((len = read(in, buf, sizeof(buf))) > 0)
+                for (char *p = buf; p < buf + len;) {
+                        const struct inotify_event *ev = (const struct inotify_event *) p;
+                        if ((ev->mask & IN_MOVED_TO) && ev->len && strcmp(ev->name, "allocations.json") == 0)
+                                saves++;
+                        p += sizeof(struct inotify_event) + ev->len;
+                }
+        close(in);
+        print_message("a start with %d + 2 running domains wrote the allocations file %u times\n", N, saves);
+        for (int i = 0; i < N; i++) {
+                virDomainDestroy(doms[i]);
+                virDomainFree(doms[i]);
+        }
+        drain();
+        assert_true(saves >= 1 && saves <= 3);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_existing_domain_placed_at_start),
@@ -878,6 +918,7 @@ int main(void) {
                 cmocka_unit_test(test_unstarted_admissions_expire),
                 cmocka_unit_test(test_restart_keeps_saved_cpus),
                 cmocka_unit_test(test_refused_domain_off_dedicated_cpus),
+                cmocka_unit_test(test_startup_saves_allocations_once),
         };
         return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);
 }
