@@ -88,7 +88,7 @@ static void schedule_admission_expiry(Manager *m);
 
 /* Writes what is placed to runtime_dir/allocations.json (write, fsync, rename), so a restarted
  * kvmtuned adopts exactly this instead of planning again. */
-static void save_allocations(Manager *m) {
+static void write_allocations(Manager *m) {
         _cleanup_(json_object_putp) json_object *root = json_object_new_object();
         json_object *list = json_object_new_array();
         if (!root || !list) {
@@ -121,6 +121,31 @@ static void save_allocations(Manager *m) {
         fsync(fileno(f));
         if (fclose(f) != 0 || rename(tmp, m->allocations_path) < 0)
                 log_emit(&m->log, LOG_WARNING, LOG_NO_FIELDS, "cannot write %s: %m", m->allocations_path);
+}
+
+static int on_save(sd_event_source *s, void *userdata) {
+        (void) s;
+        write_allocations(userdata);
+        return 0;
+}
+
+/* The allocations file is written once the changes of this loop iteration are done: a start
+ * that places N domains writes it once, not N times (N fsyncs of up to N entries). */
+static void save_allocations(Manager *m) {
+        if (!m->save_source && sd_event_add_defer(m->event, &m->save_source, on_save, m) < 0) {
+                write_allocations(m);
+                return;
+        }
+        sd_event_source_set_enabled(m->save_source, SD_EVENT_ONESHOT);
+}
+
+/* Writes a save still pending now (before a reply that depends on it, or at exit). */
+static void flush_allocations(Manager *m) {
+        int enabled = SD_EVENT_OFF;
+        if (m->save_source && sd_event_source_get_enabled(m->save_source, &enabled) >= 0 && enabled != SD_EVENT_OFF) {
+                sd_event_source_set_enabled(m->save_source, SD_EVENT_OFF);
+                write_allocations(m);
+        }
 }
 
 static void load_allocations(Manager *m) {
@@ -1417,6 +1442,7 @@ static json_object *hook_prepare(Manager *m, const char *name, const char *xml) 
         note_shared_changes(m, before);
         schedule_repin(m);
         save_allocations(m);
+        flush_allocations(m); /* on disk before libvirt starts it: a restart must know the admission */
         return hook_reply(true, NULL);
 }
 
@@ -1776,6 +1802,9 @@ void manager_free(Manager *m) {
         sd_event_source_disable_unref(m->retry_source);
         sd_event_source_disable_unref(m->repin_source);
         sd_event_source_disable_unref(m->admission_source);
+        if (m->allocations_path)
+                flush_allocations(m);
+        sd_event_source_disable_unref(m->save_source);
         for (size_t i = 0; i < ELEMENTSOF(m->signal_sources); i++)
                 sd_event_source_disable_unref(m->signal_sources[i]);
         while (m->domains)

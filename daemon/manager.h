@@ -96,6 +96,7 @@ typedef struct Manager {
         sd_event_source *retry_source;
         sd_event_source *repin_source;
         sd_event_source *admission_source; /* the earliest end of a hook admission's wait */
+        sd_event_source *save_source; /* a pending write of the allocations file */
         hwloc_bitmap_t repin_nodes; /* node indexes whose shared domains need re-pinning */
         sd_event_source *signal_sources[3];
 
