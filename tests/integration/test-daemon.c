@@ -899,6 +899,45 @@ static void test_startup_saves_allocations_once(void **state) {
         assert_true(saves >= 1 && saves <= 3);
 }
 
+/* Issue 11, defect 10: a clean stop with RestoreOnExit=no keeps the host settings, and the next
+ * start takes them over instead of putting them back as a crashed run's and then setting them
+ * again. */
+static void test_restore_on_exit_no_is_not_a_crash(void **state) {
+        (void) state;
+        static const char base[] = "[Daemon]\nURI=test:///default\nMetrics=off\n[Host]\nGovernorDedicated=performance\n";
+        char conf[512];
+        snprintf(conf, sizeof(conf), "%sRestoreOnExit=no\nTransparentHugepages=never\n", base);
+        manager_free(fx.m);
+        fx.m = NULL;
+        fixture_write(fx.d.root, "kvmtuned.conf", conf);
+        fx.m = start_manager();
+        assert_int_equal(sd_event_exit(fx.m->event, 0), 0);
+        assert_int_equal(manager_run(fx.m), 0); /* the loop ends at once: a clean stop */
+        manager_free(fx.m);
+        fx.m = NULL;
+        char *thp = NULL;
+        assert_int_equal(kfile_read(fx.d.sysfs, "kernel/mm/transparent_hugepage/enabled", &thp), 0);
+        print_message("THP after a clean stop with RestoreOnExit=no: %s", thp);
+        assert_true(strstr(thp, "never") && !strstr(thp, "madvise")); /* a fixture file holds what was written */
+        free(thp);
+
+        int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        char *dir = NULL;
+        assert_true(asprintf(&dir, "%s/kernel/mm/transparent_hugepage", fx.d.sysfs) > 0);
+        assert_true(inotify_add_watch(in, dir, IN_MODIFY | IN_CLOSE_WRITE) >= 0);
+        fx.m = start_manager();
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        ssize_t n = read(in, buf, sizeof(buf));
+        close(in);
+        free(dir);
+        print_message("the next start wrote the THP file: %s\n", n > 0 ? "yes (restored, then set again)" : "no");
+        assert_true(n <= 0);
+        manager_free(fx.m);
+        fx.m = NULL;
+        fixture_write(fx.d.root, "kvmtuned.conf", base);
+        fx.m = start_manager();
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_existing_domain_placed_at_start),
@@ -919,6 +958,7 @@ int main(void) {
                 cmocka_unit_test(test_restart_keeps_saved_cpus),
                 cmocka_unit_test(test_refused_domain_off_dedicated_cpus),
                 cmocka_unit_test(test_startup_saves_allocations_once),
+                cmocka_unit_test(test_restore_on_exit_no_is_not_a_crash),
         };
         return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);
 }
