@@ -74,8 +74,9 @@ static int read_journal(Journal *j, JournalFound *ret_found) {
         keep_valid_entries(s, res);
         j->settings = json_object_get(s);
         j->reservations = json_object_get(res);
+        json_object *kept = json_field(root, "kept", json_type_boolean);
         if (json_object_object_length(s) > 0 || json_object_array_length(res) > 0)
-                *ret_found = JOURNAL_RECOVERED;
+                *ret_found = kept && json_object_get_boolean(kept) ? JOURNAL_KEPT : JOURNAL_RECOVERED;
         return 0;
 }
 
@@ -123,6 +124,8 @@ int journal_save(Journal *j) {
         json_object_object_add(root, "boot_id", json_object_new_string(j->boot_id));
         json_object_object_add(root, "settings", json_object_get(j->settings));
         json_object_object_add(root, "reservations", json_object_get(j->reservations));
+        if (j->kept)
+                json_object_object_add(root, "kept", json_object_new_boolean(true));
         _cleanup_free_ char *tmp = NULL;
         if (asprintf(&tmp, "%s.tmp", j->path) < 0)
                 return -ENOMEM;
@@ -207,4 +210,9 @@ uint64_t journal_added_pages(const Journal *j, unsigned node, uint64_t page_kib)
                 if (res.node == node && res.page_kib == page_kib)
                         sum += res.added;
         return sum;
+}
+
+int journal_keep(Journal *j) {
+        j->kept = true;
+        return journal_save(j);
 }

@@ -14,11 +14,13 @@ typedef struct Journal {
         char *boot_id;
         json_object *settings; /* {"relative/path": "original value"} */
         json_object *reservations; /* [{"owner", "node", "page_kib", "added"}] */
+        bool kept; /* written by a clean stop with RestoreOnExit=no: the settings stay on purpose */
 } Journal;
 
 typedef enum JournalFound {
         JOURNAL_EMPTY, /* no journal, an empty one, or one from another boot */
         JOURNAL_RECOVERED, /* entries of this boot: a previous run did not finish */
+        JOURNAL_KEPT, /* entries of this boot a clean stop kept on purpose (RestoreOnExit=no) */
         JOURNAL_SET_ASIDE, /* unreadable; renamed to PATH.unreadable */
         JOURNAL_UNREADABLE, /* unreadable, and it could not be renamed */
 } JournalFound;
@@ -38,6 +40,9 @@ const char *journal_original(const Journal *j, const char *key);
 
 /* Records key's original value unless one is recorded already, and saves. Returns 0 or -errno. */
 int journal_record(Journal *j, const char *key, const char *original);
+
+/* Marks the entries as kept on purpose by a clean stop, and saves. Returns 0 or -errno. */
+int journal_keep(Journal *j);
 
 /* Drops key (its original is back in place) and saves. */
 int journal_forget(Journal *j, const char *key);

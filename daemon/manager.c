@@ -1584,6 +1584,12 @@ static int open_journal(Manager *m) {
                          "settings it names by hand",
                          m->journal_path, m->journal_path);
         bool recovered = found == JOURNAL_RECOVERED;
+        if (found == JOURNAL_KEPT) {
+                log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "restore", .vcpu = -1 },
+                         "the previous run stopped with RestoreOnExit=no: its %d host settings are taken over",
+                         (int) json_object_object_length(m->journal->settings));
+                journal_save(m->journal); /* no longer kept: this run's crash must be undone */
+        }
         m->tuning =
                 (Tuning){ .sysfs = m->opts.sysfs ? m->opts.sysfs : "/sys", .procfs = procfs, .journal = m->journal };
         m->isolation = (Isolation){ .sysfs = m->tuning.sysfs,
@@ -1597,6 +1603,9 @@ static int open_journal(Manager *m) {
         if (undone < 0)
                 log_emit(&m->log, LOG_ERR, &(LogFields){ .action = "isolate", .result = "failed", .vcpu = -1 }, "%s",
                          error);
+        else if (undone > 0 && found == JOURNAL_KEPT)
+                log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "isolate", .vcpu = -1 },
+                         "host isolation the previous run kept is undone until a dedicated VM needs it");
         else if (undone > 0) {
                 recovered = true;
                 log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "isolate", .vcpu = -1 },
@@ -1754,6 +1763,12 @@ int manager_run(Manager *m) {
         sd_notify(0, "STOPPING=1");
         if (m->config->host.restore_on_exit)
                 restore_host_settings(m, "stopping");
+        else {
+                int k = journal_keep(m->journal); /* the next start takes them over, not as a crash's */
+                if (k < 0)
+                        log_emit(&m->log, LOG_WARNING, LOG_NO_FIELDS, "cannot mark %s as kept: %s", m->journal_path,
+                                 strerror(-k));
+        }
         log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "stop", .vcpu = -1 },
                  "kvmtuned stopping; pins stay with the domains and the next start adopts them");
         return r;
