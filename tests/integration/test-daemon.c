@@ -938,6 +938,27 @@ static void test_restore_on_exit_no_is_not_a_crash(void **state) {
         fx.m = start_manager();
 }
 
+/* Issue 11, defect 10: a reload that changes what only a restart applies (DryRun, Metrics, URI)
+ * says so in its answer, and the daemon keeps running with the old values. */
+static void test_reload_names_restart_only_keys(void **state) {
+        (void) state;
+        static const char base[] = "[Daemon]\nURI=test:///default\nMetrics=off\n[Host]\nGovernorDedicated=performance\n";
+        fixture_write(fx.d.root, "kvmtuned.conf",
+                      "[Daemon]\nURI=test:///default\nMetrics=127.0.0.1:19655\nDryRun=yes\n[Host]\n"
+                      "GovernorDedicated=performance\n");
+        char *answer = raw_request("{\"command\": \"reload\"}");
+        print_message("reload with DryRun and Metrics changed: %s", answer);
+        fixture_write(fx.d.root, "kvmtuned.conf", base);
+        assert_non_null(strstr(answer, "\"reloaded\":true"));
+        assert_non_null(strstr(answer, "DryRun"));
+        assert_non_null(strstr(answer, "Metrics"));
+        assert_false(fx.m->opts.dry_run);
+        assert_null(fx.m->config->daemon.metrics);
+        free(answer);
+        char *errors = NULL;
+        assert_int_equal(manager_reload(fx.m, &errors), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_existing_domain_placed_at_start),
@@ -959,6 +980,7 @@ int main(void) {
                 cmocka_unit_test(test_refused_domain_off_dedicated_cpus),
                 cmocka_unit_test(test_startup_saves_allocations_once),
                 cmocka_unit_test(test_restore_on_exit_no_is_not_a_crash),
+                cmocka_unit_test(test_reload_names_restart_only_keys),
         };
         return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);
 }
