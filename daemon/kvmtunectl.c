@@ -314,8 +314,13 @@ static int verb_daemon(const CliHost *h, bool json, const char *command, const c
                 print_domains(reply);
         else if (strcmp(command, "explain") == 0)
                 print_explain(reply);
-        else
+        else {
                 printf("configuration reloaded\n");
+                json_object *restart = get(reply, "restart_needed");
+                if (restart)
+                        printf("changed, applied at the next restart (running with the old values): %s\n",
+                               json_object_get_string(restart));
+        }
         return EXIT_SUCCESS;
 }
 

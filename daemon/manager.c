@@ -1104,8 +1104,36 @@ int manager_reconcile(Manager *m) {
 
 /* ---- Reload ------------------------------------------------------------------------------- */
 
+static bool same_text(const char *a, const char *b) {
+        return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Settings only a restart applies keep their running values in the new configuration c; the
+ * names of those that changed are returned ("DryRun, Metrics"), NULL if none (or ENOMEM). */
+static char *keep_restart_only(const Config *running, Config *c) {
+        char names[64] = "";
+        if (c->daemon.dry_run != running->daemon.dry_run) {
+                strcat(names, ", DryRun");
+                c->daemon.dry_run = running->daemon.dry_run;
+        }
+        const struct {
+                const char *name;
+                char **now;
+                const char *before;
+        } texts[] = { { "Metrics", &c->daemon.metrics, running->daemon.metrics },
+                      { "URI", &c->daemon.uri, running->daemon.uri } };
+        for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
+                if (same_text(*texts[i].now, texts[i].before))
+                        continue;
+                strcat(strcat(names, ", "), texts[i].name);
+                free(*texts[i].now);
+                *texts[i].now = texts[i].before ? strdup(texts[i].before) : NULL;
+        }
+        return names[0] ? strdup(names + 2) : NULL;
+}
+
 /* The reload itself; manager_reload tells systemd around it. */
-static int reload_policy(Manager *m, char **ret_errors) {
+static int reload_policy(Manager *m, char **ret_errors, char **ret_restart) {
         CliHost host = { .topology = m->opts.topology,
                          .sysfs = m->opts.sysfs,
                          .config = m->opts.config_path,
@@ -1120,6 +1148,7 @@ static int reload_policy(Manager *m, char **ret_errors) {
                          "reload failed, the running policy stays:\n%s", *ret_errors ? *ret_errors : "");
                 return -EINVAL;
         }
+        *ret_restart = keep_restart_only(m->config, c);
         _cleanup_(planner_freep) Planner *p = NULL;
         r = planner_new(m->topology, c, &p);
         if (r < 0)
@@ -1200,15 +1229,19 @@ static int reload_policy(Manager *m, char **ret_errors) {
         apply_host_settings(m);
         save_allocations(m);
         log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "reload", .result = "ok", .vcpu = -1 },
-                 "configuration reloaded; %u domain%s placed again, the others left as they were", moved_count,
-                 moved_count == 1 ? "" : "s");
+                 "configuration reloaded; %u domain%s placed again, the others left as they were%s%s%s", moved_count,
+                 moved_count == 1 ? "" : "s", *ret_restart ? "; changed, applied at the next restart: " : "",
+                 *ret_restart ? *ret_restart : "", *ret_restart ? " (running with the old values)" : "");
         return 0;
 }
 
-int manager_reload(Manager *m, char **ret_errors) {
+int manager_reload(Manager *m, char **ret_errors, char **ret_restart) {
+        _cleanup_free_ char *restart = NULL;
         *ret_errors = NULL;
         sd_notify(0, "RELOADING=1");
-        int r = reload_policy(m, ret_errors);
+        int r = reload_policy(m, ret_errors, &restart);
+        if (ret_restart)
+                *ret_restart = TAKE_PTR(restart);
         sd_notify(0, "READY=1"); /* the running policy (old or new) is in force either way */
         if (r == 0)
                 notify_status(m);
@@ -1501,11 +1534,13 @@ static json_object *on_control(void *userdata, const ControlRequest *req) {
         if (strcmp(req->command, "reload") == 0) {
                 if (req->uid != 0)
                         return control_error("reload: permission denied (root only)");
-                _cleanup_free_ char *errors = NULL;
-                if (manager_reload(m, &errors) < 0)
+                _cleanup_free_ char *errors = NULL, *restart = NULL;
+                if (manager_reload(m, &errors, &restart) < 0)
                         return control_error("%s", errors ? errors : "reload failed");
                 json_object *o = json_object_new_object();
                 json_object_object_add(o, "reloaded", json_object_new_boolean(1));
+                if (restart)
+                        json_object_object_add(o, "restart_needed", json_object_new_string(restart));
                 return o;
         }
         if (strcmp(req->command, "hook") == 0) {
@@ -1523,7 +1558,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         (void) s;
         (void) si;
         _cleanup_free_ char *errors = NULL;
-        manager_reload(m, &errors);
+        manager_reload(m, &errors, NULL);
         return 0;
 }
 

@@ -134,8 +134,10 @@ int manager_restore_host(const ManagerOptions *opts);
 int manager_run(Manager *m);
 
 /* Re-reads configuration and policy; on error keeps the running one and returns -EINVAL with
- * the errors in *ret_errors (malloc'd). On success re-plans and moves only what changed. */
-int manager_reload(Manager *m, char **ret_errors);
+ * the errors in *ret_errors (malloc'd). On success re-plans and moves only what changed, and
+ * names in *ret_restart (malloc'd, NULL if none; ret_restart may be NULL) the changed settings
+ * only a restart applies (DryRun, Metrics, URI), which keep their running values. */
+int manager_reload(Manager *m, char **ret_errors, char **ret_restart);
 
 /* Lists running domains, adopts or places what is not managed, releases what vanished. */
 int manager_reconcile(Manager *m);

@@ -294,7 +294,7 @@ static void test_reload(void **state) {
         /* A bad policy: refused with FILE:LINE, the running policy stays. */
         fixture_write(fx.d.root, "policy.d/60-bad.conf", "[Class broken]\nCPUPolicy=fast\n");
         char *errors = NULL;
-        assert_int_equal(manager_reload(fx.m, &errors), -EINVAL);
+        assert_int_equal(manager_reload(fx.m, &errors, NULL), -EINVAL);
         print_message("bad reload: %s", errors);
         assert_non_null(strstr(errors, "policy.d/60-bad.conf:2: CPUPolicy=fast: expected dedicated, shared or mixed"));
         free(errors);
@@ -308,14 +308,14 @@ static void test_reload(void **state) {
         char *p = strstr(changed, "Overcommit=2");
         memcpy(p, "Overcommit=3", 12);
         fixture_write(fx.d.root, "policy.d/50-test.conf", changed);
-        assert_int_equal(manager_reload(fx.m, &errors), 0);
+        assert_int_equal(manager_reload(fx.m, &errors, NULL), 0);
         assert_true(config_find_class(fx.m->config, "vdi")->overcommit == 3);
         char *keep_after = vcpu_pins(keep, 0);
         assert_string_equal(keep_before, keep_after);
         assert_int_equal(manager_find(fx.m, "ded-keep")->state, DOMAIN_PLACED);
         assert_int_equal(manager_find(fx.m, "vdi-1")->state, DOMAIN_PLACED);
         fixture_write(fx.d.root, "policy.d/50-test.conf", policy);
-        assert_int_equal(manager_reload(fx.m, &errors), 0);
+        assert_int_equal(manager_reload(fx.m, &errors, NULL), 0);
         free(keep_before);
         free(keep_after);
         virDomainFree(keep);
@@ -567,7 +567,7 @@ static void test_reload_keeps_awaiting_admission(void **state) {
         assert_non_null(p);
         memcpy(p, "CacheLocality=none", 18);
         fixture_write(fx.d.root, "policy.d/50-test.conf", changed);
-        assert_int_equal(manager_reload(fx.m, &errors), 0);
+        assert_int_equal(manager_reload(fx.m, &errors, NULL), 0);
         d = manager_find(fx.m, "ded-h7");
         assert_non_null(d);
         print_message("after the reload: %s (%s)\n", d->state == DOMAIN_PENDING ? "pending" : "not pending",
@@ -576,7 +576,7 @@ static void test_reload_keeps_awaiting_admission(void **state) {
         assert_int_equal(d->attempts, 0);
         assert_int_equal(d->event_usec, 0);
         fixture_write(fx.d.root, "policy.d/50-test.conf", policy);
-        assert_int_equal(manager_reload(fx.m, &errors), 0);
+        assert_int_equal(manager_reload(fx.m, &errors, NULL), 0);
         free(hook_request(7, "release", "end"));
         assert_null(manager_find(fx.m, "ded-h7"));
 }
@@ -956,7 +956,7 @@ static void test_reload_names_restart_only_keys(void **state) {
         assert_null(fx.m->config->daemon.metrics);
         free(answer);
         char *errors = NULL;
-        assert_int_equal(manager_reload(fx.m, &errors), 0);
+        assert_int_equal(manager_reload(fx.m, &errors, NULL), 0);
 }
 
 int main(void) {
