@@ -489,6 +489,21 @@ static Topology *host_with_figures(int64_t free_gib, int64_t pool_pages) {
         return t;
 }
 
+/* Issue 11, defect 10: a spec with no hugepages, vCPUs or iothreads (a refused domain's, as a
+ * reload re-enters it) is copied without passing NULL to memcpy (UBSan stops the run if it is). */
+static void test_restore_of_an_empty_spec(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:1 numa:1(memory=4GiB) l3:1 core:4 pu:1", NULL);
+        Placement *spec = placement_new("refused", w->t->n_nodes);
+        assert_non_null(spec);
+        const Placement *pl = NULL;
+        assert_int_equal(planner_restore(w->p, spec, "ded", &pl), 0);
+        assert_false(pl->admitted);
+        assert_int_equal(pl->n_hugepages, 0);
+        placement_free(spec);
+        world_free(w);
+}
+
 /* Issue 11, defect 10: MemPageSize=small takes the smallest hugepage size the host has; any the
  * largest that divides the memory (it behaved as any). */
 static void test_mem_page_size_small(void **state) {
@@ -922,6 +937,7 @@ int main(void) {
                 cmocka_unit_test(test_persist_round_trip_and_bad_fields),
                 cmocka_unit_test(test_pool_pages_are_not_free_memory),
                 cmocka_unit_test(test_mem_page_size_small),
+                cmocka_unit_test(test_restore_of_an_empty_spec),
                 cmocka_unit_test(test_restored_memory_not_booked_twice),
                 cmocka_unit_test(test_running_domain_memory_in_use),
                 cmocka_unit_test(test_explicit_pins_count_as_taken),
