@@ -1526,7 +1526,8 @@ Placement *placement_copy(const Placement *spec, unsigned n_nodes) {
                         return NULL;
         }
         pl->n_hugepages = spec->n_hugepages;
-        memcpy(pl->hugepages, spec->hugepages, spec->n_hugepages * sizeof(PlacedHugepages));
+        if (spec->n_hugepages) /* a spec without any may have no array at all */
+                memcpy(pl->hugepages, spec->hugepages, spec->n_hugepages * sizeof(PlacedHugepages));
         for (unsigned i = 0; i < spec->n_explain; i++)
                 if (explain(pl, "%s", spec->explain[i]) < 0)
                         return NULL;
