@@ -959,6 +959,54 @@ static void test_reload_names_restart_only_keys(void **state) {
         assert_int_equal(manager_reload(fx.m, &errors, NULL), 0);
 }
 
+/* Issue 11, defect 10: kvmtuned_cpus counts every node's CPUs once per set on every machine of
+ * the corpus; no set wraps around (a memoryless package's CPUs made "free" underflow). */
+static void test_cpu_metrics_on_real_machines(void **state) {
+        (void) state;
+        const char *dir = oracle_corpus_dir();
+        if (!dir)
+                skip();
+        char **paths = NULL;
+        int n = oracle_list_xml(dir, &paths);
+        assert_true(n > 0);
+        int bad = 0;
+        manager_free(fx.m); /* one Manager per process: each takes SIGTERM, SIGINT and SIGHUP */
+        fx.m = NULL;
+        for (int i = 0; i < n; i++) {
+                DaemonFixture g;
+                daemon_fixture_new(&g, "pack:1 numa:1 core:1 pu:1");
+                fixture_write(g.root, "kvmtuned.conf", "[Daemon]\nURI=test:///default\nMetrics=off\n");
+                fixture_write(g.root, "policy.d/50-default.conf", "[Class default]\nCPUPolicy=shared\n");
+                ManagerOptions o = { .config_path = g.config, .policy_dir = g.policy_dir, .topology = paths[i],
+                                     .uri = "test:///default", .runtime_dir = g.runtime, .state_dir = g.state,
+                                     .sysfs = g.sysfs, .procfs = g.procfs };
+                Manager *m = NULL;
+                assert_int_equal(manager_new(&o, &m), 0);
+                char *text = manager_metrics_text(m);
+                unsigned total = 0, cpus = m->topology->n_cpus;
+                bool wrapped = false;
+                for (char *line = strstr(text, "\nkvmtuned_cpus{"); line; line = strstr(line + 1, "\nkvmtuned_cpus{")) {
+                        unsigned long v = strtoul(strchr(line, '}') + 1, NULL, 10);
+                        wrapped |= v > cpus;
+                        total += (unsigned) (v > cpus ? 0 : v);
+                }
+                if (wrapped || total != cpus) {
+                        print_message("%s: kvmtuned_cpus adds up to %u of %u CPUs%s\n", strrchr(paths[i], '/') + 1,
+                                      total, cpus, wrapped ? ", a set wrapped around" : "");
+                        bad++;
+                }
+                free(text);
+                manager_free(m);
+                daemon_fixture_free(&g);
+        }
+        fx.m = start_manager();
+        print_message("%d machines, %d with kvmtuned_cpus not adding up\n", n, bad);
+        for (int i = 0; i < n; i++)
+                free(paths[i]);
+        free(paths);
+        assert_int_equal(bad, 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_existing_domain_placed_at_start),
@@ -981,6 +1029,7 @@ int main(void) {
                 cmocka_unit_test(test_startup_saves_allocations_once),
                 cmocka_unit_test(test_restore_on_exit_no_is_not_a_crash),
                 cmocka_unit_test(test_reload_names_restart_only_keys),
+                cmocka_unit_test(test_cpu_metrics_on_real_machines),
         };
         return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);
 }
