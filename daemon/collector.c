@@ -201,20 +201,27 @@ char *manager_metrics_text(Manager *m) {
         }
 
         _cleanup_bitmap_ hwloc_bitmap_t held = hwloc_bitmap_alloc(), shared = hwloc_bitmap_alloc(),
-                                        part = hwloc_bitmap_alloc();
+                                        part = hwloc_bitmap_alloc(), rest = hwloc_bitmap_alloc();
         planner_held_cpus(m->planner, held);
         for (unsigned n = 0; n < t->n_nodes; n++) {
                 ExpoNode *e = &nodes[n];
                 e->node = t->nodes[n].os;
-                hwloc_bitmap_and(part, t->nodes[n].cpuset, m->config->host.housekeeping);
+                /* Each CPU counts once, for the node the planner counts it for (CPUs without local
+                 * memory included); free is what is left, never a difference that can wrap. */
+                planner_node_cpus(m->planner, n, rest);
+                hwloc_bitmap_and(part, rest, m->config->host.housekeeping);
                 e->housekeeping = (unsigned) hwloc_bitmap_weight(part);
-                hwloc_bitmap_and(part, t->nodes[n].cpuset, held);
+                hwloc_bitmap_andnot(rest, rest, part);
+                hwloc_bitmap_and(part, rest, held);
                 e->dedicated = (unsigned) hwloc_bitmap_weight(part);
+                hwloc_bitmap_andnot(rest, rest, part);
                 planner_shared_cpus(m->planner, n, shared);
                 unsigned vc = planner_shared_vcpus(m->planner, n);
-                e->shared = vc ? (unsigned) hwloc_bitmap_weight(shared) : 0;
-                unsigned all = (unsigned) hwloc_bitmap_weight(t->nodes[n].cpuset);
-                e->free = all - e->housekeeping - e->dedicated - e->shared;
+                hwloc_bitmap_and(part, rest, shared);
+                e->shared = vc ? (unsigned) hwloc_bitmap_weight(part) : 0;
+                if (vc)
+                        hwloc_bitmap_andnot(rest, rest, part);
+                e->free = (unsigned) hwloc_bitmap_weight(rest);
                 e->shared_ratio = e->shared ? (double) vc / e->shared : 0;
                 NodeMemory nm_info;
                 if (nodemem_read(m->tuning.sysfs, e->node, &nm_info) == 0)

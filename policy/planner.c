@@ -405,6 +405,17 @@ static bool cpu_is_shared(const Planner *p, unsigned i) {
         return p->shared_pool[i] && !p->held[i] && !p->pinned[i];
 }
 
+void planner_node_cpus(const Planner *p, unsigned node, hwloc_bitmap_t set) {
+        hwloc_bitmap_zero(set);
+        if (node >= (p->t->n_nodes ? p->t->n_nodes : 1))
+                return;
+        for (unsigned c = p->node_core0[node]; c < p->node_core0[node + 1]; c++) {
+                unsigned k = p->node_cores[c];
+                for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1]; j++)
+                        hwloc_bitmap_set(set, p->t->cpus[p->core_cpus[j]].os);
+        }
+}
+
 void planner_shared_cpus(const Planner *p, unsigned node, hwloc_bitmap_t set) {
         hwloc_bitmap_zero(set);
         for (unsigned c = p->node_core0[node]; c < p->node_core0[node + 1]; c++) {

@@ -94,6 +94,10 @@ const Placement *const *planner_placements(const Planner *p, unsigned *ret_n);
  * since may have taken: brings every shared vCPU's CPU set up to date. Returns 0 or -ENOMEM. */
 int planner_refresh_shared(Planner *p);
 
+/* The usable CPUs that count as node index n's, into set: its local CPUs, and CPUs without
+ * local memory for the first node of their package (else node 0). */
+void planner_node_cpus(const Planner *p, unsigned node, hwloc_bitmap_t set);
+
 /* The shared CPUs of node index n right now, into set. */
 void planner_shared_cpus(const Planner *p, unsigned node, hwloc_bitmap_t set);
 
