@@ -1007,6 +1007,125 @@ static void test_cpu_metrics_on_real_machines(void **state) {
         assert_int_equal(bad, 0);
 }
 
+/* Rewrites the allocations file while kvmtuned is stopped: edit changes the entry of domain name
+ * (or, name NULL, the whole file's root). */
+static void edit_saved(const char *name, void (*edit)(json_object *)) {
+        char *path = NULL;
+        assert_true(asprintf(&path, "%s/allocations.json", fx.d.runtime) > 0);
+        json_object *root = json_object_from_file(path), *list = NULL;
+        assert_non_null(root);
+        assert_true(json_object_object_get_ex(root, "domains", &list));
+        if (!name)
+                edit(root);
+        for (size_t i = 0; name && i < json_object_array_length(list); i++) {
+                json_object *e = json_object_array_get_idx(list, i), *n = NULL;
+                if (json_object_object_get_ex(e, "name", &n) && strcmp(json_object_get_string(n), name) == 0)
+                        edit(e);
+        }
+        assert_int_equal(json_object_to_file(path, root), 0);
+        json_object_put(root);
+        free(path);
+}
+
+static void drop_held(json_object *e) {
+        json_object_object_add(e, "held", json_object_new_array());
+}
+
+static void drop_admitted(json_object *e) {
+        json_object_object_del(e, "admitted");
+}
+
+static void same_cpu_twice(json_object *e) {
+        json_object *vcpus = NULL;
+        assert_true(json_object_object_get_ex(e, "vcpus", &vcpus));
+        json_object *cpus0 = NULL;
+        assert_true(json_object_object_get_ex(json_object_array_get_idx(vcpus, 0), "cpus", &cpus0));
+        json_object_object_add(json_object_array_get_idx(vcpus, 1), "cpus", json_object_get(cpus0));
+}
+
+static void future_version(json_object *root) {
+        json_object_object_add(root, "version", json_object_new_int(99));
+}
+
+/* The CPU a domain's vCPU is booked on, or -1 when the planner does not hold it for it. */
+static int booked_cpu(const char *name, unsigned vcpu) {
+        const Placement *pl = planner_find(fx.m->planner, name);
+        if (!pl || !pl->admitted || vcpu >= pl->n_vcpus)
+                return -1;
+        hwloc_bitmap_t held = hwloc_bitmap_alloc();
+        planner_held_cpus(fx.m->planner, held);
+        int cpu = hwloc_bitmap_first(pl->vcpus[vcpu].cpus);
+        bool ok = cpu >= 0 && hwloc_bitmap_isset(held, (unsigned) cpu) && hwloc_bitmap_isset(pl->held, (unsigned) cpu);
+        hwloc_bitmap_free(held);
+        return ok ? cpu : -1;
+}
+
+/* Issue 11, defect 9: the allocations file is not trusted on restore. A saved placement that
+ * breaks the planner's invariants (a dedicated vCPU on CPUs it does not hold, one CPU for two
+ * vCPUs, no "admitted"), or whose class changed its settings under the same name, is dropped
+ * with one log line and the domain placed again; a file of an unknown format version is set
+ * aside. */
+static void test_restore_distrusts_the_allocations_file(void **state) {
+        (void) state;
+        virDomainPtr one = create("ded-one", 1, NULL), two = create("ded-two", 2, NULL);
+        assert_true(pump_until(is_managed, "ded-one"));
+        assert_true(pump_until(is_managed, "ded-two"));
+        drain();
+        const struct {
+                const char *what, *name;
+                void (*edit)(json_object *);
+        } cases[] = {
+                { "held edited out", "ded-one", drop_held },
+                { "\"admitted\" removed", "ded-one", drop_admitted },
+                { "one CPU for two vCPUs", "ded-two", same_cpu_twice },
+                { "format version 99", NULL, future_version },
+        };
+        int failures = 0;
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                manager_free(fx.m);
+                fx.m = NULL;
+                edit_saved(cases[i].name, cases[i].edit);
+                fx.m = start_manager();
+                drain();
+                int a = booked_cpu("ded-one", 0), b0 = booked_cpu("ded-two", 0), b1 = booked_cpu("ded-two", 1);
+                bool ok = a >= 0 && b0 >= 0 && b1 >= 0 && a != b0 && a != b1 && b0 != b1;
+                if (!cases[i].name) {
+                        char *aside = NULL;
+                        assert_true(asprintf(&aside, "%s/allocations.json.unreadable", fx.d.runtime) > 0);
+                        ok &= access(aside, F_OK) == 0;
+                        free(aside);
+                }
+                print_message("%s: ded-one on %d, ded-two on %d and %d (booked; -1: not)%s\n", cases[i].what, a, b0, b1,
+                              ok ? "" : ": WRONG");
+                failures += !ok;
+        }
+
+        /* The class keeps its name, its settings change: placed again under them. */
+        manager_free(fx.m);
+        fx.m = NULL;
+        fixture_write(fx.d.root, "policy.d/50-test.conf",
+                      "[Class default]\nCPUPolicy=shared\nCacheLocality=numa\nMemoryPolicy=strict\n"
+                      "[Class ded]\nMatchName=ded-*\nCPUPolicy=shared\nCacheLocality=numa\n"
+                      "[Class vdi]\nMatchName=vdi-*\nCPUPolicy=shared\nOvercommit=2\n");
+        fx.m = start_manager();
+        drain();
+        const Placement *pl = planner_find(fx.m->planner, "ded-one");
+        bool shared_now = pl && pl->admitted && pl->n_vcpus == 1 && !pl->vcpus[0].dedicated;
+        print_message("class ded turned shared while kvmtuned was away: ded-one's vCPU is %s\n",
+                      shared_now ? "shared" : "still dedicated: WRONG");
+        failures += !shared_now;
+        fixture_write(fx.d.root, "policy.d/50-test.conf", policy);
+        char *errors = NULL;
+        assert_int_equal(manager_reload(fx.m, &errors, NULL), 0);
+        virDomainDestroy(one);
+        virDomainDestroy(two);
+        assert_true(pump_until(is_gone, "ded-one"));
+        assert_true(pump_until(is_gone, "ded-two"));
+        virDomainFree(one);
+        virDomainFree(two);
+        assert_int_equal(failures, 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_existing_domain_placed_at_start),
@@ -1030,6 +1149,7 @@ int main(void) {
                 cmocka_unit_test(test_restore_on_exit_no_is_not_a_crash),
                 cmocka_unit_test(test_reload_names_restart_only_keys),
                 cmocka_unit_test(test_cpu_metrics_on_real_machines),
+                cmocka_unit_test(test_restore_distrusts_the_allocations_file),
         };
         return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);
 }
