@@ -26,6 +26,7 @@
 
 #define APPLY_ATTEMPTS 3
 #define APPLY_RETRY_USEC (200 * 1000)
+#define ALLOCATIONS_VERSION 1 /* the allocations file's format; a file without one is version 1 */
 #define ADMISSION_TIMEOUT_USEC (600ULL * 1000 * 1000) /* a start slower than this is a lost hook */
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
@@ -95,6 +96,7 @@ static void write_allocations(Manager *m) {
                 json_object_put(list);
                 return;
         }
+        json_object_object_add(root, "version", json_object_new_int(ALLOCATIONS_VERSION));
         json_object_object_add(root, "domains", list);
         for (ManagedDomain *d = m->domains; d; d = d->next) {
                 const Placement *pl = planner_find(m->planner, d->name);
@@ -153,8 +155,15 @@ static void load_allocations(Manager *m) {
         if (kfile_read("/", m->allocations_path, &text) < 0)
                 return;
         json_object *root = json_tokener_parse(text), *list = json_field(root, "domains", json_type_array);
-        if (!list) {
-                log_emit(&m->log, LOG_WARNING, LOG_NO_FIELDS, "ignoring malformed %s", m->allocations_path);
+        json_object *version = json_field(root, "version", json_type_int);
+        if (!list || (version && json_object_get_int(version) != ALLOCATIONS_VERSION)) {
+                /* Set aside, not overwritten: a newer kvmtuned's file is for it to read again. */
+                _cleanup_free_ char *aside = NULL;
+                bool moved = asprintf(&aside, "%s.unreadable", m->allocations_path) >= 0 &&
+                             rename(m->allocations_path, aside) == 0;
+                log_emit(&m->log, LOG_WARNING, LOG_NO_FIELDS, "%s is %s: %s; every running domain is placed again",
+                         m->allocations_path, list ? "of an unknown format version" : "malformed",
+                         moved ? aside : "left where it is");
                 json_object_put(root);
                 return;
         }
@@ -587,50 +596,68 @@ static ManagedDomain *new_record(Manager *m, const char *name, const char *uuid,
         return d;
 }
 
+/* Whether class name still has the settings a saved placement was made under (saved: its
+ * "class_settings"; files written before they were saved carry none: the name decides). */
+static bool class_unchanged(Manager *m, const char *name, json_object *saved) {
+        const PolicyClass *now = config_find_class(m->config, name);
+        if (!now || !saved)
+                return now != NULL;
+        _cleanup_free_ char *settings = config_class_settings(now);
+        return settings && strcmp(settings, json_object_get_string(saved)) == 0;
+}
+
+/* Restores entry i of the allocations file: booked when it is valid and fits the policy; else
+ * logged, and kept unbooked when it says which pins kvmtuned applied (its domain is placed again
+ * if it runs, its own pins not mistaken for the domain's). */
+static void restore_entry(Manager *m, size_t i, json_object *entry) {
+        _cleanup_(placement_freep) Placement *spec = NULL, *applied = NULL;
+        _cleanup_free_ char *cls = NULL, *uuid = NULL;
+        json_object *o = json_field(entry, "applied", json_type_object), *id = json_field(entry, "uuid", json_type_string);
+        if (o && persist_parse(o, m->topology, &applied, NULL, NULL) < 0)
+                applied = NULL;
+        bool readable = persist_parse(entry, m->topology, &spec, &cls, &uuid) == 0 && uuid;
+        /* Dedicated CPUs outside today's pool, a class that is gone or changed its settings, or a
+         * placement this planner could not have made: placed afresh. */
+        const Placement *pl;
+        bool fits = readable &&
+                    (spec->adopted || hwloc_bitmap_isincluded(spec->held, m->config->host.dedicated)) &&
+                    class_unchanged(m, cls, json_field(entry, "class_settings", json_type_string)) &&
+                    planner_restore(m->planner, spec, cls, &pl) == 0;
+        if (!readable)
+                log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "adopt", .vcpu = -1 },
+                         "entry %zu of the allocations file is not valid: dropped, its domain is placed again if it "
+                         "runs",
+                         i);
+        else if (!fits)
+                log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = spec->name, .action = "adopt", .vcpu = -1 },
+                         "%s: the previous run's placement (class %s) does not fit the current policy or is not "
+                         "valid: it is placed again if it runs",
+                         spec->name, cls);
+        if (!fits && (!applied || !id))
+                return;
+        ManagedDomain *d = new_record(m, fits ? spec->name : applied->name, json_object_get_string(id), 0);
+        if (!d) {
+                if (fits)
+                        planner_release(m->planner, spec->name);
+                return;
+        }
+        d->state = DOMAIN_RESTORED;
+        d->applied = TAKE_PTR(applied);
+        json_object *waiting = json_field(entry, "awaiting_start", json_type_boolean);
+        if (fits && waiting && json_object_get_boolean(waiting)) {
+                /* Admitted before the restart, its start not yet seen: it waits again, from now. */
+                d->state = DOMAIN_PENDING;
+                d->admit_usec = now_usec();
+                set_error(d, "admitted by the prepare hook; pins follow when it starts");
+        }
+}
+
 /* The previous run's placements are booked before anything else, so that neither a hook
  * admission before libvirt answers nor a domain started meanwhile takes their CPUs. Each stays
  * RESTORED until the first reconcile confirms it against its running domain or releases it. */
 static void restore_saved(Manager *m) {
-        for (size_t i = 0; m->saved && i < json_object_array_length(m->saved); i++) {
-                json_object *entry = json_object_array_get_idx(m->saved, i);
-                _cleanup_(placement_freep) Placement *spec = NULL, *applied = NULL;
-                _cleanup_free_ char *cls = NULL, *uuid = NULL;
-                json_object *o = json_field(entry, "applied", json_type_object);
-                if (persist_parse(entry, m->topology, &spec, &cls, &uuid) < 0 || !uuid ||
-                    (o && persist_parse(o, m->topology, &applied, NULL, NULL) < 0)) {
-                        log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "adopt", .vcpu = -1 },
-                                 "entry %zu of the allocations file cannot be read: dropped, its domain is placed "
-                                 "again if it runs",
-                                 i);
-                        continue;
-                }
-                /* Dedicated CPUs outside today's pool, or a class that is gone: placed afresh. */
-                const Placement *pl;
-                bool fits = (spec->adopted || hwloc_bitmap_isincluded(spec->held, m->config->host.dedicated)) &&
-                            planner_restore(m->planner, spec, cls, &pl) == 0;
-                if (!fits)
-                        log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = spec->name, .action = "adopt", .vcpu = -1 },
-                                 "%s: the previous run's placement (class %s) does not fit the current policy: it "
-                                 "is placed again if it runs",
-                                 spec->name, cls);
-                if (!fits && !applied)
-                        continue;
-                /* Even unbooked, the record says which of its live pins kvmtuned made. */
-                ManagedDomain *d = new_record(m, spec->name, uuid, 0);
-                if (!d) {
-                        planner_release(m->planner, spec->name);
-                        continue;
-                }
-                d->state = DOMAIN_RESTORED;
-                d->applied = TAKE_PTR(applied);
-                json_object *waiting = json_field(entry, "awaiting_start", json_type_boolean);
-                if (fits && waiting && json_object_get_boolean(waiting)) {
-                        /* Admitted before the restart, its start not yet seen: it waits again, from now. */
-                        d->state = DOMAIN_PENDING;
-                        d->admit_usec = now_usec();
-                        set_error(d, "admitted by the prepare hook; pins follow when it starts");
-                }
-        }
+        for (size_t i = 0; m->saved && i < json_object_array_length(m->saved); i++)
+                restore_entry(m, i, json_object_array_get_idx(m->saved, i));
         json_object_put(m->saved);
         m->saved = NULL;
         planner_refresh_shared(m->planner); /* the saved floating sets may predate a change of the pools */
@@ -669,10 +696,11 @@ static int adopt_restored(Manager *m, ManagedDomain *d, virDomainPtr dom, bool *
         const Placement *pl = planner_find(m->planner, d->name);
         const PolicyClass *now = config_match_class(m->config, d->req->name, d->req->metadata_class, &why);
         if (!pl || pl->n_vcpus != d->req->vcpus || !now || strcmp(now->name, pl->cls->name) != 0) {
-                log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
-                         "%s: the previous run's placement (class %s) does not fit the current policy: placing it "
-                         "again",
-                         d->name, pl ? pl->cls->name : "?");
+                if (pl) /* else said when it was restored */
+                        log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
+                                 "%s: the previous run's placement (class %s) does not fit the current policy: "
+                                 "placing it again",
+                                 d->name, pl->cls->name);
                 return 0;
         }
         if (!pl->adopted && !m->opts.dry_run && !pin_matches(dom, pl, m->topology))

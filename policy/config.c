@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -1042,6 +1043,17 @@ bool config_class_equal(const PolicyClass *a, const PolicyClass *b) {
                a->memory_policy == b->memory_policy && a->mem_page_kib == b->mem_page_kib &&
                a->near_devices == b->near_devices && a->overcommit == b->overcommit &&
                lists_equal(a->match_name, b->match_name) && lists_equal(a->match_metadata, b->match_metadata);
+}
+
+char *config_class_settings(const PolicyClass *c) {
+        char *text = NULL;
+        if (asprintf(&text, "cpu=%d thread=%d cache=%d kind=%d emulator=%d io=%d memory=%d page=%" PRIu64
+                            " near=%d overcommit=%g",
+                     (int) c->cpu_policy, (int) c->thread_policy, (int) c->cache_locality, (int) c->core_kind,
+                     (int) c->emulator_threads, (int) c->io_threads, (int) c->memory_policy, c->mem_page_kib,
+                     (int) c->near_devices, c->overcommit) < 0)
+                return NULL;
+        return text;
 }
 
 bool config_pools_equal(const Config *a, const Config *b) {

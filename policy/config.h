@@ -123,6 +123,11 @@ const PolicyClass *config_match_class(const Config *c, const char *domain_name, 
 /* Whether two classes place domains the same way (every setting but name and source equal). */
 bool config_class_equal(const PolicyClass *a, const PolicyClass *b);
 
+/* The settings of class c that shape a placement, as one line (what a saved placement is
+ * compared with: a class that kept its name but changed them must not be adopted). Returns a
+ * malloc'd string, NULL on ENOMEM. */
+char *config_class_settings(const PolicyClass *c);
+
 /* Whether two configurations have the same CPU pools. */
 bool config_pools_equal(const Config *a, const Config *b);
 

@@ -30,8 +30,13 @@ json_object *persist_placement(const Placement *pl, const char *uuid, const Topo
         json_object_object_add(o, "name", json_object_new_string(pl->name));
         if (uuid)
                 json_object_object_add(o, "uuid", json_object_new_string(uuid));
-        if (pl->cls)
+        if (pl->cls) {
                 json_object_object_add(o, "class", json_object_new_string(pl->cls->name));
+                char *settings = config_class_settings(pl->cls);
+                if (settings)
+                        json_object_object_add(o, "class_settings", json_object_new_string(settings));
+                free(settings);
+        }
         json_object_object_add(o, "admitted", json_object_new_boolean(pl->admitted));
         json_object_object_add(o, "adopted", json_object_new_boolean(pl->adopted));
         if (pl->reason)
@@ -89,15 +94,16 @@ int persist_parse(json_object *o, const Topology *t, Placement **ret_spec, char 
         json_object *vcpus = json_field(o, "vcpus", json_type_array), *io = json_field(o, "iothreads", json_type_array);
         json_object *hp = json_field(o, "hugepages", json_type_array),
                     *mode = json_field(o, "memory_mode", json_type_string);
-        json_object *uuid = json_field(o, "uuid", json_type_string);
-        if (!name || (!cls && ret_class) || !vcpus || !io || !hp || !mode)
+        json_object *uuid = json_field(o, "uuid", json_type_string),
+                    *admitted = json_field(o, "admitted", json_type_boolean);
+        if (!name || (!cls && ret_class) || !vcpus || !io || !hp || !mode || !admitted)
                 return -EINVAL;
 
         _cleanup_(placement_freep) Placement *pl = placement_new(json_object_get_string(name), t->n_nodes);
         if (!pl)
                 return -ENOMEM;
         json_object *v;
-        pl->admitted = (v = json_field(o, "admitted", json_type_boolean)) && json_object_get_boolean(v);
+        pl->admitted = json_object_get_boolean(admitted);
         pl->adopted = (v = json_field(o, "adopted", json_type_boolean)) && json_object_get_boolean(v);
         if ((v = json_field(o, "reason", json_type_string)) && !(pl->reason = strdup(json_object_get_string(v))))
                 return -ENOMEM;

@@ -1545,6 +1545,36 @@ Placement *placement_copy(const Placement *spec, unsigned n_nodes) {
         return TAKE_PTR(pl);
 }
 
+/* Whether a spec read back from disk could have come from this planner: an admitted placement
+ * of its own holds exactly the CPUs its dedicated vCPUs run on (one vCPU per CPU) plus its
+ * isolated helpers', its shared vCPUs run on none of them and are counted per node; a refused
+ * one holds nothing. The file is not trusted: an edit must not book less than runs. */
+static bool spec_valid(const Planner *p, const Placement *spec) {
+        if (!spec->admitted)
+                return hwloc_bitmap_iszero(spec->held);
+        if (spec->adopted)
+                return true; /* its own pins: what they name is booked as it is */
+        _cleanup_bitmap_ hwloc_bitmap_t used = hwloc_bitmap_alloc();
+        unsigned shared = 0, counted = 0;
+        for (unsigned i = 0; i < spec->n_vcpus; i++) {
+                const PlacedVcpu *v = &spec->vcpus[i];
+                if (hwloc_bitmap_iszero(v->cpus))
+                        return false;
+                if (!v->dedicated) {
+                        shared++;
+                        if (hwloc_bitmap_intersects(v->cpus, spec->held))
+                                return false;
+                        continue;
+                }
+                if (!hwloc_bitmap_isincluded(v->cpus, spec->held) || hwloc_bitmap_intersects(v->cpus, used))
+                        return false;
+                hwloc_bitmap_or(used, used, v->cpus);
+        }
+        for (unsigned n = 0; n < (p->t->n_nodes ? p->t->n_nodes : 1); n++)
+                counted += spec->shared_vcpus[n];
+        return counted == shared;
+}
+
 int planner_restore(Planner *p, const Placement *spec, const char *class_name, const Placement **ret_placement) {
         const Topology *t = p->t;
         if (planner_find(p, spec->name))
@@ -1552,6 +1582,8 @@ int planner_restore(Planner *p, const Placement *spec, const char *class_name, c
         const PolicyClass *cls = config_find_class(p->c, class_name);
         if (!cls)
                 return -ENOENT;
+        if (!spec_valid(p, spec))
+                return -EINVAL;
         for (unsigned i = 0; i < t->n_cpus && spec->admitted && !spec->adopted; i++)
                 if (hwloc_bitmap_isset(spec->held, t->cpus[i].os) && (p->held[i] || p->pinned[i]))
                         return -EBUSY;

@@ -75,7 +75,8 @@ int planner_place(Planner *p, const DomainRequest *req, const Placement **ret_pl
 /* Re-enters a placement made earlier, by a previous run of kvmtuned or before a reload, exactly
  * as it was: nothing moves. spec is copied; its class is looked up by class_name in the
  * planner's configuration. Returns 0, -EEXIST if the name is placed already, -ENOENT if the
- * class no longer exists, -EBUSY if it would take CPUs another placement holds, -ENOMEM. */
+ * class no longer exists, -EBUSY if it would take CPUs another placement holds, -EINVAL if the
+ * spec breaks what the planner guarantees (a file edited by hand), -ENOMEM. */
 int planner_restore(Planner *p, const Placement *spec, const char *class_name, const Placement **ret_placement);
 
 /* Gives back every resource of the domain. Returns 0, or -ENOENT if it is not known. */

@@ -1078,7 +1078,6 @@ static void test_restore_distrusts_the_allocations_file(void **state) {
                 { "held edited out", "ded-one", drop_held },
                 { "\"admitted\" removed", "ded-one", drop_admitted },
                 { "one CPU for two vCPUs", "ded-two", same_cpu_twice },
-                { "format version 99", NULL, future_version },
         };
         int failures = 0;
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -1089,12 +1088,6 @@ static void test_restore_distrusts_the_allocations_file(void **state) {
                 drain();
                 int a = booked_cpu("ded-one", 0), b0 = booked_cpu("ded-two", 0), b1 = booked_cpu("ded-two", 1);
                 bool ok = a >= 0 && b0 >= 0 && b1 >= 0 && a != b0 && a != b1 && b0 != b1;
-                if (!cases[i].name) {
-                        char *aside = NULL;
-                        assert_true(asprintf(&aside, "%s/allocations.json.unreadable", fx.d.runtime) > 0);
-                        ok &= access(aside, F_OK) == 0;
-                        free(aside);
-                }
                 print_message("%s: ded-one on %d, ded-two on %d and %d (booked; -1: not)%s\n", cases[i].what, a, b0, b1,
                               ok ? "" : ": WRONG");
                 failures += !ok;
@@ -1114,9 +1107,23 @@ static void test_restore_distrusts_the_allocations_file(void **state) {
         print_message("class ded turned shared while kvmtuned was away: ded-one's vCPU is %s\n",
                       shared_now ? "shared" : "still dedicated: WRONG");
         failures += !shared_now;
+        manager_free(fx.m);
+        fx.m = NULL;
         fixture_write(fx.d.root, "policy.d/50-test.conf", policy);
-        char *errors = NULL;
-        assert_int_equal(manager_reload(fx.m, &errors, NULL), 0);
+
+        /* A file of a format this kvmtuned does not know is set aside, not read as its own. Its
+         * pins then read as the domains' own: left alone, booked, never given to another. */
+        edit_saved(NULL, future_version);
+        fx.m = start_manager();
+        drain();
+        char *aside = NULL;
+        assert_true(asprintf(&aside, "%s/allocations.json.unreadable", fx.d.runtime) > 0);
+        bool set_aside = access(aside, F_OK) == 0;
+        free(aside);
+        ManagedDomain *d1 = manager_find(fx.m, "ded-one");
+        print_message("format version 99: %s, ded-one %s\n", set_aside ? "set aside" : "read: WRONG",
+                      d1 && d1->state == DOMAIN_ADOPTED ? "adopted" : "not adopted: WRONG");
+        failures += !set_aside || !d1 || d1->state != DOMAIN_ADOPTED;
         virDomainDestroy(one);
         virDomainDestroy(two);
         assert_true(pump_until(is_gone, "ded-one"));
