@@ -489,6 +489,30 @@ static Topology *host_with_figures(int64_t free_gib, int64_t pool_pages) {
         return t;
 }
 
+/* Issue 11, defect 9: a domain whose own XML pins CPUs or nodes the host does not have (a
+ * definition copied from a bigger host) is adopted with what exists, and its placement reads
+ * back from the allocations file. */
+static void test_adopted_foreign_pins_read_back(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:2 numa:1(memory=4GiB) l3:1 core:4 pu:1", NULL);
+        const Placement *pl = place(w, "pinned", "ded", 2, 512,
+                                    "<cputune><vcpupin vcpu='0' cpuset='1'/><vcpupin vcpu='1' cpuset='99'/></cputune>"
+                                    "<numatune><memory mode='strict' nodeset='0,7'/></numatune>");
+        assert_true(pl->admitted && pl->adopted);
+        json_object *o = persist_placement(pl, "uuid-p", w->t);
+        Placement *spec = NULL;
+        char *cls = NULL, *uuid = NULL;
+        int r = persist_parse(o, w->t, &spec, &cls, &uuid);
+        print_message("an adopted placement pinned to CPU 99 and node 7 of a 8-CPU, 2-node host reads back: %s\n",
+                      r == 0 ? "yes" : "no");
+        assert_int_equal(r, 0);
+        placement_free(spec);
+        free(cls);
+        free(uuid);
+        json_object_put(o);
+        world_free(w);
+}
+
 /* Issue 11, defect 10: a spec with no hugepages, vCPUs or iothreads (a refused domain's, as a
  * reload re-enters it) is copied without passing NULL to memcpy (UBSan stops the run if it is). */
 static void test_restore_of_an_empty_spec(void **state) {
@@ -938,6 +962,7 @@ int main(void) {
                 cmocka_unit_test(test_pool_pages_are_not_free_memory),
                 cmocka_unit_test(test_mem_page_size_small),
                 cmocka_unit_test(test_restore_of_an_empty_spec),
+                cmocka_unit_test(test_adopted_foreign_pins_read_back),
                 cmocka_unit_test(test_restored_memory_not_booked_twice),
                 cmocka_unit_test(test_running_domain_memory_in_use),
                 cmocka_unit_test(test_explicit_pins_count_as_taken),
