@@ -1226,11 +1226,15 @@ static int fill_vcpus(Planner *p, const DomainRequest *req, Placement *pl, const
 
 static int adopt(Planner *p, const DomainRequest *req, Placement *pl) {
         const Topology *t = p->t;
-        hwloc_bitmap_copy(pl->held, req->pinned_cpus);
+        /* What it names and the host has: a definition copied from a bigger host may name more
+         * (libvirt then uses what exists), and the allocations file holds only host CPUs. */
+        hwloc_bitmap_and(pl->held, req->pinned_cpus, t->cpuset);
         for (unsigned i = 0; i < t->n_cpus; i++)
                 if (hwloc_bitmap_isset(req->pinned_cpus, t->cpus[i].os))
                         p->pinned[i]++;
-        hwloc_bitmap_copy(pl->memory_nodes, req->pinned_nodes);
+        for (unsigned n = 0; n < t->n_nodes; n++)
+                if (hwloc_bitmap_isset(req->pinned_nodes, t->nodes[n].os))
+                        hwloc_bitmap_set(pl->memory_nodes, t->nodes[n].os);
         pl->memory_mode = hwloc_bitmap_iszero(req->pinned_nodes) ? MEMORY_NONE : MEMORY_STRICT;
         pl->adopted = pl->admitted = true;
         _cleanup_free_ char *cpus = cpulist_format(req->pinned_cpus);
