@@ -1441,6 +1441,19 @@ static json_object *hook_reply(bool allow, const char *message) {
         return o;
 }
 
+/* Hugepages of a (node, size) pool that admitted domains will take when they start: the kernel
+ * still counts them free (a started domain has its pages: libvirt preallocates them). */
+static uint64_t promised_pages(Manager *m, unsigned node, uint64_t page_kib) {
+        uint64_t pages = 0;
+        for (ManagedDomain *d = m->domains; d; d = d->next) {
+                const Placement *pl = admitted_unstarted(d) ? planner_find(m->planner, d->name) : NULL;
+                for (unsigned i = 0; pl && i < pl->n_hugepages; i++)
+                        if (pl->hugepages[i].node == node && pl->hugepages[i].page_kib == page_kib)
+                                pages += pl->hugepages[i].count;
+        }
+        return pages;
+}
+
 /* prepare/begin: admission. Plans the domain, reserves its hugepages, and refuses with one
  * line when it does not fit. Never calls libvirt: libvirtd holds the domain while it runs us. */
 static json_object *hook_prepare(Manager *m, const char *name, const char *xml) {
@@ -1466,8 +1479,9 @@ static json_object *hook_prepare(Manager *m, const char *name, const char *xml) 
         for (unsigned i = 0; pl->admitted && i < pl->n_hugepages && !refusal; i++) {
                 if (m->opts.dry_run || m->config->host.hugepages == HUGEPAGES_OFF)
                         break;
-                if (tuning_hugepages_reserve(&m->tuning, owner, pl->hugepages[i].node, pl->hugepages[i].page_kib,
-                                             pl->hugepages[i].count, &refusal) < 0) {
+                const PlacedHugepages *h = &pl->hugepages[i];
+                if (tuning_hugepages_reserve(&m->tuning, owner, h->node, h->page_kib, h->count,
+                                             promised_pages(m, h->node, h->page_kib), &refusal) < 0) {
                         if (!refusal)
                                 refusal = strdup("cannot reserve hugepages");
                         tuning_hugepages_release(&m->tuning, owner, &error);

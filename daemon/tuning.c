@@ -141,7 +141,7 @@ static int write_count(Tuning *t, unsigned node, uint64_t kib, uint64_t value) {
 }
 
 int tuning_hugepages_reserve(Tuning *t, const char *owner, unsigned node, uint64_t page_kib, uint64_t pages,
-                             char **ret_error) {
+                             uint64_t promised, char **ret_error) {
         *ret_error = NULL;
         uint64_t nr, free_pages;
         int r = read_count(t, false, node, page_kib, &nr);
@@ -150,7 +150,8 @@ int tuning_hugepages_reserve(Tuning *t, const char *owner, unsigned node, uint64
         if (r < 0)
                 return actuator_error(ret_error, r, "node %u has no %" PRIu64 " kB hugepage pool: %s", node, page_kib,
                                       strerror(-r));
-        uint64_t shortfall = pages > free_pages ? pages - free_pages : 0;
+        uint64_t available = free_pages > promised ? free_pages - promised : 0;
+        uint64_t shortfall = pages > available ? pages - available : 0;
         if (shortfall == 0)
                 return journal_add_reservation(t->journal, owner, node, page_kib, 0);
 

@@ -38,10 +38,12 @@ int tuning_thp(Tuning *t, ThpMode mode, char **ret_error);
 int tuning_governor(Tuning *t, unsigned cpu, const char *governor, char **ret_error);
 
 /* Makes pages free hugepages of page_kib available on node for owner, growing the pool by
- * the shortfall only (free pages are used first); for 1 GiB pages memory is compacted first
- * when the kernel gives too few. Returns 0, -ENOMEM with *ret_error when the kernel cannot
- * provide them (the pool is put back), or another negative errno. */
+ * the shortfall only (free pages are used first, less the promised ones: pages other admitted
+ * domains will take when they start, still free in the kernel's figures); for 1 GiB pages
+ * memory is compacted first when the kernel gives too few. Returns 0, -ENOMEM with *ret_error
+ * when the kernel cannot provide them (the pool is put back), or another negative errno. */
 int tuning_hugepages_reserve(Tuning *t, const char *owner, unsigned node, uint64_t page_kib, uint64_t pages,
+                             uint64_t promised,
                              char **ret_error);
 
 /* Gives back what owner's reservations added; pools never shrink below what they held before

@@ -124,9 +124,9 @@ static void test_hugepage_refcounts(void **state) {
         const char *nr1 = "devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages";
         char *err = NULL;
         /* Two VMs on node 0 add up; each gives back exactly what it added. */
-        assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-a", 0, 2048, 4, &err), 0);
+        assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-a", 0, 2048, 4, 0, &err), 0);
         assert_file(x->sys, nr0, "4");
-        assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-b", 0, 2048, 2, &err), 0);
+        assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-b", 0, 2048, 2, 0, &err), 0);
         assert_file(x->sys, nr0, "6");
         assert_int_equal(journal_added_pages(x->journal, 0, 2048), 6);
         assert_int_equal(tuning_hugepages_release(&x->t, "vm-a", &err), 0);
@@ -137,23 +137,24 @@ static void test_hugepage_refcounts(void **state) {
         assert_null(journal_original(x->journal, nr0));
 
         /* Pages that existed before kvmtuned are used first and never released. */
-        assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-c", 1, 2048, 4, &err), 0);
+        assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-c", 1, 2048, 4, 0, &err), 0);
         assert_file(x->sys, nr1, "10");
-        assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-d", 1, 2048, 16, &err), 0);
-        assert_file(x->sys, nr1, "16"); /* 10 free, 6 added */
+        /* vm-c has not started: its 4 pages still read as free, but they are promised. */
+        assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-d", 1, 2048, 16, 4, &err), 0);
+        assert_file(x->sys, nr1, "20"); /* 10 free, 4 of them promised, 10 added */
         assert_int_equal(tuning_hugepages_release(&x->t, "vm-d", &err), 0);
         assert_int_equal(tuning_hugepages_release(&x->t, "vm-c", &err), 0);
         assert_file(x->sys, nr1, "10");
 
         /* Hugepages=keep: what a domain added stays for good. */
-        assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-k", 0, 2048, 5, &err), 0);
+        assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-k", 0, 2048, 5, 0, &err), 0);
         tuning_hugepages_keep(&x->t, "vm-k");
         assert_int_equal(tuning_hugepages_release(&x->t, "vm-k", &err), 0);
         assert_file(x->sys, nr0, "5");
         assert_null(journal_original(x->journal, nr0));
 
         /* No pool of that size on the node. */
-        assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-e", 0, 1048576, 1, &err), -ENOENT);
+        assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-e", 0, 1048576, 1, 0, &err), -ENOENT);
         assert_non_null(strstr(err, "node 0 has no 1048576 kB hugepage pool"));
         free(err);
         tree_free(x);
@@ -171,7 +172,7 @@ static void test_hugepage_unwritable(void **state) {
         assert_int_equal(mkdir(path, 0755), 0); /* a directory where the file should be */
         free(path);
         char *err = NULL;
-        assert_int_not_equal(tuning_hugepages_reserve(&x->t, "vm-g", 0, 1048576, 8, &err), 0);
+        assert_int_not_equal(tuning_hugepages_reserve(&x->t, "vm-g", 0, 1048576, 8, 0, &err), 0);
         print_message("unusable pool: %s\n", err);
         assert_non_null(strstr(err, "node 0 has no 1048576 kB hugepage pool"));
         free(err);
@@ -201,7 +202,7 @@ static void test_journal_recovery(void **state) {
         Tree *x = tree_new();
         char *err = NULL;
         assert_int_equal(tuning_thp(&x->t, THP_NEVER, &err), 0);
-        assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-a", 0, 2048, 3, &err), 0);
+        assert_int_equal(tuning_hugepages_reserve(&x->t, "vm-a", 0, 2048, 3, 0, &err), 0);
         journal_free(x->journal); /* the "crash": nothing restored */
 
         JournalFound found;
