@@ -39,6 +39,7 @@ typedef struct ManagerOptions {
         bool debug;
         uint64_t admission_timeout_usec; /* a hook admission whose start never comes ends after
                                           * this; 0: 10 minutes (tests shorten it) */
+        uint64_t failed_retry_usec; /* a domain whose pins failed is tried again after this; 0: 60 s */
 } ManagerOptions;
 
 typedef enum DomainState {

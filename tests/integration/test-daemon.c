@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <dlfcn.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
@@ -25,6 +26,23 @@
 #include "kfile.h"
 #include "manager.h"
 #include "oracle.h"
+
+/* Fault injection: the daemon's calls to virDomainPinVcpuFlags land here first (an executable's
+ * definition wins over libvirt's); while fail_pins > 0 each call for the domain fail_pins_of
+ * (NULL: any) fails, as libvirt's do when a domain job holds the domain. */
+static int fail_pins;
+static const char *fail_pins_of;
+
+int virDomainPinVcpuFlags(virDomainPtr dom, unsigned int vcpu, unsigned char *map, int maplen, unsigned int flags) {
+        static int (*real)(virDomainPtr, unsigned int, unsigned char *, int, unsigned int);
+        if (!real)
+                *(void **) &real = dlsym(RTLD_NEXT, "virDomainPinVcpuFlags");
+        if (fail_pins > 0 && (!fail_pins_of || strcmp(fail_pins_of, virDomainGetName(dom)) == 0)) {
+                fail_pins--;
+                return -1;
+        }
+        return real(dom, vcpu, map, maplen, flags);
+}
 
 /* The test driver refuses pins beyond its 8 "maxcpus": the model matches that, 2 nodes x 4. */
 #define TOPOLOGY_DESC "pack:2 numa:1(memory=8GiB) core:4 pu:1"
@@ -1198,6 +1216,59 @@ static void test_close_hugepage_admissions(void **state) {
         assert_int_equal(pages, 20);
 }
 
+static bool is_placed(void *name) {
+        ManagedDomain *d = manager_find(fx.m, name);
+        return d && d->state == DOMAIN_PLACED;
+}
+
+static bool is_failed(void *name) {
+        ManagedDomain *d = manager_find(fx.m, name);
+        return d && d->state == DOMAIN_FAILED;
+}
+
+/* Issue 11, defect 4: the apply retry budget is per attempt to apply, not per life: a domain
+ * that needed two tries at its start gets three again when it is re-pinned later; one that gave
+ * up (FAILED) is tried again later instead of never; and a given-up domain is not left
+ * half-pinned on a dedicated CPU. */
+static void test_apply_retries(void **state) {
+        (void) state;
+        fx.m->opts.failed_retry_usec = 300 * 1000;
+        fail_pins = 2; /* two failures, the third try works */
+        virDomainPtr dom = create("vdi-retry", 1, NULL);
+        bool placed = pump_until(is_placed, "vdi-retry");
+        print_message("vdi-retry with 2 failing pin calls at its start: %s\n", placed ? "placed" : "not placed");
+        /* A dedicated domain takes a shared CPU: vdi-retry is re-pinned, and that fails twice. */
+        fail_pins = 2;
+        fail_pins_of = "vdi-retry";
+        virDomainPtr ded = create("ded-push", 1, NULL);
+        assert_true(pump_until(is_managed, "ded-push"));
+        for (int i = 0; i < 100; i++)
+                sd_event_run(fx.m->event, 10000);
+        ManagedDomain *d = manager_find(fx.m, "vdi-retry");
+        bool again = d && d->state == DOMAIN_PLACED && fail_pins == 0;
+        fail_pins_of = NULL;
+        print_message("its later re-pin with 2 failing calls: %s\n", again ? "placed" : "failed (budget spent)");
+
+        /* Every try fails: FAILED; then libvirt takes pins again and a later try places it. */
+        fail_pins = 1000;
+        virDomainPtr gone = create("ded-stuck", 1, NULL);
+        bool failed = pump_until(is_failed, "ded-stuck");
+        fail_pins = 0;
+        bool recovered = failed && pump_until(is_placed, "ded-stuck");
+        print_message("ded-stuck: %s, then %s\n", failed ? "failed" : "not failed",
+                      recovered ? "placed by a later try" : "never tried again");
+        fx.m->opts.failed_retry_usec = 0;
+        virDomainDestroy(dom);
+        virDomainDestroy(ded);
+        virDomainDestroy(gone);
+        assert_true(pump_until(is_gone, "vdi-retry") && pump_until(is_gone, "ded-push") &&
+                    pump_until(is_gone, "ded-stuck"));
+        virDomainFree(dom);
+        virDomainFree(ded);
+        virDomainFree(gone);
+        assert_true(placed && again && failed && recovered);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_existing_domain_placed_at_start),
@@ -1223,6 +1294,7 @@ int main(void) {
                 cmocka_unit_test(test_cpu_metrics_on_real_machines),
                 cmocka_unit_test(test_restore_distrusts_the_allocations_file),
                 cmocka_unit_test(test_close_hugepage_admissions),
+                cmocka_unit_test(test_apply_retries),
         };
         return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);
 }
