@@ -26,6 +26,7 @@
 
 #define APPLY_ATTEMPTS 3
 #define APPLY_RETRY_USEC (200 * 1000)
+#define FAILED_RETRY_USEC (60ULL * 1000 * 1000) /* doubling per failed try, up to 16 times this */
 #define ALLOCATIONS_VERSION 1 /* the allocations file's format; a file without one is version 1 */
 #define ADMISSION_TIMEOUT_USEC (600ULL * 1000 * 1000) /* a start slower than this is a lost hook */
 #define BACKOFF_MIN_MS 500
@@ -196,6 +197,7 @@ static void log_placement(Manager *m, const ManagedDomain *d, const Placement *p
 }
 
 static void schedule_retry(Manager *m);
+static void schedule_failed_retry(Manager *m, ManagedDomain *d);
 
 /* Where domains without a placement of their own (refused, failed) run: the shared CPUs of all
  * nodes, or housekeeping when there are none; never a CPU a dedicated vCPU holds. */
@@ -284,6 +286,8 @@ static void apply_domain(Manager *m, ManagedDomain *d) {
         if (r == 0) {
                 m->actions_ok++;
                 d->state = DOMAIN_PLACED;
+                d->attempts = 0; /* the next re-pin has the whole budget again */
+                d->failed_tries = 0;
                 placement_free(d->applied);
                 d->applied = placement_copy(pl, m->topology->n_nodes); /* NULL on ENOMEM: not known as ours */
                 d->pin_usec = now_usec() - d->event_usec;
@@ -302,8 +306,10 @@ static void apply_domain(Manager *m, ManagedDomain *d) {
                  d->name, d->error ? d->error : "?", again ? "; retrying" : "; giving up its placement");
         if (again)
                 schedule_retry(m);
-        else
+        else {
                 float_domain(m, d); /* off the dedicated CPUs it may have half taken */
+                schedule_failed_retry(m, d);
+        }
 }
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -315,6 +321,48 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
                         apply_domain(m, d); /* an admission waits for its start: nothing runs to pin */
         save_allocations(m);
         return 0;
+}
+
+/* FAILED domains are tried again later with a fresh budget (a domain job that held them may be
+ * over): after failed_retry_usec, doubling with every try that fails again. */
+static int on_failed_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        (void) s;
+        uint64_t next = 0;
+        for (ManagedDomain *d = m->domains; d; d = d->next) {
+                if (d->state != DOMAIN_FAILED || !d->req)
+                        continue;
+                if (d->retry_at_usec <= usec) {
+                        d->attempts = 0;
+                        apply_domain(m, d); /* PLACED, or PENDING on its retries, or FAILED again */
+                }
+                if (d->state == DOMAIN_FAILED && (!next || d->retry_at_usec < next))
+                        next = d->retry_at_usec;
+        }
+        if (next) {
+                sd_event_source_set_time(m->failed_source, next);
+                sd_event_source_set_enabled(m->failed_source, SD_EVENT_ONESHOT);
+        }
+        save_allocations(m);
+        return 0;
+}
+
+static void schedule_failed_retry(Manager *m, ManagedDomain *d) {
+        uint64_t base = m->opts.failed_retry_usec ? m->opts.failed_retry_usec : FAILED_RETRY_USEC;
+        d->retry_at_usec = now_usec() + (base << (d->failed_tries < 4 ? d->failed_tries : 4));
+        d->failed_tries++;
+        uint64_t at = 0;
+        if (m->failed_source && sd_event_source_get_time(m->failed_source, &at) >= 0) {
+                int enabled = SD_EVENT_OFF;
+                sd_event_source_get_enabled(m->failed_source, &enabled);
+                if (enabled != SD_EVENT_OFF && at <= d->retry_at_usec)
+                        return; /* an earlier wake-up comes first and re-arms for this one */
+        }
+        if (!m->failed_source && sd_event_add_time(m->event, &m->failed_source, CLOCK_MONOTONIC, 0, 1000,
+                                                   on_failed_retry, m) < 0)
+                return;
+        sd_event_source_set_time(m->failed_source, d->retry_at_usec);
+        sd_event_source_set_enabled(m->failed_source, SD_EVENT_ONESHOT);
 }
 
 static void schedule_retry(Manager *m) {
@@ -1894,6 +1942,7 @@ void manager_free(Manager *m) {
         sd_event_source_disable_unref(m->retry_source);
         sd_event_source_disable_unref(m->repin_source);
         sd_event_source_disable_unref(m->admission_source);
+        sd_event_source_disable_unref(m->failed_source);
         if (m->allocations_path)
                 flush_allocations(m);
         sd_event_source_disable_unref(m->save_source);

@@ -57,7 +57,9 @@ typedef struct ManagedDomain {
         DomainRequest *req;
         DomainState state;
         char *error; /* the refusal or apply failure */
-        unsigned attempts; /* apply attempts so far */
+        unsigned attempts; /* apply attempts of the current try (reset when one succeeds) */
+        unsigned failed_tries; /* tries that ended FAILED in a row: the next waits longer */
+        uint64_t retry_at_usec; /* when a FAILED domain is tried again */
         Placement *applied; /* the pins kvmtuned applied and verified last (in this run or the
                              * previous one): live pins that differ are someone else's */
         uint64_t event_usec; /* CLOCK_MONOTONIC when its start was seen; 0: not yet */
@@ -98,6 +100,7 @@ typedef struct Manager {
         sd_event_source *repin_source;
         sd_event_source *admission_source; /* the earliest end of a hook admission's wait */
         sd_event_source *save_source; /* a pending write of the allocations file */
+        sd_event_source *failed_source; /* the next try of a FAILED domain */
         hwloc_bitmap_t repin_nodes; /* node indexes whose shared domains need re-pinning */
         sd_event_source *signal_sources[3];
 
