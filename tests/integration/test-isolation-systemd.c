@@ -20,7 +20,7 @@
 #include "oracle.h"
 
 static struct {
-        char *root, *log, *journal_path;
+        char *root, *log, *journal_path, *fail;
         long bus_pid, mock_pid;
         bool skipped;
 } fx;
@@ -45,6 +45,7 @@ static int setup(void **state) {
         fx.root = fixture_new();
         assert_true(asprintf(&fx.log, "%s/calls.log", fx.root) > 0);
         assert_true(asprintf(&fx.journal_path, "%s/journal", fx.root) > 0);
+        assert_true(asprintf(&fx.fail, "%s/fail", fx.root) > 0);
         char *probe = oracle_run("command -v dbus-daemon && /usr/bin/python3 -c 'import dbusmock' && echo ok");
         if (!probe) {
                 printf("SKIP: needs dbus-daemon and python3-dbusmock (apt-get install dbus-daemon python3-dbusmock)\n");
@@ -59,8 +60,9 @@ static int setup(void **state) {
         free(out);
         setenv("DBUS_SYSTEM_BUS_ADDRESS", address, 1);
         out = oracle_run("/usr/bin/python3 -m dbusmock --template %s/systemd-mock.py "
-                         "-p '{\"log\": \"%s\", \"initial\": {\"system.slice\": [2]}}' >%s/mock.out 2>&1 & echo $!",
-                         KVMTUNED_FIXTURES, fx.log, fx.root);
+                         "-p '{\"log\": \"%s\", \"initial\": {\"system.slice\": [2]}, \"fail\": \"%s\"}' "
+                         ">%s/mock.out 2>&1 & echo $!",
+                         KVMTUNED_FIXTURES, fx.log, fx.fail, fx.root);
         assert_non_null(out);
         fx.mock_pid = atol(out);
         free(out);
@@ -77,6 +79,7 @@ static int teardown(void **state) {
         fixture_free(fx.root);
         free(fx.log);
         free(fx.journal_path);
+        free(fx.fail);
         return 0;
 }
 
@@ -183,6 +186,34 @@ static void test_crash_recovery(void **state) {
         journal_free(j);
 }
 
+/* Issue 11, defect 8: an isolation that fails part-way (systemd refuses init.scope after both
+ * slices were set) is undone at once: no unit stays confined, nothing stays journaled. */
+static void test_partial_failure_undone(void **state) {
+        (void) state;
+        if (fx.skipped) {
+                skip();
+                return;
+        }
+        Journal *j;
+        Isolation iso = open_isolation(&j);
+        fixture_write(fx.root, "fail", "init.scope\n");
+        char *err = NULL;
+        hwloc_bitmap_t zero = cpus("0");
+        int r = isolation_apply(&iso, zero, &err);
+        unlink(fx.fail);
+        print_message("init.scope refused: %d, %s\n", r, err ? err : "");
+        const char *sys = journal_original(j, "systemd:system.slice:AllowedCPUs"),
+                   *user = journal_original(j, "systemd:user.slice:AllowedCPUs");
+        print_message("left journaled: system.slice %s, user.slice %s\n", sys ? "yes" : "no", user ? "yes" : "no");
+        assert_true(r < 0);
+        assert_null(sys);
+        assert_null(user);
+        free(err);
+        hwloc_bitmap_free(zero);
+        isolation_done(&iso);
+        journal_free(j);
+}
+
 /* A bus without systemd on it: a clear error, nothing journaled as changed. */
 static void test_no_systemd(void **state) {
         (void) state;
@@ -211,6 +242,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_apply_and_undo),
                 cmocka_unit_test(test_crash_recovery),
+                cmocka_unit_test(test_partial_failure_undone),
                 cmocka_unit_test(test_no_systemd),
         };
         int failed = cmocka_run_group_tests_name("isolation through systemd (dbusmock)", tests, setup, teardown);
