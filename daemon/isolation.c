@@ -284,10 +284,7 @@ static int move_all(const Isolation *iso, const char *from, const char *to, bool
         return moved;
 }
 
-int isolation_apply(Isolation *iso, hwloc_const_bitmap_t allowed, char **ret_error) {
-        *ret_error = NULL;
-        if (iso->systemd)
-                return systemd_apply(iso, allowed, ret_error);
+static int cpuset_apply(Isolation *iso, hwloc_const_bitmap_t allowed, char **ret_error) {
         bool v2;
         const char *root = cgroup_root(iso, &v2);
         if (!root)
@@ -338,6 +335,25 @@ int isolation_apply(Isolation *iso, hwloc_const_bitmap_t allowed, char **ret_err
                                       back ? back : "nothing", cpus);
         iso->active = true;
         return move_all(iso, root, group, true);
+}
+
+int isolation_apply(Isolation *iso, hwloc_const_bitmap_t allowed, char **ret_error) {
+        *ret_error = NULL;
+        int r = iso->systemd ? systemd_apply(iso, allowed, ret_error) : cpuset_apply(iso, allowed, ret_error);
+        if (r >= 0)
+                return r;
+        /* Part of it may be in place (a unit systemd refused after others took it): all of it is
+         * undone at once, so nothing stays confined that kvmtuned does not know about. */
+        _cleanup_free_ char *undo_error = NULL;
+        if (isolation_undo(iso, &undo_error) < 0) {
+                char *both = NULL;
+                if (asprintf(&both, "%s; undoing it failed too: %s", *ret_error ? *ret_error : strerror(-r),
+                             undo_error ? undo_error : "?") >= 0) {
+                        free(*ret_error);
+                        *ret_error = both;
+                }
+        }
+        return r;
 }
 
 int isolation_undo(Isolation *iso, char **ret_error) {

@@ -27,7 +27,8 @@ typedef struct Isolation {
 bool isolation_available(const Isolation *iso);
 
 /* Confines host processes to allowed (kernel CPU numbers). Returns the number of units set
- * (systemd) or processes moved (cgroup), or negative errno with *ret_error (malloc'd). */
+ * (systemd) or processes moved (cgroup), or negative errno with *ret_error (malloc'd): then
+ * whatever isolation was in place, this one's part included, is undone. */
 int isolation_apply(Isolation *iso, hwloc_const_bitmap_t allowed, char **ret_error);
 
 /* Undoes isolation, also what a crashed run left behind: the units' journaled AllowedCPUs

@@ -522,9 +522,11 @@ static void update_isolation(Manager *m) {
         _cleanup_free_ char *cpus = cpulist_format(allowed);
         hwloc_bitmap_free(m->isolation_failed_for);
         m->isolation_failed_for = n < 0 ? hwloc_bitmap_dup(allowed) : NULL;
-        if (n < 0) {
+        if (n < 0) { /* undone by isolation_apply: nothing is confined now */
                 log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "isolate", .result = "failed", .vcpu = -1 },
-                         "%s", error);
+                         "%s; host isolation undone", error);
+                hwloc_bitmap_free(m->isolated_to);
+                m->isolated_to = NULL;
                 return;
         }
         log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "isolate", .cpus = cpus, .vcpu = -1 },
