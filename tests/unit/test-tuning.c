@@ -229,6 +229,31 @@ static void test_journal_recovery(void **state) {
         tree_free(x);
 }
 
+/* Issue 11: a tampered journal cannot make kvmtuned write a path no actuator of its owns: a key
+ * outside the actuators' files (one climbing out of /sys, or another file below it) is dropped
+ * on restore, never written; the actuators' own keys are still restored. */
+static void test_journal_foreign_keys(void **state) {
+        (void) state;
+        Tree *x = tree_new();
+        char *err = NULL;
+        fixture_write(x->root, "outside", "untouched\n");
+        fixture_write(x->sys, "kernel/other", "untouched\n");
+        assert_int_equal(tuning_thp(&x->t, THP_NEVER, &err), 0);
+        assert_int_equal(journal_record(x->journal, "../outside", "owned"), 0);
+        assert_int_equal(journal_record(x->journal, "kernel/other", "owned"), 0);
+        assert_int_equal(journal_record(x->journal, "devices/system/cpu/cpu0/cpufreq/../../../../kernel/other", "owned"),
+                         0);
+        int n = tuning_restore_all(&x->t, &err);
+        print_message("restore with 3 foreign keys: %d restored%s%s\n", n, err ? ", " : "", err ? err : "");
+        free(err);
+        assert_file(x->root, "outside", "untouched");
+        assert_file(x->sys, "kernel/other", "untouched");
+        assert_file(x->sys, "kernel/mm/transparent_hugepage/enabled", "madvise");
+        assert_null(journal_original(x->journal, "../outside"));
+        assert_null(journal_original(x->journal, "kernel/other"));
+        tree_free(x);
+}
+
 /* A journal that is not JSON is set aside, never silently dropped; malformed entries of a
  * readable one are dropped and the good ones kept. */
 static void test_journal_unreadable(void **state) {
@@ -364,6 +389,7 @@ int main(void) {
                 cmocka_unit_test(test_journal_recovery),
                 cmocka_unit_test(test_journal_unreadable),
                 cmocka_unit_test(test_hugetlbfs_mount),
+                cmocka_unit_test(test_journal_foreign_keys),
                 cmocka_unit_test(test_isolation_cgroup_v2),
                 cmocka_unit_test(test_isolation_cgroup_v1),
         };
