@@ -15,6 +15,22 @@
 #define NR_HUGEPAGES "devices/system/node/node%u/hugepages/hugepages-%" PRIu64 "kB/nr_hugepages"
 #define FREE_HUGEPAGES "devices/system/node/node%u/hugepages/hugepages-%" PRIu64 "kB/free_hugepages"
 
+#define THP_ENABLED "kernel/mm/transparent_hugepage/enabled"
+#define GOVERNOR "devices/system/cpu/cpu%u/cpufreq/scaling_governor"
+
+bool tuning_owns_key(const char *key) {
+        unsigned a;
+        uint64_t b;
+        int end = -1;
+        if (strcmp(key, THP_ENABLED) == 0)
+                return true;
+        /* The whole key must be the pattern: %n is reached only when everything before it matched. */
+        if (sscanf(key, GOVERNOR "%n", &a, &end) == 1 && end >= 0 && key[end] == '\0')
+                return true;
+        end = -1;
+        return sscanf(key, NR_HUGEPAGES "%n", &a, &b, &end) == 2 && end >= 0 && key[end] == '\0';
+}
+
 /* The current value of rel: the selected word of a choice list, or the trimmed content. */
 static int read_value(Tuning *t, const char *rel, char *buf, size_t len) {
         _cleanup_free_ char *text = NULL;
@@ -50,6 +66,10 @@ int tuning_restore(Tuning *t, const char *rel, char **ret_error) {
         const char *orig = journal_original(t->journal, rel);
         if (!orig)
                 return 0;
+        if (!tuning_owns_key(rel)) { /* a tampered journal: never written, dropped */
+                journal_forget(t->journal, rel);
+                return actuator_error(ret_error, -EPERM, "the journal names %s, which no actuator owns: dropped", rel);
+        }
         _cleanup_free_ char *value = strdup(orig);
         if (!value)
                 return -ENOMEM;
@@ -106,7 +126,7 @@ int tuning_restore_all(Tuning *t, char **ret_error) {
 }
 
 int tuning_thp(Tuning *t, ThpMode mode, char **ret_error) {
-        static const char rel[] = "kernel/mm/transparent_hugepage/enabled";
+        static const char rel[] = THP_ENABLED;
         static const char *const names[] = {
                 [THP_ALWAYS] = "always", [THP_MADVISE] = "madvise", [THP_NEVER] = "never"
         };
@@ -117,7 +137,7 @@ int tuning_thp(Tuning *t, ThpMode mode, char **ret_error) {
 
 int tuning_governor(Tuning *t, unsigned cpu, const char *governor, char **ret_error) {
         char rel[128];
-        snprintf(rel, sizeof(rel), "devices/system/cpu/cpu%u/cpufreq/scaling_governor", cpu);
+        snprintf(rel, sizeof(rel), GOVERNOR, cpu);
         if (!governor)
                 return tuning_restore(t, rel, ret_error);
         return tuning_set(t, rel, governor, ret_error);

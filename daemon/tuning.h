@@ -22,8 +22,13 @@ typedef struct Tuning {
  * says why. */
 int tuning_set(Tuning *t, const char *rel, const char *value, char **ret_error);
 
+/* Whether key is a file one of these actuators writes (THP, a CPU's governor, a node's hugepage
+ * pool): the only journal keys a restore writes back. */
+bool tuning_owns_key(const char *key);
+
 /* Writes back the recorded original of rel and forgets it. Returns 0 (also when nothing was
- * recorded) or negative errno with *ret_error. */
+ * recorded), -EPERM when rel is no actuator's (a tampered journal: the entry is dropped, nothing
+ * written), or negative errno with *ret_error. */
 int tuning_restore(Tuning *t, const char *rel, char **ret_error);
 
 /* Restores every recorded setting except hugepage pools that still have reservations.
