@@ -137,6 +137,13 @@ static int teardown(void **state) {
         return 0;
 }
 
+/* Destroys dom, waits until kvmtuned released it, frees the handle. */
+static void stop_domain(virDomainPtr dom, const char *name) {
+        assert_int_equal(virDomainDestroy(dom), 0);
+        assert_true(pump_until(is_gone, (void *) name));
+        virDomainFree(dom);
+}
+
 static virDomainPtr create(const char *name, unsigned vcpus, const char *extra) {
         char xml[1024];
         snprintf(xml, sizeof(xml),
@@ -681,22 +688,33 @@ static void test_transient_explicit_pins_respected(void **state) {
         assert_int_equal(d->state, DOMAIN_ADOPTED);
         free(v0);
         free(v1);
-        assert_int_equal(virDomainDestroy(dom), 0);
-        assert_true(pump_until(is_gone, "ded-pinned"));
-        virDomainFree(dom);
+        stop_domain(dom, "ded-pinned");
+}
+
+/* A 1-vCPU domain kvmtuned placed; returns it, its vCPU's CPU in *ret_ours. */
+static virDomainPtr placed_domain(const char *name, char **ret_ours) {
+        virDomainPtr dom = create(name, 1, NULL);
+        assert_true(pump_until(is_managed, (void *) name));
+        assert_int_equal(manager_find(fx.m, name)->state, DOMAIN_PLACED);
+        *ret_ours = vcpu_pins(dom, 0);
+        return dom;
+}
+
+/* Pins vCPU 0 of dom, as an operator would, to a CPU other than ours; returns that CPU. */
+static int repin_elsewhere(virDomainPtr dom, const char *ours) {
+        int target = atoi(ours) == 3 ? 2 : 3;
+        unsigned char map = (unsigned char) (1u << target);
+        assert_int_equal(virDomainPinVcpu(dom, 0, &map, 1), 0);
+        return target;
 }
 
 /* Issue 11, defect 2: an operator (or orchestrator) re-pins a vCPU kvmtuned placed; the next
  * reconcile leaves the operator's pin in place instead of moving the vCPU back. */
 static void test_operator_live_pin_not_fought(void **state) {
         (void) state;
-        virDomainPtr dom = create("ded-op", 1, NULL);
-        assert_true(pump_until(is_managed, "ded-op"));
-        assert_int_equal(manager_find(fx.m, "ded-op")->state, DOMAIN_PLACED);
-        char *ours = vcpu_pins(dom, 0);
-        int target = atoi(ours) == 3 ? 2 : 3;
-        unsigned char map = (unsigned char) (1u << target);
-        assert_int_equal(virDomainPinVcpu(dom, 0, &map, 1), 0);
+        char *ours = NULL;
+        virDomainPtr dom = placed_domain("ded-op", &ours);
+        int target = repin_elsewhere(dom, ours);
         drain();
         assert_int_equal(manager_reconcile(fx.m), 0);
         drain();
@@ -706,24 +724,18 @@ static void test_operator_live_pin_not_fought(void **state) {
         assert_int_equal(atoi(now), target);
         free(ours);
         free(now);
-        assert_int_equal(virDomainDestroy(dom), 0);
-        assert_true(pump_until(is_gone, "ded-op"));
-        virDomainFree(dom);
+        stop_domain(dom, "ded-op");
 }
 
 /* Issue 11, defect 2: the same while kvmtuned is away: the restarted kvmtuned knows which pins it
  * made (its allocations file), finds the operator's instead and leaves them. */
 static void test_operator_pin_while_away_not_fought(void **state) {
         (void) state;
-        virDomainPtr dom = create("ded-away", 1, NULL);
-        assert_true(pump_until(is_managed, "ded-away"));
-        assert_int_equal(manager_find(fx.m, "ded-away")->state, DOMAIN_PLACED);
-        char *ours = vcpu_pins(dom, 0);
+        char *ours = NULL;
+        virDomainPtr dom = placed_domain("ded-away", &ours);
         manager_free(fx.m);
         fx.m = NULL;
-        int target = atoi(ours) == 3 ? 2 : 3;
-        unsigned char map = (unsigned char) (1u << target);
-        assert_int_equal(virDomainPinVcpu(dom, 0, &map, 1), 0);
+        int target = repin_elsewhere(dom, ours);
         fx.m = start_manager();
         drain();
         char *now = vcpu_pins(dom, 0);
@@ -736,9 +748,7 @@ static void test_operator_pin_while_away_not_fought(void **state) {
         assert_int_equal(d->state, DOMAIN_ADOPTED);
         free(ours);
         free(now);
-        assert_int_equal(virDomainDestroy(dom), 0);
-        assert_true(pump_until(is_gone, "ded-away"));
-        virDomainFree(dom);
+        stop_domain(dom, "ded-away");
 }
 
 static bool is_released(void *name) {
@@ -789,9 +799,7 @@ static void test_unstarted_admissions_expire(void **state) {
         assert_non_null(d);
         assert_int_equal(d->state, DOMAIN_ADOPTED);
         fx.m->opts.admission_timeout_usec = 0;
-        assert_int_equal(virDomainDestroy(dom), 0);
-        assert_true(pump_until(is_gone, "ded-soon"));
-        virDomainFree(dom);
+        stop_domain(dom, "ded-soon");
 }
 
 /* Issue 11, defect 3: domains started while kvmtuned was away do not take the CPUs of the
@@ -833,9 +841,7 @@ static void test_restart_keeps_saved_cpus(void **state) {
                 assert_true(pump_until(is_gone, (void *) late[i]));
                 virDomainFree(doms[i]);
         }
-        assert_int_equal(virDomainDestroy(a), 0);
-        assert_true(pump_until(is_gone, "ded-first"));
-        virDomainFree(a);
+        stop_domain(a, "ded-first");
         hwloc_bitmap_free(seen);
         free(before);
         free(after);
