@@ -1285,6 +1285,69 @@ static void test_apply_retries(void **state) {
         assert_true(placed && again && failed && recovered);
 }
 
+/* Review of issue 11's changes: after a restart, a domain that pins itself keeps its own pins and
+ * stays adopted; a refused domain is still known as floated by kvmtuned (refused, not adopted);
+ * a self-pinned hook admission carried over a restart is adopted, not pending forever. */
+static void test_restart_keeps_kinds_of_domains(void **state) {
+        (void) state;
+        virDomainPtr own = create("ded-own", 2, "<cputune><vcpupin vcpu='0' cpuset='7'/><vcpupin vcpu='1' cpuset='3'/>"
+                                                "</cputune>");
+        virDomainPtr hold = create("ded-hold", 1, NULL);
+        assert_true(pump_until(is_managed, "ded-own") && pump_until(is_managed, "ded-hold"));
+        virDomainPtr big = create("ded-toobig", 7, NULL);
+        assert_true(pump_until(is_managed, "ded-toobig"));
+        char *answer = raw_request(
+                "{\"command\": \"hook\", \"domain\": \"ded-pa\", \"op\": \"prepare\", \"subop\": \"begin\", "
+                "\"xml\": \"<domain type='test'><name>ded-pa</name><uuid>8a5d1a3e-0000-4000-8000-0000000000aa</uuid>"
+                "<memory unit='MiB'>64</memory><vcpu>1</vcpu><cputune><vcpupin vcpu='0' cpuset='6'/></cputune>"
+                "</domain>\"}");
+        free(answer);
+        drain();
+        manager_free(fx.m);
+        fx.m = start_manager();
+        drain();
+        char *a = vcpu_pins(own, 0), *b = vcpu_pins(own, 1);
+        ManagedDomain *o = manager_find(fx.m, "ded-own"), *t = manager_find(fx.m, "ded-toobig"),
+                      *p = manager_find(fx.m, "ded-pa");
+        print_message("after a restart: ded-own (pins 7 and 3) state %d on %s and %s; ded-toobig state %d; ded-pa "
+                      "state %d (placed %d, adopted %d, refused %d, pending %d)\n",
+                      o ? (int) o->state : -1, a, b, t ? (int) t->state : -1, p ? (int) p->state : -1, DOMAIN_PLACED,
+                      DOMAIN_ADOPTED, DOMAIN_REFUSED, DOMAIN_PENDING);
+        bool ok = o && o->state == DOMAIN_ADOPTED && strcmp(a, "7") == 0 && strcmp(b, "3") == 0 && t &&
+                  t->state == DOMAIN_REFUSED && p && p->state == DOMAIN_ADOPTED;
+        free(a);
+        free(b);
+        free(hook_request_named("ded-pa", "8a5d1a3e-0000-4000-8000-0000000000aa"));
+        ok &= manager_find(fx.m, "ded-pa") == NULL; /* its release ends a self-pinned admission too */
+        stop_domain(big, "ded-toobig");
+        stop_domain(hold, "ded-hold");
+        stop_domain(own, "ded-own");
+        assert_true(ok);
+}
+
+/* Review of issue 11's changes: without a connection, an admission past its wait is left to the
+ * reconcile after the next one; its timer does not fire again and again meanwhile. */
+static void test_admission_expiry_waits_for_libvirt(void **state) {
+        (void) state;
+        fx.m->opts.admission_timeout_usec = 100 * 1000;
+        free(raw_request("{\"command\": \"hook\", \"domain\": \"ded-dc\", \"op\": \"prepare\", \"subop\": \"begin\", "
+                         "\"xml\": \"<domain type='test'><name>ded-dc</name>"
+                         "<uuid>8a5d1a3e-0000-4000-8000-0000000000ab</uuid><memory unit='MiB'>64</memory>"
+                         "<vcpu>1</vcpu></domain>\"}"));
+        fx.m->connected = false; /* as while libvirtd restarts */
+        usleep(200 * 1000);
+        unsigned dispatched = 0;
+        for (int i = 0; i < 2000; i++)
+                dispatched += sd_event_run(fx.m->event, 0) > 0;
+        print_message("2000 loop turns without a connection dispatched %u events\n", dispatched);
+        fx.m->connected = true;
+        assert_int_equal(manager_reconcile(fx.m), 0);
+        bool released = pump_until(is_released, "ded-dc");
+        fx.m->opts.admission_timeout_usec = 0;
+        assert_true(dispatched < 10);
+        assert_true(released);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_existing_domain_placed_at_start),
@@ -1311,6 +1374,8 @@ int main(void) {
                 cmocka_unit_test(test_restore_distrusts_the_allocations_file),
                 cmocka_unit_test(test_close_hugepage_admissions),
                 cmocka_unit_test(test_apply_retries),
+                cmocka_unit_test(test_restart_keeps_kinds_of_domains),
+                cmocka_unit_test(test_admission_expiry_waits_for_libvirt),
         };
         return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);
 }
