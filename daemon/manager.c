@@ -102,6 +102,12 @@ static void write_allocations(Manager *m) {
         for (ManagedDomain *d = m->domains; d; d = d->next) {
                 const Placement *pl = planner_find(m->planner, d->name);
                 json_object *o = pl && pl->admitted ? persist_placement(pl, d->uuid, m->topology) : NULL;
+                if (!o && d->applied && (o = json_object_new_object())) {
+                        /* Refused or failed, floated by kvmtuned: only which pins are its own. */
+                        json_object_object_add(o, "name", json_object_new_string(d->name));
+                        json_object_object_add(o, "uuid", json_object_new_string(d->uuid));
+                        json_object_object_add(o, "floating", json_object_new_boolean(true));
+                }
                 /* A hook admission whose start has not come: a restart must wait for it too. */
                 if (o && awaiting_start(m, d))
                         json_object_object_add(o, "awaiting_start", json_object_new_boolean(true));
@@ -233,12 +239,27 @@ static Placement *float_placement(Manager *m, const ManagedDomain *d, hwloc_cons
         return TAKE_PTR(pl);
 }
 
+/* Whether what kvmtuned applied to d last puts all of it on set (vCPUs, emulator, iothreads). */
+static bool floats_on(const ManagedDomain *d, hwloc_const_bitmap_t set) {
+        const Placement *a = d->applied;
+        if (!a || a->n_vcpus != d->req->vcpus || a->n_iothreads != d->req->n_iothreads ||
+            !hwloc_bitmap_isequal(a->emulator, set))
+                return false;
+        for (unsigned i = 0; i < a->n_vcpus; i++)
+                if (!hwloc_bitmap_isequal(a->vcpus[i].cpus, set))
+                        return false;
+        for (unsigned i = 0; i < a->n_iothreads; i++)
+                if (!hwloc_bitmap_isequal(a->iothreads[i].cpus, set))
+                        return false;
+        return true;
+}
+
 /* Moves a refused or failed domain onto the floating CPUs, unless it is there already. Its pins
  * are recorded as kvmtuned's. Returns 0 or negative errno (reason in d->error's log line). */
 static int float_domain(Manager *m, ManagedDomain *d) {
         _cleanup_bitmap_ hwloc_bitmap_t set = hwloc_bitmap_alloc();
         float_cpus(m, set);
-        if (m->opts.dry_run || !d->req || (d->applied && hwloc_bitmap_isequal(d->applied->emulator, set)))
+        if (m->opts.dry_run || !d->req || floats_on(d, set))
                 return 0;
         _cleanup_(virDomainFreep) virDomainPtr dom = m->conn ? virDomainLookupByUUIDString(m->conn, d->uuid) : NULL;
         _cleanup_(placement_freep) Placement *pl = float_placement(m, d, set);
@@ -328,18 +349,20 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
 static int on_failed_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         (void) s;
-        uint64_t next = 0;
+        uint64_t next = UINT64_MAX;
         for (ManagedDomain *d = m->domains; d; d = d->next) {
-                if (d->state != DOMAIN_FAILED || !d->req)
+                const Placement *pl = planner_find(m->planner, d->name);
+                /* Only a failed apply is tried again (not one that failed planning: nothing to apply). */
+                if (d->state != DOMAIN_FAILED || !d->req || !d->retry_at_usec || !pl || !pl->admitted || pl->adopted)
                         continue;
                 if (d->retry_at_usec <= usec) {
                         d->attempts = 0;
                         apply_domain(m, d); /* PLACED, or PENDING on its retries, or FAILED again */
                 }
-                if (d->state == DOMAIN_FAILED && (!next || d->retry_at_usec < next))
+                if (d->state == DOMAIN_FAILED && d->retry_at_usec < next)
                         next = d->retry_at_usec;
         }
-        if (next) {
+        if (next != UINT64_MAX) {
                 sd_event_source_set_time(m->failed_source, next);
                 sd_event_source_set_enabled(m->failed_source, SD_EVENT_ONESHOT);
         }
@@ -665,6 +688,15 @@ static void restore_entry(Manager *m, size_t i, json_object *entry) {
         json_object *o = json_field(entry, "applied", json_type_object), *id = json_field(entry, "uuid", json_type_string);
         if (o && persist_parse(o, m->topology, &applied, NULL, NULL) < 0)
                 applied = NULL;
+        json_object *floating = json_field(entry, "floating", json_type_boolean);
+        if (floating && json_object_get_boolean(floating) && applied && id) {
+                ManagedDomain *d = new_record(m, applied->name, json_object_get_string(id), 0);
+                if (d) { /* unbooked: placed again if it runs, its float pins known as kvmtuned's */
+                        d->state = DOMAIN_RESTORED;
+                        d->applied = TAKE_PTR(applied);
+                }
+                return;
+        }
         bool readable = persist_parse(entry, m->topology, &spec, &cls, &uuid) == 0 && uuid;
         /* Dedicated CPUs outside today's pool, a class that is gone or changed its settings, or a
          * placement this planner could not have made: placed afresh. */
@@ -696,9 +728,10 @@ static void restore_entry(Manager *m, size_t i, json_object *entry) {
         json_object *waiting = json_field(entry, "awaiting_start", json_type_boolean);
         if (fits && waiting && json_object_get_boolean(waiting)) {
                 /* Admitted before the restart, its start not yet seen: it waits again, from now. */
-                d->state = DOMAIN_PENDING;
+                d->state = pl->adopted ? DOMAIN_ADOPTED : DOMAIN_PENDING;
                 d->admit_usec = now_usec();
-                set_error(d, "admitted by the prepare hook; pins follow when it starts");
+                if (!pl->adopted)
+                        set_error(d, "admitted by the prepare hook; pins follow when it starts");
         }
 }
 
@@ -712,6 +745,13 @@ static void restore_saved(Manager *m) {
         m->saved = NULL;
         planner_refresh_shared(m->planner); /* the saved floating sets may predate a change of the pools */
         schedule_admission_expiry(m);
+}
+
+/* Whether dom's live pins differ from pl: only a difference libvirt showed counts, not a call that
+ * failed (the domain busy with a job): that is looked at again next time. */
+static bool pins_differ(Manager *m, virDomainPtr dom, const Placement *pl) {
+        _cleanup_free_ char *error = NULL;
+        return pin_verify(dom, pl, m->topology, &error) == -ESTALE;
 }
 
 /* Pins that changed after kvmtuned verified its own were set by an operator or an orchestrator:
@@ -729,8 +769,10 @@ static void log_foreign_pins(Manager *m, const ManagedDomain *d) {
  * and the next reconcile tries again. */
 static int adopt_restored(Manager *m, ManagedDomain *d, virDomainPtr dom, bool *ret_pins_ours) {
         _cleanup_free_ char *error = NULL, *why = NULL;
-        *ret_pins_ours = true;
-        int r = read_request(dom, true, &d->req, &error);
+        const Placement *pl = planner_find(m->planner, d->name);
+        bool self = pl && pl->adopted; /* it pinned itself: its live pins are its own */
+        *ret_pins_ours = !self;
+        int r = read_request(dom, !self, &d->req, &error);
         if (r < 0) {
                 log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
                          "%s: cannot read its XML (%s); its previous placement stays booked", d->name,
@@ -738,14 +780,13 @@ static int adopt_restored(Manager *m, ManagedDomain *d, virDomainPtr dom, bool *
                 return r;
         }
         d->req->memory_in_use = true; /* running since before this run */
-        if (d->applied && !m->opts.dry_run && !pin_matches(dom, d->applied, m->topology)) {
+        if (d->applied && !m->opts.dry_run && pins_differ(m, dom, d->applied)) {
                 log_foreign_pins(m, d); /* verified before the restart, changed since: not by kvmtuned */
                 *ret_pins_ours = false;
                 return 0;
         }
-        const Placement *pl = planner_find(m->planner, d->name);
         const PolicyClass *now = config_match_class(m->config, d->req->name, d->req->metadata_class, &why);
-        if (!pl || pl->n_vcpus != d->req->vcpus || !now || strcmp(now->name, pl->cls->name) != 0) {
+        if (!pl || (!self && pl->n_vcpus != d->req->vcpus) || !now || strcmp(now->name, pl->cls->name) != 0) {
                 if (pl) /* else said when it was restored */
                         log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
                                  "%s: the previous run's placement (class %s) does not fit the current policy: "
@@ -907,9 +948,12 @@ static void release_domain(Manager *m, ManagedDomain *d, const char *why) {
  * connection, the reconcile after the next one decides (the domain may have started unseen). */
 static int on_admission_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
-        (void) s;
         (void) usec;
-        for (ManagedDomain *d = m->domains, *next; d && m->connected; d = next) {
+        if (!m->connected) { /* the reconcile after the next connection looks again */
+                sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                return 0;
+        }
+        for (ManagedDomain *d = m->domains, *next; d; d = next) {
                 next = d->next; /* release_domain frees d (and nothing else) */
                 if (admitted_unstarted(d) && !awaiting_start(m, d))
                         release_domain(m, d, "was admitted by the prepare hook but never started");
@@ -1165,7 +1209,7 @@ int manager_reconcile(Manager *m) {
                         /* Still as kvmtuned pinned it? Else someone re-pinned it (libvirtd keeps
                          * live pins across its restarts): not fought. */
                         const Placement *pl = planner_find(m->planner, d->name);
-                        if (d->applied && !pin_matches(doms[i], d->applied, m->topology))
+                        if (d->applied && pins_differ(m, doms[i], d->applied))
                                 respect_foreign_pins(m, d, doms[i]);
                         else if (pl && !pin_matches(doms[i], pl, m->topology))
                                 apply_domain(m, d); /* a re-pin that has not run yet */
@@ -1176,6 +1220,7 @@ int manager_reconcile(Manager *m) {
         release_orphan_reservations(m);
         update_pools(m);
         save_allocations(m);
+        schedule_admission_expiry(m); /* admissions whose wait ended while disconnected */
         m->reconciled = true;
         return 0;
 }
@@ -1581,7 +1626,7 @@ static json_object *hook_release(Manager *m, const char *name, const char *xml) 
         ManagedDomain *d = manager_find(m, name);
         /* Admitted and never started, or restored from the previous run while libvirt does not
          * answer yet: nothing else will release it (a running one's STOPPED event does). */
-        if (d && (d->state == DOMAIN_PENDING || (d->state == DOMAIN_RESTORED && strcmp(d->uuid, owner) == 0))) {
+        if (d && (admitted_unstarted(d) || (d->state == DOMAIN_RESTORED && strcmp(d->uuid, owner) == 0))) {
                 _cleanup_(free_snapshotp) hwloc_bitmap_t *before = snapshot_shared(m);
                 planner_release(m->planner, name);
                 forget(m, d);
