@@ -1067,6 +1067,14 @@ static void same_cpu_twice(json_object *e) {
         json_object_object_add(json_object_array_get_idx(vcpus, 1), "cpus", json_object_get(cpus0));
 }
 
+static void entry_twice(json_object *root) {
+        json_object *list = NULL;
+        assert_true(json_object_object_get_ex(root, "domains", &list));
+        size_t n = json_object_array_length(list);
+        for (size_t i = 0; i < n; i++)
+                json_object_array_add(list, json_object_get(json_object_array_get_idx(list, i)));
+}
+
 static void future_version(json_object *root) {
         json_object_object_add(root, "version", json_object_new_int(99));
 }
@@ -1102,6 +1110,7 @@ static void test_restore_distrusts_the_allocations_file(void **state) {
                 { "held edited out", "ded-one", drop_held },
                 { "\"admitted\" removed", "ded-one", drop_admitted },
                 { "one CPU for two vCPUs", "ded-two", same_cpu_twice },
+                { "every entry twice", NULL, entry_twice },
         };
         int failures = 0;
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -1112,6 +1121,10 @@ static void test_restore_distrusts_the_allocations_file(void **state) {
                 drain();
                 int a = booked_cpu("ded-one", 0), b0 = booked_cpu("ded-two", 0), b1 = booked_cpu("ded-two", 1);
                 bool ok = a >= 0 && b0 >= 0 && b1 >= 0 && a != b0 && a != b1 && b0 != b1;
+                unsigned records = 0;
+                for (ManagedDomain *r = fx.m->domains; r; r = r->next)
+                        records += strcmp(r->name, "ded-one") == 0;
+                ok &= records == 1; /* one record per domain, whatever the file says */
                 print_message("%s: ded-one on %d, ded-two on %d and %d (booked; -1: not)%s\n", cases[i].what, a, b0, b1,
                               ok ? "" : ": WRONG");
                 failures += !ok;
