@@ -688,6 +688,12 @@ static void restore_entry(Manager *m, size_t i, json_object *entry) {
         json_object *o = json_field(entry, "applied", json_type_object), *id = json_field(entry, "uuid", json_type_string);
         if (o && persist_parse(o, m->topology, &applied, NULL, NULL) < 0)
                 applied = NULL;
+        json_object *name = json_field(entry, "name", json_type_string);
+        if (name && manager_find(m, json_object_get_string(name))) { /* the file names it twice */
+                log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "adopt", .vcpu = -1 },
+                         "entry %zu of the allocations file repeats an earlier one: dropped", i);
+                return;
+        }
         json_object *floating = json_field(entry, "floating", json_type_boolean);
         if (floating && json_object_get_boolean(floating) && applied && id) {
                 ManagedDomain *d = new_record(m, applied->name, json_object_get_string(id), 0);
