@@ -2,6 +2,7 @@
  * for pinning): lifecycle events place and release domains, pins are read back through a
  * second connection, refusals, reload (bad and good), restart adoption, the control socket. */
 #include <errno.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1231,6 +1232,77 @@ static bool is_failed(void *name) {
         return d && d->state == DOMAIN_FAILED;
 }
 
+#define MEMORY_ADMISSION                                                                                         \
+        "{\"command\": \"hook\", \"domain\": \"%s\", \"op\": \"prepare\", \"subop\": \"begin\", \"xml\": "          \
+        "\"<domain type='test'><name>%s</name><uuid>%s</uuid><memory unit='MiB'>%u</memory><vcpu>1</vcpu>"       \
+        "</domain>\"}"
+
+/* Writes a node's meminfo into the fixture sysfs, as the kernel would show it (MiB figures). */
+static void write_meminfo(unsigned node, unsigned free_mib, unsigned inactive_file_mib) {
+        char rel[64], text[512];
+        snprintf(rel, sizeof(rel), "devices/system/node/node%u/meminfo", node);
+        snprintf(text, sizeof(text),
+                 "Node %u MemTotal:       8388608 kB\nNode %u MemFree:        %u kB\nNode %u Active(file):   0 kB\n"
+                 "Node %u Inactive(file): %u kB\nNode %u SReclaimable:   0 kB\n",
+                 node, node, free_mib * 1024, node, node, inactive_file_mib * 1024, node);
+        fixture_write(fx.d.sysfs, rel, text);
+}
+
+/* Sends a prepare hook for a small-page domain of mib MiB; returns whether it was admitted. */
+static bool admit_memory(const char *name, const char *uuid, unsigned mib) {
+        char *req = NULL;
+        assert_true(asprintf(&req, MEMORY_ADMISSION, name, name, uuid, mib) > 0);
+        char *answer = raw_request(req);
+        print_message("%s (%u MiB): %s", name, mib, answer);
+        json_object *o = json_tokener_parse(answer);
+        json_object *allow = NULL;
+        bool admitted = o && json_object_object_get_ex(o, "allow", &allow) && json_object_get_boolean(allow);
+        json_object_put(o);
+        free(answer);
+        free(req);
+        return admitted;
+}
+
+/* Issue 11, defect 1: memory admission follows the host's live per-node figures less what is
+ * booked and not yet in use: a domain running when kvmtuned starts is booked (its memory is in
+ * use, out of the live figure), and what it frees when it stops is there for the next domain;
+ * reclaimable page cache counts (half of it); an admission's memory stays booked until it runs. */
+static void test_memory_admission_follows_live_figures(void **state) {
+        (void) state;
+        manager_free(fx.m);
+        fx.m = NULL;
+        write_meminfo(0, 5120, 0);
+        write_meminfo(1, 256, 0);
+        virDomainPtr dom = virDomainCreateXML(fx.conn,
+                                              "<domain type='test'><name>mem-run</name><memory unit='MiB'>4096</memory>"
+                                              "<vcpu>1</vcpu><os><type arch='i686'>hvm</type></os></domain>",
+                                              0);
+        assert_non_null(dom);
+        write_meminfo(0, 1024, 0); /* its memory is in use now */
+        fx.m = start_manager();
+        assert_true(pump_until(is_managed, "mem-run"));
+        /* 1 GiB free on node 0, 256 MiB on node 1: 2 GiB fits nowhere. */
+        assert_false(admit_memory("mem-b", "8a5d1a3e-0000-4000-8000-0000000000b1", 2048));
+        /* mem-run stops: the kernel has its 4 GiB back, and so has kvmtuned. */
+        assert_int_equal(virDomainDestroy(dom), 0);
+        virDomainFree(dom);
+        assert_true(pump_until(is_gone, "mem-run"));
+        write_meminfo(0, 5120, 0);
+        assert_true(admit_memory("mem-b", "8a5d1a3e-0000-4000-8000-0000000000b1", 2048));
+        free(hook_request_named("mem-b", "8a5d1a3e-0000-4000-8000-0000000000b1"));
+        /* 1 GiB free and 4 GiB of page cache: 3 GiB for kvmtuned. mem-c's 2 GiB are booked until
+         * it runs and the kernel shows them used: mem-d does not fit beside it. */
+        write_meminfo(0, 1024, 4096);
+        assert_true(admit_memory("mem-c", "8a5d1a3e-0000-4000-8000-0000000000c1", 2048));
+        assert_false(admit_memory("mem-d", "8a5d1a3e-0000-4000-8000-0000000000d1", 2048));
+        free(hook_request_named("mem-c", "8a5d1a3e-0000-4000-8000-0000000000c1"));
+        for (unsigned n = 0; n < 2; n++) { /* the other tests run on the model's totals */
+                char path[PATH_MAX];
+                snprintf(path, sizeof(path), "%s/devices/system/node/node%u/meminfo", fx.d.sysfs, n);
+                assert_int_equal(unlink(path), 0);
+        }
+}
+
 /* Issue 11, defect 4: the apply retry budget is per attempt to apply, not per life: a domain
  * that needed two tries at its start gets three again when it is re-pinned later; one that gave
  * up (FAILED) is tried again later instead of never; and a given-up domain is not left
@@ -1400,6 +1472,7 @@ int main(void) {
                 cmocka_unit_test(test_apply_retries),
                 cmocka_unit_test(test_restart_keeps_kinds_of_domains),
                 cmocka_unit_test(test_admission_expiry_waits_for_libvirt),
+                cmocka_unit_test(test_memory_admission_follows_live_figures),
                 cmocka_unit_test(test_unknown_allocations_version), /* last: domains stay adopted */
         };
         return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);
