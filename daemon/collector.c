@@ -95,6 +95,12 @@ static void collect_memory(Manager *m, ManagedDomain *d, const Placement *pl) {
                 if (bound && !hwloc_bitmap_isset(pl->memory_nodes, os))
                         off += s->node_bytes[n];
         }
+        /* What it touched is in the live figures: admission stops counting that part twice. */
+        uint64_t kib[PROCSTAT_MAX_NODES];
+        for (unsigned n = 0; n < m->topology->n_nodes && n < PROCSTAT_MAX_NODES; n++)
+                kib[n] = s->node_bytes[n] / 1024;
+        if (pl && pl->admitted && m->topology->n_nodes <= PROCSTAT_MAX_NODES)
+                (void) planner_memory_use(m->planner, d->name, MEMORY_USE_STARTED, kib);
         bool bad = total > 0 && off * 100 > total * OFF_NODE_WARN_PERCENT;
         if (bad && !s->memory_warned)
                 log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = d->name, .action = "memory", .vcpu = -1 },

@@ -86,6 +86,23 @@ static void set_error(ManagedDomain *d, const char *error) {
 /* ---- The allocations file --------------------------------------------------------------- */
 
 static bool awaiting_start(const Manager *m, const ManagedDomain *d);
+static bool admitted_unstarted(const ManagedDomain *d);
+
+/* Reads the host's memory figures again before a placement: what stopped domains gave back and
+ * what page cache came and went since. A node without figures keeps the ones it has. */
+static void refresh_memory(Manager *m) {
+        (void) topology_refresh_memory(m->topology, m->tuning.sysfs); /* ENOMEM: the last figures stay */
+}
+
+/* Tells the planner how much of a running domain's memory the live figures show used: all of it
+ * for one that ran before kvmtuned looked, its hugepages (preallocated) for one that just started;
+ * the statistics pass measures the rest. */
+static void note_running(Manager *m, const ManagedDomain *d) {
+        if (admitted_unstarted(d))
+                return;
+        (void) planner_memory_use(m->planner, d->name,
+                                  d->req && d->req->memory_in_use ? MEMORY_USE_ALL : MEMORY_USE_STARTED, NULL);
+}
 static void schedule_admission_expiry(Manager *m);
 
 /* Writes what is placed to runtime_dir/allocations.json (write, fsync, rename), so a restarted
@@ -732,7 +749,10 @@ static void restore_entry(Manager *m, size_t i, json_object *entry) {
         d->state = DOMAIN_RESTORED;
         d->applied = TAKE_PTR(applied);
         json_object *waiting = json_field(entry, "awaiting_start", json_type_boolean);
-        if (fits && waiting && json_object_get_boolean(waiting)) {
+        bool unstarted = waiting && json_object_get_boolean(waiting);
+        if (fits) /* it ran before this run started, unless its start is still to come */
+                (void) planner_memory_use(m->planner, spec->name, unstarted ? MEMORY_USE_NONE : MEMORY_USE_ALL, NULL);
+        if (fits && unstarted) {
                 /* Admitted before the restart, its start not yet seen: it waits again, from now. */
                 d->state = pl->adopted ? DOMAIN_ADOPTED : DOMAIN_PENDING;
                 d->admit_usec = now_usec();
@@ -822,6 +842,7 @@ static void settle(Manager *m, hwloc_bitmap_t *before) {
 /* Plans a domain whose request is read: refused, adopted (it pins itself) or applied. */
 static void plan_domain(Manager *m, ManagedDomain *d) {
         const Placement *pl;
+        refresh_memory(m);
         if (planner_place(m->planner, d->req, &pl) < 0) {
                 d->state = DOMAIN_FAILED;
                 set_error(d, "out of memory while planning");
@@ -837,6 +858,7 @@ static void plan_domain(Manager *m, ManagedDomain *d) {
                          "%s pins itself: left alone, its CPUs count as taken", d->name);
         } else
                 apply_domain(m, d);
+        note_running(m, d);
 }
 
 /* Places a running domain seen at event_usec. memory_in_use: it was running when the host's
@@ -851,8 +873,10 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec, bool
         if (same && d->state != DOMAIN_RESTORED) {
                 /* Planned by the prepare hook: apply now that it runs. Else already managed
                  * (RESUMED, or a reconcile after a reconnect). */
-                if (d->event_usec == 0)
+                if (d->event_usec == 0) {
                         d->event_usec = event_usec; /* its start came: the admission's wait is over */
+                        note_running(m, d);
+                }
                 if (d->state == DOMAIN_PENDING && !d->attempts && planner_find(m->planner, name)) {
                         _cleanup_free_ char *error = NULL;
                         d->event_usec = event_usec;
@@ -901,6 +925,7 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec, bool
 /* Refused domains are tried again whenever something is released: what they needed may be
  * free now. */
 static void retry_refused(Manager *m) {
+        refresh_memory(m);
         for (ManagedDomain *d = m->domains; d; d = d->next) {
                 if (d->state != DOMAIN_REFUSED || !d->req)
                         continue;
@@ -913,6 +938,7 @@ static void retry_refused(Manager *m) {
                 d->event_usec = now_usec();
                 d->attempts = 0;
                 set_error(d, NULL);
+                note_running(m, d);
                 if (pl->adopted)
                         d->state = DOMAIN_ADOPTED;
                 else
@@ -1278,6 +1304,7 @@ static int reload_policy(Manager *m, char **ret_errors, char **ret_restart) {
                 return -EINVAL;
         }
         *ret_restart = keep_restart_only(m->config, c);
+        refresh_memory(m);
         _cleanup_(planner_freep) Planner *p = NULL;
         r = planner_new(m->topology, c, &p);
         if (r < 0)
@@ -1350,6 +1377,7 @@ static int reload_policy(Manager *m, char **ret_errors, char **ret_restart) {
                         d->event_usec = now_usec();
                         apply_domain(m, d);
                 }
+                note_running(m, d);
         }
         note_shared_changes(m, before);
         repin_shared(m);
@@ -1573,6 +1601,7 @@ static json_object *hook_prepare(Manager *m, const char *name, const char *xml) 
                 forget(m, old);
         }
         const Placement *pl;
+        refresh_memory(m);
         if (planner_place(m->planner, req, &pl) < 0)
                 return NULL;
         const char *owner = req->uuid ? req->uuid : name;

@@ -40,9 +40,9 @@ typedef struct DomainRequest {
         char *metadata_class; /* <kvmtuned:policy class=...>, NULL if none */
         hwloc_bitmap_t dedicated_vcpus; /* mixed: vCPUs named dedicated; NULL if none named */
 
-        /* Not from the XML; the daemon sets it for a domain that was running when the host's free
-         * memory was read: that memory is out of the figure already (the planner neither checks
-         * nor books it). */
+        /* Not from the XML; the daemon sets it for a domain that runs already (found running, or
+         * planned again while it runs): its memory is in use, out of the live free figures (the
+         * planner books it as in use and does not check it). */
         bool memory_in_use;
 } DomainRequest;
 

@@ -24,7 +24,8 @@ typedef struct Pair {
 
 typedef struct PageUse {
         uint64_t page_kib;
-        uint64_t count;
+        uint64_t count; /* booked */
+        uint64_t in_use; /* of which taken from the pools already (running domains) */
 } PageUse;
 
 struct Planner {
@@ -50,6 +51,7 @@ struct Planner {
 
         unsigned *node_shared_vcpus;
         uint64_t *node_small_kib; /* small-page memory placed per node */
+        uint64_t *node_in_use_kib; /* of which in use already (in the live figures) */
         PageUse *node_pages; /* n_nodes x MAX_PAGE_SIZES */
 
         Placement **placements;
@@ -67,7 +69,7 @@ typedef struct Need {
         unsigned n_extra; /* of which isolated emulator / iothread CPUs */
         unsigned n_shared; /* shared vCPUs */
         uint64_t memory_kib;
-        bool memory_in_use; /* DomainRequest.memory_in_use: neither checked nor booked */
+        bool memory_in_use; /* DomainRequest.memory_in_use (live figures only): not checked, booked as in use */
         uint64_t page_kib; /* 0: small pages */
         int prefer_node; /* NearDevices: node index of the passthrough devices, -1 */
 } Need;
@@ -295,6 +297,7 @@ int planner_new(const Topology *t, const Config *c, Planner **ret_planner) {
         p->held_set = hwloc_bitmap_alloc();
         p->node_shared_vcpus = calloc(n_nodes, sizeof(unsigned));
         p->node_small_kib = calloc(n_nodes, sizeof(uint64_t));
+        p->node_in_use_kib = calloc(n_nodes, sizeof(uint64_t));
         p->node_pages = calloc((size_t) n_nodes * MAX_PAGE_SIZES, sizeof(PageUse));
         p->core_units = calloc(t->n_cores, sizeof(unsigned));
         p->pair_units = calloc(t->n_cores, sizeof(unsigned));
@@ -303,7 +306,8 @@ int planner_new(const Topology *t, const Config *c, Planner **ret_planner) {
         p->node_take = calloc(n_nodes, sizeof(unsigned));
         p->order = calloc(t->n_cores > n_nodes ? t->n_cores : n_nodes, sizeof(unsigned));
         if (!p->dedicated_pool || !p->shared_pool || !p->perf_kind || !p->eff_kind || !p->held || !p->pinned ||
-            !p->eligible || !p->held_set || !p->node_shared_vcpus || !p->node_small_kib || !p->node_pages ||
+            !p->eligible || !p->held_set || !p->node_shared_vcpus || !p->node_small_kib || !p->node_in_use_kib ||
+            !p->node_pages ||
             !p->core_units || !p->pair_units || !p->node_units || !p->node_cap || !p->node_take || !p->order)
                 return -ENOMEM;
 
@@ -343,6 +347,7 @@ void placement_free(Placement *pl) {
         hwloc_bitmap_free(pl->held);
         free(pl->shared_vcpus);
         free(pl->memory_kib);
+        free(pl->in_use_kib);
         free(pl);
 }
 
@@ -357,7 +362,9 @@ Placement *placement_new(const char *name, unsigned n_nodes) {
         pl->emulator = hwloc_bitmap_alloc();
         pl->shared_vcpus = calloc(n_nodes, sizeof(unsigned));
         pl->memory_kib = calloc(n_nodes, sizeof(uint64_t));
-        if (!pl->name || !pl->held || !pl->memory_nodes || !pl->emulator || !pl->shared_vcpus || !pl->memory_kib)
+        pl->in_use_kib = calloc(n_nodes, sizeof(uint64_t));
+        if (!pl->name || !pl->held || !pl->memory_nodes || !pl->emulator || !pl->shared_vcpus || !pl->memory_kib ||
+            !pl->in_use_kib)
                 return NULL;
         return TAKE_PTR(pl);
 }
@@ -389,6 +396,7 @@ void planner_free(Planner *p) {
         hwloc_bitmap_free(p->held_set);
         free(p->node_shared_vcpus);
         free(p->node_small_kib);
+        free(p->node_in_use_kib);
         free(p->node_pages);
         free(p->core_units);
         free(p->pair_units);
@@ -456,10 +464,18 @@ static double node_ratio_limit(const Planner *p, unsigned n) {
         return limit;
 }
 
+/* What a new domain can have on a node by the host's live figures, in KiB; -1: the host did not
+ * report them (a recorded machine: only its total is known). */
+static int64_t node_live_kib(const TopoNode *node) {
+        if (node->available_bytes >= 0)
+                return node->available_bytes / 1024;
+        return node->free_bytes >= 0 ? node->free_bytes / 1024 : -1;
+}
+
 /* Whether the nodes' free memory was read from the live host (else only totals are known). */
 static bool live_free_figures(const Topology *t) {
         for (unsigned n = 0; n < t->n_nodes; n++)
-                if (t->nodes[n].free_bytes >= 0)
+                if (node_live_kib(&t->nodes[n]) >= 0)
                         return true;
         return false;
 }
@@ -476,23 +492,32 @@ static int64_t node_pool_pages(const Planner *p, unsigned n, uint64_t page_kib) 
         return -1;
 }
 
-/* Small-page memory still free on node n: free figure (or total), less what plans placed, less
- * the hugepages plans need beyond the free pools (pool pages are not in the free figure). */
+/* Booked pages of u that the node's figures still show (free in the live pools, or all of them
+ * against a recorded pool size): the pages of running domains are out of the live pools. */
+static uint64_t pages_to_come(const PageUse *u, bool live) {
+        return live ? u->count - u->in_use : u->count;
+}
+
+/* Small-page memory still free on node n: the live figure less what is booked and not in use yet
+ * (or the total less everything booked), less the hugepages booked beyond the free pools (pool
+ * pages are not in the free figure). */
 static uint64_t node_free_kib(const Planner *p, unsigned n) {
         const TopoNode *node = &p->t->nodes[n];
+        int64_t live_kib = node_live_kib(node);
+        bool live = live_kib >= 0;
         uint64_t have;
-        if (node->free_bytes >= 0)
-                have = (uint64_t) node->free_bytes / 1024;
+        if (live)
+                have = (uint64_t) live_kib;
         else if (node->memory_bytes > 0)
                 have = node->memory_bytes / 1024;
         else
                 return NO_LIMIT;
-        uint64_t used = p->node_small_kib[n];
+        uint64_t used = p->node_small_kib[n] - (live ? p->node_in_use_kib[n] : 0);
         for (unsigned i = 0; i < MAX_PAGE_SIZES; i++) {
                 const PageUse *u = &p->node_pages[n * MAX_PAGE_SIZES + i];
                 int64_t pool = u->page_kib ? node_pool_pages(p, n, u->page_kib) : 0;
-                uint64_t in_pool = pool > 0 ? (uint64_t) pool : 0;
-                used += (u->count > in_pool ? u->count - in_pool : 0) * u->page_kib;
+                uint64_t in_pool = pool > 0 ? (uint64_t) pool : 0, coming = pages_to_come(u, live);
+                used += (coming > in_pool ? coming - in_pool : 0) * u->page_kib;
         }
         return used >= have ? 0 : have - used;
 }
@@ -523,7 +548,7 @@ static uint64_t node_free_pages(const Planner *p, unsigned n, uint64_t page_kib)
         /* Pages taken from the existing pool by plans; what plans need beyond it is already out
          * of free_kib, from which on-demand growth comes. */
         PageUse *u = page_use(p, n, page_kib);
-        uint64_t used = u ? u->count : 0;
+        uint64_t used = u ? pages_to_come(u, node_live_kib(node) >= 0) : 0;
         uint64_t from_pool = pool > used ? pool - used : 0;
         if (p->c->host.hugepages == HUGEPAGES_OFF)
                 return from_pool; /* kvmtuned never grows pools: only what the host has */
@@ -1166,10 +1191,48 @@ static void helper_cpus(Planner *p, const Placement *pl, HelperPlacement how, co
         }
 }
 
-/* Splits the memory over the nodes in proportion to the vCPUs there and records it. */
+/* Adds (sign 1) or takes back (sign -1) the memory pl books and what of it is in use: the one
+ * place memory is booked (placing, restoring, releasing, and changing what is in use). */
+static void book_memory(Planner *p, const Placement *pl, int sign) {
+        const Topology *t = p->t;
+        for (unsigned n = 0; n < t->n_nodes; n++) {
+                p->node_small_kib[n] += (uint64_t) sign * pl->memory_kib[n];
+                p->node_in_use_kib[n] += (uint64_t) sign * pl->in_use_kib[n];
+        }
+        for (unsigned i = 0; i < pl->n_hugepages; i++) {
+                int n = topology_node_index(t, pl->hugepages[i].node);
+                PageUse *u = n >= 0 ? page_use(p, (unsigned) n, pl->hugepages[i].page_kib) : NULL;
+                if (!u) /* more than MAX_PAGE_SIZES sizes on a node does not exist */
+                        continue;
+                u->count += (uint64_t) sign * pl->hugepages[i].count;
+                u->in_use += pl->pages_in_use ? (uint64_t) sign * pl->hugepages[i].count : 0;
+        }
+}
+
+/* Records how much of pl's memory is in use; never more than it books. */
+static void fill_memory_use(Placement *pl, unsigned n_nodes, MemoryUse use, const uint64_t *node_kib) {
+        pl->pages_in_use = use != MEMORY_USE_NONE;
+        for (unsigned n = 0; n < n_nodes; n++) {
+                uint64_t kib = use == MEMORY_USE_ALL ? pl->memory_kib[n]
+                               : use == MEMORY_USE_STARTED && node_kib ? node_kib[n]
+                                                                       : 0;
+                pl->in_use_kib[n] = kib < pl->memory_kib[n] ? kib : pl->memory_kib[n];
+        }
+}
+
+int planner_memory_use(Planner *p, const char *name, MemoryUse use, const uint64_t *node_kib) {
+        Placement *pl = (Placement *) planner_find(p, name);
+        if (!pl || !pl->admitted)
+                return -ENOENT;
+        book_memory(p, pl, -1);
+        fill_memory_use(pl, p->t->n_nodes, use, node_kib);
+        book_memory(p, pl, 1);
+        return 0;
+}
+
+/* Splits the memory over the nodes in proportion to the vCPUs there and books it. */
 static void commit_memory(Planner *p, const Need *need, Placement *pl) {
         const Topology *t = p->t;
-        pl->memory_booked = !need->memory_in_use;
         unsigned total = 0;
         for (unsigned n = 0; n < t->n_nodes; n++)
                 total += p->node_take[n];
@@ -1184,15 +1247,12 @@ static void commit_memory(Planner *p, const Need *need, Placement *pl) {
                 left -= kib;
                 if (need->page_kib) {
                         uint64_t pages = (kib + need->page_kib - 1) / need->page_kib;
-                        PageUse *u = page_use(p, n, need->page_kib);
-                        if (u && pl->memory_booked) /* more than MAX_PAGE_SIZES sizes on a node does not exist */
-                                u->count += pages;
                         pl->hugepages[pl->n_hugepages++] = (PlacedHugepages){ t->nodes[n].os, need->page_kib, pages };
-                } else {
-                        p->node_small_kib[n] += pl->memory_booked ? kib : 0;
+                } else
                         pl->memory_kib[n] = kib;
-                }
         }
+        fill_memory_use(pl, t->n_nodes, need->memory_in_use ? MEMORY_USE_ALL : MEMORY_USE_NONE, NULL);
+        book_memory(p, pl, 1);
 }
 
 static int fill_vcpus(Planner *p, const DomainRequest *req, Placement *pl, const unsigned *cpus) {
@@ -1271,7 +1331,7 @@ static int explain_result(Planner *p, const Need *need, Placement *pl) {
             explain(pl, "the host model has no memory figures: memory does not limit placement") < 0)
                 return -ENOMEM;
         if (need->memory_in_use &&
-            explain(pl, "running when kvmtuned read the free memory: its memory is out of that figure already") < 0)
+            explain(pl, "running already: its memory is in use, not checked against the free figures") < 0)
                 return -ENOMEM;
         if (need->n_extra && explain(pl, "%u extra dedicated CPU%s for isolated emulator/iothreads", need->n_extra,
                                      need->n_extra == 1 ? "" : "s") < 0)
@@ -1306,16 +1366,9 @@ static void uncommit(Planner *p, Placement *pl) {
                 }
         if (!pl->adopted)
                 hwloc_bitmap_andnot(p->held_set, p->held_set, pl->held);
-        for (unsigned n = 0; n < t->n_nodes; n++) {
+        for (unsigned n = 0; n < t->n_nodes; n++)
                 p->node_shared_vcpus[n] -= pl->shared_vcpus ? pl->shared_vcpus[n] : 0;
-                p->node_small_kib[n] -= pl->memory_booked && pl->memory_kib ? pl->memory_kib[n] : 0;
-        }
-        for (unsigned i = 0; pl->memory_booked && i < pl->n_hugepages; i++) {
-                int n = topology_node_index(t, pl->hugepages[i].node);
-                PageUse *u = page_use(p, (unsigned) n, pl->hugepages[i].page_kib);
-                if (u)
-                        u->count -= pl->hugepages[i].count;
-        }
+        book_memory(p, pl, -1);
 }
 
 static void mark_held(Planner *p, hwloc_const_bitmap_t set, uint8_t value) {
@@ -1517,13 +1570,14 @@ Placement *placement_copy(const Placement *spec, unsigned n_nodes) {
         pl->adopted = spec->adopted;
         pl->memory_mode = spec->memory_mode;
         pl->hugepage_kib = spec->hugepage_kib;
-        pl->memory_booked = spec->memory_booked;
+        pl->pages_in_use = spec->pages_in_use;
         hwloc_bitmap_copy(pl->held, spec->held);
         hwloc_bitmap_copy(pl->memory_nodes, spec->memory_nodes);
         if (spec->emulator)
                 hwloc_bitmap_copy(pl->emulator, spec->emulator);
         memcpy(pl->shared_vcpus, spec->shared_vcpus, n_nodes * sizeof(unsigned));
         memcpy(pl->memory_kib, spec->memory_kib, n_nodes * sizeof(uint64_t));
+        memcpy(pl->in_use_kib, spec->in_use_kib, n_nodes * sizeof(uint64_t));
 
         pl->vcpus = calloc(spec->n_vcpus ? spec->n_vcpus : 1, sizeof(PlacedVcpu));
         pl->iothreads = calloc(spec->n_iothreads ? spec->n_iothreads : 1, sizeof(PlacedIOThread));
@@ -1597,9 +1651,6 @@ int planner_restore(Planner *p, const Placement *spec, const char *class_name, c
         if (!pl)
                 return -ENOMEM;
         pl->cls = cls;
-        /* Live free figures were read with the domain running: its memory is out of them already.
-         * Total memory (a recorded machine) still has to be booked. */
-        pl->memory_booked = spec->memory_booked || !live_free_figures(t);
         int r = add_placement(p, pl);
         if (r < 0)
                 return r;
@@ -1615,16 +1666,9 @@ int planner_restore(Planner *p, const Placement *spec, const char *class_name, c
                         }
                 if (!pl->adopted)
                         hwloc_bitmap_or(p->held_set, p->held_set, pl->held);
-                for (unsigned n = 0; n < t->n_nodes; n++) {
+                for (unsigned n = 0; n < t->n_nodes; n++)
                         p->node_shared_vcpus[n] += pl->shared_vcpus[n];
-                        p->node_small_kib[n] += pl->memory_booked ? pl->memory_kib[n] : 0;
-                }
-                for (unsigned i = 0; pl->memory_booked && i < pl->n_hugepages; i++) {
-                        int n = topology_node_index(t, pl->hugepages[i].node);
-                        PageUse *u = n >= 0 ? page_use(p, (unsigned) n, pl->hugepages[i].page_kib) : NULL;
-                        if (u)
-                                u->count += pl->hugepages[i].count;
-                }
+                book_memory(p, pl, 1);
         }
         *ret_placement = TAKE_PTR(pl);
         return 0;

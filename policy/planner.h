@@ -52,13 +52,20 @@ typedef struct Placement {
         /* Accounting, private to the planner. */
         hwloc_bitmap_t held; /* CPUs it holds exclusively (kernel numbers) */
         unsigned *shared_vcpus; /* per node index */
-        uint64_t *memory_kib; /* small-page memory per node index */
+        uint64_t *memory_kib; /* small-page memory booked per node index */
         uint64_t hugepage_kib; /* page size of hugepages[] */
-        /* Its memory is booked against the nodes' free figures. Not for a domain whose memory is
-         * in use already (DomainRequest.memory_in_use), nor for a placement restored from a
-         * previous run on the live host: its free figures were read with that domain running. */
-        bool memory_booked;
+        /* What of its booked memory is in use already: the host's live figures show it used, so
+         * only the rest is taken from them (against a recorded machine's totals all of it is). */
+        uint64_t *in_use_kib; /* per node index, at most memory_kib */
+        bool pages_in_use; /* its hugepages are out of the pools' free counts */
 } Placement;
+
+/* How much of a placement's memory the host's live figures show in use. */
+typedef enum MemoryUse {
+        MEMORY_USE_NONE, /* admitted, not started */
+        MEMORY_USE_STARTED, /* running: hugepages taken (libvirt preallocates them), small pages as measured */
+        MEMORY_USE_ALL, /* running since before kvmtuned read the figures */
+} MemoryUse;
 
 typedef struct Planner Planner;
 
@@ -67,14 +74,21 @@ int planner_new(const Topology *t, const Config *c, Planner **ret_planner);
 
 void planner_free(Planner *p);
 
+/* Says how much of the memory of the domain called name is in use: node_kib (per node index,
+ * MEMORY_USE_STARTED only; NULL: not measured yet) is clamped to what it books. Booked memory
+ * that is not in use is what placing subtracts from the live figures. Returns 0, or -ENOENT
+ * when no admitted placement has that name. */
+int planner_memory_use(Planner *p, const char *name, MemoryUse use, const uint64_t *node_kib);
+
 /* Places the domain (or records why it cannot be placed) and returns its placement, owned by
  * the planner, in *ret_placement. A refusal is not an error: it returns 0 with admitted false.
  * Returns -EEXIST if a domain of that name is placed already, -ENOMEM. */
 int planner_place(Planner *p, const DomainRequest *req, const Placement **ret_placement);
 
 /* Re-enters a placement made earlier, by a previous run of kvmtuned or before a reload, exactly
- * as it was: nothing moves. spec is copied; its class is looked up by class_name in the
- * planner's configuration. Returns 0, -EEXIST if the name is placed already, -ENOENT if the
+ * as it was: nothing moves. spec is copied, with what of its memory is in use (none for one read
+ * back from the allocations file: planner_memory_use says); its class is looked up by class_name
+ * in the planner's configuration. Returns 0, -EEXIST if the name is placed already, -ENOENT if the
  * class no longer exists, -EBUSY if it would take CPUs another placement holds, -EINVAL if the
  * spec breaks what the planner guarantees (a file edited by hand), -ENOMEM. */
 int planner_restore(Planner *p, const Placement *spec, const char *class_name, const Placement **ret_placement);

@@ -16,6 +16,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir)
 /* meminfo lines look like "Node 0 MemFree:   123456 kB". */
 static int parse_meminfo(const char *text, NodeMemory *m) {
         bool have_total = false, have_free = false;
+        uint64_t reclaimable_kib = 0;
         for (const char *line = text; *line;) {
                 const char *nl = strchr(line, '\n');
                 unsigned node;
@@ -29,9 +30,12 @@ static int parse_meminfo(const char *text, NodeMemory *m) {
                 } else if (strcmp(key, "MemFree") == 0) {
                         m->free_bytes = kib * 1024;
                         have_free = true;
-                }
+                } else if (strcmp(key, "Active(file)") == 0 || strcmp(key, "Inactive(file)") == 0 ||
+                           strcmp(key, "SReclaimable") == 0)
+                        reclaimable_kib += kib;
                 line = nl ? nl + 1 : line + strlen(line);
         }
+        m->available_bytes = m->free_bytes + reclaimable_kib / 2 * 1024;
         return have_total && have_free ? 0 : -EINVAL;
 }
 

@@ -13,7 +13,11 @@ typedef struct NodeHugepages {
 
 typedef struct NodeMemory {
         uint64_t total_bytes;
-        uint64_t free_bytes;
+        uint64_t free_bytes; /* MemFree */
+        /* What a new domain can have: MemFree plus half of the reclaimable page cache and slab.
+         * The kernel's MemAvailable counts nearly all of it; half stays back because a strictly
+         * bound domain cannot fall back to another node while reclaim catches up. */
+        uint64_t available_bytes;
         unsigned n_hugepages; /* sorted by page size */
         NodeHugepages hugepages[NODEMEM_MAX_PAGE_SIZES];
 } NodeMemory;

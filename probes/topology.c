@@ -37,6 +37,38 @@ static int count_type(hwloc_topology_t topo, hwloc_obj_type_t type) {
         return n < 0 ? 0 : n; /* -1: the type sits at several depths, which hwloc forbids for these */
 }
 
+/* Takes the live figures of mem into node: free memory and the hugepage pools. -ENOMEM. */
+static int set_node_memory(TopoNode *node, const NodeMemory *mem) {
+        TopoHugepages *pools = calloc(mem->n_hugepages ? mem->n_hugepages : 1, sizeof(TopoHugepages));
+        if (!pools)
+                return -ENOMEM;
+        for (unsigned i = 0; i < mem->n_hugepages; i++)
+                pools[i] = (TopoHugepages){
+                        .page_kib = mem->hugepages[i].page_kib,
+                        .total = (int64_t) mem->hugepages[i].total,
+                        .free = (int64_t) mem->hugepages[i].free,
+                };
+        free(node->hugepages);
+        node->hugepages = pools;
+        node->n_hugepages = mem->n_hugepages;
+        node->free_bytes = (int64_t) mem->free_bytes;
+        node->available_bytes = (int64_t) mem->available_bytes;
+        return 0;
+}
+
+int topology_refresh_memory(Topology *t, const char *sysfs) {
+        int read = 0;
+        for (unsigned n = 0; n < t->n_nodes; n++) {
+                NodeMemory mem;
+                if (nodemem_read(sysfs, t->nodes[n].os, &mem) < 0)
+                        continue;
+                if (set_node_memory(&t->nodes[n], &mem) < 0)
+                        return -ENOMEM;
+                read++;
+        }
+        return read;
+}
+
 static int load_nodes(Topology *t, const TopologySource *src) {
         hwloc_topology_t topo = t->hwloc;
         unsigned n = (unsigned) count_type(topo, HWLOC_OBJ_NUMANODE);
@@ -49,7 +81,7 @@ static int load_nodes(Topology *t, const TopologySource *src) {
                 TopoNode *node = &t->nodes[t->n_nodes++];
                 node->os = o->os_index;
                 node->memory_bytes = o->attr->numanode.local_memory;
-                node->free_bytes = -1;
+                node->free_bytes = node->available_bytes = -1;
                 node->cpuset = hwloc_bitmap_dup(o->cpuset);
                 if (!node->cpuset)
                         return -ENOMEM;
@@ -57,16 +89,8 @@ static int load_nodes(Topology *t, const TopologySource *src) {
 
                 NodeMemory mem;
                 if (live && nodemem_read(src->sysfs ? src->sysfs : "/sys", o->os_index, &mem) >= 0) {
-                        node->free_bytes = (int64_t) mem.free_bytes;
-                        node->hugepages = calloc(mem.n_hugepages ? mem.n_hugepages : 1, sizeof(TopoHugepages));
-                        if (!node->hugepages)
+                        if (set_node_memory(node, &mem) < 0)
                                 return -ENOMEM;
-                        for (unsigned i = 0; i < mem.n_hugepages; i++)
-                                node->hugepages[node->n_hugepages++] = (TopoHugepages){
-                                        .page_kib = mem.hugepages[i].page_kib,
-                                        .total = (int64_t) mem.hugepages[i].total,
-                                        .free = (int64_t) mem.hugepages[i].free,
-                                };
                         continue;
                 }
 

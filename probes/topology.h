@@ -42,7 +42,8 @@ typedef struct TopoHugepages {
 typedef struct TopoNode {
         unsigned os; /* kernel node number */
         uint64_t memory_bytes; /* local memory, 0: unknown (CPUID-only topologies) */
-        int64_t free_bytes; /* -1: unknown (only the live host reports it) */
+        int64_t free_bytes; /* MemFree; -1: unknown (only the live host reports it) */
+        int64_t available_bytes; /* what a new domain can have (NodeMemory.available_bytes), -1 */
         hwloc_bitmap_t cpuset; /* local CPUs; empty for a memory-only node */
         unsigned n_hugepages;
         TopoHugepages *hugepages; /* sorted by page size */
@@ -109,6 +110,11 @@ typedef struct TopologySource {
 int topology_load(const TopologySource *src, Topology **ret_topology);
 
 void topology_free(Topology *t);
+
+/* Reads the free and available memory and the hugepage pools of every node again from
+ * sysfs/devices/system/node (a node without figures there keeps the ones it has). Returns the
+ * number of nodes read, or -ENOMEM. */
+int topology_refresh_memory(Topology *t, const char *sysfs);
 
 /* Returns the CPU with kernel number os, or NULL if the model has no such usable CPU. O(1). */
 const TopoCpu *topology_cpu(const Topology *t, unsigned os);

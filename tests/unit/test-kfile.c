@@ -70,6 +70,10 @@ static void test_nodemem(void **state) {
                    "Node 0 MemTotal:       16384000 kB\n"
                    "Node 0 MemFree:         8192000 kB\n"
                    "Node 0 MemUsed:         8192000 kB\n"
+                   "Node 0 Active(file):    1000000 kB\n"
+                   "Node 0 Inactive(file):  3000000 kB\n"
+                   "Node 0 Shmem:            500000 kB\n"
+                   "Node 0 SReclaimable:     200000 kB\n"
                    "Node 0 HugePages_Total:     0\n");
         fixture_write(root, "devices/system/node/node0/hugepages/hugepages-1048576kB/nr_hugepages", "4\n");
         fixture_write(root, "devices/system/node/node0/hugepages/hugepages-1048576kB/free_hugepages", "3\n");
@@ -80,6 +84,8 @@ static void test_nodemem(void **state) {
         assert_int_equal(nodemem_read(root, 0, &m), 0);
         assert_int_equal(m.total_bytes, 16384000ULL * 1024);
         assert_int_equal(m.free_bytes, 8192000ULL * 1024);
+        /* Half of the file LRUs and the reclaimable slab; shared memory is not reclaimable. */
+        assert_int_equal(m.available_bytes, (8192000ULL + 2100000) * 1024);
         assert_int_equal(m.n_hugepages, 2);
         assert_int_equal(m.hugepages[0].page_kib, 2048); /* sorted by size whatever readdir says */
         assert_int_equal(m.hugepages[0].total, 512);
@@ -95,6 +101,7 @@ static void test_nodemem(void **state) {
         assert_int_equal(nodemem_read(root, 2, &m), 0);
         assert_int_equal(m.n_hugepages, 0);
         assert_int_equal(m.free_bytes, 512 * 1024);
+        assert_int_equal(m.available_bytes, 512 * 1024);
 
         write_node(root, 3, "garbage\n");
         assert_int_equal(nodemem_read(root, 3, &m), -EINVAL);

@@ -567,8 +567,9 @@ static void test_pool_pages_are_not_free_memory(void **state) {
         world_free(w);
 }
 
-/* A domain already running when the free figure was read (the daemon's first reconcile) is
- * placed without its memory being checked or booked: it is out of the figure already. */
+/* A domain already running when kvmtuned looks (its first reconcile) is booked as in use: its
+ * memory is out of the live figure already, so it is neither checked nor subtracted again; once
+ * it stops and the figure shows that memory free, the next domain has it. */
 static void test_running_domain_memory_in_use(void **state) {
         (void) state;
         World *w = world_new(host_with_figures(1, 0), NULL, NULL); /* 3 of 4 GiB used by "run" */
@@ -579,16 +580,36 @@ static void test_running_domain_memory_in_use(void **state) {
         domain_free(d);
         print_message("a running 3 GiB domain on a node with 1 GiB free: %s\n", run->admitted ? "placed" : run->reason);
         assert_true(run->admitted);
-        assert_false(run->memory_booked);
+        assert_int_equal(run->in_use_kib[0], 3072 * 1024);
         assert_true(place(w, "new", "ded", 1, 1000, NULL)->admitted); /* the 1 GiB is still free */
         assert_int_equal(planner_release(w->p, "run"), 0);
-        assert_false(place(w, "new2", "ded", 1, 1000, NULL)->admitted); /* its release freed nothing booked */
+        assert_false(place(w, "new2", "ded", 1, 1000, NULL)->admitted); /* the figure is not read again yet */
+        w->t->nodes[0].free_bytes = 4LL << 30; /* read again: run's memory is back */
+        assert_true(place(w, "new3", "ded", 1, 2000, NULL)->admitted);
+        world_free(w);
+}
+
+/* Memory booked and not in use yet is taken from the live figure; what a started domain has
+ * touched (as measured) is in the figure already and counts once. */
+static void test_booked_memory_counts_until_in_use(void **state) {
+        (void) state;
+        World *w = world_new(host_with_figures(4, 0), NULL, NULL);
+        assert_true(place(w, "a", "ded", 1, 2048, NULL)->admitted); /* admitted, not started */
+        assert_false(place(w, "b", "ded", 1, 3072, NULL)->admitted);
+        uint64_t measured[1] = { 2048 * 1024 };
+        assert_int_equal(planner_memory_use(w->p, "a", MEMORY_USE_STARTED, measured), 0);
+        w->t->nodes[0].free_bytes = 2LL << 30; /* the kernel shows a's 2 GiB used */
+        const Placement *c = place(w, "c", "ded", 1, 2048, NULL);
+        print_message("2 GiB beside a started 2 GiB domain that touched all of it, 2 GiB free: %s\n",
+                      c->admitted ? "admitted" : c->reason);
+        assert_true(c->admitted);
+        assert_int_equal(planner_memory_use(w->p, "nobody", MEMORY_USE_ALL, NULL), -ENOENT);
         world_free(w);
 }
 
 /* A restart restores the running domains' placements. The live free figure was read with them
- * running: their memory is out of it already and must not be booked again, nor given back
- * when they stop. */
+ * running: their memory is in use, out of it already, and must not be subtracted again, nor
+ * given back when they stop before the figure shows it. */
 static void test_restored_memory_not_booked_twice(void **state) {
         (void) state;
         World *w = world_new(host_with_figures(4, 0), NULL, NULL);
@@ -603,13 +624,14 @@ static void test_restored_memory_not_booked_twice(void **state) {
         assert_int_equal(persist_parse(saved, w->t, &spec, &cls, &uuid), 0);
         const Placement *restored = NULL;
         assert_int_equal(planner_restore(w->p, spec, cls, &restored), 0);
+        assert_int_equal(planner_memory_use(w->p, "a", MEMORY_USE_ALL, NULL), 0); /* as the daemon says */
         const Placement *b = place(w, "b", "ded", 1, 2000, NULL);
         print_message("2 GiB beside the restored 2 GiB guest on a node with 2 GiB free: %s\n",
                       b->admitted ? "admitted" : b->reason);
         assert_true(b->admitted);
         assert_int_equal(planner_release(w->p, "a"), 0);
         const Placement *c = place(w, "c", "ded", 1, 1024, NULL);
-        assert_false(c->admitted); /* a's memory was never booked: its release frees nothing */
+        assert_false(c->admitted); /* a's memory was in use: free only once the figure shows it */
         placement_free(spec);
         free(cls);
         free(uuid);
@@ -965,6 +987,7 @@ int main(void) {
                 cmocka_unit_test(test_adopted_foreign_pins_read_back),
                 cmocka_unit_test(test_restored_memory_not_booked_twice),
                 cmocka_unit_test(test_running_domain_memory_in_use),
+                cmocka_unit_test(test_booked_memory_counts_until_in_use),
                 cmocka_unit_test(test_explicit_pins_count_as_taken),
                 cmocka_unit_test(test_mixed),
                 cmocka_unit_test(test_core_kinds_and_devices),
