@@ -190,10 +190,12 @@ static void print_status(json_object *o) {
                        json_object_get_int(get(n, "shared_vcpus")), json_object_get_double(get(n, "shared_ratio")));
         }
         json_object *doms = get(o, "domains"), *act = get(o, "actions");
-        printf("domains: %d placed, %d adopted, %d refused, %d failed, %d pending, %d restored\n",
+        printf("domains: %d placed, %d adopted, %d refused, %d failed, %d pending, %d admitted, %d planned, "
+               "%d restored\n",
                json_object_get_int(get(doms, "placed")), json_object_get_int(get(doms, "adopted")),
                json_object_get_int(get(doms, "refused")), json_object_get_int(get(doms, "failed")),
-               json_object_get_int(get(doms, "pending")), json_object_get_int(get(doms, "restored")));
+               json_object_get_int(get(doms, "pending")), json_object_get_int(get(doms, "admitted")),
+               json_object_get_int(get(doms, "planned")), json_object_get_int(get(doms, "restored")));
         printf("actions: %d ok, %d failed\n", json_object_get_int(get(act, "ok")),
                json_object_get_int(get(act, "failed")));
 }

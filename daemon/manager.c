@@ -30,14 +30,10 @@
 #define ALLOCATIONS_VERSION 1 /* the allocations file's format; a file without one is version 1 */
 #define ADMISSION_TIMEOUT_USEC (600ULL * 1000 * 1000) /* a start slower than this is a lost hook */
 #define BACKOFF_MIN_MS 500
+#define ADMITTED_NOTE "admitted by the prepare hook; its pins follow when it starts"
 #define BACKOFF_MAX_MS 30000
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(virDomainPtr, virDomainFree)
-
-static const char *state_name(DomainState s) {
-        static const char *const names[] = { "placed", "adopted", "refused", "failed", "pending", "restored" };
-        return names[s];
-}
 
 static uint64_t now_usec(void) {
         struct timespec ts;
@@ -81,6 +77,26 @@ static void forget(Manager *m, ManagedDomain *d) {
 static void set_error(ManagedDomain *d, const char *error) {
         free(d->error);
         d->error = error ? strdup(error) : NULL;
+}
+
+/* The one place a domain's state changes: the state table says where event leads from here, and
+ * error (NULL: none) says why, for kvmtunectl. An event the table refuses is a bug: logged and
+ * counted, the state stays. */
+static void transition(Manager *m, ManagedDomain *d, DomainEvent event, const char *error) {
+        DomainState to;
+        if (lifecycle_next(d->state, event, &to) < 0) {
+                m->bad_transitions++;
+                log_emit(&m->log, LOG_CRIT, &(LogFields){ .domain = d->name, .action = "state", .vcpu = -1 },
+                         "%s: event %s cannot happen in state %s (a bug): state kept", d->name,
+                         lifecycle_event_name(event), lifecycle_state_name(d->state));
+                return;
+        }
+        if (to != d->state)
+                log_emit(&m->log, LOG_DEBUG, &(LogFields){ .domain = d->name, .action = "state", .vcpu = -1 },
+                         "%s: %s -> %s (%s)", d->name, lifecycle_state_name(d->state), lifecycle_state_name(to),
+                         lifecycle_event_name(event));
+        d->state = to;
+        set_error(d, error);
 }
 
 /* ---- The allocations file --------------------------------------------------------------- */
@@ -304,13 +320,13 @@ static void apply_domain(Manager *m, ManagedDomain *d) {
                 return;
         log_placement(m, d, pl);
         if (m->opts.dry_run) {
-                d->state = DOMAIN_PENDING;
-                set_error(d, "dry run: nothing applied");
+                transition(m, d, EVENT_DRY_RUN, "dry run: nothing applied");
                 return;
         }
+        if (d->state != DOMAIN_PENDING)
+                transition(m, d, EVENT_PLAN, NULL);
         _cleanup_(virDomainFreep) virDomainPtr dom = m->conn ? virDomainLookupByUUIDString(m->conn, d->uuid) : NULL;
-        if (!dom) {
-                d->state = DOMAIN_PENDING; /* a reconnect's reconcile or its STOPPED event settles it */
+        if (!dom) { /* a reconnect's reconcile or its STOPPED event settles it */
                 set_error(d, "domain not found");
                 return;
         }
@@ -323,22 +339,20 @@ static void apply_domain(Manager *m, ManagedDomain *d) {
         int r = pin_apply(dom, pl, m->topology, &error);
         if (r == 0) {
                 m->actions_ok++;
-                d->state = DOMAIN_PLACED;
+                transition(m, d, EVENT_VERIFIED, NULL);
                 d->attempts = 0; /* the next re-pin has the whole budget again */
                 d->failed_tries = 0;
                 placement_free(d->applied);
                 d->applied = placement_copy(pl, m->topology->n_nodes); /* NULL on ENOMEM: not known as ours */
                 d->pin_usec = now_usec() - d->event_usec;
-                set_error(d, NULL);
                 log_emit(&m->log, LOG_DEBUG,
                          &(LogFields){ .domain = d->name, .action = "verify", .result = "ok", .vcpu = -1 },
                          "%s: pins verified %.1f ms after its start was seen", d->name, (double) d->pin_usec / 1000);
                 return;
         }
         m->actions_failed++;
-        set_error(d, error ? error : strerror(-r));
         bool again = d->attempts < APPLY_ATTEMPTS && virDomainIsActive(dom) == 1;
-        d->state = again ? DOMAIN_PENDING : DOMAIN_FAILED;
+        transition(m, d, again ? EVENT_APPLY_FAILED : EVENT_GIVE_UP, error ? error : strerror(-r));
         log_emit(&m->log, again ? LOG_NOTICE : LOG_ERR,
                  &(LogFields){ .domain = d->name, .action = "apply", .result = "failed", .vcpu = -1 }, "%s: %s%s",
                  d->name, d->error ? d->error : "?", again ? "; retrying" : "; giving up its placement");
@@ -715,7 +729,7 @@ static void restore_entry(Manager *m, size_t i, json_object *entry) {
         if (floating && json_object_get_boolean(floating) && applied && id) {
                 ManagedDomain *d = new_record(m, applied->name, json_object_get_string(id), 0);
                 if (d) { /* unbooked: placed again if it runs, its float pins known as kvmtuned's */
-                        d->state = DOMAIN_RESTORED;
+                        transition(m, d, EVENT_RESTORE, NULL);
                         d->applied = TAKE_PTR(applied);
                 }
                 return;
@@ -746,7 +760,7 @@ static void restore_entry(Manager *m, size_t i, json_object *entry) {
                         planner_release(m->planner, spec->name);
                 return;
         }
-        d->state = DOMAIN_RESTORED;
+        transition(m, d, EVENT_RESTORE, NULL);
         d->applied = TAKE_PTR(applied);
         json_object *waiting = json_field(entry, "awaiting_start", json_type_boolean);
         bool unstarted = waiting && json_object_get_boolean(waiting);
@@ -754,10 +768,8 @@ static void restore_entry(Manager *m, size_t i, json_object *entry) {
                 (void) planner_memory_use(m->planner, spec->name, unstarted ? MEMORY_USE_NONE : MEMORY_USE_ALL, NULL);
         if (fits && unstarted) {
                 /* Admitted before the restart, its start not yet seen: it waits again, from now. */
-                d->state = pl->adopted ? DOMAIN_ADOPTED : DOMAIN_PENDING;
+                transition(m, d, EVENT_ADMIT, ADMITTED_NOTE);
                 d->admit_usec = now_usec();
-                if (!pl->adopted)
-                        set_error(d, "admitted by the prepare hook; pins follow when it starts");
         }
 }
 
@@ -823,7 +835,7 @@ static int adopt_restored(Manager *m, ManagedDomain *d, virDomainPtr dom, bool *
         if (!pl->adopted && !m->opts.dry_run && !pin_matches(dom, pl, m->topology))
                 apply_domain(m, d); /* never finished, or the plan moved on (a smaller shared pool) */
         else
-                d->state = pl->adopted ? DOMAIN_ADOPTED : DOMAIN_PLACED;
+                transition(m, d, pl->adopted ? EVENT_PINS_ITSELF : EVENT_VERIFIED, NULL);
         log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
                  "%s: adopted the placement of the previous run (class %s)", d->name, pl->cls->name);
         return 1;
@@ -843,22 +855,41 @@ static void settle(Manager *m, hwloc_bitmap_t *before) {
 static void plan_domain(Manager *m, ManagedDomain *d) {
         const Placement *pl;
         refresh_memory(m);
-        if (planner_place(m->planner, d->req, &pl) < 0) {
-                d->state = DOMAIN_FAILED;
-                set_error(d, "out of memory while planning");
-        } else if (!pl->admitted) {
-                d->state = DOMAIN_REFUSED;
-                set_error(d, pl->reason);
+        if (planner_place(m->planner, d->req, &pl) < 0)
+                transition(m, d, EVENT_GIVE_UP, "out of memory while planning");
+        else if (!pl->admitted) {
+                transition(m, d, EVENT_REFUSE, pl->reason);
                 log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = d->name, .action = "refuse", .vcpu = -1 },
                          "%s refused: %s (left running, on the shared CPUs)", d->name, pl->reason);
                 float_domain(m, d);
         } else if (pl->adopted) {
-                d->state = DOMAIN_ADOPTED;
+                transition(m, d, EVENT_PINS_ITSELF, NULL);
                 log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "respect", .vcpu = -1 },
                          "%s pins itself: left alone, its CPUs count as taken", d->name);
         } else
                 apply_domain(m, d);
         note_running(m, d);
+}
+
+/* An admitted domain started (or a pending one is there again): its pins follow, unless it
+ * pins itself. */
+static void start_domain(Manager *m, ManagedDomain *d, virDomainPtr dom, uint64_t event_usec) {
+        const Placement *pl = planner_find(m->planner, d->name);
+        d->event_usec = event_usec; /* the admission's wait is over */
+        if (d->state == DOMAIN_ADMITTED)
+                transition(m, d, pl && pl->adopted ? EVENT_PINS_ITSELF : EVENT_START, NULL);
+        note_running(m, d);
+        if (!pl || pl->adopted)
+                return;
+        _cleanup_free_ char *error = NULL;
+        if (!d->req && read_request(dom, false, &d->req, &error) < 0) /* admitted before a restart */
+                log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = d->name, .action = "read", .vcpu = -1 },
+                         "%s: cannot read its XML (%s); its admitted placement is applied as saved", d->name,
+                         error ? error : "unknown error");
+        apply_domain(m, d);
+        repin_shared(m); /* what its admission noted, if not done yet */
+        update_pools(m);
+        save_allocations(m);
 }
 
 /* Places a running domain seen at event_usec. memory_in_use: it was running when the host's
@@ -871,24 +902,11 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec, bool
         ManagedDomain *d = manager_find(m, name);
         bool same = d && strcmp(d->uuid, uuid) == 0;
         if (same && d->state != DOMAIN_RESTORED) {
-                /* Planned by the prepare hook: apply now that it runs. Else already managed
-                 * (RESUMED, or a reconcile after a reconnect). */
-                if (d->event_usec == 0) {
-                        d->event_usec = event_usec; /* its start came: the admission's wait is over */
-                        note_running(m, d);
-                }
-                if (d->state == DOMAIN_PENDING && !d->attempts && planner_find(m->planner, name)) {
-                        _cleanup_free_ char *error = NULL;
-                        d->event_usec = event_usec;
-                        if (!d->req && read_request(dom, false, &d->req, &error) < 0) /* admitted before a restart */
-                                log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = name, .action = "read", .vcpu = -1 },
-                                         "%s: cannot read its XML (%s); its admitted placement is applied as saved",
-                                         name, error ? error : "unknown error");
-                        apply_domain(m, d);
-                        repin_shared(m); /* what its admission noted, if not done yet */
-                        update_pools(m);
-                        save_allocations(m);
-                }
+                /* Admitted by the prepare hook: its start is here. A placement whose apply found no
+                 * domain (no retry due) is applied again. Else already managed (RESUMED, or a
+                 * reconcile after a reconnect). */
+                if (d->state == DOMAIN_ADMITTED || (d->state == DOMAIN_PENDING && !d->attempts))
+                        start_domain(m, d, dom, event_usec);
                 return;
         }
         _cleanup_(free_snapshotp) hwloc_bitmap_t *before = snapshot_shared(m);
@@ -911,8 +929,7 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec, bool
                 return;
         _cleanup_free_ char *error = NULL;
         if (read_request(dom, ours, &d->req, &error) < 0) {
-                d->state = DOMAIN_FAILED;
-                set_error(d, error ? error : "cannot read its XML");
+                transition(m, d, EVENT_GIVE_UP, error ? error : "cannot read its XML");
                 log_emit(&m->log, LOG_ERR, &(LogFields){ .domain = name, .action = "read", .vcpu = -1 }, "%s: %s", name,
                          d->error);
         } else {
@@ -937,10 +954,9 @@ static void retry_refused(Manager *m) {
                          "%s fits now that resources were released", d->name);
                 d->event_usec = now_usec();
                 d->attempts = 0;
-                set_error(d, NULL);
                 note_running(m, d);
                 if (pl->adopted)
-                        d->state = DOMAIN_ADOPTED;
+                        transition(m, d, EVENT_PINS_ITSELF, NULL);
                 else
                         apply_domain(m, d);
         }
@@ -955,7 +971,7 @@ static uint64_t admission_timeout(const Manager *m) {
 }
 
 static bool admitted_unstarted(const ManagedDomain *d) {
-        return (d->state == DOMAIN_PENDING || d->state == DOMAIN_ADOPTED) && d->admit_usec && d->event_usec == 0;
+        return d->state == DOMAIN_ADMITTED;
 }
 
 static bool awaiting_start(const Manager *m, const ManagedDomain *d) {
@@ -1022,7 +1038,6 @@ static void replan(Manager *m, ManagedDomain *d, DomainRequest *now) {
         placement_free(d->applied); /* the new plan's pins replace them (or they were not ours) */
         d->applied = NULL;
         d->event_usec = now_usec();
-        set_error(d, NULL);
         plan_domain(m, d);
         settle(m, before);
 }
@@ -1235,7 +1250,7 @@ int manager_reconcile(Manager *m) {
         for (int i = 0; i < n; i++) {
                 ManagedDomain *d = manager_find(m, virDomainGetName(doms[i]));
                 /* New, restored from the previous run, or admitted by the hook while we were away. */
-                if (!d || d->state == DOMAIN_PENDING || d->state == DOMAIN_RESTORED)
+                if (!d || d->state == DOMAIN_ADMITTED || d->state == DOMAIN_PENDING || d->state == DOMAIN_RESTORED)
                         place_domain(m, doms[i], t0, !m->reconciled);
                 else if (d->state == DOMAIN_PLACED && !m->opts.dry_run) {
                         /* Still as kvmtuned pinned it? Else someone re-pinned it (libvirtd keeps
@@ -1367,13 +1382,14 @@ static int reload_policy(Manager *m, char **ret_errors, char **ret_restart) {
                 if (!pl || !was_moved)
                         continue;
                 moved_count++;
-                bool waiting = awaiting_start(m, d);
                 d->attempts = 0;
-                set_error(d, pl->admitted ? NULL : pl->reason);
-                d->state = !pl->admitted ? DOMAIN_REFUSED : pl->adopted ? DOMAIN_ADOPTED : DOMAIN_PENDING;
-                if (d->state == DOMAIN_PENDING && waiting) /* not running yet: its STARTED event applies */
-                        set_error(d, "admitted by the prepare hook; pins follow when it starts");
-                else if (d->state == DOMAIN_PENDING) {
+                if (!pl->admitted)
+                        transition(m, d, EVENT_REFUSE, pl->reason);
+                else if (admitted_unstarted(d)) /* not running yet: its start applies */
+                        transition(m, d, EVENT_ADMIT, ADMITTED_NOTE);
+                else if (pl->adopted)
+                        transition(m, d, EVENT_PINS_ITSELF, NULL);
+                else {
                         d->event_usec = now_usec();
                         apply_domain(m, d);
                 }
@@ -1472,12 +1488,12 @@ json_object *manager_status_json(Manager *m) {
         }
         json_object_object_add(o, "nodes", nodes);
 
-        unsigned counts[DOMAIN_RESTORED + 1] = { 0 };
+        unsigned counts[DOMAIN_STATE_MAX] = { 0 };
         for (ManagedDomain *d = m->domains; d; d = d->next)
                 counts[d->state]++;
         json_object *doms = json_object_new_object();
-        for (int s = 0; s <= DOMAIN_RESTORED; s++)
-                json_object_object_add(doms, state_name((DomainState) s), json_object_new_int((int) counts[s]));
+        for (int s = DOMAIN_NEW + 1; s < DOMAIN_STATE_MAX; s++)
+                json_object_object_add(doms, lifecycle_state_name((DomainState) s), json_object_new_int((int) counts[s]));
         json_object_object_add(o, "domains", doms);
         json_object *actions = json_object_new_object();
         json_object_object_add(actions, "ok", json_object_new_int((int) m->actions_ok));
@@ -1501,7 +1517,7 @@ json_object *manager_domains_json(Manager *m) {
                 json_object_object_add(e, "name", json_object_new_string(d->name));
                 json_object_object_add(e, "uuid", json_object_new_string(d->uuid));
                 json_object_object_add(e, "class", pl ? json_object_new_string(pl->cls->name) : NULL);
-                json_object_object_add(e, "state", json_object_new_string(state_name(d->state)));
+                json_object_object_add(e, "state", json_object_new_string(lifecycle_state_name(d->state)));
                 json_object_object_add(e, "reason", d->error ? json_object_new_string(d->error) : NULL);
                 json_object_object_add(e, "vcpus",
                                        pl && pl->admitted ? render_vcpus_json(pl, true) : json_object_new_array());
@@ -1527,7 +1543,7 @@ json_object *manager_explain_json(Manager *m, const char *name) {
         json_object *o = json_object_new_object(), *why = json_object_new_array(), *better = json_object_new_array();
         json_object_object_add(o, "name", json_object_new_string(name));
         json_object_object_add(o, "class", json_object_new_string(pl->cls->name));
-        json_object_object_add(o, "state", json_object_new_string(state_name(d->state)));
+        json_object_object_add(o, "state", json_object_new_string(lifecycle_state_name(d->state)));
         if (pl->reason)
                 json_object_object_add(o, "reason", json_object_new_string(pl->reason));
         for (unsigned i = 0; i < pl->n_explain; i++)
@@ -1637,9 +1653,8 @@ static json_object *hook_prepare(Manager *m, const char *name, const char *xml) 
                 return NULL;
         }
         d->admit_usec = now_usec();
-        d->state = pl->adopted ? DOMAIN_ADOPTED : DOMAIN_PENDING;
+        transition(m, d, EVENT_ADMIT, ADMITTED_NOTE);
         d->req = TAKE_PTR(req);
-        set_error(d, pl->adopted ? NULL : "admitted by the prepare hook; pins follow when it starts");
         log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = name, .action = "admit", .result = "ok", .vcpu = -1 },
                  "%s admitted (class %s)%s", name, pl->cls->name, pl->n_hugepages ? ", hugepages reserved" : "");
         update_pools(m); /* its CPUs are held now: governors and host isolation before it starts */

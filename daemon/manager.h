@@ -13,6 +13,7 @@
 #include "control.h"
 #include "isolation.h"
 #include "journal.h"
+#include "lifecycle.h"
 #include "libvirt-loop.h"
 #include "tuning.h"
 #include "domain.h"
@@ -42,20 +43,11 @@ typedef struct ManagerOptions {
         uint64_t failed_retry_usec; /* a domain whose pins failed is tried again after this; 0: 60 s */
 } ManagerOptions;
 
-typedef enum DomainState {
-        DOMAIN_PLACED, /* pins applied and verified */
-        DOMAIN_ADOPTED, /* its XML pins it: accounted, left alone */
-        DOMAIN_REFUSED, /* does not fit: left running where libvirt put it */
-        DOMAIN_FAILED, /* libvirt would not apply the pins (after retries) */
-        DOMAIN_PENDING, /* placed, pins not yet applied (retry scheduled, or dry run) */
-        DOMAIN_RESTORED, /* the previous run's placement, booked; the first reconcile confirms it */
-} DomainState;
-
 typedef struct ManagedDomain {
         char *name;
         char uuid[VIR_UUID_STRING_BUFLEN];
         DomainRequest *req;
-        DomainState state;
+        DomainState state; /* changed only by transition() in manager.c */
         char *error; /* the refusal or apply failure */
         unsigned attempts; /* apply attempts of the current try (reset when one succeeds) */
         unsigned failed_tries; /* tries that ended FAILED in a row: the next waits longer */
@@ -114,6 +106,7 @@ typedef struct Manager {
         uint64_t stats_cpu_usec; /* CPU time the collector spent, for bench/stats-cost */
         uint64_t start_usec;
         unsigned actions_ok, actions_failed;
+        unsigned bad_transitions; /* events the state table refused: bugs, logged (tests expect 0) */
         bool ready;
 } Manager;
 

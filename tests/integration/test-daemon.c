@@ -132,10 +132,14 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
         (void) state;
+        /* Every state change of every test went through the state table. */
+        unsigned bad = fx.m ? fx.m->bad_transitions : 0;
+        if (bad)
+                print_error("%u events the state table refused (logged as bugs)\n", bad);
         manager_free(fx.m);
         virConnectClose(fx.conn);
         daemon_fixture_free(&fx.d);
-        return 0;
+        return bad ? -1 : 0;
 }
 
 /* Destroys dom, waits until kvmtuned released it, frees the handle. */
@@ -596,9 +600,8 @@ static void test_reload_keeps_awaiting_admission(void **state) {
         assert_int_equal(manager_reload(fx.m, &errors, NULL), 0);
         d = manager_find(fx.m, "ded-h7");
         assert_non_null(d);
-        print_message("after the reload: %s (%s)\n", d->state == DOMAIN_PENDING ? "pending" : "not pending",
-                      d->error ? d->error : "");
-        assert_int_equal(d->state, DOMAIN_PENDING);
+        print_message("after the reload: %s (%s)\n", lifecycle_state_name(d->state), d->error ? d->error : "");
+        assert_int_equal(d->state, DOMAIN_ADMITTED);
         assert_int_equal(d->attempts, 0);
         assert_int_equal(d->event_usec, 0);
         fixture_write(fx.d.root, "policy.d/50-test.conf", policy);
@@ -644,7 +647,7 @@ static void test_late_stopped_event_keeps_new_admission(void **state) {
         free(raw_request(request));
         ManagedDomain *admitted = manager_find(fx.m, "ded-s");
         assert_non_null(admitted);
-        assert_int_equal(admitted->state, DOMAIN_PENDING);
+        assert_int_equal(admitted->state, DOMAIN_ADMITTED);
         int stopped = 0;
         int cb = virConnectDomainEventRegisterAny(fx.conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
                                                   VIR_DOMAIN_EVENT_CALLBACK(count_ded_s_stopped), &stopped, NULL);
@@ -655,7 +658,7 @@ static void test_late_stopped_event_keeps_new_admission(void **state) {
         assert_int_equal(virConnectDomainEventDeregisterAny(fx.conn, cb), 0);
         ManagedDomain *d = manager_find(fx.m, "ded-s");
         assert_non_null(d);
-        assert_int_equal(d->state, DOMAIN_PENDING);
+        assert_int_equal(d->state, DOMAIN_ADMITTED);
         assert_non_null(planner_find(fx.m->planner, "ded-s"));
 
         /* The release hook ends an admission whose start never came. */
@@ -1303,6 +1306,35 @@ static void test_memory_admission_follows_live_figures(void **state) {
         }
 }
 
+/* The hook's path: an admitted domain is admitted, not running, until its start is seen; then
+ * the pins it was admitted with are applied and verified (admitted -> pending -> placed). */
+static void test_admitted_domain_placed_at_start(void **state) {
+        (void) state;
+        const char *uuid = "8a5d1a3e-0000-4000-8000-0000000000e1";
+        char *req = NULL;
+        assert_true(asprintf(&req, MEMORY_ADMISSION, "ded-start", "ded-start", uuid, 64) > 0);
+        char *answer = raw_request(req);
+        free(req);
+        assert_non_null(strstr(answer, "\"allow\":true"));
+        free(answer);
+        ManagedDomain *d = manager_find(fx.m, "ded-start");
+        assert_non_null(d);
+        assert_int_equal(d->state, DOMAIN_ADMITTED);
+        const Placement *pl = planner_find(fx.m->planner, "ded-start");
+        assert_non_null(pl);
+        char *admitted_cpus = cpulist_format(pl->vcpus[0].cpus);
+        char extra[128];
+        snprintf(extra, sizeof(extra), "<uuid>%s</uuid>", uuid);
+        virDomainPtr dom = create("ded-start", 1, extra);
+        assert_true(pump_until(is_placed, "ded-start"));
+        char *pins = vcpu_pins(dom, 0);
+        print_message("admitted on CPU %s, runs on CPU %s after its start\n", admitted_cpus, pins);
+        assert_string_equal(pins, admitted_cpus);
+        free(pins);
+        free(admitted_cpus);
+        stop_domain(dom, "ded-start");
+}
+
 /* Issue 11, defect 4: the apply retry budget is per attempt to apply, not per life: a domain
  * that needed two tries at its start gets three again when it is re-pinned later; one that gave
  * up (FAILED) is tried again later instead of never; and a given-up domain is not left
@@ -1358,7 +1390,7 @@ static void test_apply_retries(void **state) {
 
 /* Review of issue 11's changes: after a restart, a domain that pins itself keeps its own pins and
  * stays adopted; a refused domain is still known as floated by kvmtuned (refused, not adopted);
- * a self-pinned hook admission carried over a restart is adopted, not pending forever. */
+ * a self-pinned hook admission carried over a restart is still an admission, not pending forever. */
 static void test_restart_keeps_kinds_of_domains(void **state) {
         (void) state;
         virDomainPtr own = create("ded-own", 2, "<cputune><vcpupin vcpu='0' cpuset='7'/><vcpupin vcpu='1' cpuset='3'/>"
@@ -1380,12 +1412,12 @@ static void test_restart_keeps_kinds_of_domains(void **state) {
         char *a = vcpu_pins(own, 0), *b = vcpu_pins(own, 1);
         ManagedDomain *o = manager_find(fx.m, "ded-own"), *t = manager_find(fx.m, "ded-toobig"),
                       *p = manager_find(fx.m, "ded-pa");
-        print_message("after a restart: ded-own (pins 7 and 3) state %d on %s and %s; ded-toobig state %d; ded-pa "
-                      "state %d (placed %d, adopted %d, refused %d, pending %d)\n",
-                      o ? (int) o->state : -1, a, b, t ? (int) t->state : -1, p ? (int) p->state : -1, DOMAIN_PLACED,
-                      DOMAIN_ADOPTED, DOMAIN_REFUSED, DOMAIN_PENDING);
+        print_message("after a restart: ded-own (pins 7 and 3) %s on %s and %s; ded-toobig %s; ded-pa %s\n",
+                      o ? lifecycle_state_name(o->state) : "gone", a, b, t ? lifecycle_state_name(t->state) : "gone",
+                      p ? lifecycle_state_name(p->state) : "gone");
+        /* ded-pa is still an admission (its start to come): the release hook or the timeout ends it */
         bool ok = o && o->state == DOMAIN_ADOPTED && strcmp(a, "7") == 0 && strcmp(b, "3") == 0 && t &&
-                  t->state == DOMAIN_REFUSED && p && p->state == DOMAIN_ADOPTED;
+                  t->state == DOMAIN_REFUSED && p && p->state == DOMAIN_ADMITTED && p->admit_usec;
         free(a);
         free(b);
         free(hook_request_named("ded-pa", "8a5d1a3e-0000-4000-8000-0000000000aa"));
@@ -1473,6 +1505,7 @@ int main(void) {
                 cmocka_unit_test(test_restart_keeps_kinds_of_domains),
                 cmocka_unit_test(test_admission_expiry_waits_for_libvirt),
                 cmocka_unit_test(test_memory_admission_follows_live_figures),
+                cmocka_unit_test(test_admitted_domain_placed_at_start),
                 cmocka_unit_test(test_unknown_allocations_version), /* last: domains stay adopted */
         };
         return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);

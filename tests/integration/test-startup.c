@@ -301,7 +301,7 @@ static void test_restart_keeps_admissions(void **state) {
         char *out = NULL;
         assert_int_equal(run(&out, NULL, "%s --runtime-dir %s domains", KVMTUNECTL, fx.d.runtime), 0);
         print_message("%s", out);
-        assert_non_null(strstr(out, "ded-a                    ded          pending"));
+        assert_non_null(strstr(out, "ded-a                    ded          admitted"));
         free(out);
         int rc = hook("ded-b", "0b", &out, NULL);
         print_message("ded-b after the restart: exit %d: %s\n", rc, out);
