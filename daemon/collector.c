@@ -59,7 +59,7 @@ static void warn_steal(Manager *m, ManagedDomain *d, const Placement *pl, unsign
         if (++s->over != STEAL_WARN_INTERVALS)
                 return;
         _cleanup_free_ char *cpus = cpulist_format(pl->vcpus[v].cpus);
-        const char *cause = m->isolated_to ? "another vCPU or a kernel thread on that CPU (host processes are isolated)"
+        const char *cause = m->memos[ACTUATOR_ISOLATION].applied_for ? "another vCPU or a kernel thread on that CPU (host processes are isolated)"
                                            : "host processes on that CPU (IsolateHost is not active)";
         log_emit(&m->log, LOG_WARNING,
                  &(LogFields){ .domain = d->name, .action = "steal", .vcpu = (int) v, .cpus = cpus },

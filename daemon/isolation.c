@@ -141,6 +141,16 @@ static bool masks_equal(const uint8_t *a, size_t a_len, const uint8_t *b, size_t
         return true;
 }
 
+bool isolation_owns_key(const char *key) {
+        for (size_t i = 0; i < ELEMENTSOF(host_units); i++) {
+                char own[64];
+                snprintf(own, sizeof(own), JOURNAL_PREFIX "%s:AllowedCPUs", host_units[i]);
+                if (strcmp(key, own) == 0)
+                        return true;
+        }
+        return false;
+}
+
 static int systemd_apply(Isolation *iso, hwloc_const_bitmap_t allowed, char **ret_error) {
         uint8_t want[1024], now[1024];
         size_t want_len, now_len;

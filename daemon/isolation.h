@@ -37,3 +37,6 @@ int isolation_apply(Isolation *iso, hwloc_const_bitmap_t allowed, char **ret_err
 int isolation_undo(Isolation *iso, char **ret_error);
 
 void isolation_done(Isolation *iso);
+
+/* Whether key is one of isolation's journal keys ("systemd:UNIT:AllowedCPUs" of the units it sets). */
+bool isolation_owns_key(const char *key);

@@ -30,6 +30,13 @@
 #define ALLOCATIONS_VERSION 1 /* the allocations file's format; a file without one is version 1 */
 #define ADMISSION_TIMEOUT_USEC (600ULL * 1000 * 1000) /* a start slower than this is a lost hook */
 #define BACKOFF_MIN_MS 500
+/* How settle() ends a change. */
+typedef enum SettleFlags {
+        SETTLE_FROM_HOOK = 1 << 0, /* libvirt holds the domain: re-pins wait for the next loop turn,
+                                    * the allocations are on disk before the hook answers */
+        SETTLE_RESET_HOST = 1 << 1, /* the configuration changed: every actuator applies afresh */
+} SettleFlags;
+static void settle(Manager *m, hwloc_bitmap_t *before, SettleFlags flags);
 #define ADMITTED_NOTE "admitted by the prepare hook; its pins follow when it starts"
 #define BACKOFF_MAX_MS 30000
 
@@ -486,8 +493,7 @@ static void repin_shared(Manager *m) {
 static int on_repin(sd_event_source *s, void *userdata) {
         Manager *m = userdata;
         (void) s;
-        repin_shared(m);
-        save_allocations(m);
+        settle(m, NULL, 0);
         return 0;
 }
 
@@ -501,129 +507,55 @@ static void schedule_repin(Manager *m) {
 
 /* ---- Host settings ------------------------------------------------------------------------ */
 
-/* GovernorDedicated= on CPUs dedicated vCPUs hold, GovernorIdle= on the rest ("keep": the
- * original). A host without cpufreq is reported once and left alone. */
-static void update_governors(Manager *m) {
-        const HostConfig *h = &m->config->host;
-        if (m->cpufreq_missing || m->opts.dry_run)
+/* Runs every actuator's apply towards what the plan wants now (governors and isolation follow
+ * the held CPUs; THP follows the configuration). force: forget what was applied (start, reload).
+ * A dry run changes nothing on the host. */
+static void run_actuators(Manager *m, bool force) {
+        if (m->opts.dry_run)
                 return;
         _cleanup_bitmap_ hwloc_bitmap_t held = hwloc_bitmap_alloc();
         planner_held_cpus(m->planner, held);
-        /* Most events leave the held CPUs as they were: one file per CPU is not read again. */
-        if (m->governed_for && hwloc_bitmap_isequal(m->governed_for, held))
-                return;
-        hwloc_bitmap_free(m->governed_for);
-        m->governed_for = hwloc_bitmap_dup(held);
-        for (unsigned i = 0; i < m->topology->n_cpus; i++) {
-                unsigned cpu = m->topology->cpus[i].os;
-                const char *want = hwloc_bitmap_isset(held, cpu) ? h->governor_dedicated : h->governor_idle;
-                _cleanup_free_ char *error = NULL;
-                int r = tuning_governor(&m->tuning, cpu, want, &error);
-                if (r == -ENOENT && want) {
-                        m->cpufreq_missing = true;
-                        log_emit(&m->log, LOG_NOTICE,
-                                 &(LogFields){ .action = "governor", .result = "unavailable", .vcpu = -1 },
-                                 "cpufreq is not available on this host: CPU governors are left alone");
-                        return;
-                }
-                if (r < 0 && r != -ENOENT)
-                        log_emit(&m->log, LOG_WARNING,
-                                 &(LogFields){ .action = "governor", .result = "failed", .vcpu = -1 }, "%s",
-                                 error ? error : strerror(-r));
+        HostWant want = { .config = m->config, .topology = m->topology, .held = held };
+        for (unsigned i = 0; i < ACTUATOR_COUNT; i++) {
+                const Actuator *a = actuator_get((ActuatorId) i);
+                ActuatorMemo *memo = &m->memos[i];
+                if (force)
+                        actuator_memo_clear(memo);
+                if (!a->apply || memo->unavailable)
+                        continue;
+                _cleanup_free_ char *message = NULL;
+                int r = a->apply(&m->host, &want, memo, &message);
+                if (r == -EOPNOTSUPP)
+                        memo->unavailable = true; /* said once, then left alone */
+                if (r < 0 || message)
+                        log_emit(&m->log, r == -EOPNOTSUPP ? LOG_NOTICE : r < 0 ? LOG_WARNING : LOG_INFO,
+                                 &(LogFields){ .action = a->name,
+                                               .result = r == -EOPNOTSUPP ? "unavailable" : r < 0 ? "failed" : "ok",
+                                               .vcpu = -1 },
+                                 "%s", message ? message : strerror(-r));
         }
 }
 
-/* IsolateHost=: host tasks off the CPUs dedicated vCPUs hold (when-dedicated), or off the
- * whole dedicated pool (always); applied only when the CPU set changes. */
-static void update_isolation(Manager *m) {
-        if (m->opts.dry_run || m->isolation_missing)
-                return;
-        _cleanup_bitmap_ hwloc_bitmap_t allowed = hwloc_bitmap_dup(m->topology->cpuset), held = hwloc_bitmap_alloc();
-        planner_held_cpus(m->planner, held);
-        IsolateHost mode = m->config->host.isolate_host;
-        bool want = mode == ISOLATE_ALWAYS || (mode == ISOLATE_WHEN_DEDICATED && !hwloc_bitmap_iszero(held));
-        hwloc_bitmap_andnot(allowed, allowed, mode == ISOLATE_ALWAYS ? m->config->host.dedicated : held);
-        _cleanup_free_ char *error = NULL;
-        if (!want) {
-                hwloc_bitmap_free(m->isolation_failed_for); /* the next need tries afresh */
-                m->isolation_failed_for = NULL;
-                if (!m->isolated_to)
-                        return;
-                int n = isolation_undo(&m->isolation, &error);
-                if (n < 0)
-                        log_emit(&m->log, LOG_WARNING,
-                                 &(LogFields){ .action = "isolate", .result = "failed", .vcpu = -1 }, "%s", error);
-                else
-                        log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "isolate", .vcpu = -1 },
-                                 "host isolation ended: %d processes may use every CPU again", n);
-                hwloc_bitmap_free(m->isolated_to);
-                m->isolated_to = NULL;
-                return;
-        }
-        if (m->isolated_to && hwloc_bitmap_isequal(m->isolated_to, allowed))
-                return;
-        if (m->isolation_failed_for && hwloc_bitmap_isequal(m->isolation_failed_for, allowed))
-                return; /* reported once; tried again when the target changes */
-        if (!isolation_available(&m->isolation)) {
-                m->isolation_missing = true;
-                log_emit(&m->log, LOG_NOTICE, &(LogFields){ .action = "isolate", .result = "unavailable", .vcpu = -1 },
-                         "IsolateHost needs systemd or a cpuset hierarchy (v1 %s/fs/cgroup/cpuset, or v2 with the "
-                         "cpuset controller); host tasks are not isolated",
-                         m->isolation.sysfs);
-                return;
-        }
-        int n = isolation_apply(&m->isolation, allowed, &error);
-        _cleanup_free_ char *cpus = cpulist_format(allowed);
-        hwloc_bitmap_free(m->isolation_failed_for);
-        m->isolation_failed_for = n < 0 ? hwloc_bitmap_dup(allowed) : NULL;
-        if (n < 0) { /* undone by isolation_apply: nothing is confined now */
-                log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "isolate", .result = "failed", .vcpu = -1 },
-                         "%s; host isolation undone", error);
-                hwloc_bitmap_free(m->isolated_to);
-                m->isolated_to = NULL;
-                return;
-        }
-        log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "isolate", .cpus = cpus, .vcpu = -1 },
-                 "host processes confined to CPUs %s (%d moved)", cpus ? cpus : "?", n);
-        hwloc_bitmap_free(m->isolated_to);
-        m->isolated_to = hwloc_bitmap_dup(allowed);
+typedef struct UndoReport {
+        Manager *m;
+        const char *why;
+} UndoReport;
+
+static void report_undo(void *userdata, const Actuator *a, int r, const char *message) {
+        UndoReport *u = userdata;
+        if (r < 0)
+                log_emit(&u->m->log, LOG_ERR, &(LogFields){ .action = a->name, .result = "failed", .vcpu = -1 }, "%s",
+                         message ? message : strerror(-r));
+        else if (message)
+                log_emit(&u->m->log, LOG_INFO, &(LogFields){ .action = a->name, .vcpu = -1 }, "%s: %s", u->why, message);
 }
 
-/* What follows the CPUs dedicated vCPUs hold: governors and host isolation. */
-static void update_pools(Manager *m) {
-        update_governors(m);
-        update_isolation(m);
-}
-
-/* At start and after a reload (the governors or the isolation mode may have changed). */
-static void apply_host_settings(Manager *m) {
-        _cleanup_free_ char *error = NULL;
-        hwloc_bitmap_free(m->governed_for);
-        hwloc_bitmap_free(m->isolation_failed_for);
-        m->governed_for = m->isolation_failed_for = NULL;
-        if (!m->opts.dry_run && tuning_thp(&m->tuning, m->config->host.thp, &error) < 0)
-                log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = "thp", .result = "failed", .vcpu = -1 }, "%s",
-                         error);
-        update_pools(m);
-}
-
+/* Every actuator undone: the journal's originals back, host isolation ended. */
 static void restore_host_settings(Manager *m, const char *why) {
         _cleanup_free_ char *error = NULL;
-        int moved = isolation_undo(&m->isolation, &error);
-        if (moved < 0)
-                log_emit(&m->log, LOG_ERR, &(LogFields){ .action = "isolate", .result = "failed", .vcpu = -1 }, "%s",
-                         error);
-        else if (m->isolated_to || moved > 0)
-                log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "isolate", .vcpu = -1 },
-                         "%s: host isolation undone, %d processes back on every CPU", why, moved);
-        hwloc_bitmap_free(m->isolated_to);
-        m->isolated_to = NULL;
-        hwloc_bitmap_free(m->governed_for); /* restored: set them again when next asked */
-        m->governed_for = NULL;
-        free(error);
-        error = NULL;
-        int n = tuning_restore_all(&m->tuning, &error);
-        if (n < 0)
+        UndoReport u = { m, why };
+        int n = actuator_undo_all(&m->host, m->memos, report_undo, &u, &error);
+        if (n < 0 && error)
                 log_emit(&m->log, LOG_ERR, &(LogFields){ .action = "restore", .result = "failed", .vcpu = -1 }, "%s",
                          error);
         else if (n > 0)
@@ -841,14 +773,20 @@ static int adopt_restored(Manager *m, ManagedDomain *d, virDomainPtr dom, bool *
         return 1;
 }
 
-/* What follows every change of placements: shared domains follow their nodes' shared CPUs
- * (before: the snapshot taken before the change), governors and isolation follow the held
- * CPUs, and the allocations file is written. */
-static void settle(Manager *m, hwloc_bitmap_t *before) {
-        note_shared_changes(m, before);
-        repin_shared(m);
-        update_pools(m);
+/* What follows every change of placements, whatever triggered it: shared domains follow their
+ * nodes' shared CPUs (before: the snapshot taken before the change; NULL: what was noted
+ * already), the host actuators follow the plan, and the allocations file is written. */
+static void settle(Manager *m, hwloc_bitmap_t *before, SettleFlags flags) {
+        if (before)
+                note_shared_changes(m, before);
+        if (flags & SETTLE_FROM_HOOK)
+                schedule_repin(m);
+        else
+                repin_shared(m);
+        run_actuators(m, flags & SETTLE_RESET_HOST);
         save_allocations(m);
+        if (flags & SETTLE_FROM_HOOK)
+                flush_allocations(m); /* on disk before libvirt starts it: a restart must know the admission */
 }
 
 /* Plans a domain whose request is read: refused, adopted (it pins itself) or applied. */
@@ -887,9 +825,7 @@ static void start_domain(Manager *m, ManagedDomain *d, virDomainPtr dom, uint64_
                          "%s: cannot read its XML (%s); its admitted placement is applied as saved", d->name,
                          error ? error : "unknown error");
         apply_domain(m, d);
-        repin_shared(m); /* what its admission noted, if not done yet */
-        update_pools(m);
-        save_allocations(m);
+        settle(m, NULL, 0); /* re-pins its admission noted, if not done yet */
 }
 
 /* Places a running domain seen at event_usec. memory_in_use: it was running when the host's
@@ -915,7 +851,7 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec, bool
                 d->event_usec = event_usec;
                 int r = adopt_restored(m, d, dom, &ours);
                 if (r != 0) {
-                        settle(m, before);
+                        settle(m, before, 0);
                         return;
                 }
                 memory_in_use = true;
@@ -936,7 +872,7 @@ static void place_domain(Manager *m, virDomainPtr dom, uint64_t event_usec, bool
                 d->req->memory_in_use = memory_in_use;
                 plan_domain(m, d);
         }
-        settle(m, before);
+        settle(m, before, 0);
 }
 
 /* Refused domains are tried again whenever something is released: what they needed may be
@@ -989,7 +925,7 @@ static void release_domain(Manager *m, ManagedDomain *d, const char *why) {
                          "%s", error);
         forget(m, d);
         retry_refused(m);
-        settle(m, before);
+        settle(m, before, 0);
 }
 
 /* Admissions whose start never came are released at the end of their wait; without a
@@ -1039,7 +975,7 @@ static void replan(Manager *m, ManagedDomain *d, DomainRequest *now) {
         d->applied = NULL;
         d->event_usec = now_usec();
         plan_domain(m, d);
-        settle(m, before);
+        settle(m, before, 0);
 }
 
 /* Devices, vCPUs or iothreads changed: re-place when the shape it was planned for changed. */
@@ -1265,8 +1201,7 @@ int manager_reconcile(Manager *m) {
         }
         free(doms);
         release_orphan_reservations(m);
-        update_pools(m);
-        save_allocations(m);
+        settle(m, NULL, 0);
         schedule_admission_expiry(m); /* admissions whose wait ended while disconnected */
         m->reconciled = true;
         return 0;
@@ -1395,12 +1330,9 @@ static int reload_policy(Manager *m, char **ret_errors, char **ret_restart) {
                 }
                 note_running(m, d);
         }
-        note_shared_changes(m, before);
-        repin_shared(m);
         planner_free(old_planner);
         config_free(old_config);
-        apply_host_settings(m);
-        save_allocations(m);
+        settle(m, before, SETTLE_RESET_HOST); /* governors or the isolation mode may have changed */
         log_emit(&m->log, LOG_INFO, &(LogFields){ .action = "reload", .result = "ok", .vcpu = -1 },
                  "configuration reloaded; %u domain%s placed again, the others left as they were%s%s%s", moved_count,
                  moved_count == 1 ? "" : "s", *ret_restart ? "; changed, applied at the next restart: " : "",
@@ -1637,8 +1569,7 @@ static json_object *hook_prepare(Manager *m, const char *name, const char *xml) 
                 if (asprintf(&message, "kvmtuned: %s refused: %s", name, refusal ? refusal : "out of memory") < 0)
                         message = NULL;
                 planner_release(m->planner, name);
-                note_shared_changes(m, before); /* an earlier run of it may have held CPUs */
-                schedule_repin(m);
+                settle(m, before, SETTLE_FROM_HOOK); /* an earlier run of it may have held CPUs */
                 log_emit(&m->log, LOG_WARNING,
                          &(LogFields){ .domain = name, .action = "admit", .result = "refused", .vcpu = -1 }, "%s",
                          message ? message : "refused");
@@ -1657,12 +1588,8 @@ static json_object *hook_prepare(Manager *m, const char *name, const char *xml) 
         d->req = TAKE_PTR(req);
         log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = name, .action = "admit", .result = "ok", .vcpu = -1 },
                  "%s admitted (class %s)%s", name, pl->cls->name, pl->n_hugepages ? ", hugepages reserved" : "");
-        update_pools(m); /* its CPUs are held now: governors and host isolation before it starts */
         schedule_admission_expiry(m);
-        note_shared_changes(m, before);
-        schedule_repin(m);
-        save_allocations(m);
-        flush_allocations(m); /* on disk before libvirt starts it: a restart must know the admission */
+        settle(m, before, SETTLE_FROM_HOOK); /* governors and host isolation before it starts */
         return hook_reply(true, NULL);
 }
 
@@ -1674,20 +1601,17 @@ static json_object *hook_release(Manager *m, const char *name, const char *xml) 
         if (domain_parse(xml, strlen(xml), &req, &error) == 0 && req->uuid)
                 owner = req->uuid;
         ManagedDomain *d = manager_find(m, name);
+        _cleanup_(free_snapshotp) hwloc_bitmap_t *before = snapshot_shared(m);
         /* Admitted and never started, or restored from the previous run while libvirt does not
          * answer yet: nothing else will release it (a running one's STOPPED event does). */
         if (d && (admitted_unstarted(d) || (d->state == DOMAIN_RESTORED && strcmp(d->uuid, owner) == 0))) {
-                _cleanup_(free_snapshotp) hwloc_bitmap_t *before = snapshot_shared(m);
                 planner_release(m->planner, name);
                 forget(m, d);
-                note_shared_changes(m, before);
-                schedule_repin(m);
         }
         if (tuning_hugepages_release(&m->tuning, owner, &error) < 0)
                 log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = name, .action = "hugepages", .vcpu = -1 }, "%s",
                          error);
-        update_pools(m);
-        save_allocations(m);
+        settle(m, before, SETTLE_FROM_HOOK);
         return hook_reply(true, NULL);
 }
 
@@ -1818,6 +1742,7 @@ static int open_journal(Manager *m) {
                                     .procfs = procfs,
                                     .journal = m->journal,
                                     .systemd = sd_booted() > 0 && !m->opts.sysfs };
+        m->host = (ActuatorHost){ .tuning = &m->tuning, .isolation = &m->isolation };
         /* Isolation a run that crashed left (a cpuset group, or units' AllowedCPUs=) is undone
          * like any journaled setting, and said: restore_host_settings below finds nothing left. */
         _cleanup_free_ char *error = NULL;
@@ -1961,7 +1886,7 @@ static void start_stats(Manager *m) {
  * which needs kvmtuned. The connection is made in the background and reconciles when it is up. */
 int manager_start(Manager *m) {
         restore_saved(m);
-        apply_host_settings(m);
+        run_actuators(m, true);
         start_stats(m);
         char mount[256];
         if (!tuning_hugetlbfs_mounted(&m->tuning, 0, mount, sizeof(mount)))
@@ -2050,10 +1975,9 @@ void manager_free(Manager *m) {
         json_object_put(m->saved);
         isolation_done(&m->isolation);
         journal_free(m->journal);
-        hwloc_bitmap_free(m->isolated_to);
         hwloc_bitmap_free(m->repin_nodes);
-        hwloc_bitmap_free(m->governed_for);
-        hwloc_bitmap_free(m->isolation_failed_for);
+        for (unsigned i = 0; i < ACTUATOR_COUNT; i++)
+                actuator_memo_clear(&m->memos[i]);
         if (m->state_lock_fd >= 0)
                 close(m->state_lock_fd);
         free(m->state_dir);

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "actuators.h"
 #include "isolation.h"
 #include "journal.h"
 #include "lifecycle.h"
@@ -73,12 +74,9 @@ typedef struct Manager {
         Planner *planner;
         Journal *journal;
         Tuning tuning;
-        bool cpufreq_missing; /* reported once, then governors are left alone */
-        hwloc_bitmap_t governed_for; /* the held CPUs governors were last set for; NULL: not yet */
         Isolation isolation;
-        hwloc_bitmap_t isolated_to; /* CPUs host tasks are confined to now; NULL: not isolated */
-        bool isolation_missing;
-        hwloc_bitmap_t isolation_failed_for; /* the target of a failed isolation, not retried */
+        ActuatorHost host; /* the two above, for the actuators */
+        ActuatorMemo memos[ACTUATOR_COUNT]; /* what each actuator applied last (by ActuatorId) */
 
         VirtLoop *virt; /* libvirt's event thread and connection attempts */
         virConnectPtr conn; /* owned by virt; NULL until an attempt succeeded */

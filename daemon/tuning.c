@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "actuator.h"
+#include "actuators.h"
 #include "kfile.h"
 #include "macro.h"
 #include "tuning.h"
@@ -18,21 +19,26 @@
 #define THP_ENABLED "kernel/mm/transparent_hugepage/enabled"
 #define GOVERNOR "devices/system/cpu/cpu%u/cpufreq/scaling_governor"
 
-bool tuning_owns_key(const char *key) {
+/* The whole key must be the pattern: %n is reached only when everything before it matched. */
+bool tuning_is_thp_key(const char *key) {
+        return strcmp(key, THP_ENABLED) == 0;
+}
+
+bool tuning_is_governor_key(const char *key) {
+        unsigned a;
+        int end = -1;
+        return sscanf(key, GOVERNOR "%n", &a, &end) == 1 && end >= 0 && key[end] == '\0';
+}
+
+bool tuning_is_pool_key(const char *key) {
         unsigned a;
         uint64_t b;
         int end = -1;
-        if (strcmp(key, THP_ENABLED) == 0)
-                return true;
-        /* The whole key must be the pattern: %n is reached only when everything before it matched. */
-        if (sscanf(key, GOVERNOR "%n", &a, &end) == 1 && end >= 0 && key[end] == '\0')
-                return true;
-        end = -1;
         return sscanf(key, NR_HUGEPAGES "%n", &a, &b, &end) == 2 && end >= 0 && key[end] == '\0';
 }
 
 /* The current value of rel: the selected word of a choice list, or the trimmed content. */
-static int read_value(Tuning *t, const char *rel, char *buf, size_t len) {
+int tuning_read(Tuning *t, const char *rel, char *buf, size_t len) {
         _cleanup_free_ char *text = NULL;
         int r = kfile_read(t->sysfs, rel, &text);
         if (r < 0)
@@ -43,7 +49,7 @@ static int read_value(Tuning *t, const char *rel, char *buf, size_t len) {
 int tuning_set(Tuning *t, const char *rel, const char *value, char **ret_error) {
         *ret_error = NULL;
         char now[256];
-        int r = read_value(t, rel, now, sizeof(now));
+        int r = tuning_read(t, rel, now, sizeof(now));
         if (r < 0)
                 return actuator_error(ret_error, r, "%s: cannot read: %s", rel, strerror(-r));
         if (strcmp(now, value) == 0)
@@ -54,7 +60,7 @@ int tuning_set(Tuning *t, const char *rel, const char *value, char **ret_error) 
         r = actuator_write(t->sysfs, rel, value);
         if (r < 0)
                 return actuator_error(ret_error, r, "%s: cannot write %s: %s", rel, value, strerror(-r));
-        r = read_value(t, rel, now, sizeof(now));
+        r = tuning_read(t, rel, now, sizeof(now));
         if (r < 0 || strcmp(now, value) != 0)
                 return actuator_error(ret_error, -EIO, "%s: wrote %s, reads back %s", rel, value,
                                       r < 0 ? "nothing" : now);
@@ -66,7 +72,7 @@ int tuning_restore(Tuning *t, const char *rel, char **ret_error) {
         const char *orig = journal_original(t->journal, rel);
         if (!orig)
                 return 0;
-        if (!tuning_owns_key(rel)) { /* a tampered journal: never written, dropped */
+        if (!actuator_owner(rel)) { /* a tampered journal: never written, dropped */
                 journal_forget(t->journal, rel);
                 return actuator_error(ret_error, -EPERM, "the journal names %s, which no actuator owns: dropped", rel);
         }
@@ -77,7 +83,7 @@ int tuning_restore(Tuning *t, const char *rel, char **ret_error) {
         if (r < 0 && r != -ENOENT) /* a file that is gone (CPU offline) has nothing to restore */
                 return actuator_error(ret_error, r, "%s: cannot restore %s: %s", rel, value, strerror(-r));
         char now[256];
-        if (r == 0 && (read_value(t, rel, now, sizeof(now)) < 0 || strcmp(now, value) != 0))
+        if (r == 0 && (tuning_read(t, rel, now, sizeof(now)) < 0 || strcmp(now, value) != 0))
                 return actuator_error(ret_error, -EIO, "%s: restored %s, reads back otherwise", rel, value);
         return journal_forget(t->journal, rel);
 }
@@ -91,30 +97,26 @@ static bool pool_in_use(const Tuning *t, unsigned node, uint64_t kib, const char
         return false;
 }
 
-int tuning_restore_all(Tuning *t, char **ret_error) {
+int tuning_restore_owned(Tuning *t, bool (*owned)(const char *key), bool (*held)(Tuning *t, const char *key),
+                         char **ret_error) {
         *ret_error = NULL;
         /* Collect the keys first: restoring removes them from the object being walked. */
-        size_t n = (size_t) json_object_object_length(t->journal->settings), i = 0;
+        size_t n = (size_t) json_object_object_length(t->journal->settings), k = 0;
         _cleanup_free_ char **keys = calloc(n + 1, sizeof(char *));
         if (!keys)
                 return -ENOMEM;
         json_object_object_foreach(t->journal->settings, key, val) {
                 (void) val;
-                keys[i++] = strdup(key);
+                if (owned(key) && !(held && held(t, key)))
+                        keys[k++] = strdup(key);
         }
         int restored = 0, first = 0;
-        for (i = 0; i < n; i++) {
+        for (size_t i = 0; i < k; i++) {
                 char *err = NULL;
-                /* "systemd:" entries belong to host isolation, which undoes them itself. */
-                bool ours = keys[i] && strncmp(keys[i], "systemd:", 8) != 0;
-                unsigned node;
-                uint64_t kib;
-                bool reserved =
-                        ours && sscanf(keys[i], NR_HUGEPAGES, &node, &kib) == 2 && pool_in_use(t, node, kib, NULL);
-                int r = ours && !reserved ? tuning_restore(t, keys[i], &err) : 1;
+                int r = keys[i] ? tuning_restore(t, keys[i], &err) : -ENOMEM;
                 if (r == 0)
                         restored++;
-                else if (r < 0 && first == 0) {
+                else if (first == 0) {
                         first = r;
                         *ret_error = err;
                         err = NULL;
@@ -123,6 +125,12 @@ int tuning_restore_all(Tuning *t, char **ret_error) {
                 free(keys[i]);
         }
         return first < 0 ? first : restored;
+}
+
+bool tuning_pool_reserved(Tuning *t, const char *key) {
+        unsigned node;
+        uint64_t kib;
+        return sscanf(key, NR_HUGEPAGES, &node, &kib) == 2 && pool_in_use(t, node, kib, NULL);
 }
 
 int tuning_thp(Tuning *t, ThpMode mode, char **ret_error) {

@@ -22,19 +22,29 @@ typedef struct Tuning {
  * says why. */
 int tuning_set(Tuning *t, const char *rel, const char *value, char **ret_error);
 
-/* Whether key is a file one of these actuators writes (THP, a CPU's governor, a node's hugepage
- * pool): the only journal keys a restore writes back. */
-bool tuning_owns_key(const char *key);
+/* Whether key is the THP file, a CPU's governor, a node's hugepage pool: the journal keys of the
+ * THP, governor and hugepages actuators (the whole key must match). */
+bool tuning_is_thp_key(const char *key);
+bool tuning_is_governor_key(const char *key);
+bool tuning_is_pool_key(const char *key);
 
 /* Writes back the recorded original of rel and forgets it. Returns 0 (also when nothing was
  * recorded), -EPERM when rel is no actuator's (a tampered journal: the entry is dropped, nothing
  * written), or negative errno with *ret_error. */
 int tuning_restore(Tuning *t, const char *rel, char **ret_error);
 
-/* Restores every recorded setting except hugepage pools that still have reservations.
+/* The current value of the sysfs file rel (the selected word of a choice list, or the trimmed
+ * content) into buf. Returns 0 or negative errno. */
+int tuning_read(Tuning *t, const char *rel, char *buf, size_t len);
+
+/* Restores every recorded setting owned accepts, except those held (may be NULL) holds back.
  * Returns the number restored, or negative errno of the first failure (the rest are still
  * tried), with *ret_error. */
-int tuning_restore_all(Tuning *t, char **ret_error);
+int tuning_restore_owned(Tuning *t, bool (*owned)(const char *key), bool (*held)(Tuning *t, const char *key),
+                         char **ret_error);
+
+/* Whether key is a hugepage pool that still has reservations (its original waits for them). */
+bool tuning_pool_reserved(Tuning *t, const char *key);
 
 /* TransparentHugepages=: keep leaves the file alone (and restores a value kvmtuned set). */
 int tuning_thp(Tuning *t, ThpMode mode, char **ret_error);

@@ -17,6 +17,7 @@
 #include "isolation.h"
 #include "journal.h"
 #include "kfile.h"
+#include "actuators.h"
 #include "tuning.h"
 
 typedef struct Tree {
@@ -210,7 +211,7 @@ static void test_journal_recovery(void **state) {
         assert_int_equal(found, JOURNAL_RECOVERED);
         x->t.journal = x->journal;
         assert_int_equal(journal_added_pages(x->journal, 0, 2048), 3);
-        int n = tuning_restore_all(&x->t, &err);
+        int n = actuator_undo_all(&(ActuatorHost){ .tuning = &x->t }, NULL, NULL, NULL, &err);
         assert_int_equal(n, 1); /* THP; the pool keeps its reservation until vm-a is released */
         assert_file(x->sys, "kernel/mm/transparent_hugepage/enabled", "madvise");
         assert_int_equal(tuning_hugepages_release(&x->t, "vm-a", &err), 0);
@@ -243,7 +244,7 @@ static void test_journal_foreign_keys(void **state) {
         assert_int_equal(journal_record(x->journal, "kernel/other", "owned"), 0);
         assert_int_equal(journal_record(x->journal, "devices/system/cpu/cpu0/cpufreq/../../../../kernel/other", "owned"),
                          0);
-        int n = tuning_restore_all(&x->t, &err);
+        int n = actuator_undo_all(&(ActuatorHost){ .tuning = &x->t }, NULL, NULL, NULL, &err);
         print_message("restore with 3 foreign keys: %d restored%s%s\n", n, err ? ", " : "", err ? err : "");
         free(err);
         assert_file(x->root, "outside", "untouched");
@@ -378,9 +379,69 @@ static void test_isolation_cgroup_v1(void **state) {
         fixture_free(root);
 }
 
+/* The actuator interface: every actuator has a name, its journal keys and an undo; each journal
+ * key belongs to exactly the actuator that writes it (a foreign one to none); apply changes only
+ * what differs and says so; verify sees a value someone else wrote since. */
+static void test_actuator_interface(void **state) {
+        (void) state;
+        for (unsigned i = 0; i < ACTUATOR_COUNT; i++) {
+                const Actuator *a = actuator_get((ActuatorId) i);
+                assert_non_null(a);
+                assert_true(a->name && a->journal_namespace && a->owns_key && a->undo);
+        }
+        assert_null(actuator_get(ACTUATOR_COUNT));
+        assert_ptr_equal(actuator_owner("kernel/mm/transparent_hugepage/enabled"), &actuator_thp);
+        assert_ptr_equal(actuator_owner("devices/system/cpu/cpu12/cpufreq/scaling_governor"), &actuator_governor);
+        assert_ptr_equal(actuator_owner("devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages"),
+                         &actuator_hugepages);
+        assert_ptr_equal(actuator_owner("systemd:user.slice:AllowedCPUs"), &actuator_isolation);
+        assert_null(actuator_owner("systemd:other.slice:AllowedCPUs"));
+        assert_null(actuator_owner("devices/system/cpu/cpu1/cpufreq/scaling_governor/../../x"));
+        assert_null(actuator_owner("kernel/mm/transparent_hugepage/enabled2"));
+
+        Tree *x = tree_new();
+        Topology *t = NULL;
+        assert_int_equal(topology_load(&(TopologySource){ .synthetic = "pack:1 core:2 pu:1" }, &t), 0);
+        Config c = { 0 };
+        c.host.thp = THP_NEVER;
+        c.host.governor_dedicated = "performance";
+        hwloc_bitmap_t held = hwloc_bitmap_alloc();
+        hwloc_bitmap_set(held, 1);
+        HostWant want = { .config = &c, .topology = t, .held = held };
+        ActuatorHost h = { .tuning = &x->t };
+        ActuatorMemo memo = { 0 };
+        char *msg = NULL;
+        assert_int_equal(actuator_thp.apply(&h, &want, &memo, &msg), 1);
+        print_message("thp: %s\n", msg);
+        free(msg);
+        msg = NULL;
+        assert_int_equal(actuator_thp.apply(&h, &want, &memo, &msg), 0); /* already so */
+        assert_null(msg);
+        assert_int_equal(actuator_thp.verify(&h, &want, &msg), 0);
+        fixture_write(x->sys, "kernel/mm/transparent_hugepage/enabled", "[always] madvise never\n"); /* someone else */
+        assert_int_equal(actuator_thp.verify(&h, &want, &msg), -ESTALE);
+        print_message("thp after another write: %s\n", msg);
+        free(msg);
+        msg = NULL;
+        assert_int_equal(actuator_governor.apply(&h, &want, &memo, &msg), 1); /* CPU 1; CPU 0 has no cpufreq */
+        free(msg);
+        msg = NULL;
+        assert_file(x->sys, "devices/system/cpu/cpu1/cpufreq/scaling_governor", "performance");
+        assert_int_equal(actuator_governor.verify(&h, &want, &msg), 0);
+        assert_int_equal(actuator_undo_all(&h, NULL, NULL, NULL, &msg), 2);
+        free(msg);
+        assert_file(x->sys, "devices/system/cpu/cpu1/cpufreq/scaling_governor", "schedutil");
+        assert_file(x->sys, "kernel/mm/transparent_hugepage/enabled", "madvise");
+        actuator_memo_clear(&memo);
+        hwloc_bitmap_free(held);
+        topology_free(t);
+        tree_free(x);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_choice_parsing),
+                cmocka_unit_test(test_actuator_interface),
                 cmocka_unit_test(test_thp_apply_and_undo),
                 cmocka_unit_test(test_governor),
                 cmocka_unit_test(test_hugepage_refcounts),
