@@ -48,7 +48,7 @@ typedef struct ManagedDomain {
         char *name;
         char uuid[VIR_UUID_STRING_BUFLEN];
         DomainRequest *req;
-        DomainState state; /* changed only by transition() in manager.c */
+        DomainState state; /* changed only by manager_transition() (manager.c) */
         char *error; /* the refusal or apply failure */
         unsigned attempts; /* apply attempts of the current try (reset when one succeeds) */
         unsigned failed_tries; /* tries that ended FAILED in a row: the next waits longer */

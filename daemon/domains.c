@@ -1,0 +1,332 @@
+/* Domains coming and going: planning, starts, adoption after a restart, release, re-planning. */
+#include <errno.h>
+#include <string.h>
+
+#include <libvirt/virterror.h>
+
+#include "macro.h"
+#include "manager-internal.h"
+#include "pin.h"
+
+#define ADMISSION_TIMEOUT_USEC (600ULL * 1000 * 1000) /* a start slower than this is a lost hook */
+
+static bool domains_pins_ours(const ManagedDomain *d);
+
+/* Reads the host's memory figures again before a placement: what stopped domains gave back and
+ * what page cache came and went since. A node without figures keeps the ones it has. */
+void domains_refresh_memory(Manager *m) {
+        (void) topology_refresh_memory(m->topology, m->tuning.sysfs); /* ENOMEM: the last figures stay */
+}
+
+/* Tells the planner how much of a running domain's memory the live figures show used: all of it
+ * for one that ran before kvmtuned looked, its hugepages (preallocated) for one that just started;
+ * the statistics pass measures the rest. */
+void domains_note_running(Manager *m, const ManagedDomain *d) {
+        if (domains_admitted_unstarted(d))
+                return;
+        (void) planner_memory_use(m->planner, d->name,
+                                  d->req && d->req->memory_in_use ? MEMORY_USE_ALL : MEMORY_USE_STARTED, NULL);
+}
+
+/* The request of a running domain, from its live XML (also a transient domain's: orchestrators
+ * start domains with createXML). Its pins are the user's, explicit, unless pins_ours says they
+ * are the ones kvmtuned applied: then they are dropped. */
+static int domains_read_request(virDomainPtr dom, bool domains_pins_ours, DomainRequest **ret_req, char **ret_error) {
+        _cleanup_free_ char *live = virDomainGetXMLDesc(dom, 0);
+        if (!live) {
+                *ret_error = strdup(virGetLastErrorMessage());
+                return -EIO;
+        }
+        _cleanup_(domain_freep) DomainRequest *req = NULL;
+        int r = domain_parse(live, strlen(live), &req, ret_error);
+        if (r < 0)
+                return r;
+        if (domains_pins_ours) {
+                req->explicit_pins = false;
+                hwloc_bitmap_zero(req->pinned_cpus);
+                hwloc_bitmap_zero(req->pinned_nodes);
+        }
+        *ret_req = TAKE_PTR(req);
+        return 0;
+}
+
+/* Whether the live pins of d are kvmtuned's: it applied them (or began to) in this run or, as
+ * its allocations file says, in the previous one. */
+static bool domains_pins_ours(const ManagedDomain *d) {
+        return d->applied || d->attempts > 0;
+}
+
+/* Whether dom's live pins differ from pl: only a difference libvirt showed counts, not a call that
+ * failed (the domain busy with a job): that is looked at again next time. */
+bool domains_pins_differ(Manager *m, virDomainPtr dom, const Placement *pl) {
+        _cleanup_free_ char *error = NULL;
+        return pin_verify(dom, pl, m->topology, &error) == -ESTALE;
+}
+
+/* Pins that changed after kvmtuned verified its own were set by an operator or an orchestrator:
+ * kvmtuned does not fight them, the domain counts as pinning itself from now on. */
+static void domains_log_foreign_pins(Manager *m, const ManagedDomain *d) {
+        log_emit(&m->log, LOG_NOTICE, &(LogFields){ .domain = d->name, .action = "respect", .vcpu = -1 },
+                 "%s: its pins were changed outside kvmtuned: left alone, its CPUs count as taken", d->name);
+}
+
+/* A restored placement whose domain runs: kept when it still describes the domain under the
+ * current policy (same vCPU count, same class); its pins are applied again when they were never
+ * finished. Returns 1 when adopted, 0 when it does not fit (the caller places the domain afresh;
+ * *ret_pins_ours: whether its live pins are kvmtuned's, not someone else's), or negative errno
+ * when the domain's XML cannot be read: its booking stays (the domain still runs on those CPUs)
+ * and the next reconcile tries again. */
+static int domains_adopt_restored(Manager *m, ManagedDomain *d, virDomainPtr dom, bool *ret_pins_ours) {
+        _cleanup_free_ char *error = NULL, *why = NULL;
+        const Placement *pl = planner_find(m->planner, d->name);
+        bool self = pl && pl->adopted; /* it pinned itself: its live pins are its own */
+        *ret_pins_ours = !self;
+        int r = domains_read_request(dom, !self, &d->req, &error);
+        if (r < 0) {
+                log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
+                         "%s: cannot read its XML (%s); its previous placement stays booked", d->name,
+                         error ? error : strerror(-r));
+                return r;
+        }
+        d->req->memory_in_use = true; /* running since before this run */
+        if (d->applied && !m->opts.dry_run && domains_pins_differ(m, dom, d->applied)) {
+                domains_log_foreign_pins(m, d); /* verified before the restart, changed since: not by kvmtuned */
+                *ret_pins_ours = false;
+                return 0;
+        }
+        const PolicyClass *now = config_match_class(m->config, d->req->name, d->req->metadata_class, &why);
+        if (!pl || (!self && pl->n_vcpus != d->req->vcpus) || !now || strcmp(now->name, pl->cls->name) != 0) {
+                if (pl) /* else said when it was restored */
+                        log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
+                                 "%s: the previous run's placement (class %s) does not fit the current policy: "
+                                 "placing it again",
+                                 d->name, pl->cls->name);
+                return 0;
+        }
+        if (!pl->adopted && !m->opts.dry_run && !pin_matches(dom, pl, m->topology))
+                apply_domain(m, d); /* never finished, or the plan moved on (a smaller shared pool) */
+        else
+                manager_transition(m, d, pl->adopted ? EVENT_PINS_ITSELF : EVENT_VERIFIED, NULL);
+        log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
+                 "%s: adopted the placement of the previous run (class %s)", d->name, pl->cls->name);
+        return 1;
+}
+
+/* Plans a domain whose request is read: refused, adopted (it pins itself) or applied. */
+static void domains_plan(Manager *m, ManagedDomain *d) {
+        const Placement *pl;
+        domains_refresh_memory(m);
+        if (planner_place(m->planner, d->req, &pl) < 0)
+                manager_transition(m, d, EVENT_GIVE_UP, "out of memory while planning");
+        else if (!pl->admitted) {
+                manager_transition(m, d, EVENT_REFUSE, pl->reason);
+                log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = d->name, .action = "refuse", .vcpu = -1 },
+                         "%s refused: %s (left running, on the shared CPUs)", d->name, pl->reason);
+                apply_float(m, d);
+        } else if (pl->adopted) {
+                manager_transition(m, d, EVENT_PINS_ITSELF, NULL);
+                log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "respect", .vcpu = -1 },
+                         "%s pins itself: left alone, its CPUs count as taken", d->name);
+        } else
+                apply_domain(m, d);
+        domains_note_running(m, d);
+}
+
+/* An admitted domain started (or a pending one is there again): its pins follow, unless it
+ * pins itself. */
+static void domains_start(Manager *m, ManagedDomain *d, virDomainPtr dom, uint64_t event_usec) {
+        const Placement *pl = planner_find(m->planner, d->name);
+        d->event_usec = event_usec; /* the admission's wait is over */
+        if (d->state == DOMAIN_ADMITTED)
+                manager_transition(m, d, pl && pl->adopted ? EVENT_PINS_ITSELF : EVENT_START, NULL);
+        domains_note_running(m, d);
+        if (!pl || pl->adopted)
+                return;
+        _cleanup_free_ char *error = NULL;
+        if (!d->req && domains_read_request(dom, false, &d->req, &error) < 0) /* admitted before a restart */
+                log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = d->name, .action = "read", .vcpu = -1 },
+                         "%s: cannot read its XML (%s); its admitted placement is applied as saved", d->name,
+                         error ? error : "unknown error");
+        apply_domain(m, d);
+        apply_settle(m, NULL, 0); /* re-pins its admission noted, if not done yet */
+}
+
+/* Places a running domain seen at event_usec. memory_in_use: it was running when the host's
+ * free memory was read (the first reconcile), so its memory is out of that figure. */
+void domains_place(Manager *m, virDomainPtr dom, uint64_t event_usec, bool memory_in_use) {
+        char uuid[VIR_UUID_STRING_BUFLEN];
+        const char *name = virDomainGetName(dom);
+        if (!name || virDomainGetUUIDString(dom, uuid) < 0)
+                return;
+        ManagedDomain *d = manager_find(m, name);
+        bool same = d && strcmp(d->uuid, uuid) == 0;
+        if (same && d->state != DOMAIN_RESTORED) {
+                /* Admitted by the prepare hook: its start is here. A placement whose apply found no
+                 * domain (no retry due) is applied again. Else already managed (RESUMED, or a
+                 * reconcile after a reconnect). */
+                if (d->state == DOMAIN_ADMITTED || (d->state == DOMAIN_PENDING && !d->attempts))
+                        domains_start(m, d, dom, event_usec);
+                return;
+        }
+        _cleanup_(apply_free_snapshotp) hwloc_bitmap_t *before = apply_snapshot_shared(m);
+        bool ours = false; /* a domain kvmtuned never pinned: its live pins are the user's */
+        if (same) { /* restored from the previous run */
+                d->event_usec = event_usec;
+                int r = domains_adopt_restored(m, d, dom, &ours);
+                if (r != 0) {
+                        apply_settle(m, before, 0);
+                        return;
+                }
+                memory_in_use = true;
+        }
+        if (d) { /* a placement that no longer fits, or another domain of the same name */
+                planner_release(m->planner, name);
+                manager_forget(m, d);
+        }
+        d = manager_new_record(m, name, uuid, event_usec);
+        if (!d)
+                return;
+        _cleanup_free_ char *error = NULL;
+        if (domains_read_request(dom, ours, &d->req, &error) < 0) {
+                manager_transition(m, d, EVENT_GIVE_UP, error ? error : "cannot read its XML");
+                log_emit(&m->log, LOG_ERR, &(LogFields){ .domain = name, .action = "read", .vcpu = -1 }, "%s: %s", name,
+                         d->error);
+        } else {
+                d->req->memory_in_use = memory_in_use;
+                domains_plan(m, d);
+        }
+        apply_settle(m, before, 0);
+}
+
+/* Refused domains are tried again whenever something is released: what they needed may be
+ * free now. */
+static void domains_retry_refused(Manager *m) {
+        domains_refresh_memory(m);
+        for (ManagedDomain *d = m->domains; d; d = d->next) {
+                if (d->state != DOMAIN_REFUSED || !d->req)
+                        continue;
+                planner_release(m->planner, d->name);
+                const Placement *pl;
+                if (planner_place(m->planner, d->req, &pl) < 0 || !pl->admitted)
+                        continue;
+                log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "place", .vcpu = -1 },
+                         "%s fits now that resources were released", d->name);
+                d->event_usec = manager_now_usec();
+                d->attempts = 0;
+                domains_note_running(m, d);
+                if (pl->adopted)
+                        manager_transition(m, d, EVENT_PINS_ITSELF, NULL);
+                else
+                        apply_domain(m, d);
+        }
+}
+
+/* Admitted by the prepare hook, its start not yet seen (pins to follow, or it pins itself): a
+ * STOPPED event or a reconcile that does not list it belongs to an earlier run of the domain. The
+ * release hook ends it; should that never come (libvirt gave up after the hook, or the hook's
+ * answer came too late), on_admission_expiry does after the admission timeout. */
+static uint64_t domains_admission_timeout(const Manager *m) {
+        return m->opts.admission_timeout_usec ? m->opts.admission_timeout_usec : ADMISSION_TIMEOUT_USEC;
+}
+
+bool domains_admitted_unstarted(const ManagedDomain *d) {
+        return d->state == DOMAIN_ADMITTED;
+}
+
+bool domains_awaiting_start(const Manager *m, const ManagedDomain *d) {
+        return domains_admitted_unstarted(d) && manager_now_usec() - d->admit_usec < domains_admission_timeout(m);
+}
+
+void domains_release(Manager *m, ManagedDomain *d, const char *why) {
+        log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "release", .vcpu = -1 },
+                 "%s %s: released", d->name, why);
+        _cleanup_(apply_free_snapshotp) hwloc_bitmap_t *before = apply_snapshot_shared(m);
+        planner_release(m->planner, d->name);
+        _cleanup_free_ char *error = NULL;
+        if (tuning_hugepages_release(&m->tuning, d->uuid, &error) < 0)
+                log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = d->name, .action = "hugepages", .vcpu = -1 },
+                         "%s", error);
+        manager_forget(m, d);
+        domains_retry_refused(m);
+        apply_settle(m, before, 0);
+}
+
+/* Admissions whose start never came are released at the end of their wait; without a
+ * connection, the reconcile after the next one decides (the domain may have started unseen). */
+static int domains_on_admission_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        (void) usec;
+        if (!m->connected) { /* the reconcile after the next connection looks again */
+                sd_event_source_set_enabled(s, SD_EVENT_OFF);
+                return 0;
+        }
+        for (ManagedDomain *d = m->domains, *next; d; d = next) {
+                next = d->next; /* domains_release frees d (and nothing else) */
+                if (domains_admitted_unstarted(d) && !domains_awaiting_start(m, d))
+                        domains_release(m, d, "was admitted by the prepare hook but never started");
+        }
+        domains_schedule_admission_expiry(m);
+        return 0;
+}
+
+/* Arms the timer for the earliest end of an admission's wait, or disarms it. */
+void domains_schedule_admission_expiry(Manager *m) {
+        uint64_t first = 0;
+        for (ManagedDomain *d = m->domains; d; d = d->next)
+                if (domains_admitted_unstarted(d) && (!first || d->admit_usec < first))
+                        first = d->admit_usec;
+        if (!first) {
+                sd_event_source_set_enabled(m->admission_source, SD_EVENT_OFF);
+                return;
+        }
+        if (!m->admission_source && sd_event_add_time(m->event, &m->admission_source, CLOCK_MONOTONIC, 0, 1000,
+                                                      domains_on_admission_expiry, m) < 0)
+                return;
+        sd_event_source_set_time(m->admission_source, first + domains_admission_timeout(m));
+        sd_event_source_set_enabled(m->admission_source, SD_EVENT_ONESHOT);
+}
+
+/* Plans d again for the request now (its old placement released first), and settles. */
+static void domains_replan(Manager *m, ManagedDomain *d, DomainRequest *now) {
+        _cleanup_(apply_free_snapshotp) hwloc_bitmap_t *before = apply_snapshot_shared(m);
+        now->memory_in_use = true; /* it runs: its memory is out of the free figure */
+        planner_release(m->planner, d->name);
+        domain_free(d->req);
+        d->req = now;
+        d->attempts = 0;
+        placement_free(d->applied); /* the new plan's pins replace them (or they were not ours) */
+        d->applied = NULL;
+        d->event_usec = manager_now_usec();
+        domains_plan(m, d);
+        apply_settle(m, before, 0);
+}
+
+/* Devices, vCPUs or iothreads changed: re-place when the shape it was planned for changed. */
+void domains_refresh(Manager *m, virDomainPtr dom) {
+        ManagedDomain *d = manager_find(m, virDomainGetName(dom));
+        if (!d || !d->req)
+                return;
+        _cleanup_(domain_freep) DomainRequest *now = NULL;
+        _cleanup_free_ char *error = NULL;
+        if (domains_read_request(dom, domains_pins_ours(d), &now, &error) < 0)
+                return;
+        bool same = now->vcpus == d->req->vcpus && now->n_iothreads == d->req->n_iothreads &&
+                    now->n_hostdevs == d->req->n_hostdevs &&
+                    (now->n_iothreads == 0 ||
+                     memcmp(now->iothread_ids, d->req->iothread_ids, now->n_iothreads * sizeof(unsigned)) == 0);
+        if (same)
+                return;
+        log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "replan", .vcpu = -1 },
+                 "%s changed (vCPUs, iothreads or devices): placing it again", d->name);
+        domains_replan(m, d, TAKE_PTR(now));
+}
+
+/* A placed domain whose live pins are no longer kvmtuned's: planned again as pinning itself. */
+void domains_respect_foreign_pins(Manager *m, ManagedDomain *d, virDomainPtr dom) {
+        _cleanup_(domain_freep) DomainRequest *now = NULL;
+        _cleanup_free_ char *error = NULL;
+        domains_log_foreign_pins(m, d);
+        if (domains_read_request(dom, false, &now, &error) < 0)
+                return; /* kept as it is; the next reconcile looks again */
+        domains_replan(m, d, TAKE_PTR(now));
+}

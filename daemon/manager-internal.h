@@ -1,0 +1,72 @@
+/* What the Manager's files share, and nothing outside the daemon uses: one file per job of the
+ * Manager (manager.c lifetime, allocations.c, apply.c, host.c, domains.c, connection.c, reload.c,
+ * views.c, hook.c). Functions return negative errno where they can fail. */
+#pragma once
+
+#include "manager.h"
+
+#define ADMITTED_NOTE "admitted by the prepare hook; its pins follow when it starts"
+
+/* How apply_settle() ends a change. */
+typedef enum SettleFlags {
+        SETTLE_FROM_HOOK = 1 << 0, /* libvirt holds the domain: re-pins wait for the next loop turn,
+                                    * the allocations are on disk before the hook answers */
+        SETTLE_RESET_HOST = 1 << 1, /* the configuration changed: every actuator applies afresh */
+} SettleFlags;
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(virDomainPtr, virDomainFree)
+
+/* manager.c: the daemon's Manager: its lifetime (new, start, run, free), the journal of original settings,
+ * signals, the control socket's dispatch. */
+uint64_t manager_now_usec(void);
+void manager_forget(Manager *m, ManagedDomain *d);
+void manager_set_error(ManagedDomain *d, const char *error);
+void manager_transition(Manager *m, ManagedDomain *d, DomainEvent event, const char *error);
+ManagedDomain *manager_new_record(Manager *m, const char *name, const char *uuid, uint64_t event_usec);
+
+/* allocations.c: the allocations file: what is placed, written once per loop turn, read back and distrusted
+ * at start. */
+void allocations_save(Manager *m);
+void allocations_flush(Manager *m);
+void allocations_load(Manager *m);
+void allocations_restore(Manager *m);
+
+/* apply.c: the apply step: a domain's pins through libvirt and read back, retries, floating, re-pins of
+ * shared domains, and apply_settle() that ends every change. */
+int apply_float(Manager *m, ManagedDomain *d);
+void apply_domain(Manager *m, ManagedDomain *d);
+hwloc_bitmap_t *apply_snapshot_shared(Manager *m);
+void apply_free_snapshot(hwloc_bitmap_t *sets);
+void apply_settle(Manager *m, hwloc_bitmap_t *before, SettleFlags flags);
+DEFINE_TRIVIAL_CLEANUP_FUNC(hwloc_bitmap_t *, apply_free_snapshot)
+
+/* host.c: host settings: the actuator table run towards what the plan wants, undone on stop and after a
+ * crash. */
+void host_run_actuators(Manager *m, bool force);
+void host_restore(Manager *m, const char *why);
+void host_release_orphan_reservations(Manager *m);
+
+/* domains.c: domains coming and going: planning, a start, adoption after a restart, release, admissions
+ * that never start, re-planning. */
+void domains_refresh_memory(Manager *m);
+void domains_note_running(Manager *m, const ManagedDomain *d);
+bool domains_pins_differ(Manager *m, virDomainPtr dom, const Placement *pl);
+void domains_place(Manager *m, virDomainPtr dom, uint64_t event_usec, bool memory_in_use);
+bool domains_admitted_unstarted(const ManagedDomain *d);
+bool domains_awaiting_start(const Manager *m, const ManagedDomain *d);
+void domains_release(Manager *m, ManagedDomain *d, const char *why);
+void domains_schedule_admission_expiry(Manager *m);
+void domains_refresh(Manager *m, virDomainPtr dom);
+void domains_respect_foreign_pins(Manager *m, ManagedDomain *d, virDomainPtr dom);
+
+/* connection.c: the libvirt connection: lifecycle events, connecting and reconnecting, and the reconcile
+ * that follows a connection. */
+const char *connection_uri(const Manager *m);
+void connection_disconnect(Manager *m);
+void connection_notify_status(Manager *m);
+void connection_start(Manager *m);
+void connection_on_virt(void *userdata, const VirtMessage *msg);
+
+/* hook.c: the libvirt hook: admission at prepare/begin and its end at release/end, answered without calling
+ * libvirt. */
+json_object *hook_handle(Manager *m, const ControlRequest *req);
