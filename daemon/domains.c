@@ -180,7 +180,6 @@ void domains_place(Manager *m, virDomainPtr dom, uint64_t event_usec, bool memor
                 memory_in_use = true;
         }
         if (d) { /* a placement that no longer fits, or another domain of the same name */
-                planner_release(m->planner, name);
                 manager_forget(m, d);
         }
         d = manager_new_record(m, name, uuid, event_usec);
@@ -241,7 +240,6 @@ void domains_release(Manager *m, ManagedDomain *d, const char *why) {
         log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "release", .vcpu = -1 },
                  "%s %s: released", d->name, why);
         _cleanup_(apply_free_snapshotp) hwloc_bitmap_t *before = apply_snapshot_shared(m);
-        planner_release(m->planner, d->name);
         _cleanup_free_ char *error = NULL;
         if (tuning_hugepages_release(&m->tuning, d->uuid, &error) < 0)
                 log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = d->name, .action = "hugepages", .vcpu = -1 },

@@ -43,7 +43,6 @@ static json_object *hook_prepare(Manager *m, const char *name, const char *xml) 
         _cleanup_(apply_free_snapshotp) hwloc_bitmap_t *before = apply_snapshot_shared(m);
         ManagedDomain *old = manager_find(m, name);
         if (old) {
-                planner_release(m->planner, name);
                 manager_forget(m, old);
         }
         const Placement *pl;
@@ -103,7 +102,6 @@ static json_object *hook_release(Manager *m, const char *name, const char *xml) 
         /* Admitted and never started, or restored from the previous run while libvirt does not
          * answer yet: nothing else will release it (a running one's STOPPED event does). */
         if (d && (domains_admitted_unstarted(d) || (d->state == DOMAIN_RESTORED && strcmp(d->uuid, owner) == 0))) {
-                planner_release(m->planner, name);
                 manager_forget(m, d);
         }
         if (tuning_hugepages_release(&m->tuning, owner, &error) < 0)

@@ -19,7 +19,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(virDomainPtr, virDomainFree)
 /* manager.c: the daemon's Manager: its lifetime (new, start, run, free), the journal of original settings,
  * signals, the control socket's dispatch. */
 uint64_t manager_now_usec(void);
-void manager_forget(Manager *m, ManagedDomain *d);
+void manager_forget(Manager *m, ManagedDomain *d); /* its record and the placement it owns */
 void manager_set_error(ManagedDomain *d, const char *error);
 void manager_transition(Manager *m, ManagedDomain *d, DomainEvent event, const char *error);
 ManagedDomain *manager_new_record(Manager *m, const char *name, const char *uuid, uint64_t event_usec);

@@ -45,6 +45,8 @@ static void domain_entry_free(ManagedDomain *d) {
 }
 
 void manager_forget(Manager *m, ManagedDomain *d) {
+        if (m->planner) /* the record owns its placement (-ENOENT: it has none) */
+                (void) planner_release(m->planner, d->name);
         for (ManagedDomain **pp = &m->domains; *pp; pp = &(*pp)->next)
                 if (*pp == d) {
                         *pp = d->next;
@@ -432,8 +434,11 @@ void manager_free(Manager *m) {
         sd_event_source_disable_unref(m->save_source);
         for (size_t i = 0; i < ELEMENTSOF(m->signal_sources); i++)
                 sd_event_source_disable_unref(m->signal_sources[i]);
-        while (m->domains)
-                manager_forget(m, m->domains);
+        while (m->domains) { /* the planner goes as a whole below */
+                ManagedDomain *d = m->domains;
+                m->domains = d->next;
+                domain_entry_free(d);
+        }
         json_object_put(m->saved);
         isolation_done(&m->isolation);
         journal_free(m->journal);
