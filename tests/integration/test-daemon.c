@@ -1335,6 +1335,42 @@ static void test_admitted_domain_placed_at_start(void **state) {
         stop_domain(dom, "ded-start");
 }
 
+/* Review of issue 11's changes: a running domain planned again (here a reload that changes its
+ * class) is not checked against the memory its own guest already uses: the live figure shows
+ * that memory used, and counting it again would refuse the domain it belongs to. */
+static void test_replanned_running_domain_keeps_its_memory(void **state) {
+        (void) state;
+        write_meminfo(0, 5120, 0);
+        write_meminfo(1, 256, 0);
+        virDomainPtr dom = virDomainCreateXML(fx.conn,
+                                              "<domain type='test'><name>ded-big</name><memory unit='MiB'>4096</memory>"
+                                              "<vcpu>1</vcpu><os><type arch='i686'>hvm</type></os></domain>",
+                                              0);
+        assert_non_null(dom);
+        assert_true(pump_until(is_placed, "ded-big"));
+        write_meminfo(0, 1024, 0); /* its guest touched its memory */
+        char changed[1024], *errors = NULL;
+        snprintf(changed, sizeof(changed), "%s", policy);
+        char *p = strstr(changed, "CacheLocality=numa\n[Class vdi]");
+        assert_non_null(p);
+        memcpy(p, "CacheLocality=none", 18);
+        fixture_write(fx.d.root, "policy.d/50-test.conf", changed);
+        assert_int_equal(manager_reload(fx.m, &errors, NULL), 0);
+        ManagedDomain *d = manager_find(fx.m, "ded-big");
+        print_message("after a reload that places it again: %s (%s)\n", d ? lifecycle_state_name(d->state) : "gone",
+                      d && d->error ? d->error : "");
+        bool placed = d && d->state == DOMAIN_PLACED;
+        fixture_write(fx.d.root, "policy.d/50-test.conf", policy);
+        assert_int_equal(manager_reload(fx.m, &errors, NULL), 0);
+        stop_domain(dom, "ded-big");
+        for (unsigned n = 0; n < 2; n++) {
+                char path[PATH_MAX];
+                snprintf(path, sizeof(path), "%s/devices/system/node/node%u/meminfo", fx.d.sysfs, n);
+                assert_int_equal(unlink(path), 0);
+        }
+        assert_true(placed);
+}
+
 /* Issue 11, defect 4: the apply retry budget is per attempt to apply, not per life: a domain
  * that needed two tries at its start gets three again when it is re-pinned later; one that gave
  * up (FAILED) is tried again later instead of never; and a given-up domain is not left
@@ -1506,6 +1542,7 @@ int main(void) {
                 cmocka_unit_test(test_admission_expiry_waits_for_libvirt),
                 cmocka_unit_test(test_memory_admission_follows_live_figures),
                 cmocka_unit_test(test_admitted_domain_placed_at_start),
+                cmocka_unit_test(test_replanned_running_domain_keeps_its_memory),
                 cmocka_unit_test(test_unknown_allocations_version), /* last: domains stay adopted */
         };
         return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);
