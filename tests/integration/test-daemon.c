@@ -1371,6 +1371,34 @@ static void test_replanned_running_domain_keeps_its_memory(void **state) {
         assert_true(placed);
 }
 
+/* Review of issue 11's changes: a hook admission the new policy refuses at a reload is ended
+ * (its start is placed afresh), not kept as a refused record that holds nothing yet is booked
+ * again later and never released. */
+static void test_reload_refusing_an_admission_ends_it(void **state) {
+        (void) state;
+        free(hook_request(8, "prepare", "begin"));
+        assert_non_null(manager_find(fx.m, "ded-h8"));
+        static const char base[] = "[Daemon]\nURI=test:///default\nMetrics=off\n[Host]\nGovernorDedicated=performance\n";
+        char conf[256], changed[1024], *errors = NULL;
+        snprintf(conf, sizeof(conf), "%sHousekeepingCPUs=0\nDedicatedCPUs=1\nSharedCPUs=2-7\n", base);
+        const char *vdi = strstr(policy, "[Class vdi]");
+        assert_non_null(vdi);
+        /* class ded: two dedicated CPUs for one vCPU, and the pool has one */
+        snprintf(changed, sizeof(changed), "%.*sEmulatorThreads=isolate\n%s", (int) (vdi - policy), policy, vdi);
+        fixture_write(fx.d.root, "kvmtuned.conf", conf);
+        fixture_write(fx.d.root, "policy.d/50-test.conf", changed);
+        assert_int_equal(manager_reload(fx.m, &errors, NULL), 0);
+        ManagedDomain *d = manager_find(fx.m, "ded-h8");
+        print_message("an admission the reloaded policy refuses: %s\n",
+                      d ? lifecycle_state_name(d->state) : "ended (its start is placed afresh)");
+        bool ended = !d && !planner_find(fx.m->planner, "ded-h8");
+        fixture_write(fx.d.root, "kvmtuned.conf", base);
+        fixture_write(fx.d.root, "policy.d/50-test.conf", policy);
+        assert_int_equal(manager_reload(fx.m, &errors, NULL), 0);
+        free(hook_request(8, "release", "end"));
+        assert_true(ended);
+}
+
 /* Issue 11, defect 4: the apply retry budget is per attempt to apply, not per life: a domain
  * that needed two tries at its start gets three again when it is re-pinned later; one that gave
  * up (FAILED) is tried again later instead of never; and a given-up domain is not left
@@ -1543,6 +1571,7 @@ int main(void) {
                 cmocka_unit_test(test_memory_admission_follows_live_figures),
                 cmocka_unit_test(test_admitted_domain_placed_at_start),
                 cmocka_unit_test(test_replanned_running_domain_keeps_its_memory),
+                cmocka_unit_test(test_reload_refusing_an_admission_ends_it),
                 cmocka_unit_test(test_unknown_allocations_version), /* last: domains stay adopted */
         };
         return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);
