@@ -15,7 +15,7 @@ static const char *wanted(const HostWant *want, unsigned cpu) {
 
 static int governor_apply(ActuatorHost *h, const HostWant *want, ActuatorMemo *memo, char **ret_message) {
         /* Most events leave the held CPUs as they were: one file per CPU is not read again. */
-        if (memo->applied_for && hwloc_bitmap_isequal(memo->applied_for, want->held))
+        if (!memo->stale && memo->applied_for && hwloc_bitmap_isequal(memo->applied_for, want->held))
                 return 0;
         hwloc_bitmap_free(memo->applied_for);
         memo->applied_for = hwloc_bitmap_dup(want->held);

@@ -27,9 +27,11 @@ static int end_isolation(ActuatorHost *h, ActuatorMemo *memo, char **ret_message
 }
 
 static int isolation_act(ActuatorHost *h, const HostWant *want, ActuatorMemo *memo, char **ret_message) {
+        if (!h->isolation)
+                return actuator_error(ret_message, -EOPNOTSUPP, "no isolation back end");
         _cleanup_bitmap_ hwloc_bitmap_t allowed = hwloc_bitmap_alloc();
         if (!target(want, allowed)) {
-                if (memo->applied_for)
+                if (memo->applied_for || h->isolation->active)
                         return end_isolation(h, memo, ret_message);
                 actuator_memo_clear(memo);
                 return 0;
@@ -57,11 +59,11 @@ static int isolation_act(ActuatorHost *h, const HostWant *want, ActuatorMemo *me
 }
 
 static int isolation_unset(ActuatorHost *h, ActuatorMemo *memo, char **ret_message) {
-        if (!h->isolation)
-                return 0;
-        bool was = h->isolation->active || (memo && memo->applied_for);
+        bool was = (h->isolation && h->isolation->active) || (memo && memo->applied_for);
         if (memo)
                 actuator_memo_clear(memo);
+        if (!h->isolation)
+                return 0;
         _cleanup_free_ char *error = NULL;
         int n = isolation_undo(h->isolation, &error);
         if (n < 0)

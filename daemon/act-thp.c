@@ -1,5 +1,6 @@
 /* The THP actuator: TransparentHugepages= in /sys/kernel/mm/transparent_hugepage/enabled. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "actuator.h"
@@ -12,11 +13,19 @@ static const char *mode_word(ThpMode mode) {
         return mode == THP_KEEP ? NULL : words[mode];
 }
 
+/* Only at start and reload: an operator's change in between is theirs until then. */
 static int thp_apply(ActuatorHost *h, const HostWant *want, ActuatorMemo *memo, char **ret_message) {
-        (void) memo;
+        if (!memo->stale)
+                return 0;
         char before[64] = "";
         (void) tuning_read(h->tuning, THP_FILE, before, sizeof(before));
         int r = tuning_thp(h->tuning, want->config->host.thp, ret_message);
+        if (r == -ENOENT && want->config->host.thp != THP_KEEP) {
+                free(*ret_message);
+                return actuator_error(ret_message, -EOPNOTSUPP,
+                                      "transparent hugepages are not available on this host (no /sys/%s): left alone",
+                                      THP_FILE);
+        }
         if (r < 0)
                 return r;
         char now[64] = "";

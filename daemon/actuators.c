@@ -69,6 +69,12 @@ int actuator_undo_all(ActuatorHost *h, ActuatorMemo *memos, ActuatorReport repor
         return first < 0 ? first : restored;
 }
 
+void actuator_memo_renew(ActuatorMemo *memo) {
+        memo->stale = true;
+        hwloc_bitmap_free(memo->failed_for);
+        memo->failed_for = NULL;
+}
+
 void actuator_memo_clear(ActuatorMemo *memo) {
         hwloc_bitmap_free(memo->applied_for);
         hwloc_bitmap_free(memo->failed_for);

@@ -29,6 +29,7 @@ typedef struct ActuatorHost {
 
 /* What the Manager keeps for each actuator between runs. */
 typedef struct ActuatorMemo {
+        bool stale; /* the configuration is new (start, reload): apply even what looks unchanged */
         bool unavailable; /* the host lacks it: said once, then left alone */
         hwloc_bitmap_t applied_for; /* the CPU set last applied (NULL: nothing applied) */
         hwloc_bitmap_t failed_for; /* the CPU set a failed apply was for: not tried again until it changes */
@@ -77,4 +78,9 @@ typedef void (*ActuatorReport)(void *userdata, const Actuator *a, int r, const c
 int actuator_undo_all(ActuatorHost *h, ActuatorMemo *memos, ActuatorReport report, void *userdata,
                       char **ret_error);
 
+/* Forgets what was applied (a stop, an undo). */
 void actuator_memo_clear(ActuatorMemo *memo);
+
+/* A new configuration (start, reload): the next apply acts even where its input looks the same,
+ * and a target that failed is tried again; what is applied stays known (for its undo). */
+void actuator_memo_renew(ActuatorMemo *memo);

@@ -1,6 +1,7 @@
 /* The allocations file: written once per loop turn, read back and distrusted at start. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "json-field.h"
 #include "kfile.h"

@@ -170,7 +170,7 @@ static int apply_on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         for (ManagedDomain *d = m->domains; d; d = d->next)
                 if (d->state == DOMAIN_PENDING && !domains_awaiting_start(m, d) && !m->opts.dry_run)
                         apply_domain(m, d); /* an admission waits for its start: nothing runs to pin */
-        allocations_save(m);
+        apply_settle(m, NULL, 0);
         return 0;
 }
 
@@ -196,7 +196,7 @@ static int apply_on_failed_retry(sd_event_source *s, uint64_t usec, void *userda
                 sd_event_source_set_time(m->failed_source, next);
                 sd_event_source_set_enabled(m->failed_source, SD_EVENT_ONESHOT);
         }
-        allocations_save(m);
+        apply_settle(m, NULL, 0);
         return 0;
 }
 

@@ -190,7 +190,7 @@ int manager_reconcile(Manager *m) {
                 ManagedDomain *d = manager_find(m, virDomainGetName(doms[i]));
                 /* New, restored from the previous run, or admitted by the hook while we were away. */
                 if (!d || d->state == DOMAIN_ADMITTED || d->state == DOMAIN_PENDING || d->state == DOMAIN_RESTORED)
-                        domains_place(m, doms[i], t0, !m->reconciled);
+                        domains_place(m, doms[i], t0, true);
                 else if (d->state == DOMAIN_PLACED && !m->opts.dry_run) {
                         /* Still as kvmtuned pinned it? Else someone re-pinned it (libvirtd keeps
                          * live pins across its restarts): not fought. */
@@ -206,6 +206,5 @@ int manager_reconcile(Manager *m) {
         host_release_orphan_reservations(m);
         apply_settle(m, NULL, 0);
         domains_schedule_admission_expiry(m); /* admissions whose wait ended while disconnected */
-        m->reconciled = true;
         return 0;
 }

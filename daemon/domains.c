@@ -10,28 +10,16 @@
 
 #define ADMISSION_TIMEOUT_USEC (600ULL * 1000 * 1000) /* a start slower than this is a lost hook */
 
-static bool domains_pins_ours(const ManagedDomain *d);
-
 /* Reads the host's memory figures again before a placement: what stopped domains gave back and
  * what page cache came and went since. A node without figures keeps the ones it has. */
 void domains_refresh_memory(Manager *m) {
         (void) topology_refresh_memory(m->topology, m->tuning.sysfs); /* ENOMEM: the last figures stay */
 }
 
-/* Tells the planner how much of a running domain's memory the live figures show used: all of it
- * for one that ran before kvmtuned looked, its hugepages (preallocated) for one that just started;
- * the statistics pass measures the rest. */
-void domains_note_running(Manager *m, const ManagedDomain *d) {
-        if (domains_admitted_unstarted(d))
-                return;
-        (void) planner_memory_use(m->planner, d->name,
-                                  d->req && d->req->memory_in_use ? MEMORY_USE_ALL : MEMORY_USE_STARTED, NULL);
-}
-
 /* The request of a running domain, from its live XML (also a transient domain's: orchestrators
  * start domains with createXML). Its pins are the user's, explicit, unless pins_ours says they
  * are the ones kvmtuned applied: then they are dropped. */
-static int domains_read_request(virDomainPtr dom, bool domains_pins_ours, DomainRequest **ret_req, char **ret_error) {
+static int domains_read_request(virDomainPtr dom, bool pins_ours, DomainRequest **ret_req, char **ret_error) {
         _cleanup_free_ char *live = virDomainGetXMLDesc(dom, 0);
         if (!live) {
                 *ret_error = strdup(virGetLastErrorMessage());
@@ -41,7 +29,7 @@ static int domains_read_request(virDomainPtr dom, bool domains_pins_ours, Domain
         int r = domain_parse(live, strlen(live), &req, ret_error);
         if (r < 0)
                 return r;
-        if (domains_pins_ours) {
+        if (pins_ours) {
                 req->explicit_pins = false;
                 hwloc_bitmap_zero(req->pinned_cpus);
                 hwloc_bitmap_zero(req->pinned_nodes);
@@ -88,7 +76,7 @@ static int domains_adopt_restored(Manager *m, ManagedDomain *d, virDomainPtr dom
                          error ? error : strerror(-r));
                 return r;
         }
-        d->req->memory_in_use = true; /* running since before this run */
+        d->req->memory_use = MEMORY_USE_ALL; /* running since before this run */
         if (d->applied && !m->opts.dry_run && domains_pins_differ(m, dom, d->applied)) {
                 domains_log_foreign_pins(m, d); /* verified before the restart, changed since: not by kvmtuned */
                 *ret_pins_ours = false;
@@ -129,7 +117,6 @@ static void domains_plan(Manager *m, ManagedDomain *d) {
                          "%s pins itself: left alone, its CPUs count as taken", d->name);
         } else
                 apply_domain(m, d);
-        domains_note_running(m, d);
 }
 
 /* An admitted domain started (or a pending one is there again): its pins follow, unless it
@@ -137,9 +124,12 @@ static void domains_plan(Manager *m, ManagedDomain *d) {
 static void domains_start(Manager *m, ManagedDomain *d, virDomainPtr dom, uint64_t event_usec) {
         const Placement *pl = planner_find(m->planner, d->name);
         d->event_usec = event_usec; /* the admission's wait is over */
-        if (d->state == DOMAIN_ADMITTED)
+        if (d->state == DOMAIN_ADMITTED) {
                 manager_transition(m, d, pl && pl->adopted ? EVENT_PINS_ITSELF : EVENT_START, NULL);
-        domains_note_running(m, d);
+                /* Its hugepages are taken now (libvirt preallocates them); the statistics pass
+                 * measures the small pages it touches. */
+                (void) planner_memory_use(m->planner, d->name, MEMORY_USE_STARTED, NULL);
+        }
         if (!pl || pl->adopted)
                 return;
         _cleanup_free_ char *error = NULL;
@@ -151,9 +141,10 @@ static void domains_start(Manager *m, ManagedDomain *d, virDomainPtr dom, uint64
         apply_settle(m, NULL, 0); /* re-pins its admission noted, if not done yet */
 }
 
-/* Places a running domain seen at event_usec. memory_in_use: it was running when the host's
- * free memory was read (the first reconcile), so its memory is out of that figure. */
-void domains_place(Manager *m, virDomainPtr dom, uint64_t event_usec, bool memory_in_use) {
+/* Places a running domain seen at event_usec. found_running: a reconcile found it (it may have
+ * run for long: its memory counts as in use), else its start was just seen (hugepages taken,
+ * small pages still to come: those are checked). */
+void domains_place(Manager *m, virDomainPtr dom, uint64_t event_usec, bool found_running) {
         char uuid[VIR_UUID_STRING_BUFLEN];
         const char *name = virDomainGetName(dom);
         if (!name || virDomainGetUUIDString(dom, uuid) < 0)
@@ -177,7 +168,7 @@ void domains_place(Manager *m, virDomainPtr dom, uint64_t event_usec, bool memor
                         apply_settle(m, before, 0);
                         return;
                 }
-                memory_in_use = true;
+                found_running = true;
         }
         if (d) { /* a placement that no longer fits, or another domain of the same name */
                 manager_forget(m, d);
@@ -191,7 +182,7 @@ void domains_place(Manager *m, virDomainPtr dom, uint64_t event_usec, bool memor
                 log_emit(&m->log, LOG_ERR, &(LogFields){ .domain = name, .action = "read", .vcpu = -1 }, "%s: %s", name,
                          d->error);
         } else {
-                d->req->memory_in_use = memory_in_use;
+                d->req->memory_use = found_running ? MEMORY_USE_ALL : MEMORY_USE_STARTED;
                 domains_plan(m, d);
         }
         apply_settle(m, before, 0);
@@ -205,6 +196,7 @@ static void domains_retry_refused(Manager *m) {
                 if (d->state != DOMAIN_REFUSED || !d->req)
                         continue;
                 planner_release(m->planner, d->name);
+                d->req->memory_use = MEMORY_USE_ALL; /* it runs: what it uses is in the live figures */
                 const Placement *pl;
                 if (planner_place(m->planner, d->req, &pl) < 0 || !pl->admitted)
                         continue;
@@ -212,7 +204,6 @@ static void domains_retry_refused(Manager *m) {
                          "%s fits now that resources were released", d->name);
                 d->event_usec = manager_now_usec();
                 d->attempts = 0;
-                domains_note_running(m, d);
                 if (pl->adopted)
                         manager_transition(m, d, EVENT_PINS_ITSELF, NULL);
                 else
@@ -223,7 +214,7 @@ static void domains_retry_refused(Manager *m) {
 /* Admitted by the prepare hook, its start not yet seen (pins to follow, or it pins itself): a
  * STOPPED event or a reconcile that does not list it belongs to an earlier run of the domain. The
  * release hook ends it; should that never come (libvirt gave up after the hook, or the hook's
- * answer came too late), on_admission_expiry does after the admission timeout. */
+ * answer came too late), domains_on_admission_expiry does after the admission timeout. */
 static uint64_t domains_admission_timeout(const Manager *m) {
         return m->opts.admission_timeout_usec ? m->opts.admission_timeout_usec : ADMISSION_TIMEOUT_USEC;
 }
@@ -287,7 +278,7 @@ void domains_schedule_admission_expiry(Manager *m) {
 /* Plans d again for the request now (its old placement released first), and settles. */
 static void domains_replan(Manager *m, ManagedDomain *d, DomainRequest *now) {
         _cleanup_(apply_free_snapshotp) hwloc_bitmap_t *before = apply_snapshot_shared(m);
-        now->memory_in_use = true; /* it runs: its memory is out of the free figure */
+        now->memory_use = MEMORY_USE_ALL; /* it runs: its memory is out of the free figure */
         planner_release(m->planner, d->name);
         domain_free(d->req);
         d->req = now;
@@ -302,7 +293,7 @@ static void domains_replan(Manager *m, ManagedDomain *d, DomainRequest *now) {
 /* Devices, vCPUs or iothreads changed: re-place when the shape it was planned for changed. */
 void domains_refresh(Manager *m, virDomainPtr dom) {
         ManagedDomain *d = manager_find(m, virDomainGetName(dom));
-        if (!d || !d->req)
+        if (!d || !d->req || d->state == DOMAIN_ADMITTED) /* not started: its start reads it again */
                 return;
         _cleanup_(domain_freep) DomainRequest *now = NULL;
         _cleanup_free_ char *error = NULL;

@@ -18,11 +18,15 @@ void host_run_actuators(Manager *m, bool force) {
                 const Actuator *a = actuator_get((ActuatorId) i);
                 ActuatorMemo *memo = &m->memos[i];
                 if (force)
-                        actuator_memo_clear(memo);
+                        actuator_memo_renew(memo);
                 if (!a->apply || memo->unavailable)
                         continue;
-                _cleanup_free_ char *message = NULL;
+                _cleanup_free_ char *message = NULL, *drift = NULL;
                 int r = a->apply(&m->host, &want, memo, &message);
+                memo->stale = false;
+                if (r > 0 && a->verify && a->verify(&m->host, &want, &drift) < 0)
+                        log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = a->name, .result = "failed", .vcpu = -1 },
+                                 "applied, but the host reads back otherwise: %s", drift ? drift : "?");
                 if (r == -EOPNOTSUPP)
                         memo->unavailable = true; /* said once, then left alone */
                 if (r < 0 || message)

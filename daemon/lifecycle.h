@@ -1,5 +1,5 @@
 /* A managed domain's named states and the one table of what moves it from one to another. Pure:
- * the Manager's transition() is the only caller that changes a domain's state. */
+ * manager_transition() (daemon/manager.c) is the only caller that changes a domain's state. */
 #pragma once
 
 typedef enum DomainState {

@@ -49,9 +49,8 @@ void host_release_orphan_reservations(Manager *m);
 /* domains.c: domains coming and going: planning, a start, adoption after a restart, release, admissions
  * that never start, re-planning. */
 void domains_refresh_memory(Manager *m);
-void domains_note_running(Manager *m, const ManagedDomain *d);
 bool domains_pins_differ(Manager *m, virDomainPtr dom, const Placement *pl);
-void domains_place(Manager *m, virDomainPtr dom, uint64_t event_usec, bool memory_in_use);
+void domains_place(Manager *m, virDomainPtr dom, uint64_t event_usec, bool found_running);
 bool domains_admitted_unstarted(const ManagedDomain *d);
 bool domains_awaiting_start(const Manager *m, const ManagedDomain *d);
 void domains_release(Manager *m, ManagedDomain *d, const char *why);

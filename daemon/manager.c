@@ -1,8 +1,12 @@
 /* The Manager's lifetime: new, start, run, free; the journal bootstrap, signals, control dispatch. */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <libvirt/virterror.h>
 #include <sys/file.h>

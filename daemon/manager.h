@@ -95,7 +95,6 @@ typedef struct Manager {
         sd_event_source *signal_sources[3];
 
         ManagedDomain *domains;
-        bool reconciled; /* once: the domains running when the free memory was read are placed */
         json_object *saved; /* allocations of a previous run, consumed as domains are adopted */
         Control *control;
         Metrics *metrics;

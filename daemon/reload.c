@@ -37,7 +37,6 @@ static char *reload_keep_restart_only(const Config *running, Config *c) {
         return names[0] ? strdup(names + 2) : NULL;
 }
 
-/* The reload itself; manager_reload tells systemd around it. */
 /* Plans the new configuration c into p: domains whose class (and the pools) did not change keep
  * their placement as it is; the others (moved[i] set) are placed again, in the order they were
  * first placed. Returns 0 or -ENOMEM. */
@@ -62,7 +61,11 @@ static int reload_plan(Manager *m, const Config *c, Planner *p, const Placement 
         for (unsigned i = 0; i < n; i++) {
                 ManagedDomain *d = moved[i] ? manager_find(m, old[i]->name) : NULL;
                 const Placement *pl;
-                if (d && d->req && planner_place(p, d->req, &pl) < 0)
+                if (!d || !d->req)
+                        continue;
+                if (!domains_admitted_unstarted(d)) /* it runs: what it uses is in the live figures */
+                        d->req->memory_use = MEMORY_USE_ALL;
+                if (planner_place(p, d->req, &pl) < 0)
                         return -ENOMEM;
         }
         return 0;
@@ -94,7 +97,13 @@ static unsigned reload_apply_moved(Manager *m, const Planner *old_planner, const
                         continue;
                 moved_count++;
                 d->attempts = 0;
-                if (!pl->admitted)
+                if (!pl->admitted && domains_admitted_unstarted(d)) {
+                        /* libvirt starts it anyway (the hook said yes): its start is placed afresh */
+                        log_emit(&m->log, LOG_NOTICE, &(LogFields){ .domain = d->name, .action = "admit", .vcpu = -1 },
+                                 "%s: its admission does not fit the new policy (%s); it is placed when it starts",
+                                 d->name, pl->reason);
+                        manager_forget(m, d);
+                } else if (!pl->admitted)
                         manager_transition(m, d, EVENT_REFUSE, pl->reason);
                 else if (domains_admitted_unstarted(d)) /* not running yet: its start applies */
                         manager_transition(m, d, EVENT_ADMIT, ADMITTED_NOTE);
@@ -104,13 +113,13 @@ static unsigned reload_apply_moved(Manager *m, const Planner *old_planner, const
                         d->event_usec = manager_now_usec();
                         apply_domain(m, d);
                 }
-                domains_note_running(m, d);
         }
         return moved_count;
 }
 
-/* Reads the configuration and policy again, plans them into a new planner, swaps it in and
- * settles. On errors the running policy stays (-EINVAL with *ret_errors). */
+/* The reload itself (manager_reload tells systemd around it): reads the configuration and
+ * policy again, plans them into a new planner, swaps it in and settles. On errors the running
+ * policy stays (-EINVAL with *ret_errors). */
 static int reload_policy(Manager *m, char **ret_errors, char **ret_restart) {
         CliHost host = { .topology = m->opts.topology,
                          .sysfs = m->opts.sysfs,

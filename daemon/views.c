@@ -1,6 +1,7 @@
 /* The status, domains and explain replies of the control socket. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "macro.h"
 #include "manager-internal.h"

@@ -13,6 +13,14 @@ typedef struct GuestCell {
         uint64_t memory_kib;
 } GuestCell;
 
+/* How much of a domain's memory the host's live figures show in use. */
+typedef enum MemoryUse {
+        MEMORY_USE_NONE, /* not started (a hook admission): all of it is checked and booked */
+        MEMORY_USE_STARTED, /* just started: hugepages taken (libvirt preallocates them), small pages
+                             * as measured (none until then) */
+        MEMORY_USE_ALL, /* running for a while (found running, planned again while it runs) */
+} MemoryUse;
+
 typedef struct DomainRequest {
         char *name;
         char *uuid; /* NULL when the XML has none (kvmtunectl plan accepts that) */
@@ -40,10 +48,9 @@ typedef struct DomainRequest {
         char *metadata_class; /* <kvmtuned:policy class=...>, NULL if none */
         hwloc_bitmap_t dedicated_vcpus; /* mixed: vCPUs named dedicated; NULL if none named */
 
-        /* Not from the XML; the daemon sets it for a domain that runs already (found running, or
-         * planned again while it runs): its memory is in use, out of the live free figures (the
-         * planner books it as in use and does not check it). */
-        bool memory_in_use;
+        /* Not from the XML: how much of its memory the daemon knows in use (out of the live free
+         * figures) when it plans the domain; what is in use is booked as such and not checked. */
+        MemoryUse memory_use;
 } DomainRequest;
 
 /* Parses a domain XML of len bytes. Returns 0 and *ret_request, -EINVAL with a malloc'd

@@ -69,7 +69,8 @@ typedef struct Need {
         unsigned n_extra; /* of which isolated emulator / iothread CPUs */
         unsigned n_shared; /* shared vCPUs */
         uint64_t memory_kib;
-        bool memory_in_use; /* DomainRequest.memory_in_use (live figures only): not checked, booked as in use */
+        MemoryUse memory_use; /* DomainRequest.memory_use (live figures only; else NONE): what is in use is
+                               * booked as such and not checked */
         uint64_t page_kib; /* 0: small pages */
         int prefer_node; /* NearDevices: node index of the passthrough devices, -1 */
 } Need;
@@ -558,10 +559,10 @@ static uint64_t node_free_pages(const Planner *p, unsigned n, uint64_t page_kib)
 }
 
 /* Whether node n can hold kib of the request's memory (always, when that memory is in use
- * already: the free figures were read without it). */
+ * already: the live figures show it used; the hugepages of a started domain are taken). */
 static bool memory_fits(const Planner *p, const Need *need, unsigned n, uint64_t kib) {
         uint64_t page_kib = need->page_kib;
-        if (need->memory_in_use)
+        if (need->memory_use == MEMORY_USE_ALL || (page_kib && need->memory_use == MEMORY_USE_STARTED))
                 return true;
         if (page_kib == 0) {
                 uint64_t free_kib = node_free_kib(p, n);
@@ -955,7 +956,7 @@ static int build_need(Planner *p, const DomainRequest *req, const PolicyClass *c
         /* Only a live free figure leaves out memory in use; a total (a recorded machine) does not. */
         *need = (Need){ .cls = cls,
                         .memory_kib = req->memory_kib,
-                        .memory_in_use = req->memory_in_use && live_free_figures(p->t),
+                        .memory_use = live_free_figures(p->t) ? req->memory_use : MEMORY_USE_NONE,
                         .prefer_node = -1 };
         switch (cls->cpu_policy) {
         case CPU_POLICY_DEDICATED:
@@ -1212,6 +1213,13 @@ static void book_memory(Planner *p, const Placement *pl, int sign) {
 /* Records how much of pl's memory is in use; never more than it books. */
 static void fill_memory_use(Placement *pl, unsigned n_nodes, MemoryUse use, const uint64_t *node_kib) {
         pl->pages_in_use = use != MEMORY_USE_NONE;
+        uint64_t measured = 0, booked = 0;
+        for (unsigned n = 0; node_kib && n < n_nodes; n++) {
+                measured += node_kib[n];
+                booked += pl->memory_kib[n];
+        }
+        if (use == MEMORY_USE_STARTED && node_kib && measured >= booked)
+                use = MEMORY_USE_ALL; /* all of it touched, wherever it landed (a binding that is not strict) */
         for (unsigned n = 0; n < n_nodes; n++) {
                 uint64_t kib = use == MEMORY_USE_ALL ? pl->memory_kib[n]
                                : use == MEMORY_USE_STARTED && node_kib ? node_kib[n]
@@ -1251,7 +1259,7 @@ static void commit_memory(Planner *p, const Need *need, Placement *pl) {
                 } else
                         pl->memory_kib[n] = kib;
         }
-        fill_memory_use(pl, t->n_nodes, need->memory_in_use ? MEMORY_USE_ALL : MEMORY_USE_NONE, NULL);
+        fill_memory_use(pl, t->n_nodes, need->memory_use, NULL);
         book_memory(p, pl, 1);
 }
 
@@ -1330,7 +1338,7 @@ static int explain_result(Planner *p, const Need *need, Placement *pl) {
         if (!memory_known(p) &&
             explain(pl, "the host model has no memory figures: memory does not limit placement") < 0)
                 return -ENOMEM;
-        if (need->memory_in_use &&
+        if (need->memory_use == MEMORY_USE_ALL &&
             explain(pl, "running already: its memory is in use, not checked against the free figures") < 0)
                 return -ENOMEM;
         if (need->n_extra && explain(pl, "%u extra dedicated CPU%s for isolated emulator/iothreads", need->n_extra,

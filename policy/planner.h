@@ -60,12 +60,7 @@ typedef struct Placement {
         bool pages_in_use; /* its hugepages are out of the pools' free counts */
 } Placement;
 
-/* How much of a placement's memory the host's live figures show in use. */
-typedef enum MemoryUse {
-        MEMORY_USE_NONE, /* admitted, not started */
-        MEMORY_USE_STARTED, /* running: hugepages taken (libvirt preallocates them), small pages as measured */
-        MEMORY_USE_ALL, /* running since before kvmtuned read the figures */
-} MemoryUse;
+
 
 typedef struct Planner Planner;
 

@@ -574,7 +574,7 @@ static void test_running_domain_memory_in_use(void **state) {
         (void) state;
         World *w = world_new(host_with_figures(1, 0), NULL, NULL); /* 3 of 4 GiB used by "run" */
         DomainRequest *d = request("run", "ded", 1, 3072, NULL);
-        d->memory_in_use = true;
+        d->memory_use = MEMORY_USE_ALL;
         const Placement *run = NULL;
         assert_int_equal(planner_place(w->p, d, &run), 0);
         domain_free(d);
@@ -604,6 +604,29 @@ static void test_booked_memory_counts_until_in_use(void **state) {
                       c->admitted ? "admitted" : c->reason);
         assert_true(c->admitted);
         assert_int_equal(planner_memory_use(w->p, "nobody", MEMORY_USE_ALL, NULL), -ENOENT);
+        world_free(w);
+}
+
+/* Review of issue 11's changes: a domain whose start was just seen (no hook admission) has its
+ * hugepages already (libvirt preallocates them: the pool shows them taken), so they are not
+ * checked again; its small pages are. */
+static void test_started_domain_hugepages_taken(void **state) {
+        (void) state;
+        World *w = world_new(host_with_figures(1, 0), "[Host]\nHugepages=off\n", NULL); /* pool: 0 free */
+        DomainRequest *d = request("h", "huge", 1, 1024, "<memoryBacking><hugepages/></memoryBacking>");
+        d->memory_use = MEMORY_USE_STARTED;
+        const Placement *h = NULL;
+        assert_int_equal(planner_place(w->p, d, &h), 0);
+        domain_free(d);
+        print_message("a started 1 GiB hugepage domain, its pages out of the pool already: %s\n",
+                      h->admitted ? "placed" : h->reason);
+        assert_true(h->admitted && h->pages_in_use);
+        d = request("s", "ded", 1, 2048, NULL); /* small pages: checked, 1 GiB free */
+        d->memory_use = MEMORY_USE_STARTED;
+        const Placement *sp = NULL;
+        assert_int_equal(planner_place(w->p, d, &sp), 0);
+        domain_free(d);
+        assert_false(sp->admitted);
         world_free(w);
 }
 
@@ -988,6 +1011,7 @@ int main(void) {
                 cmocka_unit_test(test_restored_memory_not_booked_twice),
                 cmocka_unit_test(test_running_domain_memory_in_use),
                 cmocka_unit_test(test_booked_memory_counts_until_in_use),
+                cmocka_unit_test(test_started_domain_hugepages_taken),
                 cmocka_unit_test(test_explicit_pins_count_as_taken),
                 cmocka_unit_test(test_mixed),
                 cmocka_unit_test(test_core_kinds_and_devices),
