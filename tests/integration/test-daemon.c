@@ -1251,6 +1251,27 @@ static void write_meminfo(unsigned node, unsigned free_mib, unsigned inactive_fi
         fixture_write(fx.d.sysfs, rel, text);
 }
 
+/* The meminfo files write_meminfo made, removed. */
+static void remove_meminfo(void) {
+        for (unsigned n = 0; n < 2; n++) {
+                char path[PATH_MAX];
+                snprintf(path, sizeof(path), "%s/devices/system/node/node%u/meminfo", fx.d.sysfs, n);
+                assert_int_equal(unlink(path), 0);
+        }
+}
+
+/* A running domain of 4 GiB. */
+static virDomainPtr create_4g(const char *name) {
+        char xml[256];
+        snprintf(xml, sizeof(xml),
+                 "<domain type='test'><name>%s</name><memory unit='MiB'>4096</memory><vcpu>1</vcpu>"
+                 "<os><type arch='i686'>hvm</type></os></domain>",
+                 name);
+        virDomainPtr dom = virDomainCreateXML(fx.conn, xml, 0);
+        assert_non_null(dom);
+        return dom;
+}
+
 /* Sends a prepare hook for a small-page domain of mib MiB; returns whether it was admitted. */
 static bool admit_memory(const char *name, const char *uuid, unsigned mib) {
         char *req = NULL;
@@ -1276,11 +1297,7 @@ static void test_memory_admission_follows_live_figures(void **state) {
         fx.m = NULL;
         write_meminfo(0, 5120, 0);
         write_meminfo(1, 256, 0);
-        virDomainPtr dom = virDomainCreateXML(fx.conn,
-                                              "<domain type='test'><name>mem-run</name><memory unit='MiB'>4096</memory>"
-                                              "<vcpu>1</vcpu><os><type arch='i686'>hvm</type></os></domain>",
-                                              0);
-        assert_non_null(dom);
+        virDomainPtr dom = create_4g("mem-run");
         write_meminfo(0, 1024, 0); /* its memory is in use now */
         fx.m = start_manager();
         assert_true(pump_until(is_managed, "mem-run"));
@@ -1299,11 +1316,7 @@ static void test_memory_admission_follows_live_figures(void **state) {
         assert_true(admit_memory("mem-c", "8a5d1a3e-0000-4000-8000-0000000000c1", 2048));
         assert_false(admit_memory("mem-d", "8a5d1a3e-0000-4000-8000-0000000000d1", 2048));
         free(hook_request_named("mem-c", "8a5d1a3e-0000-4000-8000-0000000000c1"));
-        for (unsigned n = 0; n < 2; n++) { /* the other tests run on the model's totals */
-                char path[PATH_MAX];
-                snprintf(path, sizeof(path), "%s/devices/system/node/node%u/meminfo", fx.d.sysfs, n);
-                assert_int_equal(unlink(path), 0);
-        }
+        remove_meminfo(); /* the other tests run on the model's totals */
 }
 
 /* The hook's path: an admitted domain is admitted, not running, until its start is seen; then
@@ -1342,11 +1355,7 @@ static void test_replanned_running_domain_keeps_its_memory(void **state) {
         (void) state;
         write_meminfo(0, 5120, 0);
         write_meminfo(1, 256, 0);
-        virDomainPtr dom = virDomainCreateXML(fx.conn,
-                                              "<domain type='test'><name>ded-big</name><memory unit='MiB'>4096</memory>"
-                                              "<vcpu>1</vcpu><os><type arch='i686'>hvm</type></os></domain>",
-                                              0);
-        assert_non_null(dom);
+        virDomainPtr dom = create_4g("ded-big");
         assert_true(pump_until(is_placed, "ded-big"));
         write_meminfo(0, 1024, 0); /* its guest touched its memory */
         char changed[1024], *errors = NULL;
@@ -1363,11 +1372,7 @@ static void test_replanned_running_domain_keeps_its_memory(void **state) {
         fixture_write(fx.d.root, "policy.d/50-test.conf", policy);
         assert_int_equal(manager_reload(fx.m, &errors, NULL), 0);
         stop_domain(dom, "ded-big");
-        for (unsigned n = 0; n < 2; n++) {
-                char path[PATH_MAX];
-                snprintf(path, sizeof(path), "%s/devices/system/node/node%u/meminfo", fx.d.sysfs, n);
-                assert_int_equal(unlink(path), 0);
-        }
+        remove_meminfo();
         assert_true(placed);
 }
 
