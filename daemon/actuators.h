@@ -29,7 +29,8 @@ typedef struct ActuatorHost {
 
 /* What the Manager keeps for each actuator between runs. */
 typedef struct ActuatorMemo {
-        bool stale; /* the configuration is new (start, reload): apply even what looks unchanged */
+        bool stale; /* the configuration is new (start, reload), or the last apply failed: THP and
+                     * governors apply even what looks unchanged (isolation compares its target) */
         bool unavailable; /* the host lacks it: said once, then left alone */
         hwloc_bitmap_t applied_for; /* the CPU set last applied (NULL: nothing applied) */
         hwloc_bitmap_t failed_for; /* the CPU set a failed apply was for: not tried again until it changes */
@@ -40,8 +41,8 @@ typedef struct Actuator {
         const char *journal_namespace; /* its journal keys, as people read them */
         /* Whether a journal key is one of its own: the only keys an undo writes back. */
         bool (*owns_key)(const char *key);
-        /* Brings the host to want: reads, journals the original, writes, reads back. Returns the
-         * number of changes (0: already so), -EOPNOTSUPP when the host lacks it, or -errno; a
+        /* Brings the host to want: reads, journals the original, writes, reads back. Returns > 0
+         * when it acted (0: nothing to do), -EOPNOTSUPP when the host lacks it, or -errno; a
          * one-line *ret_message (malloc'd or NULL) says what changed or why not. NULL: it acts
          * per domain instead (hugepage pools, at admission). */
         int (*apply)(ActuatorHost *h, const HostWant *want, ActuatorMemo *memo, char **ret_message);

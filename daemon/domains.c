@@ -151,6 +151,11 @@ void domains_place(Manager *m, virDomainPtr dom, uint64_t event_usec, bool found
                 return;
         ManagedDomain *d = manager_find(m, name);
         bool same = d && strcmp(d->uuid, uuid) == 0;
+        if (same && d->state == DOMAIN_ADMITTED && (d->replan_at_start || !planner_find(m->planner, name))) {
+                manager_forget(m, d); /* a reload changed its policy while it waited: placed afresh */
+                d = NULL;
+                same = false;
+        }
         if (same && d->state != DOMAIN_RESTORED) {
                 /* Admitted by the prepare hook: its start is here. A placement whose apply found no
                  * domain (no retry due) is applied again. Else already managed (RESUMED, or a
@@ -293,7 +298,7 @@ static void domains_replan(Manager *m, ManagedDomain *d, DomainRequest *now) {
 /* Devices, vCPUs or iothreads changed: re-place when the shape it was planned for changed. */
 void domains_refresh(Manager *m, virDomainPtr dom) {
         ManagedDomain *d = manager_find(m, virDomainGetName(dom));
-        if (!d || !d->req || d->state == DOMAIN_ADMITTED) /* not started: its start reads it again */
+        if (!d || !d->req || d->state == DOMAIN_ADMITTED) /* not started: nothing runs to re-place */
                 return;
         _cleanup_(domain_freep) DomainRequest *now = NULL;
         _cleanup_free_ char *error = NULL;

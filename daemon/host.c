@@ -23,7 +23,8 @@ void host_run_actuators(Manager *m, bool force) {
                         continue;
                 _cleanup_free_ char *message = NULL, *drift = NULL;
                 int r = a->apply(&m->host, &want, memo, &message);
-                memo->stale = false;
+                if (r >= 0 || r == -EOPNOTSUPP) /* a failed write is tried again at the next change */
+                        memo->stale = false;
                 if (r > 0 && a->verify && a->verify(&m->host, &want, &drift) < 0)
                         log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = a->name, .result = "failed", .vcpu = -1 },
                                  "applied, but the host reads back otherwise: %s", drift ? drift : "?");

@@ -57,6 +57,8 @@ typedef struct ManagedDomain {
                              * previous one): live pins that differ are someone else's */
         uint64_t event_usec; /* CLOCK_MONOTONIC when its start was seen; 0: not yet */
         uint64_t admit_usec; /* when the prepare hook admitted it; 0: it did not */
+        bool replan_at_start; /* admitted, then a reload changed what its policy gives it: its
+                               * admission stands, and it is placed afresh when it starts */
         uint64_t pin_usec; /* from then to verified pins; 0 until done */
         DomainStats *stats; /* steal and memory locality, once the collector saw it */
         struct ManagedDomain *next;

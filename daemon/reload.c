@@ -61,10 +61,21 @@ static int reload_plan(Manager *m, const Config *c, Planner *p, const Placement 
         for (unsigned i = 0; i < n; i++) {
                 ManagedDomain *d = moved[i] ? manager_find(m, old[i]->name) : NULL;
                 const Placement *pl;
-                if (!d || !d->req)
+                if (!d)
                         continue;
-                if (!domains_admitted_unstarted(d)) /* it runs: what it uses is in the live figures */
-                        d->req->memory_use = MEMORY_USE_ALL;
+                bool waiting = domains_admitted_unstarted(d);
+                if (waiting && (!d->req || (planner_place(p, d->req, &pl) == 0 && !pl->admitted))) {
+                        /* The hook said yes and libvirt starts it: its admission stands as it was
+                         * (its CPUs and hugepages stay promised), and the new policy places it
+                         * when it starts. */
+                        planner_release(p, d->name);
+                        (void) planner_restore(p, old[i], old[i]->cls->name, &pl); /* its class may be gone */
+                        d->replan_at_start = true;
+                        continue;
+                }
+                if (!d->req || waiting)
+                        continue; /* a restored placement without its request: the reconcile decides */
+                d->req->memory_use = MEMORY_USE_ALL; /* it runs: what it uses is in the live figures */
                 if (planner_place(p, d->req, &pl) < 0)
                         return -ENOMEM;
         }
@@ -97,13 +108,12 @@ static unsigned reload_apply_moved(Manager *m, const Planner *old_planner, const
                         continue;
                 moved_count++;
                 d->attempts = 0;
-                if (!pl->admitted && domains_admitted_unstarted(d)) {
-                        /* libvirt starts it anyway (the hook said yes): its start is placed afresh */
+                if (d->replan_at_start)
                         log_emit(&m->log, LOG_NOTICE, &(LogFields){ .domain = d->name, .action = "admit", .vcpu = -1 },
-                                 "%s: its admission does not fit the new policy (%s); it is placed when it starts",
-                                 d->name, pl->reason);
-                        manager_forget(m, d);
-                } else if (!pl->admitted)
+                                 "%s: the new policy does not take its admission as it is; the admission stands "
+                                 "and the domain is placed again when it starts",
+                                 d->name);
+                if (!pl->admitted)
                         manager_transition(m, d, EVENT_REFUSE, pl->reason);
                 else if (domains_admitted_unstarted(d)) /* not running yet: its start applies */
                         manager_transition(m, d, EVENT_ADMIT, ADMITTED_NOTE);

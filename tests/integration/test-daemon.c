@@ -1376,10 +1376,10 @@ static void test_replanned_running_domain_keeps_its_memory(void **state) {
         assert_true(placed);
 }
 
-/* Review of issue 11's changes: a hook admission the new policy refuses at a reload is ended
- * (its start is placed afresh), not kept as a refused record that holds nothing yet is booked
- * again later and never released. */
-static void test_reload_refusing_an_admission_ends_it(void **state) {
+/* Review of issue 11's changes: a hook admission the reloaded policy would refuse still stands
+ * (the hook said yes, libvirt starts it, its CPUs and hugepages stay promised), and when the
+ * domain starts the new policy places it afresh: here it is refused then, and floats. */
+static void test_reload_keeps_a_refused_admission_until_its_start(void **state) {
         (void) state;
         free(hook_request(8, "prepare", "begin"));
         assert_non_null(manager_find(fx.m, "ded-h8"));
@@ -1394,14 +1394,22 @@ static void test_reload_refusing_an_admission_ends_it(void **state) {
         fixture_write(fx.d.root, "policy.d/50-test.conf", changed);
         assert_int_equal(manager_reload(fx.m, &errors, NULL), 0);
         ManagedDomain *d = manager_find(fx.m, "ded-h8");
-        print_message("an admission the reloaded policy refuses: %s\n",
-                      d ? lifecycle_state_name(d->state) : "ended (its start is placed afresh)");
-        bool ended = !d && !planner_find(fx.m->planner, "ded-h8");
+        print_message("an admission the reloaded policy refuses: %s\n", d ? lifecycle_state_name(d->state) : "gone");
+        bool stands = d && d->state == DOMAIN_ADMITTED && d->replan_at_start;
+        virDomainPtr dom = create("ded-h8", 1, "<uuid>4dea22b3-1d52-d8f3-2516-782e98ab3f08</uuid>");
+        assert_true(pump_until(is_managed, "ded-h8"));
+        for (int i = 0; i < 30; i++)
+                sd_event_run(fx.m->event, 10000);
+        d = manager_find(fx.m, "ded-h8");
+        print_message("when it starts: %s (%s)\n", d ? lifecycle_state_name(d->state) : "gone",
+                      d && d->error ? d->error : "");
+        bool replaced = d && d->state == DOMAIN_REFUSED;
+        stop_domain(dom, "ded-h8");
         fixture_write(fx.d.root, "kvmtuned.conf", base);
         fixture_write(fx.d.root, "policy.d/50-test.conf", policy);
         assert_int_equal(manager_reload(fx.m, &errors, NULL), 0);
         free(hook_request(8, "release", "end"));
-        assert_true(ended);
+        assert_true(stands && replaced);
 }
 
 /* Issue 11, defect 4: the apply retry budget is per attempt to apply, not per life: a domain
@@ -1576,7 +1584,7 @@ int main(void) {
                 cmocka_unit_test(test_memory_admission_follows_live_figures),
                 cmocka_unit_test(test_admitted_domain_placed_at_start),
                 cmocka_unit_test(test_replanned_running_domain_keeps_its_memory),
-                cmocka_unit_test(test_reload_refusing_an_admission_ends_it),
+                cmocka_unit_test(test_reload_keeps_a_refused_admission_until_its_start),
                 cmocka_unit_test(test_unknown_allocations_version), /* last: domains stay adopted */
         };
         return cmocka_run_group_tests_name("daemon on test:///default", tests, setup, teardown);
