@@ -584,13 +584,8 @@ static void test_hook_admission_repins_shared(void **state) {
         virDomainFree(test);
 }
 
-/* A reload that moves the class of a domain the hook admitted, not yet started, leaves it
- * waiting for its start: no pins on a domain that does not run, no failure. */
-static void test_reload_keeps_awaiting_admission(void **state) {
-        (void) state;
-        free(hook_request(7, "prepare", "begin"));
-        ManagedDomain *d = manager_find(fx.m, "ded-h7");
-        assert_non_null(d);
+/* Reloads a policy whose class ded has CacheLocality=none: every ded domain is placed again. */
+static void reload_ded_without_locality(void) {
         char changed[1024], *errors = NULL;
         snprintf(changed, sizeof(changed), "%s", policy);
         char *p = strstr(changed, "CacheLocality=numa\n[Class vdi]");
@@ -598,6 +593,18 @@ static void test_reload_keeps_awaiting_admission(void **state) {
         memcpy(p, "CacheLocality=none", 18);
         fixture_write(fx.d.root, "policy.d/50-test.conf", changed);
         assert_int_equal(manager_reload(fx.m, &errors, NULL), 0);
+        free(errors);
+}
+
+/* A reload that moves the class of a domain the hook admitted, not yet started, leaves it
+ * waiting for its start: no pins on a domain that does not run, no failure. */
+static void test_reload_keeps_awaiting_admission(void **state) {
+        (void) state;
+        free(hook_request(7, "prepare", "begin"));
+        ManagedDomain *d = manager_find(fx.m, "ded-h7");
+        assert_non_null(d);
+        char *errors = NULL;
+        reload_ded_without_locality();
         d = manager_find(fx.m, "ded-h7");
         assert_non_null(d);
         print_message("after the reload: %s (%s)\n", lifecycle_state_name(d->state), d->error ? d->error : "");
@@ -1358,13 +1365,8 @@ static void test_replanned_running_domain_keeps_its_memory(void **state) {
         virDomainPtr dom = create_4g("ded-big");
         assert_true(pump_until(is_placed, "ded-big"));
         write_meminfo(0, 1024, 0); /* its guest touched its memory */
-        char changed[1024], *errors = NULL;
-        snprintf(changed, sizeof(changed), "%s", policy);
-        char *p = strstr(changed, "CacheLocality=numa\n[Class vdi]");
-        assert_non_null(p);
-        memcpy(p, "CacheLocality=none", 18);
-        fixture_write(fx.d.root, "policy.d/50-test.conf", changed);
-        assert_int_equal(manager_reload(fx.m, &errors, NULL), 0);
+        char *errors = NULL;
+        reload_ded_without_locality();
         ManagedDomain *d = manager_find(fx.m, "ded-big");
         print_message("after a reload that places it again: %s (%s)\n", d ? lifecycle_state_name(d->state) : "gone",
                       d && d->error ? d->error : "");
