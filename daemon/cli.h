@@ -66,9 +66,17 @@ int cli_load_topology(const char *prog, const CliHost *h, Topology **ret_topolog
  * *ret_config, every error into errors. Returns 0, -EINVAL or -ENOMEM. */
 int cli_config_paths_load(const CliHost *h, const Topology *t, Config **ret_config, ConfigErrors *errors);
 
-/* Sends one request to the daemon's control socket and returns its reply in *ret_reply.
- * Returns 0, or negative errno with the reason printed (daemon not running, ...). */
-int cli_request(const char *prog, const CliHost *h, json_object *request, json_object **ret_reply);
+/* How long a request may take, connect to reply: a daemon that does not answer must not hold
+ * the caller (libvirtd waits for the hook). */
+#define CLI_REQUEST_TIMEOUT_SEC 30
+/* The most reply kvmtunectl reads. */
+#define CLI_REPLY_MAX (64 * 1024 * 1024)
+
+/* Sends one request to the daemon's socket (runtime_dir/socket: "control", or "hook" for the
+ * libvirt hook) and returns its reply in *ret_reply. Returns 0, or negative errno with the
+ * reason printed (daemon not running, no answer in time, ...). */
+int cli_request(const char *prog, const CliHost *h, const char *socket, json_object *request,
+                json_object **ret_reply);
 
 /* Loads config and policy (the defaults when they were not named and do not exist); prints
  * every error as FILE:LINE: message and returns -EINVAL when there is one. */

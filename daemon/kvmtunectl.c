@@ -274,7 +274,7 @@ static int verb_top(const CliHost *h, bool json, bool once) {
                 if (!req)
                         return EXIT_FAILURE;
                 json_object_object_add(req, "command", json_object_new_string("stats"));
-                if (cli_request("kvmtunectl top", h, req, &reply) < 0)
+                if (cli_request("kvmtunectl top", h, "control", req, &reply) < 0)
                         return EXIT_FAILURE;
                 if (get(reply, "error")) {
                         fprintf(stderr, "kvmtunectl top: %s\n", get_str(reply, "error"));
@@ -301,7 +301,7 @@ static int verb_daemon(const CliHost *h, bool json, const char *command, const c
         json_object_object_add(req, "command", json_object_new_string(command));
         if (domain)
                 json_object_object_add(req, "domain", json_object_new_string(domain));
-        if (cli_request("kvmtunectl", h, req, &reply) < 0)
+        if (cli_request("kvmtunectl", h, "control", req, &reply) < 0)
                 return EXIT_FAILURE;
         json_object *error = get(reply, "error");
         if (error) {
@@ -340,6 +340,40 @@ static bool hook_fail_open(const CliHost *h) {
         return open;
 }
 
+/* Reads the domain XML from stdin, all of it whatever its size, so libvirt never writes into a
+ * closed pipe, and keeps at most DOMAIN_XML_MAX bytes in *ret_xml. Returns 0, 1 with why the XML
+ * cannot be sent in why (too large, or a control character XML forbids, which would also grow
+ * sixfold in the JSON request), or -ENOMEM. */
+static int hook_read_xml(char **ret_xml, char *why, size_t why_size) {
+        _cleanup_free_ char *xml = malloc(DOMAIN_XML_MAX + 1);
+        if (!xml)
+                return -ENOMEM;
+        size_t len = 0, k;
+        bool larger = false;
+        char sink[65536];
+        while ((k = fread(len < DOMAIN_XML_MAX ? xml + len : sink, 1,
+                          len < DOMAIN_XML_MAX ? DOMAIN_XML_MAX - len : sizeof(sink), stdin)) > 0) {
+                if (len < DOMAIN_XML_MAX)
+                        len += k;
+                else
+                        larger = true;
+        }
+        xml[len] = '\0';
+        *ret_xml = TAKE_PTR(xml);
+        if (larger) {
+                snprintf(why, why_size, "its domain XML is larger than %s, the most kvmtuned reads",
+                         DOMAIN_XML_MAX_TEXT);
+                return 1;
+        }
+        for (size_t i = 0; i < len; i++)
+                if ((unsigned char) (*ret_xml)[i] < 0x20 && !strchr("\t\n\r", (*ret_xml)[i])) {
+                        snprintf(why, why_size,
+                                 "its domain XML holds a control character at byte %zu, which XML does not allow", i);
+                        return 1;
+                }
+        return 0;
+}
+
 /* Called by libvirt as qemu.d/kvmtuned NAME OP SUBOP EXTRA with the domain XML on stdin. Exit 0
  * lets the domain go on, exit 1 with a line on stderr refuses it (libvirt shows the line). */
 static int verb_hook(const CliHost *h, char **args, int n) {
@@ -348,20 +382,18 @@ static int verb_hook(const CliHost *h, char **args, int n) {
                 return 2;
         }
         const char *name = args[0], *op = args[1], *subop = args[2];
-        /* Read all of stdin whatever the operation, so libvirt never writes into a closed pipe. */
-        char *xml = NULL;
-        size_t size = 0;
-        FILE *f = open_memstream(&xml, &size);
-        char buf[65536];
-        size_t k;
-        while (f && (k = fread(buf, 1, sizeof(buf), stdin)) > 0)
-                fwrite(buf, 1, k, f);
-        if (!f || fclose(f) != 0)
+        _cleanup_free_ char *xml = NULL;
+        char why[160];
+        int bad = hook_read_xml(&xml, why, sizeof(why));
+        bool prepare = strcmp(op, "prepare") == 0 && strcmp(subop, "begin") == 0;
+        bool release = strcmp(op, "release") == 0 && strcmp(subop, "end") == 0;
+        if (bad < 0)
                 return EXIT_FAILURE;
-        _cleanup_free_ char *xml_owned = xml;
-        bool wanted = (strcmp(op, "prepare") == 0 && strcmp(subop, "begin") == 0) ||
-                      (strcmp(op, "release") == 0 && strcmp(subop, "end") == 0);
-        if (!wanted)
+        if (prepare && bad) {
+                fprintf(stderr, "kvmtuned: %s refused: %s\n", name, why);
+                return EXIT_FAILURE;
+        }
+        if (!prepare && !release)
                 return EXIT_SUCCESS;
 
         _cleanup_(json_object_putp) json_object *req = json_object_new_object(), *reply = NULL;
@@ -371,8 +403,10 @@ static int verb_hook(const CliHost *h, char **args, int n) {
         json_object_object_add(req, "domain", json_object_new_string(name));
         json_object_object_add(req, "op", json_object_new_string(op));
         json_object_object_add(req, "subop", json_object_new_string(subop));
-        json_object_object_add(req, "xml", json_object_new_string(xml ? xml : ""));
-        if (cli_request("kvmtunectl hook", h, req, &reply) < 0 || get(reply, "error")) {
+        json_object_object_add(req, "xml", json_object_new_string(bad ? "" : xml)); /* "": found by name */
+        if (cli_request("kvmtunectl hook", h, "hook", req, &reply) < 0 || get(reply, "error")) {
+                if (release) /* libvirt goes on after a release whatever we say */
+                        return EXIT_SUCCESS;
                 if (reply && get(reply, "error"))
                         fprintf(stderr, "kvmtuned: %s\n", get_str(reply, "error"));
                 if (hook_fail_open(h)) {

@@ -132,6 +132,15 @@ static json_object *on_control(void *userdata, const ControlRequest *req) {
         return control_error("unknown command %s", req->command);
 }
 
+/* The hook socket: only hook requests, so nothing else queues before the admission libvirtd
+ * waits for. */
+static json_object *on_hook_socket(void *userdata, const ControlRequest *req) {
+        if (strcmp(req->command, "hook") != 0)
+                return control_error("this socket answers the libvirt hook only; %s goes to the control socket",
+                                     req->command);
+        return on_control(userdata, req);
+}
+
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
         (void) s;
@@ -275,6 +284,7 @@ int manager_new(const ManagerOptions *opts, Manager **ret_manager) {
 
         m->runtime_dir = strdup(opts->runtime_dir ? opts->runtime_dir : MANAGER_RUNTIME_DIR);
         if (!m->runtime_dir || asprintf(&m->control_path, "%s/control", m->runtime_dir) < 0 ||
+            asprintf(&m->hook_path, "%s/hook", m->runtime_dir) < 0 ||
             asprintf(&m->allocations_path, "%s/allocations.json", m->runtime_dir) < 0)
                 return -ENOMEM;
         r = make_dir(m->runtime_dir);
@@ -308,9 +318,15 @@ int manager_new(const ManagerOptions *opts, Manager **ret_manager) {
                 fprintf(stderr, "kvmtuned: cannot start libvirt's event loop: %s\n", strerror(-r));
                 return r;
         }
-        r = control_new(m->event, m->control_path, on_control, m, &m->control);
+        ControlLimits limits = CONTROL_LIMITS_DEFAULT, hook_limits = CONTROL_LIMITS_DEFAULT;
+        hook_limits.mode = 0600;
+        hook_limits.max_clients = 16; /* libvirtd runs one hook per domain operation */
+        const char *path = m->control_path;
+        r = control_new(m->event, path, &limits, on_control, m, &m->control);
+        if (r >= 0)
+                r = control_new(m->event, path = m->hook_path, &hook_limits, on_hook_socket, m, &m->hook_control);
         if (r < 0) {
-                fprintf(stderr, "kvmtuned: cannot listen on %s: %s\n", m->control_path, strerror(-r));
+                fprintf(stderr, "kvmtuned: cannot listen on %s: %s\n", path, strerror(-r));
                 return r;
         }
         allocations_load(m);
@@ -424,6 +440,7 @@ void manager_free(Manager *m) {
         if (!m)
                 return;
         control_free(m->control);
+        control_free(m->hook_control);
         metrics_free(m->metrics);
         sd_event_source_disable_unref(m->stats_source);
         connection_disconnect(m);
@@ -462,6 +479,7 @@ void manager_free(Manager *m) {
         free(m->pid_path);
         free(m->runtime_dir);
         free(m->control_path);
+        free(m->hook_path);
         free(m->allocations_path);
         free(m);
 }

@@ -66,7 +66,7 @@ typedef struct ManagedDomain {
 
 typedef struct Manager {
         ManagerOptions opts;
-        char *runtime_dir, *control_path, *allocations_path, *pid_path, *state_dir, *journal_path;
+        char *runtime_dir, *control_path, *hook_path, *allocations_path, *pid_path, *state_dir, *journal_path;
         int state_lock_fd; /* flock on state_dir/lock: one kvmtuned per journal */
         sd_event *event;
         Logger log;
@@ -98,7 +98,7 @@ typedef struct Manager {
 
         ManagedDomain *domains;
         json_object *saved; /* allocations of a previous run, consumed as domains are adopted */
-        Control *control;
+        Control *control, *hook_control; /* the hook has a socket of its own: root only */
         Metrics *metrics;
         sd_event_source *stats_source;
         uint64_t stats_passes;

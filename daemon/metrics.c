@@ -1,5 +1,4 @@
 /* The Prometheus endpoint on libmicrohttpd, driven by the sd-event loop. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -9,8 +8,13 @@
 
 #include <microhttpd.h>
 
+#include "listen.h"
 #include "macro.h"
 #include "metrics.h"
+
+/* Scrapers are few; any local user can connect, so their descriptors must stay a small part of
+ * the daemon's (systemd's default soft limit is 1024). */
+#define METRICS_CONNECTIONS_MAX 32
 
 struct Metrics {
         struct MHD_Daemon *mhd;
@@ -72,39 +76,9 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return on_io(s, -1, 0, userdata);
 }
 
-/* "127.0.0.1:9655", "[::1]:9655". */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss) {
-        char host[128];
-        const char *colon = strrchr(listen, ':');
-        if (!colon || (size_t) (colon - listen) >= sizeof(host))
-                return -EINVAL;
-        memcpy(host, listen, (size_t) (colon - listen));
-        host[colon - listen] = '\0';
-        long port = strtol(colon + 1, NULL, 10);
-        if (port < 1 || port > 65535)
-                return -EINVAL;
-        memset(ss, 0, sizeof(*ss));
-        if (host[0] == '[') {
-                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *) ss;
-                size_t n = strlen(host);
-                if (n < 3 || host[n - 1] != ']')
-                        return -EINVAL;
-                host[n - 1] = '\0';
-                s6->sin6_family = AF_INET6;
-                s6->sin6_port = htons((uint16_t) port);
-                return inet_pton(AF_INET6, host + 1, &s6->sin6_addr) == 1 ? 0 : -EINVAL;
-        }
-        struct sockaddr_in *s4 = (struct sockaddr_in *) ss;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t) port);
-        if (strcmp(host, "localhost") == 0)
-                strcpy(host, "127.0.0.1");
-        return inet_pton(AF_INET, host, &s4->sin_addr) == 1 ? 0 : -EINVAL;
-}
-
 int metrics_new(sd_event *e, const char *listen, MetricsRender render, void *userdata, Metrics **ret_metrics) {
         struct sockaddr_storage ss;
-        int r = parse_listen(listen, &ss);
+        int r = listen_parse(listen, &ss);
         if (r < 0)
                 return r;
         Metrics *m = calloc(1, sizeof(Metrics));
@@ -116,7 +90,8 @@ int metrics_new(sd_event *e, const char *listen, MetricsRender render, void *use
         uint16_t port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &ss)->sin6_port
                                                        : ((struct sockaddr_in *) &ss)->sin_port);
         m->mhd = MHD_start_daemon(flags, port, NULL, NULL, on_request, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &ss,
-                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 10, MHD_OPTION_END);
+                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 10, MHD_OPTION_CONNECTION_LIMIT,
+                                  (unsigned) METRICS_CONNECTIONS_MAX, MHD_OPTION_END);
         if (!m->mhd) {
                 free(m);
                 return -EADDRINUSE;

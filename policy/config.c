@@ -1,6 +1,7 @@
 /* kvmtuned.conf and policy.d/NAME.conf: parsing with inih, validation, FILE:LINE errors. */
 #include <ctype.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <inttypes.h>
@@ -11,15 +12,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 
 #include "config.h"
 #include "cpulist.h"
+#include "listen.h"
 #include "macro.h"
 
 /* inih hands lines to the handler through buffers of this size (its INI_MAX_LINE). */
 #define LINE_MAX_LEN 200
+/* A line is read into a buffer of this size; the rest of a longer one is skipped unread. */
+#define LINE_READ_MAX 4096
 
 static const char *const cpu_policy_names[] = { "dedicated", "shared", "mixed", NULL };
 static const char *const thread_policy_names[] = { "prefer", "isolate", "require", NULL };
@@ -79,6 +85,8 @@ struct ParseState {
         PolicyClass *cls;
         unsigned key_lines[MAX_KEYS]; /* where each key of the current section was set, 0: not */
         unsigned host_lines[MAX_KEYS];
+        size_t bytes; /* read of the current file */
+        bool stopped; /* too many errors, or the file grew past CONFIG_FILE_MAX: read no further */
         int r; /* first -ENOMEM, reported after inih returns */
 };
 
@@ -99,12 +107,30 @@ static int errors_addv(ConfigErrors *errors, const char *file, unsigned line, co
         return 0;
 }
 
-/* Records an error at the current line; returns -EINVAL (or -ENOMEM) for the caller to pass on. */
-__attribute__((format(printf, 3, 4))) static int error_at(ParseState *s, unsigned line, const char *fmt, ...) {
+__attribute__((format(printf, 4, 5))) static int errors_add(ConfigErrors *errors, const char *file, unsigned line,
+                                                             const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        int r = errors_addv(s->errors, s->file, line, fmt, ap);
+        int r = errors_addv(errors, file, line, fmt, ap);
         va_end(ap);
+        return r;
+}
+
+/* Records an error at the current line, up to CONFIG_ERRORS_MAX of them (then a last line says
+ * so and reading stops); returns -EINVAL (or -ENOMEM) for the caller to pass on. */
+__attribute__((format(printf, 3, 4))) static int error_at(ParseState *s, unsigned line, const char *fmt, ...) {
+        int r = 0;
+        if (s->errors->n >= CONFIG_ERRORS_MAX) {
+                if (s->errors->n == CONFIG_ERRORS_MAX)
+                        r = errors_add(s->errors, NULL, 0, "too many errors: the first %d are shown",
+                                       CONFIG_ERRORS_MAX);
+                s->stopped = true;
+        } else {
+                va_list ap;
+                va_start(ap, fmt);
+                r = errors_addv(s->errors, s->file, line, fmt, ap);
+                va_end(ap);
+        }
         if (r < 0)
                 s->r = r;
         return r < 0 ? r : -EINVAL;
@@ -205,17 +231,13 @@ static int parse_governor(ParseState *s, const KeyDef *k, const char *value, voi
         return set_string(s, target, value);
 }
 
-/* "off", "HOST:PORT" or "[V6]:PORT". */
+/* "off" or an address listen_parse() takes. */
 static int parse_listen(ParseState *s, const KeyDef *k, const char *value, void *target) {
         if (strcmp(value, "off") == 0)
                 return set_string(s, target, NULL);
-        const char *colon = strrchr(value, ':');
-        char *end;
-        long port = colon ? strtol(colon + 1, &end, 10) : 0;
-        bool v6 = value[0] == '[';
-        if (!colon || colon == value || !colon[1] || *end || port < 1 || port > 65535 || (v6 && colon[-1] != ']') ||
-            (!v6 && memchr(value, ':', (size_t) (colon - value))))
-                return parse_error(s, "%s=%s: expected off, HOST:PORT or [IPV6]:PORT", k->name, value);
+        if (listen_parse(value, NULL) < 0)
+                return parse_error(s, "%s=%s: expected off, ADDRESS:PORT (an IPv4 address or localhost) or [IPV6]:PORT",
+                                   k->name, value);
         return set_string(s, target, value);
 }
 
@@ -257,14 +279,7 @@ static int parse_percent(ParseState *s, const KeyDef *k, const char *value, void
 }
 
 static int parse_ratio(ParseState *s, const KeyDef *k, const char *value, void *target) {
-        double v = 0;
-        int r = parse_number(s, k, value, 0, 1000, &v);
-        if (r < 0)
-                return r;
-        if (v <= 0)
-                return parse_error(s, "%s=%s: the ratio must be above 0", k->name, value);
-        *(double *) target = v;
-        return 0;
+        return parse_number(s, k, value, OVERCOMMIT_MIN, OVERCOMMIT_MAX, target);
 }
 
 static int parse_priority(ParseState *s, const KeyDef *k, const char *value, void *target) {
@@ -649,15 +664,41 @@ static void strip_comment(char *line) {
 /* Feeds inih one line at a time, so the handler always knows the line number, and handles
  * what inih would report only vaguely: sections (with their lines), malformed lines, and
  * over-long lines. */
+/* One line of at most LINE_READ_MAX characters into buf (the rest of a longer line is skipped);
+ * returns its length, -1 at the end of the file, or -2 when the line was longer. */
+static ssize_t read_bounded(ParseState *s, char *buf) {
+        size_t len = 0;
+        bool any = false, longer = false;
+        int ch;
+        while (!s->stopped && (ch = getc_unlocked(s->stream)) != EOF) {
+                any = true;
+                if (++s->bytes > CONFIG_FILE_MAX) {
+                        error_at(s, 0, "grew past %d bytes while being read", CONFIG_FILE_MAX);
+                        s->stopped = true;
+                }
+                if (ch == '\n')
+                        break;
+                if (len < LINE_READ_MAX)
+                        buf[len++] = (char) ch;
+                else
+                        longer = true;
+        }
+        buf[len] = '\0';
+        return !any || s->stopped ? -1 : longer ? -2 : (ssize_t) len;
+}
+
 static char *read_line(char *str, int num, void *stream) {
         ParseState *s = stream;
-        _cleanup_free_ char *buf = NULL;
-        size_t alloc = 0;
-        ssize_t len = getline(&buf, &alloc, s->stream);
-        if (len < 0)
+        char buf[LINE_READ_MAX + 1];
+        ssize_t len = read_bounded(s, buf);
+        if (len == -1)
                 return NULL;
         s->line++;
         str[0] = '\0';
+        if (len == -2) {
+                parse_error(s, "line is too long (more than %d characters, at most %d)", LINE_READ_MAX, num - 2);
+                return str;
+        }
 
         while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
                 buf[--len] = '\0';
@@ -706,13 +747,42 @@ static char *read_line(char *str, int num, void *stream) {
         return str;
 }
 
-static int parse_file(ParseState *s, const char *path, bool main_file) {
-        _cleanup_fclose_ FILE *f = fopen(path, "re");
-        if (!f) {
+/* Opens path for reading if it is a regular file of at most CONFIG_FILE_MAX bytes (O_NONBLOCK:
+ * a FIFO named by mistake must not hang the open). Returns the stream, or NULL with the error
+ * recorded. */
+static FILE *open_config_file(ParseState *s, const char *path) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0) {
                 error_at(s, 0, "cannot open: %s", strerror(errno));
-                return s->r;
+                return NULL;
         }
+        if (!S_ISREG(st.st_mode)) {
+                error_at(s, 0, "not a regular file");
+                return NULL;
+        }
+        if (st.st_size > CONFIG_FILE_MAX) {
+                error_at(s, 0, "%jd bytes; a configuration file may have at most %d", (intmax_t) st.st_size,
+                         CONFIG_FILE_MAX);
+                return NULL;
+        }
+        FILE *f = fdopen(fd, "r");
+        if (!f) {
+                s->r = -ENOMEM;
+                return NULL;
+        }
+        TAKE_FD(fd);
+        return f;
+}
+
+static int parse_file(ParseState *s, const char *path, bool main_file) {
+        if (s->stopped)
+                return s->r;
+        _cleanup_fclose_ FILE *f = open_config_file(s, path);
+        if (!f)
+                return s->r;
         s->stream = f;
+        s->bytes = 0;
         s->main_file = main_file;
         s->line = 0;
         s->kind = SECTION_NONE;
@@ -911,8 +981,8 @@ int config_load(const char *config_path, const char *policy_dir, const Topology 
                         error_at(&s, 0, "cannot read policy directory: %s", strerror(-n));
                 }
                 for (int i = 0; i < n; i++) {
-                        r = add_file(c, names[i], &s.file);
-                        if (r >= 0)
+                        r = s.stopped ? 0 : add_file(c, names[i], &s.file);
+                        if (r >= 0 && !s.stopped)
                                 r = parse_file(&s, names[i], false);
                         if (r == -ENOMEM) {
                                 for (int j = i; j < n; j++)

@@ -92,6 +92,15 @@ typedef struct ConfigError {
         char *message;
 } ConfigError;
 
+/* Bounds on what a configuration may cost to read: a larger file, or one that is not a regular
+ * file, is refused unread; after this many errors reading stops. */
+#define CONFIG_FILE_MAX (1024 * 1024)
+#define CONFIG_ERRORS_MAX 50
+
+/* The range of Overcommit= (shared vCPUs per shared CPU). */
+#define OVERCOMMIT_MIN 0.1
+#define OVERCOMMIT_MAX 100.0
+
 typedef struct ConfigErrors {
         ConfigError *items;
         size_t n;

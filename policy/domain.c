@@ -17,7 +17,6 @@
 #include "domain.h"
 #include "macro.h"
 
-#define DOMAIN_XML_MAX (16 * 1024 * 1024)
 #define VCPUS_MAX 16384
 #define MEMORY_MAX_KIB (1ULL << 50) /* 1 EiB */
 #define KVMTUNED_NS "urn:kvmtuned:policy:1"
@@ -310,7 +309,7 @@ static char *one_line(const char *msg) {
 int domain_parse(const char *xml, size_t len, DomainRequest **ret_request, char **ret_error) {
         *ret_error = NULL;
         if (len > DOMAIN_XML_MAX) {
-                *ret_error = strdup("domain XML is larger than 16 MiB");
+                *ret_error = strdup("domain XML is larger than " DOMAIN_XML_MAX_TEXT);
                 return *ret_error ? -EINVAL : -ENOMEM;
         }
         _cleanup_(xmlFreeParserCtxtp) xmlParserCtxtPtr ctxt = xmlNewParserCtxt();

@@ -58,6 +58,11 @@ typedef struct DomainRequest {
  * DTDs and entities are refused, network access is never made. */
 int domain_parse(const char *xml, size_t len, DomainRequest **ret_request, char **ret_error);
 
+/* The most domain XML kvmtuned reads (the hook, the control socket, the parser): generous for
+ * libvirt's largest definitions, small enough that a request is bounded. */
+#define DOMAIN_XML_MAX (4 * 1024 * 1024)
+#define DOMAIN_XML_MAX_TEXT "4 MiB"
+
 void domain_free(DomainRequest *d);
 
 static inline void domain_freep(DomainRequest **d) {

@@ -41,3 +41,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(hwloc_bitmap_t, hwloc_bitmap_free)
                 (p) = NULL;                                                                                            \
                 _p_;                                                                                                   \
         })
+
+/* Hands ownership of fd to the caller: returns it and leaves -1 behind for the cleanup. */
+#define TAKE_FD(fd)                                                                                                    \
+        ({                                                                                                             \
+                int _fd_ = (fd);                                                                                       \
+                (fd) = -1;                                                                                             \
+                _fd_;                                                                                                  \
+        })

@@ -227,12 +227,51 @@ static void test_check(void **state) {
         fixture_free(tmp);
 }
 
+/* Issue 12, defect 5: input that is not a configuration or a domain XML gets a bounded, clear
+ * refusal (before: --check of /dev/zero grew to 23.5 GB; the hook read stdin without a limit). */
+static void test_hostile_input(void **state) {
+        (void) state;
+        char *out, *err;
+        int status = run(&out, &err, "timeout 20 %s --check --config /dev/zero --policy-dir %s/policy.d", KVMTUNED,
+                         KVMTUNED_ETC);
+        assert_int_equal(status, 1);
+        assert_string_equal(err, "/dev/zero: not a regular file\n");
+        free(out);
+        free(err);
+
+        /* No daemon needed: the hook refuses before it asks one. */
+        char *tmp = fixture_new();
+        status = run(&out, &err, "head -c 4194305 /dev/zero | tr '\\0' x | timeout 20 %s --runtime-dir %s hook big "
+                     "prepare begin -", KVMTUNECTL, tmp);
+        assert_int_equal(status, 1);
+        assert_string_equal(err, "kvmtuned: big refused: its domain XML is larger than 4 MiB, the most kvmtuned reads\n");
+        free(out);
+        free(err);
+        status = run(&out, &err, "printf '<domain>\\001</domain>' | %s --runtime-dir %s hook ctl prepare begin -",
+                     KVMTUNECTL, tmp);
+        assert_int_equal(status, 1);
+        assert_string_equal(err, "kvmtuned: ctl refused: its domain XML holds a control character at byte 8, which XML "
+                                 "does not allow\n");
+        free(out);
+        free(err);
+        /* A release is never refused; the oversized XML is read to its end and the hook goes on
+         * (here to a daemon that is not running: HookFailOpen does not apply to a release). */
+        status = run(&out, &err, "head -c 5000000 /dev/zero | %s --runtime-dir %s hook big release end -", KVMTUNECTL,
+                     tmp);
+        print_message("release with a large XML: exit %d, %s", status, err);
+        assert_int_equal(status, 0);
+        free(out);
+        free(err);
+        fixture_free(tmp);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_plan_json_contract),
                 cmocka_unit_test(test_plan_refusal_exit_code),
                 cmocka_unit_test(test_plan_libvirt_written_xml),
                 cmocka_unit_test(test_check),
+                cmocka_unit_test(test_hostile_input),
         };
         return cmocka_run_group_tests_name("kvmtunectl plan, kvmtuned --check", tests, NULL, NULL);
 }

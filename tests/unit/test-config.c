@@ -172,7 +172,7 @@ static void test_every_error_kind(void **state) {
 
         char *text = load(t, root, "kvmtuned.conf", NULL, -EINVAL);
         print_message("%s", text);
-        assert_error(text, root, "kvmtuned.conf", 4, "Metrics=localhost: expected off, HOST:PORT or [IPV6]:PORT");
+        assert_error(text, root, "kvmtuned.conf", 4, "Metrics=localhost: expected off, ADDRESS:PORT (an IPv4 address or localhost) or [IPV6]:PORT");
         assert_error(text, root, "kvmtuned.conf", 5,
                      "unknown key StatsIntervl in [Daemon]; did you mean StatsInterval?");
         assert_error(text, root, "kvmtuned.conf", 6, "DryRun=maybe: expected yes or no");
@@ -196,7 +196,7 @@ static void test_every_error_kind(void **state) {
                      "MemPageSize=3M: expected small, any or a page size such as 2M or 1G");
         assert_error(text, root, "policy.d/10-a.conf", 5,
                      "Priority=high: expected a whole number from -1000000 to 1000000");
-        assert_error(text, root, "policy.d/10-a.conf", 6, "Overcommit=-1: expected a number from 0 to 1000");
+        assert_error(text, root, "policy.d/10-a.conf", 6, "Overcommit=-1: expected a number from 0.1 to 100");
         assert_error(text, root, "policy.d/10-a.conf", 9,
                      "Overcommit= applies to shared vCPUs, but class 'vdi' is CPUPolicy=dedicated");
         assert_error(text, root, "policy.d/10-a.conf", 10, "MatchName=vdi-*,,x: empty entry in list");
@@ -419,6 +419,88 @@ static void test_empty_policy_dir(void **state) {
         topology_free(t);
 }
 
+/* Hostile input stays bounded: a device or a huge file is refused before it is read, an endless
+ * line is skipped without being held, and a file of garbage yields a bounded list of errors
+ * (before: /dev/zero grew kvmtuned --check to 23.5 GB; an 80 MB file printed 2.1 M errors). */
+static void test_input_bounds(void **state) {
+        (void) state;
+        Topology *t = synthetic("pack:1 core:2 pu:1");
+        ConfigErrors errors = { 0 };
+        Config *c = NULL;
+        assert_int_equal(config_load("/dev/zero", NULL, t, &c, &errors), -EINVAL);
+        char *text = config_errors_format(&errors);
+        assert_string_equal(text, "/dev/zero: not a regular file\n");
+        free(text);
+        config_errors_clear(&errors);
+
+        char *root = fixture_new(), *path = NULL;
+        fixture_write(root, "policy.d/empty.conf", "");
+        assert_true(asprintf(&path, "%s/kvmtuned.conf", root) > 0);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        for (int i = 0; i < 300000; i++) /* 2.4 MB */
+                fputs("garbage\n", f);
+        fclose(f);
+        text = load(t, root, "kvmtuned.conf", NULL, -EINVAL);
+        char want[600];
+        snprintf(want, sizeof(want), "%s: 2400000 bytes; a configuration file may have at most 1048576\n", path);
+        assert_string_equal(text, want);
+        free(text);
+
+        f = fopen(path, "w");
+        for (int i = 0; i < 100000; i++) /* 800 kB of errors */
+                fputs("garbage\n", f);
+        fclose(f);
+        text = load(t, root, "kvmtuned.conf", NULL, -EINVAL);
+        assert_int_equal(count_lines(text), CONFIG_ERRORS_MAX + 1);
+        assert_non_null(strstr(text, "too many errors: the first 50 are shown\n"));
+        free(text);
+
+        f = fopen(path, "w");
+        for (int i = 0; i < 900000; i++) /* one line of 900 kB, then a good one and a bad one */
+                fputc('x', f);
+        fputs("\n[Daemon]\nDryRun=maybe\n", f);
+        fclose(f);
+        text = load(t, root, "kvmtuned.conf", NULL, -EINVAL);
+        assert_error(text, root, "kvmtuned.conf", 1, "line is too long (more than 4096 characters, at most 198)");
+        assert_error(text, root, "kvmtuned.conf", 3, "DryRun=maybe: expected yes or no");
+        assert_int_equal(count_lines(text), 2);
+        free(text);
+        free(path);
+        fixture_free(root);
+        topology_free(t);
+}
+
+/* Overcommit has one documented range, and Metrics= one parser for --check and for the daemon. */
+static void test_ratio_and_listen_bounds(void **state) {
+        (void) state;
+        Topology *t = synthetic("pack:1 core:2 pu:1");
+        char *root = fixture_new();
+        fixture_write(root, "kvmtuned.conf", "[Daemon]\nMetrics=example.com:9655\n");
+        fixture_write(root, "policy.d/a.conf",
+                      "[Class a]\nCPUPolicy=shared\nOvercommit=1e-12\n[Class b]\nCPUPolicy=shared\nOvercommit=0\n"
+                      "[Class c]\nCPUPolicy=shared\nOvercommit=100.5\n");
+        char *text = load(t, root, "kvmtuned.conf", NULL, -EINVAL);
+        assert_error(text, root, "kvmtuned.conf", 2,
+                     "Metrics=example.com:9655: expected off, ADDRESS:PORT (an IPv4 address or localhost) or "
+                     "[IPV6]:PORT");
+        assert_error(text, root, "policy.d/a.conf", 3, "Overcommit=1e-12: expected a number from 0.1 to 100");
+        assert_error(text, root, "policy.d/a.conf", 6, "Overcommit=0: expected a number from 0.1 to 100");
+        assert_error(text, root, "policy.d/a.conf", 9, "Overcommit=100.5: expected a number from 0.1 to 100");
+        assert_int_equal(count_lines(text), 4);
+        free(text);
+
+        fixture_write(root, "kvmtuned.conf", "[Daemon]\nMetrics=[::1]:9655\n");
+        fixture_write(root, "policy.d/a.conf", "[Class a]\nCPUPolicy=shared\nOvercommit=0.1\n[Class b]\n"
+                                               "CPUPolicy=shared\nOvercommit=100\n");
+        Config *c = NULL;
+        free(load(t, root, "kvmtuned.conf", &c, 0));
+        assert_true(config_find_class(c, "a")->overcommit == 0.1);
+        config_free(c);
+        fixture_free(root);
+        topology_free(t);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_cpulist),
@@ -431,6 +513,8 @@ int main(void) {
                 cmocka_unit_test(test_shipped_examples),
                 cmocka_unit_test(test_missing_files),
                 cmocka_unit_test(test_empty_policy_dir),
+                cmocka_unit_test(test_input_bounds),
+                cmocka_unit_test(test_ratio_and_listen_bounds),
         };
         return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -251,13 +251,13 @@ static void test_hostile(void **state) {
         free(e);
 
         /* Larger than any real domain XML: refused before parsing. */
-        size_t big = 17 * 1024 * 1024;
+        size_t big = DOMAIN_XML_MAX + 1;
         char *huge = malloc(big + 1);
         memset(huge, ' ', big);
         huge[big] = '\0';
         DomainRequest *d = NULL;
         assert_int_equal(domain_parse(huge, big, &d, &e), -EINVAL);
-        assert_string_equal(e, "domain XML is larger than 16 MiB");
+        assert_string_equal(e, "domain XML is larger than 4 MiB");
         free(e);
         free(huge);
 }
