@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libvirt/virterror.h>
 
@@ -15,10 +16,9 @@ typedef struct PinContext {
         virDomainPtr dom;
         const Topology *t;
         int maplen;
-        unsigned flags; /* VIR_DOMAIN_AFFECT_LIVE, or CURRENT for drivers that refuse LIVE */
+        unsigned flags; /* pin_live_flags() of the domain's connection */
         unsigned char *map;
         char **error;
-        virErrorPtr saved_error; /* the error retry_as_current looked past, for fail() */
 } PinContext;
 
 static int fail(PinContext *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -30,15 +30,12 @@ static int fail(PinContext *c, const char *fmt, ...) {
         va_end(ap);
         if (r < 0)
                 return -ENOMEM;
-        const char *why =
-                c->saved_error && c->saved_error->message ? c->saved_error->message : virGetLastErrorMessage();
+        const char *why = virGetLastErrorMessage();
         free(*c->error); /* a verify after a failed nodeset read: the later reason wins */
         *c->error = NULL;
         if (asprintf(c->error, "%s: %s", what, why ? why : "unknown libvirt error") < 0)
                 *c->error = NULL;
         free(what);
-        virFreeError(c->saved_error);
-        c->saved_error = NULL;
         return -EIO;
 }
 
@@ -59,30 +56,12 @@ static void from_map(PinContext *c, const unsigned char *map, hwloc_bitmap_t set
                         hwloc_bitmap_set(set, (unsigned) cpu);
 }
 
-/* A running domain's "current" state is its live state; some drivers (libvirt's test driver)
- * accept only that spelling. Switch once, on the error that says so. */
-static bool retry_as_current(PinContext *c) {
-        virErrorPtr e = virGetLastError();
-        if (c->flags != VIR_DOMAIN_AFFECT_LIVE || !e || e->code != VIR_ERR_INVALID_ARG)
-                return false;
-        /* virDomainIsActive resets the last error: keep it for fail(), which comes next. */
-        virErrorPtr saved = virSaveLastError();
-        if (virDomainIsActive(c->dom) == 1) {
-                virFreeError(saved);
-                c->flags = VIR_DOMAIN_AFFECT_CURRENT;
-                return true;
-        }
-        c->saved_error = saved;
-        return false;
-}
-
 /* The domain's live numatune nodeset into set (empty when none); 0 or negative errno. */
 static int get_nodeset(PinContext *c, hwloc_bitmap_t set) {
         virTypedParameter params[8];
         int n = 8;
         hwloc_bitmap_zero(set);
-        while (virDomainGetNumaParameters(c->dom, params, &n, c->flags) < 0)
-                if (!retry_as_current(c))
+        if (virDomainGetNumaParameters(c->dom, params, &n, c->flags) < 0)
                         return fail(c, "read numatune");
         int r = 0;
         for (int i = 0; i < n; i++)
@@ -113,8 +92,7 @@ static int set_numa(PinContext *c, const Placement *pl) {
                 return -ENOMEM;
         virTypedParameter param = { .field = VIR_DOMAIN_NUMA_NODESET, .type = VIR_TYPED_PARAM_STRING };
         param.value.s = nodes;
-        while (virDomainSetNumaParameters(c->dom, &param, 1, c->flags) < 0)
-                if (!retry_as_current(c))
+        if (virDomainSetNumaParameters(c->dom, &param, 1, c->flags) < 0)
                         return fail(c, "numatune nodeset %s", nodes);
         return 0;
 }
@@ -122,20 +100,17 @@ static int set_numa(PinContext *c, const Placement *pl) {
 static int apply(PinContext *c, const Placement *pl) {
         for (unsigned i = 0; i < pl->n_vcpus; i++) {
                 to_map(c, pl->vcpus[i].cpus);
-                while (virDomainPinVcpuFlags(c->dom, pl->vcpus[i].vcpu, c->map, c->maplen, c->flags) < 0)
-                        if (!retry_as_current(c))
+                if (virDomainPinVcpuFlags(c->dom, pl->vcpus[i].vcpu, c->map, c->maplen, c->flags) < 0)
                                 return fail(c, "pin vCPU %u", pl->vcpus[i].vcpu);
         }
         if (!hwloc_bitmap_iszero(pl->emulator)) {
                 to_map(c, pl->emulator);
-                while (virDomainPinEmulator(c->dom, c->map, c->maplen, c->flags) < 0)
-                        if (!retry_as_current(c))
+                if (virDomainPinEmulator(c->dom, c->map, c->maplen, c->flags) < 0)
                                 return fail(c, "pin emulator");
         }
         for (unsigned i = 0; i < pl->n_iothreads; i++) {
                 to_map(c, pl->iothreads[i].cpus);
-                while (virDomainPinIOThread(c->dom, pl->iothreads[i].id, c->map, c->maplen, c->flags) < 0)
-                        if (!retry_as_current(c))
+                if (virDomainPinIOThread(c->dom, pl->iothreads[i].id, c->map, c->maplen, c->flags) < 0)
                                 return fail(c, "pin iothread %u", pl->iothreads[i].id);
         }
         return set_numa(c, pl);
@@ -156,8 +131,7 @@ static int verify(PinContext *c, const Placement *pl) {
         if (!got || !maps)
                 return -ENOMEM;
         int n;
-        while ((n = virDomainGetVcpuPinInfo(c->dom, (int) pl->n_vcpus, maps, c->maplen, c->flags)) < 0)
-                if (!retry_as_current(c))
+        if ((n = virDomainGetVcpuPinInfo(c->dom, (int) pl->n_vcpus, maps, c->maplen, c->flags)) < 0)
                         return fail(c, "read vCPU pins");
         for (unsigned i = 0; i < pl->n_vcpus; i++) {
                 unsigned v = pl->vcpus[i].vcpu;
@@ -171,8 +145,7 @@ static int verify(PinContext *c, const Placement *pl) {
                 }
         }
         if (!hwloc_bitmap_iszero(pl->emulator)) {
-                while (virDomainGetEmulatorPinInfo(c->dom, c->map, c->maplen, c->flags) < 0)
-                        if (!retry_as_current(c))
+                if (virDomainGetEmulatorPinInfo(c->dom, c->map, c->maplen, c->flags) < 0)
                                 return fail(c, "read emulator pin");
                 from_map(c, c->map, got);
                 if (!hwloc_bitmap_isequal(got, pl->emulator))
@@ -188,8 +161,7 @@ static int verify(PinContext *c, const Placement *pl) {
         if (pl->n_iothreads > 0) {
                 virDomainIOThreadInfoPtr *info = NULL;
                 int ni;
-                while ((ni = virDomainGetIOThreadInfo(c->dom, &info, c->flags)) < 0)
-                        if (!retry_as_current(c))
+                if ((ni = virDomainGetIOThreadInfo(c->dom, &info, c->flags)) < 0)
                                 return fail(c, "read iothread pins");
                 int r = 0;
                 for (unsigned i = 0; i < pl->n_iothreads && r == 0; i++) {
@@ -220,12 +192,16 @@ static int verify(PinContext *c, const Placement *pl) {
         return 0;
 }
 
+unsigned pin_live_flags(const char *driver) {
+        return driver && strcasecmp(driver, "TEST") == 0 ? VIR_DOMAIN_AFFECT_CURRENT : VIR_DOMAIN_AFFECT_LIVE;
+}
+
 static int with_context(virDomainPtr dom, const Placement *pl, const Topology *t, char **ret_error, bool do_apply) {
         *ret_error = NULL;
         PinContext c = { .dom = dom,
                          .t = t,
                          .maplen = VIR_CPU_MAPLEN(t->max_os_cpu + 1),
-                         .flags = VIR_DOMAIN_AFFECT_LIVE,
+                         .flags = pin_live_flags(virConnectGetType(virDomainGetConnect(dom))),
                          .error = ret_error };
         _cleanup_free_ unsigned char *map = calloc(1, (size_t) c.maplen);
         if (!map)
@@ -234,7 +210,6 @@ static int with_context(virDomainPtr dom, const Placement *pl, const Topology *t
         int r = do_apply ? apply(&c, pl) : 0;
         if (r >= 0)
                 r = verify(&c, pl);
-        virFreeError(c.saved_error);
         return r;
 }
 

@@ -17,5 +17,11 @@ int pin_apply(virDomainPtr dom, const Placement *pl, const Topology *t, char **r
  * difference in *ret_error, or another negative errno when libvirt cannot tell. */
 int pin_verify(virDomainPtr dom, const Placement *pl, const Topology *t, char **ret_error);
 
+/* The flags that address a running domain's live state on a connection to driver (as
+ * virConnectGetType names it): VIR_DOMAIN_AFFECT_LIVE, except for libvirt's test driver, which
+ * accepts only AFFECT_CURRENT (for a running domain the same state). Never CURRENT for a real
+ * driver: a domain that stops mid-call would have its persistent definition changed. */
+unsigned pin_live_flags(const char *driver);
+
 /* Whether dom's live vCPU and emulator pins equal pl's, as pin_verify but without a reason. */
 bool pin_matches(virDomainPtr dom, const Placement *pl, const Topology *t);

@@ -27,6 +27,7 @@
 #include "kfile.h"
 #include "manager.h"
 #include "oracle.h"
+#include "pin.h"
 
 /* Fault injection: the daemon's calls to virDomainPinVcpuFlags land here first (an executable's
  * definition wins over libvirt's); while fail_pins > 0 each call for the domain fail_pins_of
@@ -1555,9 +1556,22 @@ static void test_unknown_allocations_version(void **state) {
         assert_true(ok);
 }
 
+/* Issue 12, defect 7: the flags of pinning calls follow the connection's driver. Only the test
+ * driver gets AFFECT_CURRENT; before, any invalid-argument error switched a real driver to it,
+ * which writes the persistent definition of a domain that stops mid-call. */
+static void test_pin_flags_by_driver(void **state) {
+        (void) state;
+        const char *driver = virConnectGetType(fx.conn);
+        print_message("test:///default is driver %s\n", driver);
+        assert_int_equal(pin_live_flags(driver), VIR_DOMAIN_AFFECT_CURRENT);
+        assert_int_equal(pin_live_flags("QEMU"), VIR_DOMAIN_AFFECT_LIVE);
+        assert_int_equal(pin_live_flags(NULL), VIR_DOMAIN_AFFECT_LIVE);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_existing_domain_placed_at_start),
+                cmocka_unit_test(test_pin_flags_by_driver),
                 cmocka_unit_test(test_second_instance_refused),
                 cmocka_unit_test(test_dedicated_lifecycle),
                 cmocka_unit_test(test_refusal_leaves_domain_running),
