@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "domain.h"
+#include "escape.h"
 #include "kfile.h"
 #include "macro.h"
 #include "planner.h"
@@ -66,6 +67,19 @@ static int verb_topology(const CliHost *h, bool json) {
         return EXIT_SUCCESS;
 }
 
+/* cli_request; a reply meant for a human (not --json) has its strings escaped, since they hold
+ * domain names and values from domain XML. */
+static int ask(const char *prog, const CliHost *h, const char *socket, json_object *req, bool human,
+               json_object **ret_reply) {
+        int r = cli_request(prog, h, socket, req, ret_reply);
+        if (r >= 0 && human && escape_json_strings(*ret_reply) < 0) {
+                json_object_put(*ret_reply);
+                *ret_reply = NULL;
+                return -ENOMEM;
+        }
+        return r;
+}
+
 /* Parses every file first, so a broken one stops the plan before anything is placed. */
 static int read_requests(char **paths, int n, DomainRequest **reqs) {
         int failed = 0;
@@ -107,7 +121,8 @@ static int verb_plan(const CliHost *h, bool json, char **paths, int n) {
                 const Placement *pl;
                 int r = planner_place(p, reqs[i], &pl);
                 if (r == -EEXIST) {
-                        fprintf(stderr, "%s: a domain called %s is planned already\n", paths[i], reqs[i]->name);
+                        _cleanup_free_ char *name = escape_text(reqs[i]->name);
+                        fprintf(stderr, "%s: a domain called %s is planned already\n", paths[i], name ? name : "?");
                         status = EXIT_FAILURE;
                 } else if (r < 0) {
                         fprintf(stderr, "kvmtunectl: planning %s: %s\n", reqs[i]->name, strerror(-r));
@@ -274,7 +289,7 @@ static int verb_top(const CliHost *h, bool json, bool once) {
                 if (!req)
                         return EXIT_FAILURE;
                 json_object_object_add(req, "command", json_object_new_string("stats"));
-                if (cli_request("kvmtunectl top", h, "control", req, &reply) < 0)
+                if (ask("kvmtunectl top", h, "control", req, !json, &reply) < 0)
                         return EXIT_FAILURE;
                 if (get(reply, "error")) {
                         fprintf(stderr, "kvmtunectl top: %s\n", get_str(reply, "error"));
@@ -301,7 +316,7 @@ static int verb_daemon(const CliHost *h, bool json, const char *command, const c
         json_object_object_add(req, "command", json_object_new_string(command));
         if (domain)
                 json_object_object_add(req, "domain", json_object_new_string(domain));
-        if (cli_request("kvmtunectl", h, "control", req, &reply) < 0)
+        if (ask("kvmtunectl", h, "control", req, !json, &reply) < 0)
                 return EXIT_FAILURE;
         json_object *error = get(reply, "error");
         if (error) {
@@ -381,13 +396,13 @@ static int verb_hook(const CliHost *h, char **args, int n) {
                 fputs("kvmtunectl hook: expected OBJECT OP SUBOP [EXTRA]\n", stderr);
                 return 2;
         }
-        const char *name = args[0], *op = args[1], *subop = args[2];
-        _cleanup_free_ char *xml = NULL;
+        const char *op = args[1], *subop = args[2];
+        _cleanup_free_ char *xml = NULL, *name = escape_text(args[0]); /* for messages */
         char why[160];
         int bad = hook_read_xml(&xml, why, sizeof(why));
         bool prepare = strcmp(op, "prepare") == 0 && strcmp(subop, "begin") == 0;
         bool release = strcmp(op, "release") == 0 && strcmp(subop, "end") == 0;
-        if (bad < 0)
+        if (bad < 0 || !name)
                 return EXIT_FAILURE;
         if (prepare && bad) {
                 fprintf(stderr, "kvmtuned: %s refused: %s\n", name, why);
@@ -400,11 +415,11 @@ static int verb_hook(const CliHost *h, char **args, int n) {
         if (!req)
                 return EXIT_FAILURE;
         json_object_object_add(req, "command", json_object_new_string("hook"));
-        json_object_object_add(req, "domain", json_object_new_string(name));
+        json_object_object_add(req, "domain", json_object_new_string(args[0]));
         json_object_object_add(req, "op", json_object_new_string(op));
         json_object_object_add(req, "subop", json_object_new_string(subop));
         json_object_object_add(req, "xml", json_object_new_string(bad ? "" : xml)); /* "": found by name */
-        if (cli_request("kvmtunectl hook", h, "hook", req, &reply) < 0 || get(reply, "error")) {
+        if (ask("kvmtunectl hook", h, "hook", req, true, &reply) < 0 || get(reply, "error")) {
                 if (release) /* libvirt goes on after a release whatever we say */
                         return EXIT_SUCCESS;
                 if (reply && get(reply, "error"))

@@ -8,6 +8,7 @@
 
 #include <systemd/sd-journal.h>
 
+#include "escape.h"
 #include "log.h"
 #include "macro.h"
 
@@ -35,20 +36,25 @@ static const char *level(int priority) {
 void log_emit(const Logger *l, int priority, const LogFields *f, const char *fmt, ...) {
         if (priority > l->max_priority)
                 return;
-        char msg[2048];
+        char raw[2048], msg[4096];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        vsnprintf(raw, sizeof(raw), fmt, ap);
         va_end(ap);
+        /* Messages are one line; whatever breaks that came from outside (a domain name, a value
+         * from its XML) and is escaped, as are the fields. */
+        escape_into(msg, sizeof(msg), raw);
 
-        char vcpu[32] = "";
+        char vcpu[32] = "", domain[1024] = "";
         if (f && f->vcpu >= 0)
                 snprintf(vcpu, sizeof(vcpu), "%d", f->vcpu);
+        if (f && f->domain)
+                escape_into(domain, sizeof(domain), f->domain);
         const struct {
                 const char *key, *value;
         } fields[] = {
-                { "DOMAIN", f ? f->domain : NULL }, { "ACTION", f ? f->action : NULL },
-                { "VCPU", vcpu[0] ? vcpu : NULL },  { "CPUS", f ? f->cpus : NULL },
+                { "DOMAIN", f && f->domain ? domain : NULL }, { "ACTION", f ? f->action : NULL },
+                { "VCPU", vcpu[0] ? vcpu : NULL },            { "CPUS", f ? f->cpus : NULL },
                 { "RESULT", f ? f->result : NULL },
         };
 

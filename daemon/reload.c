@@ -140,9 +140,13 @@ static int reload_policy(Manager *m, char **ret_errors, char **ret_restart) {
         int r = cli_config_paths_load(&host, m->topology, &c, &errors);
         if (r < 0) {
                 *ret_errors = errors.n ? config_errors_format(&errors) : strdup(strerror(-r));
+                const LogFields f = { .action = "reload", .result = "failed", .vcpu = -1 };
+                log_emit(&m->log, LOG_ERR, &f, "reload failed, the running policy stays: %s",
+                         errors.n ? "errors follow" : strerror(-r));
+                for (size_t i = 0; i < errors.n; i++) /* one entry each: messages are one line */
+                        log_emit(&m->log, LOG_ERR, &f, "%s:%u: %s", errors.items[i].file ? errors.items[i].file : "",
+                                 errors.items[i].line, errors.items[i].message);
                 config_errors_clear(&errors);
-                log_emit(&m->log, LOG_ERR, &(LogFields){ .action = "reload", .result = "failed", .vcpu = -1 },
-                         "reload failed, the running policy stays:\n%s", *ret_errors ? *ret_errors : "");
                 return -EINVAL;
         }
         *ret_restart = reload_keep_restart_only(m->config, c);

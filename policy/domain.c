@@ -15,6 +15,7 @@
 
 #include "cpulist.h"
 #include "domain.h"
+#include "escape.h"
 #include "macro.h"
 
 #define VCPUS_MAX 16384
@@ -37,11 +38,12 @@ __attribute__((format(printf, 2, 3))) static void fail(Parse *p, const char *fmt
                 return;
         va_list ap;
         va_start(ap, fmt);
-        if (vasprintf(&p->error, fmt, ap) < 0) {
-                p->error = NULL;
-                p->oom = true;
-        }
+        _cleanup_free_ char *raw = NULL;
+        if (vasprintf(&raw, fmt, ap) < 0)
+                raw = NULL;
         va_end(ap);
+        p->error = raw ? escape_text(raw) : NULL; /* it quotes values from the XML */
+        p->oom = !p->error;
 }
 
 /* The string value of an XPath expression evaluated at node (the document if NULL),
@@ -299,11 +301,15 @@ static void parse_metadata(Parse *p, DomainRequest *d) {
                 hwloc_bitmap_clr_range(d->dedicated_vcpus, d->vcpus, -1);
 }
 
+/* libxml2's message without its closing newline, escaped (it may quote the input). */
 static char *one_line(const char *msg) {
-        char *s = strdup(msg ? msg : "malformed XML");
-        if (s)
-                s[strcspn(s, "\n")] = '\0';
-        return s;
+        _cleanup_free_ char *s = strdup(msg ? msg : "malformed XML");
+        if (!s)
+                return NULL;
+        size_t n = strlen(s);
+        while (n > 0 && s[n - 1] == '\n')
+                s[--n] = '\0';
+        return escape_text(s);
 }
 
 int domain_parse(const char *xml, size_t len, DomainRequest **ret_request, char **ret_error) {

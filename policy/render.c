@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
 #include "macro.h"
 #include "render.h"
 
@@ -449,14 +450,25 @@ int render_plan_json(const Planner *p, json_object **ret_json) {
         return 0;
 }
 
+static void print_explain(FILE *f, const Placement *pl) {
+        for (unsigned i = 0; i < pl->n_explain; i++) {
+                fputs("  why: ", f);
+                escape_fputs(pl->explain[i], f);
+                fputc('\n', f);
+        }
+}
+
 static void print_placement(FILE *f, const Placement *pl) {
         if (!pl->admitted) {
-                fprintf(f, "%s: refused: %s\n", pl->name, pl->reason ? pl->reason : "?");
-                for (unsigned i = 0; i < pl->n_explain; i++)
-                        fprintf(f, "  why: %s\n", pl->explain[i]);
+                escape_fputs(pl->name, f);
+                fputs(": refused: ", f);
+                escape_fputs(pl->reason ? pl->reason : "?", f);
+                fputc('\n', f);
+                print_explain(f, pl);
                 return;
         }
-        fprintf(f, "%s: class %s%s\n", pl->name, pl->cls->name, pl->adopted ? ", pinned by its own XML" : "");
+        escape_fputs(pl->name, f); /* names and reasons carry text from the domain XML */
+        fprintf(f, ": class %s%s\n", pl->cls->name, pl->adopted ? ", pinned by its own XML" : "");
         for (unsigned i = 0; i < pl->n_vcpus; i++) {
                 fprintf(f, "  vcpu %u: CPU%s ", pl->vcpus[i].vcpu,
                         hwloc_bitmap_weight(pl->vcpus[i].cpus) == 1 ? "" : "s");
@@ -485,8 +497,7 @@ static void print_placement(FILE *f, const Placement *pl) {
                         pl->hugepages[i].count, ps);
         }
         fputc('\n', f);
-        for (unsigned i = 0; i < pl->n_explain; i++)
-                fprintf(f, "  why: %s\n", pl->explain[i]);
+        print_explain(f, pl);
 }
 
 int render_plan_text(const Planner *p, char **ret_text) {

@@ -265,6 +265,43 @@ static void test_hostile_input(void **state) {
         fixture_free(tmp);
 }
 
+/* Issue 12, defect 6: values from domain XML reach no output raw. A name or a value holding a
+ * newline (an XML character reference) cannot forge a line of kvmtunectl's output or of the
+ * hook's answer to libvirt, nor an escape sequence drive the terminal. Before: printed raw. */
+static void test_outside_text_escaped(void **state) {
+        (void) state;
+        char *tmp = fixture_new();
+        fixture_write(tmp, "evil-name.xml",
+                      "<domain><name>evil&#10;forged: class gaming&#9;x</name><vcpu>1</vcpu>"
+                      "<memory unit='MiB'>64</memory></domain>");
+        fixture_write(tmp, "evil-value.xml",
+                      "<domain><name>v</name><vcpu>1&#10;forged line</vcpu><memory unit='MiB'>64</memory></domain>");
+        char *out, *err;
+        int status = run(&out, &err, "%s plan " POLICY " %s/evil-name.xml", KVMTUNECTL, tmp);
+        print_message("%s", out);
+        assert_int_equal(status, 0);
+        assert_non_null(strstr(out, "evil\\nforged: class gaming\\tx: class "));
+        assert_null(strstr(out, "\nforged"));
+        free(out);
+        free(err);
+        status = run(&out, &err, "%s plan " POLICY " %s/evil-value.xml", KVMTUNECTL, tmp);
+        assert_int_equal(status, 1);
+        print_message("%s", err);
+        assert_non_null(strstr(err, "1\\nforged line"));
+        assert_null(strstr(err, "\nforged"));
+        free(out);
+        free(err);
+        /* The hook's answer (here its own refusal of the start) names the domain escaped. */
+        status = run(&out, &err, "printf '<domain>\\001</domain>' | %s --runtime-dir %s hook -- \"$(printf 'a\\nb\\033[2J')\" "
+                     "prepare begin -", KVMTUNECTL, tmp);
+        assert_int_equal(status, 1);
+        assert_non_null(strstr(err, "kvmtuned: a\\nb\\x1b[2J refused: "));
+        assert_null(strchr(err, '\033'));
+        free(out);
+        free(err);
+        fixture_free(tmp);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_plan_json_contract),
@@ -272,6 +309,7 @@ int main(void) {
                 cmocka_unit_test(test_plan_libvirt_written_xml),
                 cmocka_unit_test(test_check),
                 cmocka_unit_test(test_hostile_input),
+                cmocka_unit_test(test_outside_text_escaped),
         };
         return cmocka_run_group_tests_name("kvmtunectl plan, kvmtuned --check", tests, NULL, NULL);
 }
