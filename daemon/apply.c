@@ -1,4 +1,5 @@
-/* The apply step: pins through libvirt and read back, retries, floats, re-pins, apply_settle(). */
+/* The apply step: pins through libvirt (on a worker) and read back, retries, floats, re-pins,
+ * apply_settle(). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,63 +87,93 @@ static bool apply_floats_on(const ManagedDomain *d, hwloc_const_bitmap_t set) {
         return true;
 }
 
+static void apply_on_pinned(void *userdata, WorkerJob *job, bool ran);
+
+/* Hands pl (taken) to a worker to pin d with; the end comes in apply_on_pinned. One pin job per
+ * domain at a time: a request meanwhile is decided afresh when it ends. */
+static void apply_submit(Manager *m, ManagedDomain *d, Placement *pl, bool floating) {
+        if (d->pinning) {
+                d->pin_again = true;
+                placement_free(pl);
+                return;
+        }
+        VirtApply *a = pl && m->conn ? virt_apply_new(m->conn, d->uuid, pl, m->topology->max_os_cpu + 1) : NULL;
+        if (!a) { /* not connected (the reconcile after the connection settles it) or ENOMEM */
+                if (!m->conn)
+                        placement_free(pl);
+                return;
+        }
+        a->gen = m->conn_gen;
+        a->floating = floating;
+        d->pinning = true;
+        d->pin_seq++;
+        worker_submit(m->worker, &a->job, d->uuid, virt_apply_run, apply_on_pinned, m);
+}
+
 /* Moves a refused or failed domain onto the floating CPUs, unless it is there already. Its pins
- * are recorded as kvmtuned's. Returns 0 or negative errno (reason in d->error's log line). */
-int apply_float(Manager *m, ManagedDomain *d) {
+ * are recorded as kvmtuned's when they are verified. */
+void apply_float(Manager *m, ManagedDomain *d) {
         _cleanup_bitmap_ hwloc_bitmap_t set = hwloc_bitmap_alloc();
         apply_float_cpus(m, set);
         if (m->opts.dry_run || !d->req || apply_floats_on(d, set))
-                return 0;
-        _cleanup_(virDomainFreep) virDomainPtr dom = m->conn ? virDomainLookupByUUIDString(m->conn, d->uuid) : NULL;
-        _cleanup_(placement_freep) Placement *pl = apply_float_placement(m, d, set);
-        _cleanup_free_ char *error = NULL;
-        if (!dom || !pl)
-                return dom ? -ENOMEM : -ENOENT;
-        int r = pin_apply(dom, pl, m->topology, &error);
-        _cleanup_free_ char *cpus = cpulist_format(set);
-        log_emit(&m->log, r < 0 ? LOG_WARNING : LOG_INFO,
-                 &(LogFields){ .domain = d->name, .action = "float", .result = r < 0 ? "failed" : "ok", .cpus = cpus,
-                               .vcpu = -1 },
-                 r < 0 ? "%s: cannot move it onto the shared CPUs %s: %s" : "%s runs on the shared CPUs %s%s", d->name,
-                 cpus ? cpus : "?", r < 0 ? (error ? error : strerror(-r)) : "");
-        if (r < 0)
-                return r;
-        placement_free(d->applied);
-        d->applied = TAKE_PTR(pl);
-        return 0;
+                return;
+        if (d->pinning) {
+                d->pin_again = true;
+                return;
+        }
+        apply_submit(m, d, apply_float_placement(m, d, set), true);
 }
 
-/* Applies the domain's placement through libvirt and verifies it; retries later on failure. */
+static void apply_floated(Manager *m, ManagedDomain *d, const VirtApply *a) {
+        _cleanup_free_ char *cpus = cpulist_format(a->pl ? a->pl->emulator : d->applied->emulator);
+        log_emit(&m->log, a->r < 0 ? LOG_WARNING : LOG_INFO,
+                 &(LogFields){ .domain = d->name, .action = "float", .result = a->r < 0 ? "failed" : "ok",
+                               .cpus = cpus, .vcpu = -1 },
+                 a->r < 0 ? "%s: cannot move it onto the shared CPUs %s: %s" : "%s runs on the shared CPUs %s%s",
+                 d->name, cpus ? cpus : "?", a->r < 0 ? (a->error ? a->error : strerror(-a->r)) : "");
+}
+
+/* Applies the domain's placement through libvirt, on a worker, and verifies it; retries later on
+ * failure (apply_applied). */
 void apply_domain(Manager *m, ManagedDomain *d) {
         const Placement *pl = planner_find(m->planner, d->name);
         if (!pl || !pl->admitted || pl->adopted)
                 return;
-        apply_log_placement(m, d, pl);
         if (m->opts.dry_run) {
+                apply_log_placement(m, d, pl);
                 manager_transition(m, d, EVENT_DRY_RUN, "dry run: nothing applied");
                 return;
         }
         if (d->state != DOMAIN_PENDING)
                 manager_transition(m, d, EVENT_PLAN, NULL);
-        _cleanup_(virDomainFreep) virDomainPtr dom = m->conn ? virDomainLookupByUUIDString(m->conn, d->uuid) : NULL;
-        if (!dom) { /* a reconnect's reconcile or its STOPPED event settles it */
-                manager_set_error(d, "domain not found");
+        if (d->pinning) {
+                d->pin_again = true;
+                return;
+        }
+        apply_log_placement(m, d, pl);
+        if (!m->conn) { /* the reconcile after the next connection applies it */
+                manager_set_error(d, "not connected to libvirt");
                 return;
         }
         if (pl->memory_mode != MEMORY_STRICT && pl->memory_mode != MEMORY_NONE && d->attempts == 0)
                 log_emit(&m->log, LOG_NOTICE, &(LogFields){ .domain = d->name, .action = "numatune", .vcpu = -1 },
                          "%s: MemoryPolicy=%s cannot be changed on a running domain; only strict binds live", d->name,
                          memory_policy_to_string(pl->memory_mode));
-        _cleanup_free_ char *error = NULL;
         d->attempts++;
-        int r = pin_apply(dom, pl, m->topology, &error);
-        if (r == 0) {
+        apply_submit(m, d, placement_copy(pl, m->topology->n_nodes), false);
+}
+
+/* The end of apply_domain's job. */
+static void apply_applied(Manager *m, ManagedDomain *d, const VirtApply *a) {
+        if (a->r == -ENOENT) { /* a reconnect's reconcile or its STOPPED event settles it */
+                manager_set_error(d, "domain not found");
+                return;
+        }
+        if (a->r == 0) {
                 m->actions_ok++;
                 manager_transition(m, d, EVENT_VERIFIED, NULL);
                 d->attempts = 0; /* the next re-pin has the whole budget again */
                 d->failed_tries = 0;
-                placement_free(d->applied);
-                d->applied = placement_copy(pl, m->topology->n_nodes); /* NULL on ENOMEM: not known as ours */
                 d->pin_usec = manager_now_usec() - d->event_usec;
                 log_emit(&m->log, LOG_DEBUG,
                          &(LogFields){ .domain = d->name, .action = "verify", .result = "ok", .vcpu = -1 },
@@ -150,8 +181,9 @@ void apply_domain(Manager *m, ManagedDomain *d) {
                 return;
         }
         m->actions_failed++;
-        bool again = d->attempts < APPLY_ATTEMPTS && virDomainIsActive(dom) == 1;
-        manager_transition(m, d, again ? EVENT_APPLY_FAILED : EVENT_GIVE_UP, error ? error : strerror(-r));
+        const char *error = a->error ? a->error : strerror(-a->r);
+        bool again = d->attempts < APPLY_ATTEMPTS && a->active == 1;
+        manager_transition(m, d, again ? EVENT_APPLY_FAILED : EVENT_GIVE_UP, error);
         log_emit(&m->log, again ? LOG_NOTICE : LOG_ERR,
                  &(LogFields){ .domain = d->name, .action = "apply", .result = "failed", .vcpu = -1 }, "%s: %s%s",
                  d->name, d->error ? d->error : "?", again ? "; retrying" : "; giving up its placement");
@@ -161,6 +193,38 @@ void apply_domain(Manager *m, ManagedDomain *d) {
                 apply_float(m, d); /* off the dedicated CPUs it may have half taken */
                 apply_schedule_failed_retry(m, d);
         }
+}
+
+/* Pins asked for while a job ran: what the domain's state wants now. */
+static void apply_again(Manager *m, ManagedDomain *d) {
+        if (d->state == DOMAIN_PENDING)
+                apply_domain(m, d);
+        else if (d->state == DOMAIN_REFUSED || d->state == DOMAIN_FAILED)
+                apply_float(m, d);
+}
+
+static void apply_on_pinned(void *userdata, WorkerJob *job, bool ran) {
+        Manager *m = userdata;
+        VirtApply *a = (VirtApply *) job;
+        ManagedDomain *d = ran ? manager_find_uuid(m, a->uuid) : NULL;
+        if (d)
+                d->pinning = false;
+        /* A job of an earlier connection: the reconcile after the new one looks at the domain. */
+        if (d && a->gen == m->conn_gen && m->connected) {
+                if (a->r == 0) { /* live now, whatever comes next */
+                        placement_free(d->applied);
+                        d->applied = TAKE_PTR(a->pl);
+                }
+                if (d->pin_again) {
+                        d->pin_again = false;
+                        apply_again(m, d);
+                } else if (a->floating)
+                        apply_floated(m, d, a);
+                else
+                        apply_applied(m, d, a);
+                apply_settle(m, NULL, 0);
+        }
+        virt_apply_free(a);
 }
 
 static int apply_on_retry(sd_event_source *s, uint64_t usec, void *userdata) {

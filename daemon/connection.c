@@ -8,22 +8,25 @@
 
 #include "macro.h"
 #include "manager-internal.h"
-#include "pin.h"
 
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
 
 static void connection_schedule_reconnect(Manager *m);
 
+/* Events carry what libvirt knows without a call; what needs one (the XML, live pins, whether
+ * a crashed domain still runs) a worker reads, and the decision follows its answer. */
 static void connection_on_lifecycle(Manager *m, virDomainPtr dom, int event, int detail) {
         uint64_t t0 = manager_now_usec();
         const char *name = virDomainGetName(dom);
+        if (!name)
+                return;
         log_emit(&m->log, LOG_DEBUG, &(LogFields){ .domain = name, .action = "event", .vcpu = -1 },
                  "%s: lifecycle event %d detail %d", name, event, detail);
         switch (event) {
         case VIR_DOMAIN_EVENT_STARTED:
         case VIR_DOMAIN_EVENT_RESUMED:
-                domains_place(m, dom, t0, false);
+                domains_fetch(m, dom, FETCH_STARTED, t0);
                 break;
         case VIR_DOMAIN_EVENT_STOPPED: {
                 ManagedDomain *d = manager_find(m, name);
@@ -32,11 +35,7 @@ static void connection_on_lifecycle(Manager *m, virDomainPtr dom, int event, int
                 break;
         }
         case VIR_DOMAIN_EVENT_CRASHED:
-                if (virDomainIsActive(dom) == 0) {
-                        ManagedDomain *d = manager_find(m, name);
-                        if (d && !domains_awaiting_start(m, d))
-                                domains_release(m, d, "crashed");
-                }
+                domains_fetch(m, dom, FETCH_CRASHED, t0);
                 break;
         default: /* defined, undefined, suspended, shutdown in progress: nothing to place */
                 break;
@@ -119,7 +118,7 @@ static void connection_on_connected(Manager *m, const VirtMessage *msg) {
                 return;
         }
         if (manager_reconcile(m) < 0) {
-                connection_on_closed(m, "listing the domains failed");
+                connection_on_closed(m, "cannot list the domains");
                 return;
         }
         connection_notify_status(m);
@@ -153,58 +152,76 @@ void connection_on_virt(void *userdata, const VirtMessage *msg) {
                 connection_on_lifecycle(m, msg->dom, msg->event, msg->detail);
                 break;
         case VIRT_DEVICE:
-                domains_refresh(m, msg->dom);
+                domains_fetch(m, msg->dom, FETCH_REFRESH, manager_now_usec());
                 break;
         case VIRT_TUNABLE:
                 /* Pin and numatune changes echo kvmtuned's own calls (or an operator's, which it
                  * does not fight); only other tunables can mean the domain's shape changed. */
                 if (!msg->only_pins)
-                        domains_refresh(m, msg->dom);
+                        domains_fetch(m, msg->dom, FETCH_REFRESH, manager_now_usec());
                 break;
         default:
                 break;
         }
 }
 
+static void connection_on_listed(void *userdata, WorkerJob *job, bool ran);
+
 int manager_reconcile(Manager *m) {
         if (!m->conn)
                 return -ENOTCONN;
-        virDomainPtr *doms = NULL;
-        int n = virConnectListAllDomains(m->conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
-        if (n < 0)
-                return -EIO;
-        uint64_t t0 = manager_now_usec();
+        VirtList *l = virt_list_new(m->conn);
+        if (!l)
+                return -ENOMEM;
+        l->gen = m->conn_gen;
+        l->started_usec = manager_now_usec();
+        /* Listing waits for every domain, also one whose hook libvirtd is running: never on the
+         * loop, which must answer that hook. */
+        worker_submit(m->worker, &l->job, "", virt_list_run, connection_on_listed, m);
+        return 0;
+}
 
-        /* Released first, so what vanished frees its CPUs before anything new is placed. */
+static bool connection_listed(const VirtList *l, const char *uuid) {
+        for (int i = 0; i < l->n; i++) {
+                char u[VIR_UUID_STRING_BUFLEN];
+                if (virDomainGetUUIDString(l->doms[i], u) == 0 && strcmp(u, uuid) == 0)
+                        return true;
+        }
+        return false;
+}
+
+/* The running domains are known: what vanished is released first, so it frees its CPUs before
+ * anything new is placed; each running domain is then read (on a worker) to be placed, adopted or
+ * checked. Domains seen after the listing began are not judged by it. */
+static void connection_on_listed(void *userdata, WorkerJob *job, bool ran) {
+        Manager *m = userdata;
+        VirtList *l = (VirtList *) job;
+        if (!ran || l->gen != m->conn_gen || !m->connected) {
+                virt_list_free(l);
+                return;
+        }
+        if (l->n < 0) {
+                virt_list_free(l);
+                connection_on_closed(m, "listing the domains failed");
+                return;
+        }
         for (ManagedDomain *d = m->domains, *next; d; d = next) {
                 next = d->next;
-                bool running = false;
-                for (int i = 0; i < n && !running; i++) {
-                        char uuid[VIR_UUID_STRING_BUFLEN];
-                        running = virDomainGetUUIDString(doms[i], uuid) == 0 && strcmp(uuid, d->uuid) == 0;
-                }
-                if (!running && !domains_awaiting_start(m, d))
+                if (d->event_usec < l->started_usec && !connection_listed(l, d->uuid) && !domains_awaiting_start(m, d))
                         domains_release(m, d, "is no longer running");
         }
-        for (int i = 0; i < n; i++) {
-                ManagedDomain *d = manager_find(m, virDomainGetName(doms[i]));
+        for (int i = 0; i < l->n; i++) {
+                const char *name = virDomainGetName(l->doms[i]);
+                ManagedDomain *d = name ? manager_find(m, name) : NULL;
                 /* New, restored from the previous run, or admitted by the hook while we were away. */
                 if (!d || d->state == DOMAIN_ADMITTED || d->state == DOMAIN_PENDING || d->state == DOMAIN_RESTORED)
-                        domains_place(m, doms[i], t0, true);
-                else if (d->state == DOMAIN_PLACED && !m->opts.dry_run) {
-                        /* Still as kvmtuned pinned it? Else someone re-pinned it (libvirtd keeps
-                         * live pins across its restarts): not fought. */
-                        const Placement *pl = planner_find(m->planner, d->name);
-                        if (d->applied && domains_pins_differ(m, doms[i], d->applied))
-                                domains_respect_foreign_pins(m, d, doms[i]);
-                        else if (pl && !pin_matches(doms[i], pl, m->topology))
-                                apply_domain(m, d); /* a re-pin that has not run yet */
-                }
-                virDomainFree(doms[i]);
+                        domains_fetch(m, l->doms[i], FETCH_FOUND, l->started_usec);
+                else if (d->state == DOMAIN_PLACED && !m->opts.dry_run)
+                        domains_fetch(m, l->doms[i], FETCH_CHECK, l->started_usec);
         }
-        free(doms);
+        virt_list_free(l);
         host_release_orphan_reservations(m);
         apply_settle(m, NULL, 0);
         domains_schedule_admission_expiry(m); /* admissions whose wait ended while disconnected */
-        return 0;
+        connection_notify_status(m);
 }

@@ -16,17 +16,16 @@ void domains_refresh_memory(Manager *m) {
         (void) topology_refresh_memory(m->topology, m->tuning.sysfs); /* ENOMEM: the last figures stay */
 }
 
-/* The request of a running domain, from its live XML (also a transient domain's: orchestrators
- * start domains with createXML). Its pins are the user's, explicit, unless pins_ours says they
- * are the ones kvmtuned applied: then they are dropped. */
-static int domains_read_request(virDomainPtr dom, bool pins_ours, DomainRequest **ret_req, char **ret_error) {
-        _cleanup_free_ char *live = virDomainGetXMLDesc(dom, 0);
-        if (!live) {
-                *ret_error = strdup(virGetLastErrorMessage());
+/* The request of a running domain, from the live XML a worker read (also a transient domain's:
+ * orchestrators start domains with createXML). Its pins are the user's, explicit, unless
+ * pins_ours says they are the ones kvmtuned applied: then they are dropped. */
+static int domains_read_request(const VirtFetch *f, bool pins_ours, DomainRequest **ret_req, char **ret_error) {
+        if (!f->xml) {
+                *ret_error = strdup(f->error ? f->error : "cannot read its XML");
                 return -EIO;
         }
         _cleanup_(domain_freep) DomainRequest *req = NULL;
-        int r = domain_parse(live, strlen(live), &req, ret_error);
+        int r = domain_parse(f->xml, strlen(f->xml), &req, ret_error);
         if (r < 0)
                 return r;
         if (pins_ours) {
@@ -44,11 +43,16 @@ static bool domains_pins_ours(const ManagedDomain *d) {
         return d->applied || d->attempts > 0;
 }
 
-/* Whether dom's live pins differ from pl: only a difference libvirt showed counts, not a call that
- * failed (the domain busy with a job): that is looked at again next time. */
-bool domains_pins_differ(Manager *m, virDomainPtr dom, const Placement *pl) {
-        _cleanup_free_ char *error = NULL;
-        return pin_verify(dom, pl, m->topology, &error) == -ESTALE;
+/* Whether the live pins the worker read differ from what kvmtuned applied last: only a
+ * difference libvirt showed counts, not a call that failed (the domain busy with a job), and
+ * not one a pin job of kvmtuned's made since the read began. */
+static bool domains_pins_differ(const ManagedDomain *d, const VirtFetch *f) {
+        return f->applied_differs == 1 && f->seq == d->pin_seq && !d->pinning;
+}
+
+/* Whether the live pins the worker read are pl's (pl as it is now, not only as when asked). */
+static bool domains_pins_match(const VirtFetch *f, const Placement *pl) {
+        return f->plan_matches == 1 && f->plan && placement_pins_equal(f->plan, pl);
 }
 
 /* Pins that changed after kvmtuned verified its own were set by an operator or an orchestrator:
@@ -64,12 +68,12 @@ static void domains_log_foreign_pins(Manager *m, const ManagedDomain *d) {
  * *ret_pins_ours: whether its live pins are kvmtuned's, not someone else's), or negative errno
  * when the domain's XML cannot be read: its booking stays (the domain still runs on those CPUs)
  * and the next reconcile tries again. */
-static int domains_adopt_restored(Manager *m, ManagedDomain *d, virDomainPtr dom, bool *ret_pins_ours) {
+static int domains_adopt_restored(Manager *m, ManagedDomain *d, const VirtFetch *f, bool *ret_pins_ours) {
         _cleanup_free_ char *error = NULL, *why = NULL;
         const Placement *pl = planner_find(m->planner, d->name);
         bool self = pl && pl->adopted; /* it pinned itself: its live pins are its own */
         *ret_pins_ours = !self;
-        int r = domains_read_request(dom, !self, &d->req, &error);
+        int r = domains_read_request(f, !self, &d->req, &error);
         if (r < 0) {
                 log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
                          "%s: cannot read its XML (%s); its previous placement stays booked", d->name,
@@ -77,7 +81,7 @@ static int domains_adopt_restored(Manager *m, ManagedDomain *d, virDomainPtr dom
                 return r;
         }
         d->req->memory_use = MEMORY_USE_ALL; /* running since before this run */
-        if (d->applied && !m->opts.dry_run && domains_pins_differ(m, dom, d->applied)) {
+        if (d->applied && !m->opts.dry_run && domains_pins_differ(d, f)) {
                 domains_log_foreign_pins(m, d); /* verified before the restart, changed since: not by kvmtuned */
                 *ret_pins_ours = false;
                 return 0;
@@ -91,7 +95,7 @@ static int domains_adopt_restored(Manager *m, ManagedDomain *d, virDomainPtr dom
                                  d->name, pl->cls->name);
                 return 0;
         }
-        if (!pl->adopted && !m->opts.dry_run && !pin_matches(dom, pl, m->topology))
+        if (!pl->adopted && !m->opts.dry_run && !domains_pins_match(f, pl))
                 apply_domain(m, d); /* never finished, or the plan moved on (a smaller shared pool) */
         else
                 manager_transition(m, d, pl->adopted ? EVENT_PINS_ITSELF : EVENT_VERIFIED, NULL);
@@ -121,7 +125,7 @@ static void domains_plan(Manager *m, ManagedDomain *d) {
 
 /* An admitted domain started (or a pending one is there again): its pins follow, unless it
  * pins itself. */
-static void domains_start(Manager *m, ManagedDomain *d, virDomainPtr dom, uint64_t event_usec) {
+static void domains_start(Manager *m, ManagedDomain *d, const VirtFetch *f, uint64_t event_usec) {
         const Placement *pl = planner_find(m->planner, d->name);
         d->event_usec = event_usec; /* the admission's wait is over */
         if (d->state == DOMAIN_ADMITTED) {
@@ -133,7 +137,7 @@ static void domains_start(Manager *m, ManagedDomain *d, virDomainPtr dom, uint64
         if (!pl || pl->adopted)
                 return;
         _cleanup_free_ char *error = NULL;
-        if (!d->req && domains_read_request(dom, false, &d->req, &error) < 0) /* admitted before a restart */
+        if (!d->req && domains_read_request(f, false, &d->req, &error) < 0) /* admitted before a restart */
                 log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = d->name, .action = "read", .vcpu = -1 },
                          "%s: cannot read its XML (%s); its admitted placement is applied as saved", d->name,
                          error ? error : "unknown error");
@@ -141,14 +145,11 @@ static void domains_start(Manager *m, ManagedDomain *d, virDomainPtr dom, uint64
         apply_settle(m, NULL, 0); /* re-pins its admission noted, if not done yet */
 }
 
-/* Places a running domain seen at event_usec. found_running: a reconcile found it (it may have
- * run for long: its memory counts as in use), else its start was just seen (hugepages taken,
- * small pages still to come: those are checked). */
-void domains_place(Manager *m, virDomainPtr dom, uint64_t event_usec, bool found_running) {
-        char uuid[VIR_UUID_STRING_BUFLEN];
-        const char *name = virDomainGetName(dom);
-        if (!name || virDomainGetUUIDString(dom, uuid) < 0)
-                return;
+/* Places a running domain a worker read, seen at event_usec. found_running: a reconcile found it
+ * (it may have run for long: its memory counts as in use), else its start was just seen
+ * (hugepages taken, small pages still to come: those are checked). */
+static void domains_place(Manager *m, const VirtFetch *f, uint64_t event_usec, bool found_running) {
+        const char *name = f->name, *uuid = f->uuid;
         ManagedDomain *d = manager_find(m, name);
         bool same = d && strcmp(d->uuid, uuid) == 0;
         if (same && d->state == DOMAIN_ADMITTED && (d->replan_at_start || !planner_find(m->planner, name))) {
@@ -161,14 +162,14 @@ void domains_place(Manager *m, virDomainPtr dom, uint64_t event_usec, bool found
                  * domain (no retry due) is applied again. Else already managed (RESUMED, or a
                  * reconcile after a reconnect). */
                 if (d->state == DOMAIN_ADMITTED || (d->state == DOMAIN_PENDING && !d->attempts))
-                        domains_start(m, d, dom, event_usec);
+                        domains_start(m, d, f, event_usec);
                 return;
         }
         _cleanup_(apply_free_snapshotp) hwloc_bitmap_t *before = apply_snapshot_shared(m);
         bool ours = false; /* a domain kvmtuned never pinned: its live pins are the user's */
         if (same) { /* restored from the previous run */
                 d->event_usec = event_usec;
-                int r = domains_adopt_restored(m, d, dom, &ours);
+                int r = domains_adopt_restored(m, d, f, &ours);
                 if (r != 0) {
                         apply_settle(m, before, 0);
                         return;
@@ -182,7 +183,7 @@ void domains_place(Manager *m, virDomainPtr dom, uint64_t event_usec, bool found
         if (!d)
                 return;
         _cleanup_free_ char *error = NULL;
-        if (domains_read_request(dom, ours, &d->req, &error) < 0) {
+        if (domains_read_request(f, ours, &d->req, &error) < 0) {
                 manager_transition(m, d, EVENT_GIVE_UP, error ? error : "cannot read its XML");
                 log_emit(&m->log, LOG_ERR, &(LogFields){ .domain = name, .action = "read", .vcpu = -1 }, "%s: %s", name,
                          d->error);
@@ -296,13 +297,13 @@ static void domains_replan(Manager *m, ManagedDomain *d, DomainRequest *now) {
 }
 
 /* Devices, vCPUs or iothreads changed: re-place when the shape it was planned for changed. */
-void domains_refresh(Manager *m, virDomainPtr dom) {
-        ManagedDomain *d = manager_find(m, virDomainGetName(dom));
+static void domains_refresh(Manager *m, const VirtFetch *f) {
+        ManagedDomain *d = manager_find(m, f->name);
         if (!d || !d->req || d->state == DOMAIN_ADMITTED) /* not started: nothing runs to re-place */
                 return;
         _cleanup_(domain_freep) DomainRequest *now = NULL;
         _cleanup_free_ char *error = NULL;
-        if (domains_read_request(dom, domains_pins_ours(d), &now, &error) < 0)
+        if (domains_read_request(f, domains_pins_ours(d), &now, &error) < 0)
                 return;
         bool same = now->vcpus == d->req->vcpus && now->n_iothreads == d->req->n_iothreads &&
                     now->n_hostdevs == d->req->n_hostdevs &&
@@ -316,11 +317,75 @@ void domains_refresh(Manager *m, virDomainPtr dom) {
 }
 
 /* A placed domain whose live pins are no longer kvmtuned's: planned again as pinning itself. */
-void domains_respect_foreign_pins(Manager *m, ManagedDomain *d, virDomainPtr dom) {
+static void domains_respect_foreign_pins(Manager *m, ManagedDomain *d, const VirtFetch *f) {
         _cleanup_(domain_freep) DomainRequest *now = NULL;
         _cleanup_free_ char *error = NULL;
         domains_log_foreign_pins(m, d);
-        if (domains_read_request(dom, false, &now, &error) < 0)
+        if (domains_read_request(f, false, &now, &error) < 0)
                 return; /* kept as it is; the next reconcile looks again */
         domains_replan(m, d, TAKE_PTR(now));
+}
+
+static void domains_on_fetched(void *userdata, WorkerJob *job, bool ran);
+
+/* Asks a worker to read the running domain dom (its XML, and whether its live pins are still
+ * what kvmtuned applied and what the plan says); the answer comes in domains_on_fetched. */
+void domains_fetch(Manager *m, virDomainPtr dom, FetchPurpose purpose, uint64_t event_usec) {
+        const char *name = virDomainGetName(dom);
+        ManagedDomain *d = name ? manager_find(m, name) : NULL;
+        const Placement *plan = d && !m->opts.dry_run ? planner_find(m->planner, d->name) : NULL;
+        VirtFetch *f = virt_fetch_new(dom, d && !m->opts.dry_run ? d->applied : NULL, plan, m->topology->n_nodes,
+                                      m->topology->max_os_cpu + 1);
+        if (!f)
+                return; /* ENOMEM: the next reconcile looks again */
+        f->gen = m->conn_gen;
+        f->event_usec = event_usec;
+        f->purpose = (int) purpose;
+        f->seq = d ? d->pin_seq : 0;
+        worker_submit(m->worker, &f->job, f->uuid, virt_fetch_run, domains_on_fetched, m);
+}
+
+/* A reconcile found d placed: its pins changed by someone else are respected, pins that lag
+ * behind the plan (a re-pin that has not run yet) are applied. */
+static void domains_check(Manager *m, const VirtFetch *f) {
+        ManagedDomain *d = manager_find(m, f->name);
+        if (!d || strcmp(d->uuid, f->uuid) != 0 || d->state != DOMAIN_PLACED || m->opts.dry_run)
+                return;
+        const Placement *pl = planner_find(m->planner, d->name);
+        if (d->applied && domains_pins_differ(d, f))
+                domains_respect_foreign_pins(m, d, f);
+        else if (pl && f->plan_matches == 0 && !d->pinning)
+                apply_domain(m, d);
+}
+
+static void domains_on_fetched(void *userdata, WorkerJob *job, bool ran) {
+        Manager *m = userdata;
+        _cleanup_(virt_fetch_freep) VirtFetch *f = (VirtFetch *) job;
+        /* Not for a connection that is gone (the reconcile after the new one reads again), nor for
+         * a domain that stopped meanwhile (its STOPPED event releases it). */
+        if (!ran || f->gen != m->conn_gen || !m->connected)
+                return;
+        if (f->purpose == FETCH_CRASHED) {
+                ManagedDomain *d = manager_find(m, f->name);
+                if (f->active == 0 && d && strcmp(d->uuid, f->uuid) == 0 && !domains_awaiting_start(m, d))
+                        domains_release(m, d, "crashed");
+                return;
+        }
+        if (f->active == 0)
+                return;
+        switch ((FetchPurpose) f->purpose) {
+        case FETCH_STARTED:
+        case FETCH_FOUND:
+                domains_place(m, f, f->event_usec, f->purpose == FETCH_FOUND);
+                break;
+        case FETCH_CHECK:
+                domains_check(m, f);
+                apply_settle(m, NULL, 0);
+                break;
+        case FETCH_REFRESH:
+                domains_refresh(m, f);
+                break;
+        default:
+                break;
+        }
 }

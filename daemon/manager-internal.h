@@ -4,6 +4,7 @@
 #pragma once
 
 #include "manager.h"
+#include "virt-jobs.h"
 
 #define ADMITTED_NOTE "admitted by the prepare hook; its pins follow when it starts"
 
@@ -14,13 +15,13 @@ typedef enum SettleFlags {
         SETTLE_RESET_HOST = 1 << 1, /* the configuration changed: every actuator applies afresh */
 } SettleFlags;
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(virDomainPtr, virDomainFree)
 
 /* manager.c: the daemon's Manager: its lifetime (new, start, run, free), the journal of original settings,
  * signals, the control socket's dispatch. */
 uint64_t manager_now_usec(void);
 void manager_forget(Manager *m, ManagedDomain *d); /* its record and the placement it owns */
 void manager_set_error(ManagedDomain *d, const char *error);
+ManagedDomain *manager_find_uuid(Manager *m, const char *uuid);
 void manager_transition(Manager *m, ManagedDomain *d, DomainEvent event, const char *error);
 ManagedDomain *manager_new_record(Manager *m, const char *name, const char *uuid, uint64_t event_usec);
 
@@ -33,7 +34,7 @@ void allocations_restore(Manager *m);
 
 /* apply.c: the apply step: a domain's pins through libvirt and read back, retries, floating, re-pins of
  * shared domains, and apply_settle() that ends every change. */
-int apply_float(Manager *m, ManagedDomain *d);
+void apply_float(Manager *m, ManagedDomain *d);
 void apply_domain(Manager *m, ManagedDomain *d);
 hwloc_bitmap_t *apply_snapshot_shared(Manager *m);
 void apply_free_snapshot(hwloc_bitmap_t *sets);
@@ -49,14 +50,20 @@ void host_release_orphan_reservations(Manager *m);
 /* domains.c: domains coming and going: planning, a start, adoption after a restart, release, admissions
  * that never start, re-planning. */
 void domains_refresh_memory(Manager *m);
-bool domains_pins_differ(Manager *m, virDomainPtr dom, const Placement *pl);
-void domains_place(Manager *m, virDomainPtr dom, uint64_t event_usec, bool found_running);
+/* Why a running domain is read (domains_fetch), and so what follows the read. */
+typedef enum FetchPurpose {
+        FETCH_STARTED, /* its start (or resume) was seen: placed */
+        FETCH_FOUND, /* a reconcile found it running, not placed: placed or adopted */
+        FETCH_CHECK, /* a reconcile found it placed: its pins still kvmtuned's and the plan's? */
+        FETCH_CRASHED, /* a crash event: released if it no longer runs */
+        FETCH_REFRESH, /* devices or tunables changed: placed again if its shape changed */
+} FetchPurpose;
+void domains_fetch(Manager *m, virDomainPtr dom, FetchPurpose purpose, uint64_t event_usec);
 bool domains_admitted_unstarted(const ManagedDomain *d);
 bool domains_awaiting_start(const Manager *m, const ManagedDomain *d);
 void domains_release(Manager *m, ManagedDomain *d, const char *why);
 void domains_schedule_admission_expiry(Manager *m);
-void domains_refresh(Manager *m, virDomainPtr dom);
-void domains_respect_foreign_pins(Manager *m, ManagedDomain *d, virDomainPtr dom);
+
 
 /* connection.c: the libvirt connection: lifecycle events, connecting and reconnecting, and the reconcile
  * that follows a connection. */

@@ -39,6 +39,17 @@ ManagedDomain *manager_find(Manager *m, const char *name) {
         return NULL;
 }
 
+ManagedDomain *manager_find_uuid(Manager *m, const char *uuid) {
+        for (ManagedDomain *d = m->domains; d; d = d->next)
+                if (strcmp(d->uuid, uuid) == 0)
+                        return d;
+        return NULL;
+}
+
+bool manager_busy(const Manager *m) {
+        return m->worker && worker_pending(m->worker) > 0;
+}
+
 static void domain_entry_free(ManagedDomain *d) {
         stats_free(d->stats);
         free(d->name);
@@ -318,6 +329,11 @@ int manager_new(const ManagerOptions *opts, Manager **ret_manager) {
                 fprintf(stderr, "kvmtuned: cannot start libvirt's event loop: %s\n", strerror(-r));
                 return r;
         }
+        r = worker_new(m->event, MANAGER_WORKERS, &m->worker);
+        if (r < 0) {
+                fprintf(stderr, "kvmtuned: cannot start its worker threads: %s\n", strerror(-r));
+                return r;
+        }
         ControlLimits limits = CONTROL_LIMITS_DEFAULT, hook_limits = CONTROL_LIMITS_DEFAULT;
         hook_limits.mode = 0600;
         hook_limits.max_clients = 16; /* libvirtd runs one hook per domain operation */
@@ -443,6 +459,7 @@ void manager_free(Manager *m) {
         control_free(m->hook_control);
         metrics_free(m->metrics);
         sd_event_source_disable_unref(m->stats_source);
+        worker_free(m->worker, MANAGER_WORKER_STOP_USEC); /* results now are of no use */
         connection_disconnect(m);
         virtloop_free(m->virt);
         sd_event_source_disable_unref(m->reconnect_source);

@@ -17,6 +17,7 @@
 #include "lifecycle.h"
 #include "libvirt-loop.h"
 #include "tuning.h"
+#include "worker.h"
 #include "domain.h"
 #include "log.h"
 #include "metrics.h"
@@ -27,6 +28,11 @@
 #define MANAGER_RUNTIME_DIR "/run/kvmtuned"
 #define MANAGER_STATE_DIR "/var/lib/kvmtuned"
 #define MANAGER_HOOK_PATH "/etc/libvirt/hooks/qemu.d/kvmtuned"
+/* libvirt calls in flight at once: libvirtd serves 5 requests of one client at a time
+ * (max_client_requests); one is left for the calls of the connection itself. */
+#define MANAGER_WORKERS 4
+/* How long a stop waits for a libvirt call under way (libvirt's own job timeout is 30 s). */
+#define MANAGER_WORKER_STOP_USEC (2 * 1000 * 1000ULL)
 
 typedef struct ManagerOptions {
         const char *config_path; /* NULL: /etc/kvmtuned/kvmtuned.conf when it exists */
@@ -60,6 +66,9 @@ typedef struct ManagedDomain {
         bool replan_at_start; /* admitted, then a reload changed what its policy gives it: its
                                * admission stands, and it is placed afresh when it starts */
         uint64_t pin_usec; /* from then to verified pins; 0 until done */
+        bool pinning; /* a pin job (apply or float) is with a worker */
+        bool pin_again; /* pins were asked for while it was: decided afresh when it ends */
+        unsigned pin_seq; /* pin jobs submitted: a read begun before the last knows older pins */
         DomainStats *stats; /* steal and memory locality, once the collector saw it */
         struct ManagedDomain *next;
 } ManagedDomain;
@@ -81,6 +90,7 @@ typedef struct Manager {
         ActuatorMemo memos[ACTUATOR_COUNT]; /* what each actuator applied last (by ActuatorId) */
 
         VirtLoop *virt; /* libvirt's event thread and connection attempts */
+        Worker *worker; /* libvirt calls: never on the loop */
         virConnectPtr conn; /* owned by virt; NULL until an attempt succeeded */
         unsigned conn_gen; /* the attempt conn came from: messages of other ones are stale */
         unsigned closed_gen; /* an attempt whose connection closed before it was reported */
@@ -135,8 +145,13 @@ int manager_run(Manager *m);
  * only a restart applies (DryRun, Metrics, URI), which keep their running values. */
 int manager_reload(Manager *m, char **ret_errors, char **ret_restart);
 
-/* Lists running domains, adopts or places what is not managed, releases what vanished. */
+/* Lists running domains (on a worker), then adopts or places what is not managed and releases
+ * what vanished. Returns 0 when the listing is under way, -ENOTCONN or -ENOMEM. */
 int manager_reconcile(Manager *m);
+
+/* Whether work is under way that will change the state without a new event: libvirt calls
+ * with the workers, or their results not yet handled (tests wait for this to end). */
+bool manager_busy(const Manager *m);
 
 /* Status, domains and explain replies as the control socket sends them. NULL on ENOMEM. */
 json_object *manager_status_json(Manager *m);

@@ -14,7 +14,6 @@
 
 typedef struct PinContext {
         virDomainPtr dom;
-        const Topology *t;
         int maplen;
         unsigned flags; /* pin_live_flags() of the domain's connection */
         unsigned char *map;
@@ -62,7 +61,7 @@ static int get_nodeset(PinContext *c, hwloc_bitmap_t set) {
         int n = 8;
         hwloc_bitmap_zero(set);
         if (virDomainGetNumaParameters(c->dom, params, &n, c->flags) < 0)
-                        return fail(c, "read numatune");
+                return fail(c, "read numatune");
         int r = 0;
         for (int i = 0; i < n; i++)
                 if (strcmp(params[i].field, VIR_DOMAIN_NUMA_NODESET) == 0 && params[i].type == VIR_TYPED_PARAM_STRING &&
@@ -93,7 +92,7 @@ static int set_numa(PinContext *c, const Placement *pl) {
         virTypedParameter param = { .field = VIR_DOMAIN_NUMA_NODESET, .type = VIR_TYPED_PARAM_STRING };
         param.value.s = nodes;
         if (virDomainSetNumaParameters(c->dom, &param, 1, c->flags) < 0)
-                        return fail(c, "numatune nodeset %s", nodes);
+                return fail(c, "numatune nodeset %s", nodes);
         return 0;
 }
 
@@ -101,17 +100,17 @@ static int apply(PinContext *c, const Placement *pl) {
         for (unsigned i = 0; i < pl->n_vcpus; i++) {
                 to_map(c, pl->vcpus[i].cpus);
                 if (virDomainPinVcpuFlags(c->dom, pl->vcpus[i].vcpu, c->map, c->maplen, c->flags) < 0)
-                                return fail(c, "pin vCPU %u", pl->vcpus[i].vcpu);
+                        return fail(c, "pin vCPU %u", pl->vcpus[i].vcpu);
         }
         if (!hwloc_bitmap_iszero(pl->emulator)) {
                 to_map(c, pl->emulator);
                 if (virDomainPinEmulator(c->dom, c->map, c->maplen, c->flags) < 0)
-                                return fail(c, "pin emulator");
+                        return fail(c, "pin emulator");
         }
         for (unsigned i = 0; i < pl->n_iothreads; i++) {
                 to_map(c, pl->iothreads[i].cpus);
                 if (virDomainPinIOThread(c->dom, pl->iothreads[i].id, c->map, c->maplen, c->flags) < 0)
-                                return fail(c, "pin iothread %u", pl->iothreads[i].id);
+                        return fail(c, "pin iothread %u", pl->iothreads[i].id);
         }
         return set_numa(c, pl);
 }
@@ -132,7 +131,7 @@ static int verify(PinContext *c, const Placement *pl) {
                 return -ENOMEM;
         int n;
         if ((n = virDomainGetVcpuPinInfo(c->dom, (int) pl->n_vcpus, maps, c->maplen, c->flags)) < 0)
-                        return fail(c, "read vCPU pins");
+                return fail(c, "read vCPU pins");
         for (unsigned i = 0; i < pl->n_vcpus; i++) {
                 unsigned v = pl->vcpus[i].vcpu;
                 if ((int) v >= n)
@@ -146,7 +145,7 @@ static int verify(PinContext *c, const Placement *pl) {
         }
         if (!hwloc_bitmap_iszero(pl->emulator)) {
                 if (virDomainGetEmulatorPinInfo(c->dom, c->map, c->maplen, c->flags) < 0)
-                                return fail(c, "read emulator pin");
+                        return fail(c, "read emulator pin");
                 from_map(c, c->map, got);
                 if (!hwloc_bitmap_isequal(got, pl->emulator))
                         return differs(c, "emulator", pl->emulator, got);
@@ -162,7 +161,7 @@ static int verify(PinContext *c, const Placement *pl) {
                 virDomainIOThreadInfoPtr *info = NULL;
                 int ni;
                 if ((ni = virDomainGetIOThreadInfo(c->dom, &info, c->flags)) < 0)
-                                return fail(c, "read iothread pins");
+                        return fail(c, "read iothread pins");
                 int r = 0;
                 for (unsigned i = 0; i < pl->n_iothreads && r == 0; i++) {
                         bool found = false;
@@ -196,11 +195,10 @@ unsigned pin_live_flags(const char *driver) {
         return driver && strcasecmp(driver, "TEST") == 0 ? VIR_DOMAIN_AFFECT_CURRENT : VIR_DOMAIN_AFFECT_LIVE;
 }
 
-static int with_context(virDomainPtr dom, const Placement *pl, const Topology *t, char **ret_error, bool do_apply) {
+static int with_context(virDomainPtr dom, const Placement *pl, unsigned cpus, char **ret_error, bool do_apply) {
         *ret_error = NULL;
         PinContext c = { .dom = dom,
-                         .t = t,
-                         .maplen = VIR_CPU_MAPLEN(t->max_os_cpu + 1),
+                         .maplen = VIR_CPU_MAPLEN((int) cpus),
                          .flags = pin_live_flags(virConnectGetType(virDomainGetConnect(dom))),
                          .error = ret_error };
         _cleanup_free_ unsigned char *map = calloc(1, (size_t) c.maplen);
@@ -213,15 +211,15 @@ static int with_context(virDomainPtr dom, const Placement *pl, const Topology *t
         return r;
 }
 
-int pin_apply(virDomainPtr dom, const Placement *pl, const Topology *t, char **ret_error) {
-        return with_context(dom, pl, t, ret_error, true);
+int pin_apply(virDomainPtr dom, const Placement *pl, unsigned cpus, char **ret_error) {
+        return with_context(dom, pl, cpus, ret_error, true);
 }
 
-int pin_verify(virDomainPtr dom, const Placement *pl, const Topology *t, char **ret_error) {
-        return with_context(dom, pl, t, ret_error, false);
+int pin_verify(virDomainPtr dom, const Placement *pl, unsigned cpus, char **ret_error) {
+        return with_context(dom, pl, cpus, ret_error, false);
 }
 
-bool pin_matches(virDomainPtr dom, const Placement *pl, const Topology *t) {
+bool pin_matches(virDomainPtr dom, const Placement *pl, unsigned cpus) {
         _cleanup_free_ char *error = NULL;
-        return pin_verify(dom, pl, t, &error) == 0;
+        return pin_verify(dom, pl, cpus, &error) == 0;
 }

@@ -1570,6 +1570,24 @@ static hwloc_bitmap_t dup_or_empty(hwloc_const_bitmap_t set) {
         return set ? hwloc_bitmap_dup(set) : hwloc_bitmap_alloc();
 }
 
+static bool bitmap_equal(hwloc_const_bitmap_t a, hwloc_const_bitmap_t b) {
+        return (!a || hwloc_bitmap_iszero(a)) ? (!b || hwloc_bitmap_iszero(b)) : b && hwloc_bitmap_isequal(a, b);
+}
+
+bool placement_pins_equal(const Placement *a, const Placement *b) {
+        if (a->n_vcpus != b->n_vcpus || a->n_iothreads != b->n_iothreads || a->memory_mode != b->memory_mode ||
+            !bitmap_equal(a->emulator, b->emulator) || !bitmap_equal(a->memory_nodes, b->memory_nodes))
+                return false;
+        for (unsigned i = 0; i < a->n_vcpus; i++)
+                if (a->vcpus[i].vcpu != b->vcpus[i].vcpu || !bitmap_equal(a->vcpus[i].cpus, b->vcpus[i].cpus))
+                        return false;
+        for (unsigned i = 0; i < a->n_iothreads; i++)
+                if (a->iothreads[i].id != b->iothreads[i].id ||
+                    !bitmap_equal(a->iothreads[i].cpus, b->iothreads[i].cpus))
+                        return false;
+        return true;
+}
+
 Placement *placement_copy(const Placement *spec, unsigned n_nodes) {
         _cleanup_(placement_freep) Placement *pl = placement_new(spec->name, n_nodes);
         if (!pl || (spec->reason && !(pl->reason = strdup(spec->reason))))

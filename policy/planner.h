@@ -125,6 +125,10 @@ Placement *placement_new(const char *name, unsigned n_nodes);
  * (cls NULL: a copy may outlive the configuration); NULL on ENOMEM. */
 Placement *placement_copy(const Placement *spec, unsigned n_nodes);
 
+/* Whether a and b pin the same way: every vCPU, the emulator and every iothread on the same
+ * CPUs, memory of the same mode on the same nodes. */
+bool placement_pins_equal(const Placement *a, const Placement *b);
+
 /* Frees a placement the caller owns (a spec); the planner frees its own on release. */
 void placement_free(Placement *pl);
 

@@ -77,10 +77,11 @@ static ManagerOptions fixture_options(void) {
                                  .procfs = fx.d.procfs };
 }
 
-/* Runs m's event loop until cond holds or 5 s pass. */
+/* Runs m's event loop until cond holds and the libvirt calls it made meanwhile are answered and
+ * handled, or 5 s pass. */
 static bool pump_manager_until(Manager *m, bool (*cond)(void *), void *arg) {
         for (int i = 0; i < 500; i++) {
-                if (cond(arg))
+                if (cond(arg) && !manager_busy(m))
                         return true;
                 sd_event_run(m->event, 10000);
         }
@@ -89,6 +90,18 @@ static bool pump_manager_until(Manager *m, bool (*cond)(void *), void *arg) {
 
 static bool pump_until(bool (*cond)(void *), void *arg) {
         return pump_manager_until(fx.m, cond, arg);
+}
+
+/* Delivers what is queued for the loop (messages from libvirt's thread), and waits (up to 5 s)
+ * for the libvirt calls that follow them. */
+static void drain(void) {
+        for (int i = 0; i < 500; i++) {
+                while (sd_event_run(fx.m->event, 0) > 0)
+                        ;
+                if (!manager_busy(fx.m))
+                        return;
+                sd_event_run(fx.m->event, 10000);
+        }
 }
 
 static bool is_connected(void *m) {
@@ -340,6 +353,7 @@ static void test_reload(void **state) {
         memcpy(p, "Overcommit=3", 12);
         fixture_write(fx.d.root, "policy.d/50-test.conf", changed);
         assert_int_equal(manager_reload(fx.m, &errors, NULL), 0);
+        drain(); /* the re-pins it asked for */
         assert_true(config_find_class(fx.m->config, "vdi")->overcommit == 3);
         char *keep_after = vcpu_pins(keep, 0);
         assert_string_equal(keep_before, keep_after);
@@ -631,12 +645,6 @@ static int count_ded_s_stopped(virConnectPtr conn, virDomainPtr dom, int event, 
 
 static bool is_positive(void *count) {
         return __atomic_load_n((int *) count, __ATOMIC_ACQUIRE) > 0;
-}
-
-/* Delivers what is queued for the loop (messages from libvirt's thread) without waiting. */
-static void drain(void) {
-        while (sd_event_run(fx.m->event, 0) > 0)
-                ;
 }
 
 /* libvirt delivers events late: the STOPPED event of a domain's previous run may come after the
@@ -1368,6 +1376,7 @@ static void test_replanned_running_domain_keeps_its_memory(void **state) {
         write_meminfo(0, 1024, 0); /* its guest touched its memory */
         char *errors = NULL;
         reload_ded_without_locality();
+        drain();
         ManagedDomain *d = manager_find(fx.m, "ded-big");
         print_message("after a reload that places it again: %s (%s)\n", d ? lifecycle_state_name(d->state) : "gone",
                       d && d->error ? d->error : "");
