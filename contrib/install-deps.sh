@@ -15,6 +15,8 @@ packages=(
   # installs it into a fresh Debian 12 made with debootstrap
   bc curl dbus-daemon python3-dbusmock prometheus groff-base
   dpkg-dev debhelper lintian debootstrap
+  # clang builds the fuzz targets with libFuzzer (tests/fuzz/fuzz.sh, ctest -L fuzz)
+  clang libclang-rt-dev
   # the host lab boots a Debian 12 image under QEMU from an overlay disk
   qemu-utils e2fsprogs
 )
