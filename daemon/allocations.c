@@ -3,6 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crash.h"
 #include "json-field.h"
 #include "kfile.h"
 #include "macro.h"
@@ -12,9 +13,11 @@
 
 #define ALLOCATIONS_VERSION 1 /* the allocations file's format; a file without one is version 1 */
 
+#define ALLOCATIONS_COALESCE_USEC (5 * 1000)
+
 /* Writes what is placed to runtime_dir/allocations.json (write, fsync, rename), so a restarted
  * kvmtuned adopts exactly this instead of planning again. */
-static void allocations_write(Manager *m) {
+static void allocations_write_file(Manager *m) {
         _cleanup_(json_object_putp) json_object *root = json_object_new_object();
         json_object *list = json_object_new_array();
         if (!root || !list) {
@@ -26,7 +29,7 @@ static void allocations_write(Manager *m) {
         for (ManagedDomain *d = m->domains; d; d = d->next) {
                 const Placement *pl = planner_find(m->planner, d->name);
                 json_object *o = pl && pl->admitted ? persist_placement(pl, d->uuid, m->topology) : NULL;
-                if (!o && d->applied && (o = json_object_new_object())) {
+                if (!o && (d->applied || d->pinning) && (o = json_object_new_object())) {
                         /* Refused or failed, floated by kvmtuned: only which pins are its own. */
                         json_object_object_add(o, "name", json_object_new_string(d->name));
                         json_object_object_add(o, "uuid", json_object_new_string(d->uuid));
@@ -37,6 +40,8 @@ static void allocations_write(Manager *m) {
                         json_object_object_add(o, "awaiting_start", json_object_new_boolean(true));
                 if (o && d->applied) /* what kvmtuned pinned, not what the domain's XML did */
                         json_object_object_add(o, "applied", persist_placement(d->applied, NULL, m->topology));
+                if (o && d->pinning) /* its live pins may be kvmtuned's, half made: written first */
+                        json_object_object_add(o, "applying", json_object_new_boolean(true));
                 if (o)
                         json_object_array_add(list, o);
         }
@@ -50,25 +55,43 @@ static void allocations_write(Manager *m) {
         }
         fputs(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN), f);
         fputc('\n', f);
-        fflush(f);
-        fsync(fileno(f));
-        if (fclose(f) != 0 || rename(tmp, m->allocations_path) < 0)
+        /* A full or read-only disk: the last complete file stays, and the next change tries again. */
+        bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+        if (fclose(f) != 0 || !ok || rename(tmp, m->allocations_path) < 0) {
                 log_emit(&m->log, LOG_WARNING, LOG_NO_FIELDS, "cannot write %s: %m", m->allocations_path);
+                unlink(tmp);
+                return;
+        }
+        crash_point("saved");
 }
 
-static int allocations_on_save(sd_event_source *s, void *userdata) {
+/* The file, then the pin jobs it announces (whether it could be written or not: a full /run must
+ * not stop pinning). */
+static void allocations_write(Manager *m) {
+        allocations_write_file(m);
+        apply_start_queued(m);
+}
+
+static int allocations_on_save(sd_event_source *s, uint64_t usec, void *userdata) {
         (void) s;
+        (void) usec;
         allocations_write(userdata);
         return 0;
 }
 
-/* The allocations file is written once the changes of this loop iteration are done: a start
- * that places N domains writes it once, not N times (N fsyncs of up to N entries). */
+/* The allocations file is written once the changes of a burst are done (what the workers read
+ * for a start of N domains comes back over a few turns of the loop): a few times, not N times
+ * (N fsyncs of up to N entries). Pin jobs wait for it, a few milliseconds. */
 void allocations_save(Manager *m) {
-        if (!m->save_source && sd_event_add_defer(m->event, &m->save_source, allocations_on_save, m) < 0) {
+        int enabled = SD_EVENT_OFF;
+        if (m->save_source && sd_event_source_get_enabled(m->save_source, &enabled) >= 0 && enabled != SD_EVENT_OFF)
+                return; /* one is due already */
+        if (!m->save_source && sd_event_add_time(m->event, &m->save_source, CLOCK_MONOTONIC, 0, 0,
+                                                 allocations_on_save, m) < 0) {
                 allocations_write(m);
                 return;
         }
+        sd_event_source_set_time(m->save_source, manager_now_usec() + ALLOCATIONS_COALESCE_USEC);
         sd_event_source_set_enabled(m->save_source, SD_EVENT_ONESHOT);
 }
 
@@ -127,9 +150,18 @@ static void allocations_restore_entry(Manager *m, size_t i, json_object *entry) 
                          "entry %zu of the allocations file repeats an earlier one: dropped", i);
                 return;
         }
+        /* Killed while it pinned the domain: its live pins are kvmtuned's, whichever of the old and
+         * new ones they are, and none of them are compared with what it applied before. */
+        json_object *applying = json_field(entry, "applying", json_type_boolean);
+        bool midway = applying && json_object_get_boolean(applying);
+        const char *known = applied ? applied->name : name ? json_object_get_string(name) : NULL;
+        if (midway) {
+                placement_free(applied);
+                applied = NULL;
+        }
         json_object *floating = json_field(entry, "floating", json_type_boolean);
-        if (floating && json_object_get_boolean(floating) && applied && id) {
-                ManagedDomain *d = manager_new_record(m, applied->name, json_object_get_string(id), 0);
+        if (floating && json_object_get_boolean(floating) && (applied || midway) && known && id) {
+                ManagedDomain *d = manager_new_record(m, known, json_object_get_string(id), 0);
                 if (d) { /* unbooked: placed again if it runs, its float pins known as kvmtuned's */
                         manager_transition(m, d, EVENT_RESTORE, NULL);
                         d->applied = TAKE_PTR(applied);
@@ -154,9 +186,9 @@ static void allocations_restore_entry(Manager *m, size_t i, json_object *entry) 
                          "%s: the previous run's placement (class %s) does not fit the current policy or is not "
                          "valid: it is placed again if it runs",
                          spec->name, cls);
-        if (!fits && (!applied || !id))
+        if (!fits && (!(applied || midway) || !known || !id))
                 return;
-        ManagedDomain *d = manager_new_record(m, fits ? spec->name : applied->name, json_object_get_string(id), 0);
+        ManagedDomain *d = manager_new_record(m, fits ? spec->name : known, json_object_get_string(id), 0);
         if (!d) {
                 if (fits)
                         planner_release(m->planner, spec->name);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cpulist.h"
+#include "crash.h"
 #include "macro.h"
 #include "manager-internal.h"
 #include "pin.h"
@@ -107,7 +108,30 @@ static void apply_submit(Manager *m, ManagedDomain *d, Placement *pl, bool float
         a->floating = floating;
         d->pinning = true;
         d->pin_seq++;
-        worker_submit(m->worker, &a->job, d->uuid, virt_apply_run, apply_on_pinned, m);
+        /* Written ahead: the allocations file says "applying" before the job starts, so a restart
+         * after a kill knows these pins as its own. One write for all the jobs of a loop turn. */
+        VirtApply **tail = &m->pin_queue;
+        while (*tail)
+                tail = (VirtApply **) &(*tail)->job.next;
+        *tail = a;
+        allocations_save(m);
+}
+
+void apply_start_queued(Manager *m) {
+        while (m->pin_queue) {
+                VirtApply *a = m->pin_queue;
+                m->pin_queue = (VirtApply *) a->job.next;
+                worker_submit(m->worker, &a->job, a->uuid, virt_apply_run, apply_on_pinned, m);
+                crash_point("pinning");
+        }
+}
+
+void apply_drop_queued(Manager *m) {
+        while (m->pin_queue) {
+                VirtApply *a = m->pin_queue;
+                m->pin_queue = (VirtApply *) a->job.next;
+                virt_apply_free(a);
+        }
 }
 
 /* Moves a refused or failed domain onto the floating CPUs, unless it is there already. Its pins
@@ -211,6 +235,7 @@ static void apply_on_pinned(void *userdata, WorkerJob *job, bool ran) {
                 d->pinning = false;
         /* A job of an earlier connection: the reconcile after the new one looks at the domain. */
         if (d && a->gen == m->conn_gen && m->connected) {
+                crash_point("pinned");
                 if (a->r == 0) { /* live now, whatever comes next */
                         placement_free(d->applied);
                         d->applied = TAKE_PTR(a->pl);

@@ -4,6 +4,7 @@
 
 #include <libvirt/virterror.h>
 
+#include "crash.h"
 #include "macro.h"
 #include "manager-internal.h"
 #include "pin.h"
@@ -108,9 +109,12 @@ static int domains_adopt_restored(Manager *m, ManagedDomain *d, const VirtFetch 
 static void domains_plan(Manager *m, ManagedDomain *d) {
         const Placement *pl;
         domains_refresh_memory(m);
-        if (planner_place(m->planner, d->req, &pl) < 0)
+        if (planner_place(m->planner, d->req, &pl) < 0) {
                 manager_transition(m, d, EVENT_GIVE_UP, "out of memory while planning");
-        else if (!pl->admitted) {
+                return;
+        }
+        crash_point("planned");
+        if (!pl->admitted) {
                 manager_transition(m, d, EVENT_REFUSE, pl->reason);
                 log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = d->name, .action = "refuse", .vcpu = -1 },
                          "%s refused: %s (left running, on the shared CPUs)", d->name, pl->reason);

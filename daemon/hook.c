@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "crash.h"
 #include "json-field.h"
 #include "macro.h"
 #include "manager-internal.h"
@@ -40,6 +41,8 @@ static json_object *hook_prepare(Manager *m, const char *name, const char *xml) 
                          "%s: cannot read the XML the hook sent: %s; letting it start", name, error ? error : "?");
                 return hook_reply(true, NULL);
         }
+        if (strcmp(req->name, name) != 0) /* libvirt never sends this; a record must have one name */
+                return control_error("hook: the XML is of domain %s, not %s", req->name, name);
         _cleanup_(apply_free_snapshotp) hwloc_bitmap_t *before = apply_snapshot_shared(m);
         ManagedDomain *old = manager_find(m, name);
         if (old) {
@@ -81,6 +84,7 @@ static json_object *hook_prepare(Manager *m, const char *name, const char *xml) 
                 return NULL;
         }
         d->admit_usec = manager_now_usec();
+        crash_point("admitted");
         manager_transition(m, d, EVENT_ADMIT, ADMITTED_NOTE);
         d->req = TAKE_PTR(req);
         log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = name, .action = "admit", .result = "ok", .vcpu = -1 },

@@ -35,6 +35,8 @@ void allocations_restore(Manager *m);
 /* apply.c: the apply step: a domain's pins through libvirt and read back, retries, floating, re-pins of
  * shared domains, and apply_settle() that ends every change. */
 void apply_float(Manager *m, ManagedDomain *d);
+void apply_start_queued(Manager *m); /* pin jobs, once the allocations file says they come */
+void apply_drop_queued(Manager *m);
 void apply_domain(Manager *m, ManagedDomain *d);
 hwloc_bitmap_t *apply_snapshot_shared(Manager *m);
 void apply_free_snapshot(hwloc_bitmap_t *sets);

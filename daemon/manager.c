@@ -47,7 +47,7 @@ ManagedDomain *manager_find_uuid(Manager *m, const char *uuid) {
 }
 
 bool manager_busy(const Manager *m) {
-        return m->worker && worker_pending(m->worker) > 0;
+        return m->pin_queue || (m->worker && worker_pending(m->worker) > 0);
 }
 
 static void domain_entry_free(ManagedDomain *d) {
@@ -459,6 +459,7 @@ void manager_free(Manager *m) {
         control_free(m->hook_control);
         metrics_free(m->metrics);
         sd_event_source_disable_unref(m->stats_source);
+        apply_drop_queued(m);
         worker_free(m->worker, MANAGER_WORKER_STOP_USEC); /* results now are of no use */
         connection_disconnect(m);
         virtloop_free(m->virt);

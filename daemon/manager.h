@@ -91,6 +91,7 @@ typedef struct Manager {
 
         VirtLoop *virt; /* libvirt's event thread and connection attempts */
         Worker *worker; /* libvirt calls: never on the loop */
+        struct VirtApply *pin_queue; /* pin jobs waiting for the allocations file to say so */
         virConnectPtr conn; /* owned by virt; NULL until an attempt succeeded */
         unsigned conn_gen; /* the attempt conn came from: messages of other ones are stale */
         unsigned closed_gen; /* an attempt whose connection closed before it was reported */

@@ -10,6 +10,7 @@
 #include "actuator.h"
 #include "kfile.h"
 #include "macro.h"
+#include "crash.h"
 #include "tuning.h"
 
 #define NR_HUGEPAGES "devices/system/node/node%u/hugepages/hugepages-%" PRIu64 "kB/nr_hugepages"
@@ -56,9 +57,11 @@ int tuning_set(Tuning *t, const char *rel, const char *value, char **ret_error) 
         r = journal_record(t->journal, rel, now);
         if (r < 0)
                 return actuator_error(ret_error, r, "%s: cannot journal the original value: %s", rel, strerror(-r));
+        crash_point("journaled");
         r = actuator_write(t->sysfs, rel, value);
         if (r < 0)
                 return actuator_error(ret_error, r, "%s: cannot write %s: %s", rel, value, strerror(-r));
+        crash_point("written");
         r = tuning_read(t, rel, now, sizeof(now));
         if (r < 0 || strcmp(now, value) != 0)
                 return actuator_error(ret_error, -EIO, "%s: wrote %s, reads back %s", rel, value,

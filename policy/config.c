@@ -90,7 +90,8 @@ struct ParseState {
         int r; /* first -ENOMEM, reported after inih returns */
 };
 
-static int errors_addv(ConfigErrors *errors, const char *file, unsigned line, const char *fmt, va_list ap) {
+__attribute__((format(printf, 4, 0))) static int errors_addv(ConfigErrors *errors, const char *file, unsigned line,
+                                                              const char *fmt, va_list ap) {
         ConfigError *items = realloc(errors->items, (errors->n + 1) * sizeof(ConfigError));
         if (!items)
                 return -ENOMEM;

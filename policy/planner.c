@@ -1654,9 +1654,19 @@ static bool spec_valid(const Planner *p, const Placement *spec) {
                         return false;
                 hwloc_bitmap_or(used, used, v->cpus);
         }
-        for (unsigned n = 0; n < (p->t->n_nodes ? p->t->n_nodes : 1); n++)
-                counted += spec->shared_vcpus[n];
-        return counted == shared;
+        /* Each node's count is the shared vCPUs that float on its CPUs: not only the sum (which
+         * wraps), or a node is booked for vCPUs that run on another. */
+        _cleanup_bitmap_ hwloc_bitmap_t node_cpus = hwloc_bitmap_alloc();
+        for (unsigned n = 0; n < (p->t->n_nodes ? p->t->n_nodes : 1); n++) {
+                planner_node_cpus(p, n, node_cpus);
+                unsigned here = 0;
+                for (unsigned i = 0; i < spec->n_vcpus; i++)
+                        here += !spec->vcpus[i].dedicated && hwloc_bitmap_isincluded(spec->vcpus[i].cpus, node_cpus);
+                if (spec->shared_vcpus[n] != here)
+                        return false;
+                counted += here;
+        }
+        return counted == shared; /* and none floats over several nodes' CPUs */
 }
 
 int planner_restore(Planner *p, const Placement *spec, const char *class_name, const Placement **ret_placement) {

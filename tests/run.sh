@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 contrib/install-deps.sh
 build=${BUILD_DIR:-build-test}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DKVMTUNED_WERROR=ON -DKVMTUNED_SANITIZE=ON >/dev/null
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DKVMTUNED_WERROR=ON -DKVMTUNED_SANITIZE=ON -DKVMTUNED_CRASH_POINTS=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
 ctest --output-on-failure -LE bench "$@"

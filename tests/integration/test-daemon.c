@@ -527,6 +527,11 @@ static void test_malformed_requests(void **state) {
                 { "{\"command\": \"hook\", \"domain\": \"x\", \"op\": \"prepare\", \"subop\": \"begin\", "
                   "\"xml\": null}",
                   "hook needs domain" },
+                /* The fuzzer's find: a request naming another domain than its XML left a refused
+                 * placement behind, and the next prepare answered "out of memory". */
+                { "{\"command\": \"hook\", \"domain\": \"other\", \"op\": \"prepare\", \"subop\": \"begin\", "
+                  "\"xml\": \"<domain><name>x-named</name><vcpu>64</vcpu><memory>1</memory></domain>\"}",
+                  "hook: the XML is of domain x-named, not other" },
         };
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 char *answer = raw_request(cases[i].request);
@@ -940,7 +945,7 @@ static void test_startup_saves_allocations_once(void **state) {
                 virDomainFree(doms[i]);
         }
         drain();
-        assert_true(saves >= 1 && saves <= 3);
+        assert_true(saves >= 1 && saves <= N / 3); /* what the workers read comes back in a few turns */
 }
 
 /* Issue 11, defect 10: a clean stop with RestoreOnExit=no keeps the host settings, and the next

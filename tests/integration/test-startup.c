@@ -37,6 +37,7 @@ typedef struct Fixture {
         char *notify_path, *libvirt_path;
         int notify_fd, libvirt_fd;
         pid_t pid;
+        const char *state; /* the state directory kvmtuned gets; NULL: d.state */
         double baseline_ms; /* median status latency of a kvmtuned that is not waiting on libvirt */
 } Fixture;
 
@@ -86,7 +87,7 @@ static pid_t start_kvmtuned_with(const char *uri_socket, const char *metrics, co
                         dup2(fd, STDERR_FILENO); /* printed when it does not end well */
                 execl(KVMTUNED, KVMTUNED, "--config", fx.d.config, "--policy-dir", fx.d.policy_dir, "--topology",
                       fx.d.topology, "--sysfs-root", fx.d.sysfs, "--procfs-root", fx.d.procfs, "--runtime-dir", fx.d.runtime,
-                      "--state-dir", fx.d.state, (char *) NULL);
+                      "--state-dir", fx.state ? fx.state : fx.d.state, (char *) NULL);
                 _exit(127);
         }
         return pid;
@@ -215,6 +216,9 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
         (void) state;
+        /* A failed test_state_dir_full_or_read_only leaves its mounts: never rm -rf into them. */
+        free(oracle_run("umount '%s/small-state' 2>/dev/null; umount '%s/small-state' 2>/dev/null; true", fx.d.root,
+                        fx.d.root));
         if (fx.pid > 0) {
                 kill(fx.pid, SIGKILL);
                 waitpid(fx.pid, NULL, 0);
@@ -463,6 +467,78 @@ static void test_hook_answered_under_flood(void **state) {
         stop_kvmtuned(SIGTERM);
 }
 
+/* Issue 12: the state directory full (ENOSPC) or read-only. Full: kvmtuned runs, answers, and
+ * changes no host setting whose original it cannot journal first (nothing it could not undo);
+ * once there is room, a reload applies it. Read-only while it runs: what is journaled already
+ * is changed and put back; a stop that cannot empty the journal leaves it for the next start.
+ * Read-only at start: it refuses to start, naming the directory, and changes nothing. */
+static void test_state_dir_full_or_read_only(void **state) {
+        (void) state;
+        if (geteuid() != 0) {
+                print_message("SKIP test_state_dir_full_or_read_only: mounting a small tmpfs needs root\n");
+                skip();
+        }
+        char *dir = NULL, *out = NULL;
+        assert_true(asprintf(&dir, "%s/small-state", fx.d.root) > 0);
+        assert_int_equal(run(&out, NULL, "mkdir -p %s && mount -t tmpfs -o size=64k tmpfs %s && "
+                                         "(dd if=/dev/zero of=%s/fill bs=4k 2>/dev/null; true)", dir, dir, dir), 0);
+        free(out);
+        fx.state = dir;
+        fx.pid = start_kvmtuned_with(fx.libvirt_path, "off", "TransparentHugepages=never\n");
+        assert_true(wait_notify("READY=1", 10000, NULL, NULL));
+        char *now = thp();
+        print_message("state directory full: THP is %s\n", now);
+        assert_string_equal(now, "madvise"); /* its original could not be journaled */
+        free(now);
+        char *log = oracle_run("cat '%s/kvmtuned.log'", fx.d.root);
+        assert_non_null(strstr(log, "cannot journal the original value: No space left on device"));
+        free(log);
+        status_ms();
+
+        int rc = run(&out, NULL, "rm %s/fill && %s --runtime-dir %s reload", dir, KVMTUNECTL, fx.d.runtime);
+        print_message("room again, reload: exit %d: %s", rc, out);
+        assert_int_equal(rc, 0);
+        free(out);
+        now = thp();
+        assert_string_equal(now, "never");
+        free(now);
+
+        /* Read-only from now on (a read-only bind mount over it: kvmtuned's open lock file keeps
+         * the file system itself from being remounted). */
+        assert_int_equal(run(&out, NULL, "mount --bind %s %s && mount -o remount,bind,ro %s", dir, dir, dir), 0);
+        free(out);
+        status_ms();
+        stop_kvmtuned(SIGTERM);
+        now = thp();
+        print_message("read-only, then stopped: THP is %s\n", now);
+        assert_string_equal(now, "madvise"); /* put back; the journal could not be emptied */
+        free(now);
+
+        fx.pid = start_kvmtuned_with(fx.libvirt_path, "off", "TransparentHugepages=never\n");
+        int status = 0;
+        assert_int_equal(waitpid(fx.pid, &status, 0), fx.pid);
+        fx.pid = 0;
+        log = oracle_run("tail -n 1 '%s/kvmtuned.log'", fx.d.root);
+        print_message("read-only at start: exit %d: %s", WEXITSTATUS(status), log);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+        assert_non_null(strstr(log, "small-state/lock: Read-only file system"));
+        free(log);
+        now = thp();
+        assert_string_equal(now, "madvise");
+        free(now);
+
+        /* Room again: the journal the read-only stop left is taken for a crashed run's. */
+        assert_int_equal(run(&out, NULL, "umount %s", dir), 0); /* the bind mount */
+        free(out);
+        fx.pid = start_kvmtuned_with(fx.libvirt_path, "off", "");
+        assert_true(wait_notify("READY=1", 10000, NULL, NULL));
+        stop_kvmtuned(SIGTERM);
+        assert_int_equal(run(&out, NULL, "umount %s", dir), 0);
+        free(out);
+        fx.state = NULL;
+        free(dir);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_ready_before_libvirt_answers),
@@ -471,6 +547,7 @@ int main(void) {
                 cmocka_unit_test(test_stops_while_connecting),
                 cmocka_unit_test(test_restore),
                 cmocka_unit_test(test_hook_answered_under_flood),
+                cmocka_unit_test(test_state_dir_full_or_read_only),
         };
         return cmocka_run_group_tests_name("kvmtuned while libvirtd does not answer", tests, setup, teardown);
 }

@@ -26,7 +26,7 @@ lab)
 lab-system)
   BUDGET=${KVMTUNED_LAB_BUDGET:-3000}
   TAGS="lab-system:package lab-system:test-libvirt-env lab-system:test-daemon lab-system:test-tuning
-        lab-system:test-boot lab-system:test-isolation lab-system:test-stats"
+        lab-system:test-boot lab-system:test-isolation lab-system:test-stats lab-system:test-liveness"
   ;;
 *) fail_all "tier $TIER: expected lab or lab-system" ;;
 esac

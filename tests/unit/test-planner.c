@@ -2,6 +2,7 @@
  * machine of the corpus under a mixed workload. */
 #include <errno.h>
 #include <math.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -679,6 +680,38 @@ static void test_restored_memory_not_booked_twice(void **state) {
         world_free(w);
 }
 
+/* A restored spec's per-node shared vCPU counts must be the nodes its shared vCPUs float on (the
+ * fuzzer found an edited allocations file with {"0": 4294967295, "1": 3} accepted: the sum
+ * wrapped, and node 1 was booked for vCPUs that run on node 0). */
+static void test_restore_checks_shared_counts(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:2 numa:1(memory=8GiB) l3:1 core:4 pu:1", NULL);
+        const Placement *a = place(w, "s", "vdi", 2, 256, NULL);
+        assert_true(a->admitted);
+        json_object *saved = persist_placement(a, NULL, w->t);
+        unsigned node = a->shared_vcpus[0] ? 0 : 1;
+        world_free(w);
+        w = world_synthetic("pack:2 numa:1(memory=8GiB) l3:1 core:4 pu:1", NULL);
+        Placement *spec = NULL;
+        char *cls = NULL, *uuid = NULL;
+        const Placement *restored = NULL;
+        assert_int_equal(persist_parse(saved, w->t, &spec, &cls, &uuid), 0);
+        spec->shared_vcpus[node] = UINT_MAX; /* with the other, sums to 2 in unsigned arithmetic */
+        spec->shared_vcpus[1 - node] = 3;
+        assert_int_equal(planner_restore(w->p, spec, cls, &restored), -EINVAL);
+        spec->shared_vcpus[node] = 0; /* the right sum on the wrong node */
+        spec->shared_vcpus[1 - node] = 2;
+        assert_int_equal(planner_restore(w->p, spec, cls, &restored), -EINVAL);
+        spec->shared_vcpus[node] = 2;
+        spec->shared_vcpus[1 - node] = 0;
+        assert_int_equal(planner_restore(w->p, spec, cls, &restored), 0);
+        placement_free(spec);
+        free(cls);
+        free(uuid);
+        json_object_put(saved);
+        world_free(w);
+}
+
 static void test_explicit_pins_count_as_taken(void **state) {
         (void) state;
         World *w = world_synthetic("pack:1 l3:1 core:4 pu:1", "[Host]\nHousekeepingCPUs=0\n");
@@ -1009,6 +1042,7 @@ int main(void) {
                 cmocka_unit_test(test_restore_of_an_empty_spec),
                 cmocka_unit_test(test_adopted_foreign_pins_read_back),
                 cmocka_unit_test(test_restored_memory_not_booked_twice),
+                cmocka_unit_test(test_restore_checks_shared_counts),
                 cmocka_unit_test(test_running_domain_memory_in_use),
                 cmocka_unit_test(test_booked_memory_counts_until_in_use),
                 cmocka_unit_test(test_started_domain_hugepages_taken),

@@ -501,6 +501,64 @@ static void test_actuators_across_a_reload(void **state) {
         tree_free(x);
 }
 
+/* sysfs writes the kernel refuses with EIO, through the linker's --wrap of actuator_write (see
+ * tests/CMakeLists.txt): writes to a path containing eio_match fail. */
+static const char *eio_match;
+int __real_actuator_write(const char *base, const char *rel, const char *value);
+int __wrap_actuator_write(const char *base, const char *rel, const char *value);
+int __wrap_actuator_write(const char *base, const char *rel, const char *value) {
+        if (eio_match && strstr(rel, eio_match))
+                return -EIO;
+        return __real_actuator_write(base, rel, value);
+}
+
+/* Issue 12: a write that fails with EIO changes nothing, says which file and why, and leaves a
+ * journal whose restore is harmless; the governor actuator goes on with the other CPUs. */
+static void test_sysfs_eio(void **state) {
+        (void) state;
+        Tree *x = tree_new();
+        fixture_write(x->sys, "devices/system/cpu/cpu0/cpufreq/scaling_governor", "schedutil\n");
+        char *err = NULL;
+        eio_match = "transparent_hugepage";
+        assert_int_equal(tuning_thp(&x->t, THP_NEVER, &err), -EIO);
+        print_message("%s\n", err);
+        assert_string_equal(err, "kernel/mm/transparent_hugepage/enabled: cannot write never: Input/output error");
+        free(err);
+        err = NULL;
+        assert_file(x->sys, "kernel/mm/transparent_hugepage/enabled", "always [madvise] never"); /* untouched */
+        eio_match = NULL;
+        assert_int_equal(tuning_restore(&x->t, "kernel/mm/transparent_hugepage/enabled", &err), 0);
+        assert_file(x->sys, "kernel/mm/transparent_hugepage/enabled", "madvise"); /* the original, again */
+        assert_null(journal_original(x->journal, "kernel/mm/transparent_hugepage/enabled"));
+
+        Topology *t = NULL;
+        assert_int_equal(topology_load(&(TopologySource){ .synthetic = "pack:1 core:2 pu:1" }, &t), 0);
+        Config c = { 0 };
+        c.host.governor_dedicated = "performance";
+        hwloc_bitmap_t held = hwloc_bitmap_alloc();
+        hwloc_bitmap_set_range(held, 0, 1);
+        HostWant want = { .config = &c, .topology = t, .held = held };
+        ActuatorHost h = { .tuning = &x->t };
+        ActuatorMemo memo = { .stale = true };
+        eio_match = "cpu0/";
+        assert_int_equal(actuator_governor.apply(&h, &want, &memo, &err), -EIO);
+        print_message("governor: %s\n", err);
+        assert_non_null(strstr(err, "cpu0/cpufreq/scaling_governor: cannot write performance: Input/output error"));
+        free(err);
+        err = NULL;
+        assert_file(x->sys, "devices/system/cpu/cpu0/cpufreq/scaling_governor", "schedutil");
+        assert_file(x->sys, "devices/system/cpu/cpu1/cpufreq/scaling_governor", "performance"); /* went on */
+        eio_match = NULL;
+        assert_int_equal(actuator_undo_all(&h, NULL, NULL, NULL, &err), 2);
+        free(err);
+        assert_file(x->sys, "devices/system/cpu/cpu0/cpufreq/scaling_governor", "schedutil");
+        assert_file(x->sys, "devices/system/cpu/cpu1/cpufreq/scaling_governor", "schedutil");
+        actuator_memo_clear(&memo);
+        hwloc_bitmap_free(held);
+        topology_free(t);
+        tree_free(x);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_choice_parsing),
@@ -517,6 +575,7 @@ int main(void) {
                 cmocka_unit_test(test_journal_foreign_keys),
                 cmocka_unit_test(test_isolation_cgroup_v2),
                 cmocka_unit_test(test_isolation_cgroup_v1),
+                cmocka_unit_test(test_sysfs_eio),
         };
         return cmocka_run_group_tests_name("tuning", tests, NULL, NULL);
 }
