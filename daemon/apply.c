@@ -233,8 +233,17 @@ static void apply_on_pinned(void *userdata, WorkerJob *job, bool ran) {
         ManagedDomain *d = ran ? manager_find_uuid(m, a->uuid) : NULL;
         if (d)
                 d->pinning = false;
-        /* A job of an earlier connection: the reconcile after the new one looks at the domain. */
-        if (d && a->gen == m->conn_gen && m->connected) {
+        if (d && (a->gen != m->conn_gen || !m->connected)) {
+                /* Its connection is gone, and what it did says nothing about the next one: not an
+                 * attempt. Connected again already, the domain's state says what is due now;
+                 * else the reconcile after the next connection applies it. */
+                d->attempts = 0;
+                d->pin_again = false;
+                if (m->connected) {
+                        apply_again(m, d);
+                        apply_settle(m, NULL, 0);
+                }
+        } else if (d) {
                 crash_point("pinned");
                 if (a->r == 0) { /* live now, whatever comes next */
                         placement_free(d->applied);
