@@ -105,6 +105,7 @@ static void apply_submit(Manager *m, ManagedDomain *d, Placement *pl, bool float
                 return;
         }
         a->gen = m->conn_gen;
+        a->serial = d->serial;
         a->floating = floating;
         d->pinning = true;
         d->pin_seq++;
@@ -126,11 +127,31 @@ void apply_start_queued(Manager *m) {
         }
 }
 
+/* The record a pin job is for, if it is still there (not another of the same UUID since). */
+static ManagedDomain *apply_record(Manager *m, const VirtApply *a) {
+        ManagedDomain *d = manager_find_uuid(m, a->uuid);
+        return d && d->serial == a->serial ? d : NULL;
+}
+
 void apply_drop_queued(Manager *m) {
         while (m->pin_queue) {
                 VirtApply *a = m->pin_queue;
                 m->pin_queue = (VirtApply *) a->job.next;
+                ManagedDomain *d = apply_record(m, a);
+                if (d) /* never started: nothing half made (the allocations file must not say so) */
+                        d->pinning = false;
                 virt_apply_free(a);
+        }
+}
+
+void apply_drop_queued_of(Manager *m, const ManagedDomain *d) {
+        for (VirtApply **pp = &m->pin_queue; *pp;) {
+                VirtApply *a = *pp;
+                if (a->serial == d->serial) {
+                        *pp = (VirtApply *) a->job.next;
+                        virt_apply_free(a);
+                } else
+                        pp = (VirtApply **) &a->job.next;
         }
 }
 
@@ -206,7 +227,9 @@ static void apply_applied(Manager *m, ManagedDomain *d, const VirtApply *a) {
         }
         m->actions_failed++;
         const char *error = a->error ? a->error : strerror(-a->r);
-        bool again = d->attempts < APPLY_ATTEMPTS && a->active == 1;
+        /* Tried again unless it is known to have stopped (unknown: libvirt or the connection
+         * failed; its end, if it is one, brings the reconcile that decides). */
+        bool again = d->attempts < APPLY_ATTEMPTS && a->active != 0;
         manager_transition(m, d, again ? EVENT_APPLY_FAILED : EVENT_GIVE_UP, error);
         log_emit(&m->log, again ? LOG_NOTICE : LOG_ERR,
                  &(LogFields){ .domain = d->name, .action = "apply", .result = "failed", .vcpu = -1 }, "%s: %s%s",
@@ -230,9 +253,11 @@ static void apply_again(Manager *m, ManagedDomain *d) {
 static void apply_on_pinned(void *userdata, WorkerJob *job, bool ran) {
         Manager *m = userdata;
         VirtApply *a = (VirtApply *) job;
-        ManagedDomain *d = ran ? manager_find_uuid(m, a->uuid) : NULL;
+        ManagedDomain *d = apply_record(m, a);
         if (d)
                 d->pinning = false;
+        if (!ran) /* the pool stopped first: nothing was done */
+                d = NULL;
         if (d && (a->gen != m->conn_gen || !m->connected)) {
                 /* Its connection is gone, and what it did says nothing about the next one: not an
                  * attempt. Connected again already, the domain's state says what is due now;

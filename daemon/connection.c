@@ -29,6 +29,7 @@ static void connection_on_lifecycle(Manager *m, virDomainPtr dom, int event, int
                 domains_fetch(m, dom, FETCH_STARTED, t0);
                 break;
         case VIR_DOMAIN_EVENT_STOPPED: {
+                domains_note_stop(m, dom, t0);
                 ManagedDomain *d = manager_find(m, name);
                 if (d && !domains_awaiting_start(m, d))
                         domains_release(m, d, "stopped");

@@ -41,7 +41,7 @@ static int domains_read_request(const VirtFetch *f, bool pins_ours, DomainReques
 /* Whether the live pins of d are kvmtuned's: it applied them (or began to) in this run or, as
  * its allocations file says, in the previous one. */
 static bool domains_pins_ours(const ManagedDomain *d) {
-        return d->applied || d->attempts > 0;
+        return d->applied || d->attempts > 0 || d->pinning;
 }
 
 /* Whether the live pins the worker read differ from what kvmtuned applied last: only a
@@ -98,8 +98,11 @@ static int domains_adopt_restored(Manager *m, ManagedDomain *d, const VirtFetch 
         }
         if (!pl->adopted && !m->opts.dry_run && !domains_pins_match(f, pl))
                 apply_domain(m, d); /* never finished, or the plan moved on (a smaller shared pool) */
-        else
+        else {
                 manager_transition(m, d, pl->adopted ? EVENT_PINS_ITSELF : EVENT_VERIFIED, NULL);
+                if (!pl->adopted && !d->applied) /* the plan's pins are live: kvmtuned's own */
+                        d->applied = placement_copy(pl, m->topology->n_nodes);
+        }
         log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
                  "%s: adopted the placement of the previous run (class %s)", d->name, pl->cls->name);
         return 1;
@@ -332,6 +335,24 @@ static void domains_respect_foreign_pins(Manager *m, ManagedDomain *d, const Vir
 
 static void domains_on_fetched(void *userdata, WorkerJob *job, bool ran);
 
+void domains_note_stop(Manager *m, virDomainPtr dom, uint64_t usec) {
+        char uuid[VIR_UUID_STRING_BUFLEN];
+        if (virDomainGetUUIDString(dom, uuid) < 0)
+                return;
+        unsigned i = m->stopped_next++ % MANAGER_STOPS_KEPT;
+        snprintf(m->stopped[i].uuid, sizeof(m->stopped[i].uuid), "%s", uuid);
+        m->stopped[i].usec = usec;
+}
+
+/* Whether the domain's STOPPED event came after usec: a read begun before it may have found it
+ * running, and its end came after the event. */
+static bool domains_stopped_since(const Manager *m, const char *uuid, uint64_t usec) {
+        for (unsigned i = 0; i < MANAGER_STOPS_KEPT; i++)
+                if (m->stopped[i].usec > usec && strcmp(m->stopped[i].uuid, uuid) == 0)
+                        return true;
+        return false;
+}
+
 /* Asks a worker to read the running domain dom (its XML, and whether its live pins are still
  * what kvmtuned applied and what the plan says); the answer comes in domains_on_fetched. */
 void domains_fetch(Manager *m, virDomainPtr dom, FetchPurpose purpose, uint64_t event_usec) {
@@ -375,7 +396,7 @@ static void domains_on_fetched(void *userdata, WorkerJob *job, bool ran) {
                         domains_release(m, d, "crashed");
                 return;
         }
-        if (f->active == 0)
+        if (f->active == 0 || domains_stopped_since(m, f->uuid, f->event_usec))
                 return;
         switch ((FetchPurpose) f->purpose) {
         case FETCH_STARTED:

@@ -98,10 +98,13 @@ static json_object *hook_prepare(Manager *m, const char *name, const char *xml) 
 static json_object *hook_release(Manager *m, const char *name, const char *xml) {
         _cleanup_(domain_freep) DomainRequest *req = NULL;
         _cleanup_free_ char *error = NULL;
-        const char *owner = name;
-        if (domain_parse(xml, strlen(xml), &req, &error) == 0 && req->uuid)
-                owner = req->uuid;
         ManagedDomain *d = manager_find(m, name);
+        /* Reservations are the UUID's: from the XML, else (none sent: too large, not XML) the
+         * record's of that name. */
+        char owner[VIR_UUID_STRING_BUFLEN + 256];
+        snprintf(owner, sizeof(owner), "%s", d ? d->uuid : name); /* a copy: d may be forgotten below */
+        if (domain_parse(xml, strlen(xml), &req, &error) == 0 && req->uuid)
+                snprintf(owner, sizeof(owner), "%s", req->uuid);
         _cleanup_(apply_free_snapshotp) hwloc_bitmap_t *before = apply_snapshot_shared(m);
         /* Admitted and never started, or restored from the previous run while libvirt does not
          * answer yet: nothing else will release it (a running one's STOPPED event does). */

@@ -93,7 +93,7 @@ static int read_requests(char **paths, int n, DomainRequest **reqs) {
                 }
                 r = domain_parse(xml, strlen(xml), &reqs[i], &error);
                 if (r < 0) {
-                        fprintf(stderr, "%s: %s\n", paths[i], error ? error : strerror(-r));
+                        fprintf(stderr, "%s: %s\n", paths[i], error ? error : strerror(-r)); /* escaped already */
                         failed++;
                 }
         }
@@ -318,9 +318,12 @@ static int verb_daemon(const CliHost *h, bool json, const char *command, const c
                 json_object_object_add(req, "domain", json_object_new_string(domain));
         if (ask("kvmtunectl", h, "control", req, !json, &reply) < 0)
                 return EXIT_FAILURE;
-        json_object *error = get(reply, "error");
+        json_object *error = get(reply, "error"), *errors = get(reply, "errors");
         if (error) {
                 fprintf(stderr, "kvmtunectl %s: %s\n", command, json_object_get_string(error));
+                for (size_t i = 0; json_object_is_type(errors, json_type_array) && i < json_object_array_length(errors);
+                     i++)
+                        fprintf(stderr, "%s\n", json_object_get_string(json_object_array_get_idx(errors, i)));
                 return EXIT_FAILURE;
         }
         if (json)
@@ -419,17 +422,21 @@ static int verb_hook(const CliHost *h, char **args, int n) {
         json_object_object_add(req, "op", json_object_new_string(op));
         json_object_object_add(req, "subop", json_object_new_string(subop));
         json_object_object_add(req, "xml", json_object_new_string(bad ? "" : xml)); /* "": found by name */
-        if (ask("kvmtunectl hook", h, "hook", req, true, &reply) < 0 || get(reply, "error")) {
+        /* A daemon older than the hook socket (during a package upgrade) answers on "control". */
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/hook", h->runtime_dir ? h->runtime_dir : "/run/kvmtuned");
+        const char *socket = access(path, F_OK) == 0 ? "hook" : "control";
+        if (ask("kvmtunectl hook", h, socket, req, true, &reply) < 0 || get(reply, "error")) {
                 if (release) /* libvirt goes on after a release whatever we say */
                         return EXIT_SUCCESS;
-                if (reply && get(reply, "error"))
+                const char *what = reply ? "cannot admit it" : "not answering"; /* an error, or no reply */
+                if (reply)
                         fprintf(stderr, "kvmtuned: %s\n", get_str(reply, "error"));
                 if (hook_fail_open(h)) {
-                        fprintf(stderr, "kvmtuned: not answering; %s goes on without admission (HookFailOpen=yes)\n",
-                                name);
+                        fprintf(stderr, "kvmtuned: %s; %s goes on without admission (HookFailOpen=yes)\n", what, name);
                         return EXIT_SUCCESS;
                 }
-                fprintf(stderr, "kvmtuned: not answering; %s refused (HookFailOpen=no)\n", name);
+                fprintf(stderr, "kvmtuned: %s; %s refused (HookFailOpen=no)\n", what, name);
                 return EXIT_FAILURE;
         }
         if (!json_object_get_boolean(get(reply, "allow"))) {

@@ -37,6 +37,7 @@ void allocations_restore(Manager *m);
 void apply_float(Manager *m, ManagedDomain *d);
 void apply_start_queued(Manager *m); /* pin jobs, once the allocations file says they come */
 void apply_drop_queued(Manager *m);
+void apply_drop_queued_of(Manager *m, const ManagedDomain *d);
 void apply_domain(Manager *m, ManagedDomain *d);
 hwloc_bitmap_t *apply_snapshot_shared(Manager *m);
 void apply_free_snapshot(hwloc_bitmap_t *sets);
@@ -61,6 +62,7 @@ typedef enum FetchPurpose {
         FETCH_REFRESH, /* devices or tunables changed: placed again if its shape changed */
 } FetchPurpose;
 void domains_fetch(Manager *m, virDomainPtr dom, FetchPurpose purpose, uint64_t event_usec);
+void domains_note_stop(Manager *m, virDomainPtr dom, uint64_t usec);
 bool domains_admitted_unstarted(const ManagedDomain *d);
 bool domains_awaiting_start(const Manager *m, const ManagedDomain *d);
 void domains_release(Manager *m, ManagedDomain *d, const char *why);

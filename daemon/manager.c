@@ -62,6 +62,7 @@ static void domain_entry_free(ManagedDomain *d) {
 void manager_forget(Manager *m, ManagedDomain *d) {
         if (m->planner) /* the record owns its placement (-ENOENT: it has none) */
                 (void) planner_release(m->planner, d->name);
+        apply_drop_queued_of(m, d); /* a job under way ends unheard: its serial is gone */
         for (ManagedDomain **pp = &m->domains; *pp; pp = &(*pp)->next)
                 if (*pp == d) {
                         *pp = d->next;
@@ -103,10 +104,29 @@ ManagedDomain *manager_new_record(Manager *m, const char *name, const char *uuid
                 return NULL;
         }
         snprintf(d->uuid, sizeof(d->uuid), "%s", uuid);
+        d->serial = ++m->record_serial;
         d->event_usec = event_usec;
         d->next = m->domains;
         m->domains = d;
         return d;
+}
+
+/* A rejected reload: {"error": ..., "errors": [one FILE:LINE: message per entry]}, so that every
+ * error is printed on a line of its own, whatever their number. NULL on ENOMEM. */
+static json_object *reload_errors_reply(const char *errors) {
+        json_object *o = control_error("the new configuration has errors; the running one stays");
+        json_object *list = json_object_new_array();
+        if (!o || !list) {
+                json_object_put(list);
+                return o;
+        }
+        for (const char *p = errors ? errors : "reload failed"; *p;) {
+                size_t n = strcspn(p, "\n");
+                json_object_array_add(list, json_object_new_string_len(p, (int) n));
+                p += n + (p[n] == '\n');
+        }
+        json_object_object_add(o, "errors", list);
+        return o;
 }
 
 static json_object *on_control(void *userdata, const ControlRequest *req) {
@@ -128,7 +148,7 @@ static json_object *on_control(void *userdata, const ControlRequest *req) {
                         return control_error("reload: permission denied (root only)");
                 _cleanup_free_ char *errors = NULL, *restart = NULL;
                 if (manager_reload(m, &errors, &restart) < 0)
-                        return control_error("%s", errors ? errors : "reload failed");
+                        return reload_errors_reply(errors);
                 json_object *o = json_object_new_object();
                 json_object_object_add(o, "reloaded", json_object_new_boolean(1));
                 if (restart)

@@ -33,6 +33,7 @@
 #define MANAGER_WORKERS 4
 /* How long a stop waits for a libvirt call under way (libvirt's own job timeout is 30 s). */
 #define MANAGER_WORKER_STOP_USEC (2 * 1000 * 1000ULL)
+#define MANAGER_STOPS_KEPT 64
 
 typedef struct ManagerOptions {
         const char *config_path; /* NULL: /etc/kvmtuned/kvmtuned.conf when it exists */
@@ -66,6 +67,8 @@ typedef struct ManagedDomain {
         bool replan_at_start; /* admitted, then a reload changed what its policy gives it: its
                                * admission stands, and it is placed afresh when it starts */
         uint64_t pin_usec; /* from then to verified pins; 0 until done */
+        unsigned serial; /* this record's, unique in the run: a job of a forgotten record with the
+                          * same UUID is not this one's */
         bool pinning; /* a pin job (apply or float) is with a worker */
         bool pin_again; /* pins were asked for while it was: decided afresh when it ends */
         unsigned pin_seq; /* pin jobs submitted: a read begun before the last knows older pins */
@@ -92,6 +95,12 @@ typedef struct Manager {
         VirtLoop *virt; /* libvirt's event thread and connection attempts */
         Worker *worker; /* libvirt calls: never on the loop */
         struct VirtApply *pin_queue; /* pin jobs waiting for the allocations file to say so */
+        unsigned record_serial; /* the last ManagedDomain.serial given */
+        struct {
+                char uuid[VIR_UUID_STRING_BUFLEN];
+                uint64_t usec;
+        } stopped[MANAGER_STOPS_KEPT]; /* recent STOPPED events, a ring: reads begun before one are stale */
+        unsigned stopped_next;
         virConnectPtr conn; /* owned by virt; NULL until an attempt succeeded */
         unsigned conn_gen; /* the attempt conn came from: messages of other ones are stale */
         unsigned closed_gen; /* an attempt whose connection closed before it was reported */

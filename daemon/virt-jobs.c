@@ -87,10 +87,12 @@ VirtApply *virt_apply_new(virConnectPtr conn, const char *uuid, Placement *pl, u
 void virt_apply_run(WorkerJob *job) {
         VirtApply *a = (VirtApply *) job;
         _cleanup_(virDomainFreep) virDomainPtr dom = virDomainLookupByUUIDString(a->conn, a->uuid);
-        if (!dom) {
-                a->r = -ENOENT;
-                a->error = strdup("domain not found");
-                a->active = 0;
+        if (!dom) { /* gone, or the connection is: only the first says the domain stopped */
+                virErrorPtr e = virGetLastError();
+                bool gone = e && e->code == VIR_ERR_NO_DOMAIN;
+                a->r = gone ? -ENOENT : -EIO;
+                a->error = gone ? strdup("domain not found") : last_error();
+                a->active = gone ? 0 : -1;
                 return;
         }
         a->r = pin_apply(dom, a->pl, a->cpus, &a->error);

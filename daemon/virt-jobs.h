@@ -42,6 +42,7 @@ typedef struct VirtApply {
         Placement *pl;
         unsigned cpus;
         unsigned gen;
+        unsigned serial; /* the caller's: the record it is for */
         bool floating; /* the float placement of a refused or failed domain */
         int r; /* pin_apply()'s */
         char *error;

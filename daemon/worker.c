@@ -13,7 +13,6 @@
 typedef struct Slot {
         struct Worker *worker;
         const WorkerJob *job; /* running on this thread; NULL when idle */
-        uint64_t since_usec;
 } Slot;
 
 struct Worker {
@@ -79,7 +78,6 @@ static void *thread_main(void *userdata) {
                 if (!j)
                         break;
                 slot->job = j;
-                slot->since_usec = now_usec();
                 w->running++;
                 pthread_mutex_unlock(&w->lock);
 
@@ -188,16 +186,6 @@ unsigned worker_pending(const Worker *w) {
         pthread_mutex_lock(&mw->lock);
         unsigned n = w->queued + w->running + w->undelivered;
         pthread_mutex_unlock(&mw->lock);
-        return n;
-}
-
-unsigned worker_stuck(Worker *w, uint64_t usec) {
-        uint64_t now = now_usec();
-        unsigned n = 0;
-        pthread_mutex_lock(&w->lock);
-        for (unsigned i = 0; i < w->n_started; i++)
-                n += w->slots[i].job && now - w->slots[i].since_usec > usec;
-        pthread_mutex_unlock(&w->lock);
         return n;
 }
 

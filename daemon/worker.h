@@ -40,6 +40,3 @@ void worker_submit(Worker *w, WorkerJob *job, const char *key, WorkerRun run, Wo
 
 /* Jobs queued, running, or finished and not yet delivered. */
 unsigned worker_pending(const Worker *w);
-
-/* Jobs running now for longer than usec (stuck calls, for status). */
-unsigned worker_stuck(Worker *w, uint64_t usec);
