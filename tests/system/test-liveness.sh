@@ -11,13 +11,18 @@ need_guests
 
 mkdir -p "$KT_TMP/policy.d"
 printf '[Daemon]\nURI=qemu:///system\nMetrics=off\n' >"$KT_TMP/kvmtuned.conf"
+# No strict memory binding: moving a strictly bound guest to another node is refused by libvirt
+# ("change of nodeset for running domain requires restrictive numa mode"), which the lab's two
+# nodes showed; this test is about liveness, not about that.
 cat >"$KT_TMP/policy.d/50-test.conf" <<CONF
 [Class default]
 CPUPolicy=shared
+MemoryPolicy=none
 
 [Class ded]
 MatchName=kt-lded*
 CPUPolicy=dedicated
+MemoryPolicy=none
 CONF
 check "kvmtuned starts" start_kvmtuned
 # kt-lded holds a dedicated CPU, so kt-lstuck starts on fewer shared CPUs (on a small host: none,
@@ -94,7 +99,7 @@ say "stop: the prepare hook answered in $t ms"
 check "stop: the hook is answered within the bound" test "$t" -le "$BOUND"
 
 # 2. A reload that moves kt-lstuck's class.
-printf '\n[Class moved]\nMatchName=kt-lstuck\nCPUPolicy=shared\nOvercommit=4\n' >>"$KT_TMP/policy.d/50-test.conf"
+printf '\n[Class moved]\nMatchName=kt-lstuck\nCPUPolicy=shared\nMemoryPolicy=none\nOvercommit=4\n' >>"$KT_TMP/policy.d/50-test.conf"
 t=$(ms ctl reload)
 say "reload answered in $t ms"
 check "reload: answered within the bound" test "$t" -le "$BOUND"
