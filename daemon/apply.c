@@ -196,8 +196,9 @@ void apply_domain(Manager *m, ManagedDomain *d) {
                 return;
         }
         apply_log_placement(m, d, pl);
-        if (!m->conn) { /* the reconcile after the next connection applies it */
+        if (!m->conn) { /* the reconcile after the next connection applies it (no attempt made) */
                 manager_set_error(d, "not connected to libvirt");
+                d->attempts = 0;
                 return;
         }
         if (pl->memory_mode != MEMORY_STRICT && pl->memory_mode != MEMORY_NONE && d->attempts == 0)
@@ -254,10 +255,19 @@ static void apply_on_pinned(void *userdata, WorkerJob *job, bool ran) {
         Manager *m = userdata;
         VirtApply *a = (VirtApply *) job;
         ManagedDomain *d = apply_record(m, a);
+        if (!ran) { /* the pool stopped: a job that began may have left pins half made */
+                if (d && !a->started)
+                        d->pinning = false; /* never began: the allocations file must not say so */
+                else if (d && a->r == 0) {
+                        placement_free(d->applied); /* it did them all: kvmtuned's own */
+                        d->applied = TAKE_PTR(a->pl);
+                        d->pinning = false;
+                }
+                virt_apply_free(a);
+                return;
+        }
         if (d)
                 d->pinning = false;
-        if (!ran) /* the pool stopped first: nothing was done */
-                d = NULL;
         if (d && (a->gen != m->conn_gen || !m->connected)) {
                 /* Its connection is gone, and what it did says nothing about the next one: not an
                  * attempt. Connected again already, the domain's state says what is due now;

@@ -26,6 +26,7 @@ static void connection_on_lifecycle(Manager *m, virDomainPtr dom, int event, int
         switch (event) {
         case VIR_DOMAIN_EVENT_STARTED:
         case VIR_DOMAIN_EVENT_RESUMED:
+                domains_note_start(m, dom, t0);
                 domains_fetch(m, dom, FETCH_STARTED, t0);
                 break;
         case VIR_DOMAIN_EVENT_STOPPED: {

@@ -237,7 +237,8 @@ bool domains_admitted_unstarted(const ManagedDomain *d) {
 }
 
 bool domains_awaiting_start(const Manager *m, const ManagedDomain *d) {
-        return domains_admitted_unstarted(d) && manager_now_usec() - d->admit_usec < domains_admission_timeout(m);
+        return domains_admitted_unstarted(d) && !d->start_seen &&
+               manager_now_usec() - d->admit_usec < domains_admission_timeout(m);
 }
 
 void domains_release(Manager *m, ManagedDomain *d, const char *why) {
@@ -334,6 +335,22 @@ static void domains_respect_foreign_pins(Manager *m, ManagedDomain *d, const Vir
 }
 
 static void domains_on_fetched(void *userdata, WorkerJob *job, bool ran);
+
+/* An admitted domain's start, before its XML is read: said in the allocations file at once, so
+ * that a restart after a kill does not wait for a start that came (holding its CPUs and pages
+ * for the admission timeout when the domain stopped meanwhile). */
+void domains_note_start(Manager *m, virDomainPtr dom, uint64_t usec) {
+        char uuid[VIR_UUID_STRING_BUFLEN];
+        const char *name = virDomainGetName(dom);
+        ManagedDomain *d = name ? manager_find(m, name) : NULL;
+        if (!d || !domains_admitted_unstarted(d) || d->start_seen || virDomainGetUUIDString(dom, uuid) < 0 ||
+            strcmp(uuid, d->uuid) != 0)
+                return;
+        d->start_seen = true;
+        d->event_usec = usec;
+        allocations_save(m);
+        allocations_flush(m);
+}
 
 void domains_note_stop(Manager *m, virDomainPtr dom, uint64_t usec) {
         char uuid[VIR_UUID_STRING_BUFLEN];

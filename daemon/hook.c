@@ -22,7 +22,9 @@ static json_object *hook_reply(bool allow, const char *message) {
 static uint64_t hook_promised_pages(Manager *m, unsigned node, uint64_t page_kib) {
         uint64_t pages = 0;
         for (ManagedDomain *d = m->domains; d; d = d->next) {
-                const Placement *pl = domains_admitted_unstarted(d) ? planner_find(m->planner, d->name) : NULL;
+                /* once its start is seen, libvirt has taken them */
+                const Placement *pl =
+                        domains_admitted_unstarted(d) && !d->start_seen ? planner_find(m->planner, d->name) : NULL;
                 for (unsigned i = 0; pl && i < pl->n_hugepages; i++)
                         if (pl->hugepages[i].node == node && pl->hugepages[i].page_kib == page_kib)
                                 pages += pl->hugepages[i].count;

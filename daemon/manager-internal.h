@@ -62,6 +62,7 @@ typedef enum FetchPurpose {
         FETCH_REFRESH, /* devices or tunables changed: placed again if its shape changed */
 } FetchPurpose;
 void domains_fetch(Manager *m, virDomainPtr dom, FetchPurpose purpose, uint64_t event_usec);
+void domains_note_start(Manager *m, virDomainPtr dom, uint64_t usec);
 void domains_note_stop(Manager *m, virDomainPtr dom, uint64_t usec);
 bool domains_admitted_unstarted(const ManagedDomain *d);
 bool domains_awaiting_start(const Manager *m, const ManagedDomain *d);

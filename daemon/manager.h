@@ -69,6 +69,7 @@ typedef struct ManagedDomain {
         uint64_t pin_usec; /* from then to verified pins; 0 until done */
         unsigned serial; /* this record's, unique in the run: a job of a forgotten record with the
                           * same UUID is not this one's */
+        bool start_seen; /* admitted, and its STARTED event came (its XML is still being read) */
         bool pinning; /* a pin job (apply or float) is with a worker */
         bool pin_again; /* pins were asked for while it was: decided afresh when it ends */
         unsigned pin_seq; /* pin jobs submitted: a read begun before the last knows older pins */

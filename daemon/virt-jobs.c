@@ -86,6 +86,7 @@ VirtApply *virt_apply_new(virConnectPtr conn, const char *uuid, Placement *pl, u
 
 void virt_apply_run(WorkerJob *job) {
         VirtApply *a = (VirtApply *) job;
+        a->started = true;
         _cleanup_(virDomainFreep) virDomainPtr dom = virDomainLookupByUUIDString(a->conn, a->uuid);
         if (!dom) { /* gone, or the connection is: only the first says the domain stopped */
                 virErrorPtr e = virGetLastError();

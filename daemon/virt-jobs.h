@@ -44,6 +44,7 @@ typedef struct VirtApply {
         unsigned gen;
         unsigned serial; /* the caller's: the record it is for */
         bool floating; /* the float placement of a refused or failed domain */
+        bool started; /* set by the worker: its calls began */
         int r; /* pin_apply()'s */
         char *error;
         int active; /* after a failure: whether the domain still runs (1), else 0 or -1 */
