@@ -178,19 +178,19 @@ void fuzz_check_restore(const Placement *pl, const char *uuid) {
         const Config *c = fuzz_config();
         _cleanup_free_ char *text = fuzz_placement_text(pl, uuid);
         _cleanup_(json_object_putp) json_object *o = json_tokener_parse(text);
-        FUZZ_ASSERT(o);
+        assert(o);
 
         _cleanup_(placement_freep) Placement *spec = NULL;
         _cleanup_free_ char *cls = NULL, *uuid_back = NULL;
-        FUZZ_ASSERT(persist_parse(o, t, &spec, &cls, &uuid_back) == 0);
-        FUZZ_ASSERT(strcmp(cls, pl->cls->name) == 0);
-        FUZZ_ASSERT(uuid ? uuid_back && strcmp(uuid, uuid_back) == 0 : !uuid_back);
-        FUZZ_ASSERT(spec->adopted || hwloc_bitmap_isincluded(spec->held, c->host.dedicated));
+        assert(persist_parse(o, t, &spec, &cls, &uuid_back) == 0);
+        assert(strcmp(cls, pl->cls->name) == 0);
+        assert(uuid ? uuid_back && strcmp(uuid, uuid_back) == 0 : !uuid_back);
+        assert(spec->adopted || hwloc_bitmap_isincluded(spec->held, c->host.dedicated));
 
         _cleanup_(planner_freep) Planner *p = NULL;
         const Placement *restored = NULL;
-        FUZZ_ASSERT(planner_new(t, c, &p) == 0);
-        FUZZ_ASSERT(planner_restore(p, spec, cls, &restored) == 0);
+        assert(planner_new(t, c, &p) == 0);
+        assert(planner_restore(p, spec, cls, &restored) == 0);
         _cleanup_free_ char *again = fuzz_placement_text(restored, uuid_back);
-        FUZZ_ASSERT(strcmp(text, again) == 0);
+        assert(strcmp(text, again) == 0);
 }

@@ -16,40 +16,40 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 /* What domain_parse promises of a request it returns (domain.c refuses everything else). */
 static void check_request(const DomainRequest *d) {
-        FUZZ_ASSERT(d->name && d->name[0]);
-        FUZZ_ASSERT(d->max_vcpus >= 1 && d->vcpus >= 1 && d->vcpus <= d->max_vcpus);
-        FUZZ_ASSERT(d->guest_threads >= 1);
-        FUZZ_ASSERT(d->memory_kib >= 1);
-        FUZZ_ASSERT(d->pinned_cpus && d->pinned_nodes);
-        FUZZ_ASSERT(d->n_iothreads == 0 || d->iothread_ids);
-        FUZZ_ASSERT(d->n_cells == 0 || d->cells);
+        assert(d->name && d->name[0]);
+        assert(d->max_vcpus >= 1 && d->vcpus >= 1 && d->vcpus <= d->max_vcpus);
+        assert(d->guest_threads >= 1);
+        assert(d->memory_kib >= 1);
+        assert(d->pinned_cpus && d->pinned_nodes);
+        assert(d->n_iothreads == 0 || d->iothread_ids);
+        assert(d->n_cells == 0 || d->cells);
         /* Dedicated vCPUs above <vcpu current=> are dropped: none is left that is not online. */
-        FUZZ_ASSERT(!d->dedicated_vcpus || hwloc_bitmap_last(d->dedicated_vcpus) < (int) d->vcpus);
+        assert(!d->dedicated_vcpus || hwloc_bitmap_last(d->dedicated_vcpus) < (int) d->vcpus);
 }
 
 /* Places d on an empty host; a placement is deterministic and gives back everything on release. */
 static void place(const DomainRequest *d) {
         const Topology *t = fuzz_topology();
         _cleanup_(planner_freep) Planner *p = NULL;
-        FUZZ_ASSERT(planner_new(t, fuzz_config(), &p) == 0);
+        assert(planner_new(t, fuzz_config(), &p) == 0);
 
         const Placement *pl = NULL;
-        FUZZ_ASSERT(planner_place(p, d, &pl) == 0 && pl);
-        FUZZ_ASSERT(pl->cls && pl->name && strcmp(pl->name, d->name) == 0);
-        FUZZ_ASSERT(pl->admitted || pl->reason);
-        FUZZ_ASSERT(planner_place(p, d, &(const Placement *){ NULL }) == -EEXIST);
+        assert(planner_place(p, d, &pl) == 0 && pl);
+        assert(pl->cls && pl->name && strcmp(pl->name, d->name) == 0);
+        assert(pl->admitted || pl->reason);
+        assert(planner_place(p, d, &(const Placement *){ NULL }) == -EEXIST);
         _cleanup_free_ char *first = fuzz_placement_text(pl, d->uuid);
 
-        FUZZ_ASSERT(planner_release(p, d->name) == 0);
+        assert(planner_release(p, d->name) == 0);
         _cleanup_bitmap_ hwloc_bitmap_t held = hwloc_bitmap_alloc();
-        FUZZ_ASSERT(held);
+        assert(held);
         planner_held_cpus(p, held);
-        FUZZ_ASSERT(hwloc_bitmap_iszero(held));
+        assert(hwloc_bitmap_iszero(held));
 
-        FUZZ_ASSERT(planner_place(p, d, &pl) == 0);
+        assert(planner_place(p, d, &pl) == 0);
         _cleanup_free_ char *second = fuzz_placement_text(pl, d->uuid);
-        FUZZ_ASSERT(strcmp(first, second) == 0);
-        FUZZ_ASSERT(planner_refresh_shared(p) == 0);
+        assert(strcmp(first, second) == 0);
+        assert(planner_refresh_shared(p) == 0);
 
         /* An admitted placement is what the allocations file keeps: a restart restores it as it is. */
         if (pl->admitted)
@@ -60,13 +60,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         _cleanup_(domain_freep) DomainRequest *d = NULL;
         _cleanup_free_ char *error = NULL;
         int r = domain_parse((const char *) data, size, &d, &error);
-        FUZZ_ASSERT(r == 0 || r == -EINVAL);
+        assert(r == 0 || r == -EINVAL);
         if (r < 0) {
                 /* domain.h: a one-line reason (the hook and the log quote it). */
-                FUZZ_ASSERT(!d && error && !strchr(error, '\n'));
+                assert(!d && error && !strchr(error, '\n'));
                 return 0;
         }
-        FUZZ_ASSERT(d && !error);
+        assert(d && !error);
         check_request(d);
         place(d);
         return 0;

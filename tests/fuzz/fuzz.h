@@ -17,15 +17,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Optional: called once before the first input when a target defines it. */
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-/* A broken invariant: says which, where, and aborts, which both libFuzzer and the replay count as a
- * crash (the input is kept). */
-#define FUZZ_ASSERT(expr)                                                                                              \
-        do {                                                                                                           \
-                if (!(expr)) {                                                                                         \
-                        fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #expr);                   \
-                        abort();                                                                                       \
-                }                                                                                                      \
-        } while (0)
+/* A broken invariant is an assert(): it says which and where, and aborts, which both libFuzzer
+ * and the replay count as a crash (the input is kept). Never compiled out here. */
+#undef NDEBUG
+#include <assert.h>
 
 /* The host every target runs against, loaded once: 2 packages of 2 NUMA nodes (16 GiB each, 12 GiB
  * free, pools of 2M and 1G hugepages), 4 cores of 2 threads per node (CPUs 0-31), and one PCI device,
