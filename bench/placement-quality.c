@@ -1,0 +1,979 @@
+/* bench/placement-quality: how well the planner places a mixed workload, checked with hwloc against a pinner. */
+/* Per machine: ratio violations, avoidable L3 and NUMA splits, double bookings, and the vCPUs
+ * admitted against a locality-blind sequential pinner. Prints figures; never fails on them. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hwloc.h>
+
+#include "config.h"
+#include "domain.h"
+#include "macro.h"
+#include "planner.h"
+#include "topology.h"
+
+#define SEED UINT64_C(0x6b766d74756e6564) /* "kvmtuned" */
+#define MIB_PER_VCPU 256
+#define EPS 1e-9
+
+/* The classes of the issue: dedicated prefer/isolate on one L3, performance cores on one node,
+ * shared 4:1 on one node. Memory stays default and small, so CPUs decide. */
+static const char policy[] = "[Class ded]\nCPUPolicy=dedicated\nThreadPolicy=prefer\nCacheLocality=l3\n"
+                             "[Class iso]\nCPUPolicy=dedicated\nThreadPolicy=isolate\nCacheLocality=l3\n"
+                             "[Class perf]\nCPUPolicy=dedicated\nCoreKind=performance\nCacheLocality=numa\n"
+                             "[Class vdi]\nCPUPolicy=shared\nCacheLocality=numa\nOvercommit=4\n";
+
+static const struct {
+        const char *name;
+        unsigned percent;
+} mix[] = { { "ded", 30 }, { "iso", 20 }, { "perf", 15 }, { "vdi", 35 } };
+
+static const unsigned sizes[] = { 1, 2, 2, 4, 4, 4, 6, 8, 8, 12, 16, 24, 32 };
+
+static bool verbose;
+static bool verbose_refusals; /* KT_BENCH_VERBOSE=2: every refusal of the planner too */
+
+/* ---- The machine as hwloc shows it (not the planner's model) -------------------------------- */
+
+typedef struct Host {
+        const Topology *t; /* for verbose diagnostics only: the planner's node numbering */
+        hwloc_topology_t topo; /* borrowed from the Topology */
+        hwloc_bitmap_t usable, dedicated, shared, perf;
+        unsigned n_nodes, n_l3s, n_cores, smt_max;
+        hwloc_bitmap_t *node_cpus; /* local CPUs; memoryless ones go to the first node of their package */
+        unsigned *node_os;
+        uint64_t *node_mem_kib; /* 0: unknown, no limit */
+        hwloc_bitmap_t *l3_cpus;
+        hwloc_bitmap_t *core_cpus; /* in order of their first CPU */
+} Host;
+
+static void host_clear(Host *h) {
+        hwloc_bitmap_free(h->usable);
+        hwloc_bitmap_free(h->dedicated);
+        hwloc_bitmap_free(h->shared);
+        hwloc_bitmap_free(h->perf);
+        for (unsigned i = 0; h->node_cpus && i < h->n_nodes; i++)
+                hwloc_bitmap_free(h->node_cpus[i]);
+        for (unsigned i = 0; h->l3_cpus && i < h->n_l3s; i++)
+                hwloc_bitmap_free(h->l3_cpus[i]);
+        for (unsigned i = 0; h->core_cpus && i < h->n_cores; i++)
+                hwloc_bitmap_free(h->core_cpus[i]);
+        free(h->node_cpus);
+        free(h->node_os);
+        free(h->node_mem_kib);
+        free(h->l3_cpus);
+        free(h->core_cpus);
+        *h = (Host){ 0 };
+}
+
+static int cmp_node_os(const void *a, const void *b) {
+        hwloc_obj_t x = *(const hwloc_obj_t *) a, y = *(const hwloc_obj_t *) b;
+        return (x->os_index > y->os_index) - (x->os_index < y->os_index);
+}
+
+/* Nodes in kernel order; a CPU with no local memory counts for the first node of its package
+ * (README, placement rules), else node 0. */
+static int host_nodes(Host *h) {
+        unsigned n = (unsigned) hwloc_get_nbobjs_by_type(h->topo, HWLOC_OBJ_NUMANODE);
+        _cleanup_free_ hwloc_obj_t *objs = calloc(n ? n : 1, sizeof(hwloc_obj_t));
+        h->node_cpus = calloc(n ? n : 1, sizeof(hwloc_bitmap_t));
+        h->node_os = calloc(n ? n : 1, sizeof(unsigned));
+        h->node_mem_kib = calloc(n ? n : 1, sizeof(uint64_t));
+        _cleanup_bitmap_ hwloc_bitmap_t seen = hwloc_bitmap_alloc();
+        if (!objs || !h->node_cpus || !h->node_os || !h->node_mem_kib || !seen || n == 0)
+                return n == 0 ? -EINVAL : -ENOMEM;
+        for (unsigned i = 0; i < n; i++)
+                objs[i] = hwloc_get_obj_by_type(h->topo, HWLOC_OBJ_NUMANODE, i);
+        qsort(objs, n, sizeof(hwloc_obj_t), cmp_node_os);
+        for (h->n_nodes = 0; h->n_nodes < n; h->n_nodes++) {
+                unsigned i = h->n_nodes;
+                if (!(h->node_cpus[i] = hwloc_bitmap_alloc()))
+                        return -ENOMEM;
+                hwloc_bitmap_and(h->node_cpus[i], objs[i]->cpuset, h->usable);
+                hwloc_bitmap_andnot(h->node_cpus[i], h->node_cpus[i], seen);
+                hwloc_bitmap_or(seen, seen, h->node_cpus[i]);
+                h->node_os[i] = objs[i]->os_index;
+                h->node_mem_kib[i] = objs[i]->attr->numanode.local_memory / 1024;
+        }
+        int cpu;
+        hwloc_bitmap_foreach_begin(cpu, h->usable) {
+                if (hwloc_bitmap_isset(seen, (unsigned) cpu))
+                        continue;
+                hwloc_obj_t pu = hwloc_get_pu_obj_by_os_index(h->topo, (unsigned) cpu);
+                hwloc_obj_t pkg = pu ? hwloc_get_ancestor_obj_by_type(h->topo, HWLOC_OBJ_PACKAGE, pu) : NULL;
+                unsigned home = 0;
+                for (unsigned i = 0; pkg && i < n; i++)
+                        if (hwloc_bitmap_intersects(objs[i]->cpuset, pkg->cpuset)) {
+                                home = i;
+                                break;
+                        }
+                hwloc_bitmap_set(h->node_cpus[home], (unsigned) cpu);
+        }
+        hwloc_bitmap_foreach_end();
+        return 0;
+}
+
+/* Cores (a PU without a Core above it is a core of its own) in order of their first CPU, and the
+ * L3 domains, both restricted to usable CPUs. */
+static int host_cores_l3s(Host *h) {
+        unsigned n_pu = (unsigned) hwloc_bitmap_weight(h->usable);
+        unsigned n_l3 = (unsigned) hwloc_get_nbobjs_by_type(h->topo, HWLOC_OBJ_L3CACHE);
+        h->core_cpus = calloc(n_pu ? n_pu : 1, sizeof(hwloc_bitmap_t));
+        h->l3_cpus = calloc(n_l3 ? n_l3 : 1, sizeof(hwloc_bitmap_t));
+        _cleanup_bitmap_ hwloc_bitmap_t seen = hwloc_bitmap_alloc();
+        if (!h->core_cpus || !h->l3_cpus || !seen)
+                return -ENOMEM;
+        int cpu;
+        hwloc_bitmap_foreach_begin(cpu, h->usable) {
+                if (hwloc_bitmap_isset(seen, (unsigned) cpu))
+                        continue;
+                hwloc_obj_t pu = hwloc_get_pu_obj_by_os_index(h->topo, (unsigned) cpu);
+                hwloc_obj_t core = pu ? hwloc_get_ancestor_obj_by_type(h->topo, HWLOC_OBJ_CORE, pu) : NULL;
+                hwloc_bitmap_t set = h->core_cpus[h->n_cores] = hwloc_bitmap_alloc();
+                if (!set)
+                        return -ENOMEM;
+                h->n_cores++;
+                if (core)
+                        hwloc_bitmap_and(set, core->cpuset, h->usable);
+                else
+                        hwloc_bitmap_only(set, (unsigned) cpu);
+                hwloc_bitmap_or(seen, seen, set);
+                unsigned w = (unsigned) hwloc_bitmap_weight(set);
+                h->smt_max = w > h->smt_max ? w : h->smt_max;
+        }
+        hwloc_bitmap_foreach_end();
+        for (unsigned i = 0; i < n_l3; i++) {
+                hwloc_obj_t l3 = hwloc_get_obj_by_type(h->topo, HWLOC_OBJ_L3CACHE, i);
+                if (!(h->l3_cpus[h->n_l3s] = hwloc_bitmap_alloc()))
+                        return -ENOMEM;
+                hwloc_bitmap_and(h->l3_cpus[h->n_l3s], l3->cpuset, h->usable);
+                h->n_l3s++;
+        }
+        return 0;
+}
+
+/* CoreKind=performance as the policy defines it: the most efficient hwloc cpukind on a hybrid
+ * host whose kinds are ranked; else, when L3 domains differ in size, the CPUs of the largest;
+ * else every CPU. */
+static int host_perf(Host *h) {
+        hwloc_bitmap_copy(h->perf, h->usable);
+        int nk = hwloc_cpukinds_get_nr(h->topo, 0);
+        if (nk > 1) {
+                _cleanup_bitmap_ hwloc_bitmap_t set = hwloc_bitmap_alloc();
+                int best = -1, best_eff = -1;
+                bool ranked = true;
+                for (int k = 0; set && k < nk; k++) {
+                        int eff = -1;
+                        if (hwloc_cpukinds_get_info(h->topo, (unsigned) k, set, &eff, NULL, NULL, 0) < 0 || eff < 0)
+                                ranked = false;
+                        else if (eff > best_eff) {
+                                best_eff = eff;
+                                best = k;
+                        }
+                }
+                if (!set)
+                        return -ENOMEM;
+                if (ranked && best >= 0) {
+                        hwloc_cpukinds_get_info(h->topo, (unsigned) best, set, NULL, NULL, NULL, 0);
+                        hwloc_bitmap_and(h->perf, set, h->usable);
+                        return 0;
+                }
+        }
+        uint64_t largest = 0, smallest = UINT64_MAX;
+        for (unsigned i = 0; i < h->n_l3s; i++) {
+                hwloc_obj_t l3 = hwloc_get_obj_by_type(h->topo, HWLOC_OBJ_L3CACHE, i);
+                largest = l3->attr->cache.size > largest ? l3->attr->cache.size : largest;
+                smallest = l3->attr->cache.size < smallest ? l3->attr->cache.size : smallest;
+        }
+        if (h->n_l3s < 2 || largest == smallest)
+                return 0;
+        hwloc_bitmap_zero(h->perf);
+        for (unsigned i = 0; i < h->n_l3s; i++)
+                if (hwloc_get_obj_by_type(h->topo, HWLOC_OBJ_L3CACHE, i)->attr->cache.size == largest)
+                        hwloc_bitmap_or(h->perf, h->perf, h->l3_cpus[i]);
+        return 0;
+}
+
+static int host_load(const Topology *t, const Config *c, Host *h) {
+        *h = (Host){ .t = t, .topo = t->hwloc };
+        h->usable = hwloc_bitmap_dup(t->cpuset);
+        h->dedicated = hwloc_bitmap_alloc();
+        h->shared = hwloc_bitmap_alloc();
+        h->perf = hwloc_bitmap_alloc();
+        if (!h->usable || !h->dedicated || !h->shared || !h->perf)
+                return -ENOMEM;
+        /* The pools as the configuration resolved them: housekeeping is in neither. */
+        hwloc_bitmap_and(h->dedicated, c->host.dedicated, h->usable);
+        hwloc_bitmap_andnot(h->dedicated, h->dedicated, c->host.housekeeping);
+        hwloc_bitmap_and(h->shared, c->host.shared, h->usable);
+        hwloc_bitmap_andnot(h->shared, h->shared, c->host.housekeeping);
+        int r = host_nodes(h);
+        if (r >= 0)
+                r = host_cores_l3s(h);
+        if (r >= 0)
+                r = host_perf(h);
+        return r;
+}
+
+static int host_core_of(const Host *h, unsigned cpu) {
+        for (unsigned k = 0; k < h->n_cores; k++)
+                if (hwloc_bitmap_isset(h->core_cpus[k], cpu))
+                        return (int) k;
+        return -1;
+}
+
+/* How many of the groups (nodes, L3s) set touches, and the list of their indexes into buf. */
+static unsigned groups_touched(hwloc_bitmap_t *groups, unsigned n, hwloc_const_bitmap_t set, char *buf, size_t len,
+                               const unsigned *label) {
+        unsigned count = 0;
+        size_t off = 0;
+        buf[0] = 0;
+        for (unsigned i = 0; i < n; i++)
+                if (hwloc_bitmap_intersects(groups[i], set)) {
+                        count++;
+                        if (off < len)
+                                off += (size_t) snprintf(buf + off, len - off, "%s%u", count > 1 ? "," : "",
+                                                         label ? label[i] : i);
+                }
+        return count;
+}
+
+/* ---- The workload ----------------------------------------------------------------------------- */
+
+static uint64_t xorshift(uint64_t *s) {
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        return *s;
+}
+
+typedef struct Job {
+        DomainRequest *req;
+        const PolicyClass *cls;
+        unsigned vcpus;
+} Job;
+
+static void jobs_free(Job *jobs, unsigned n) {
+        for (unsigned i = 0; jobs && i < n; i++)
+                domain_free(jobs[i].req);
+        free(jobs);
+}
+
+/* Largest number of dedicated-pool CPUs on one node: the cap on a domain's size. */
+static unsigned size_cap(const Host *h) {
+        unsigned cap = 1;
+        _cleanup_bitmap_ hwloc_bitmap_t set = hwloc_bitmap_alloc();
+        for (unsigned n = 0; set && n < h->n_nodes; n++) {
+                hwloc_bitmap_and(set, h->node_cpus[n], h->dedicated);
+                unsigned w = (unsigned) hwloc_bitmap_weight(set);
+                cap = w > cap ? w : cap;
+        }
+        return cap;
+}
+
+static DomainRequest *make_request(unsigned i, const char *cls, unsigned vcpus) {
+        char xml[512];
+        snprintf(xml, sizeof(xml),
+                 "<domain><name>vm-%04u</name><vcpu>%u</vcpu><memory unit='MiB'>%u</memory>"
+                 "<metadata><k:policy xmlns:k='urn:kvmtuned:policy:1' class='%s'/></metadata></domain>",
+                 i, vcpus, vcpus * MIB_PER_VCPU, cls);
+        DomainRequest *d = NULL;
+        _cleanup_free_ char *error = NULL;
+        if (domain_parse(xml, strlen(xml), &d, &error) < 0) {
+                fprintf(stderr, "bench: %s\n", error ? error : "out of memory");
+                return NULL;
+        }
+        return d;
+}
+
+/* Domains in arrival order until the vCPUs asked reach twice the usable CPUs; same seed on
+ * every machine. */
+static int make_jobs(const Host *h, const Config *c, Job **ret_jobs, unsigned *ret_n) {
+        unsigned target = 2 * (unsigned) hwloc_bitmap_weight(h->usable), cap = size_cap(h), asked = 0, n = 0;
+        Job *jobs = calloc(target, sizeof(Job)); /* at least one vCPU each */
+        if (!jobs)
+                return -ENOMEM;
+        uint64_t s = SEED;
+        while (asked < target) {
+                unsigned roll = (unsigned) (xorshift(&s) % 100), k = 0;
+                for (unsigned acc = mix[0].percent; roll >= acc && k + 1 < ELEMENTSOF(mix); acc += mix[++k].percent)
+                        ;
+                unsigned v;
+                do
+                        v = sizes[xorshift(&s) % ELEMENTSOF(sizes)];
+                while (v > cap);
+                jobs[n] = (Job){ .req = make_request(n, mix[k].name, v),
+                                 .cls = config_find_class(c, mix[k].name),
+                                 .vcpus = v };
+                if (!jobs[n].req || !jobs[n].cls) {
+                        jobs_free(jobs, n + 1);
+                        return -EINVAL;
+                }
+                asked += v;
+                n++;
+        }
+        *ret_jobs = jobs;
+        *ret_n = n;
+        return 0;
+}
+
+/* ---- The locality-blind sequential pinner ----------------------------------------------------- */
+
+/* Takes the lowest-numbered free CPUs of the dedicated pool (isolate: whole free cores), of the
+ * performance kind when the class asks for it, into take. Returns whether there were enough. */
+static bool pinner_take(const Host *h, const PolicyClass *cls, hwloc_const_bitmap_t held, unsigned want,
+                        hwloc_bitmap_t take) {
+        _cleanup_bitmap_ hwloc_bitmap_t free_set = hwloc_bitmap_alloc();
+        hwloc_bitmap_zero(take);
+        if (!free_set)
+                return false;
+        hwloc_bitmap_andnot(free_set, h->dedicated, held);
+        if (cls->core_kind == CORE_KIND_PERFORMANCE)
+                hwloc_bitmap_and(free_set, free_set, h->perf);
+        unsigned got = 0;
+        if (cls->thread_policy == THREAD_POLICY_ISOLATE) {
+                for (unsigned k = 0; k < h->n_cores && got < want; k++)
+                        if (hwloc_bitmap_isincluded(h->core_cpus[k], free_set)) {
+                                hwloc_bitmap_or(take, take, h->core_cpus[k]);
+                                got++;
+                        }
+                return got == want;
+        }
+        int cpu;
+        hwloc_bitmap_foreach_begin(cpu, free_set) {
+                if (got == want)
+                        break;
+                hwloc_bitmap_set(take, (unsigned) cpu);
+                got++;
+        }
+        hwloc_bitmap_foreach_end();
+        return got == want;
+}
+
+/* vCPUs the pinner admits over the whole sequence: a shared domain while host-wide shared vCPUs
+ * / shared CPUs stay within its ratio, a dedicated one while those vCPUs still fit the
+ * strictest ratio on the shared CPUs it leaves. */
+static unsigned pinner_run(const Host *h, const Job *jobs, unsigned n, unsigned *ret_shared) {
+        _cleanup_bitmap_ hwloc_bitmap_t held = hwloc_bitmap_alloc(), take = hwloc_bitmap_alloc();
+        _cleanup_bitmap_ hwloc_bitmap_t left = hwloc_bitmap_alloc();
+        if (!held || !take || !left)
+                return 0;
+        unsigned admitted = 0, shared_vcpus = 0;
+        double strictest = 0;
+        for (unsigned i = 0; i < n; i++) {
+                const PolicyClass *cls = jobs[i].cls;
+                unsigned v = jobs[i].vcpus;
+                if (cls->cpu_policy == CPU_POLICY_SHARED) {
+                        hwloc_bitmap_andnot(left, h->shared, held);
+                        double cpus = hwloc_bitmap_weight(left);
+                        if (cpus == 0 || (cls->overcommit > 0 && (shared_vcpus + v) / cpus > cls->overcommit + EPS))
+                                continue;
+                        shared_vcpus += v;
+                        *ret_shared += v;
+                        admitted += v;
+                        if (cls->overcommit > 0 && (strictest == 0 || cls->overcommit < strictest))
+                                strictest = cls->overcommit;
+                        continue;
+                }
+                if (!pinner_take(h, cls, held, v, take))
+                        continue;
+                hwloc_bitmap_or(left, held, take);
+                hwloc_bitmap_andnot(left, h->shared, left);
+                double cpus = hwloc_bitmap_weight(left);
+                if (shared_vcpus > 0 && (cpus == 0 || (strictest > 0 && shared_vcpus / cpus > strictest + EPS)))
+                        continue;
+                hwloc_bitmap_or(held, held, take);
+                admitted += v;
+        }
+        return admitted;
+}
+
+/* ---- The planner's result, as hwloc sees it --------------------------------------------------- */
+
+typedef struct State {
+        hwloc_bitmap_t held; /* dedicated vCPU CPUs, and the idle siblings of isolated cores */
+        unsigned *shared_cpus; /* per node: shared-pool CPUs no dedicated placement holds */
+        double *prop, *equal; /* shared vCPUs per node: by the node's share of the float set / equal split */
+        double *limit; /* strictest Overcommit of the shared domains on the node, 0: none */
+        double *mem_kib; /* memory booked per node */
+} State;
+
+static void state_clear(State *s) {
+        hwloc_bitmap_free(s->held);
+        free(s->shared_cpus);
+        free(s->prop);
+        free(s->equal);
+        free(s->limit);
+        free(s->mem_kib);
+        *s = (State){ 0 };
+}
+
+static int state_init(State *s, unsigned n_nodes) {
+        s->held = hwloc_bitmap_alloc();
+        s->shared_cpus = calloc(n_nodes, sizeof(unsigned));
+        s->prop = calloc(n_nodes, sizeof(double));
+        s->equal = calloc(n_nodes, sizeof(double));
+        s->limit = calloc(n_nodes, sizeof(double));
+        s->mem_kib = calloc(n_nodes, sizeof(double));
+        return s->held && s->shared_cpus && s->prop && s->equal && s->limit && s->mem_kib ? 0 : -ENOMEM;
+}
+
+static void vcpu_sets(const Placement *pl, hwloc_bitmap_t dedicated, hwloc_bitmap_t floating) {
+        hwloc_bitmap_zero(dedicated);
+        hwloc_bitmap_zero(floating);
+        for (unsigned v = 0; v < pl->n_vcpus; v++)
+                hwloc_bitmap_or(pl->vcpus[v].dedicated ? dedicated : floating,
+                                pl->vcpus[v].dedicated ? dedicated : floating, pl->vcpus[v].cpus);
+}
+
+typedef struct Counts {
+        unsigned planner_vcpus, pinner_vcpus, violations, l3_splits, numa_splits, double_bookings;
+        unsigned planner_shared, pinner_shared; /* of the vCPUs admitted, shared ones (verbose) */
+        unsigned refused_memory; /* planner refusals for memory: the workload means CPUs to decide */
+        unsigned l3_spans, numa_spans; /* splits of any kind, avoidable or not (verbose) */
+        hwloc_bitmap_t violated_nodes, bad_cpus; /* counted once each */
+        bool *bad_float; /* per job: its float set touched a held CPU */
+} Counts;
+
+/* Dedicated CPUs held by more than one vCPU, isolated siblings someone else uses, and dedicated
+ * vCPUs outside the dedicated pool: every such CPU counts once over the whole run. */
+static void book_dedicated(const Host *h, const Placement *pl, hwloc_bitmap_t cpus, State *s, Counts *k,
+                           const char *name) {
+        hwloc_bitmap_t claim = hwloc_bitmap_dup(cpus);
+        if (!claim)
+                return;
+        if (pl->cls->thread_policy != THREAD_POLICY_PREFER) {
+                int cpu;
+                hwloc_bitmap_foreach_begin(cpu, cpus) {
+                        int core = host_core_of(h, (unsigned) cpu);
+                        if (core >= 0)
+                                hwloc_bitmap_or(claim, claim, h->core_cpus[core]);
+                }
+                hwloc_bitmap_foreach_end();
+        }
+        if (pl->cls->emulator_threads == HELPER_ISOLATE)
+                hwloc_bitmap_or(claim, claim, pl->emulator);
+        unsigned n_ded = 0;
+        for (unsigned v = 0; v < pl->n_vcpus; v++)
+                n_ded += pl->vcpus[v].dedicated;
+        _cleanup_bitmap_ hwloc_bitmap_t bad = hwloc_bitmap_alloc();
+        if (bad) {
+                hwloc_bitmap_and(bad, claim, s->held);
+                hwloc_bitmap_or(s->held, s->held, claim);
+                _cleanup_bitmap_ hwloc_bitmap_t out = hwloc_bitmap_dup(cpus);
+                if (out) {
+                        hwloc_bitmap_andnot(out, out, h->dedicated);
+                        hwloc_bitmap_or(bad, bad, out);
+                }
+                if ((unsigned) hwloc_bitmap_weight(cpus) != n_ded) /* two vCPUs of its own on one CPU */
+                        hwloc_bitmap_or(bad, bad, cpus);
+                hwloc_bitmap_andnot(bad, bad, k->bad_cpus);
+                if (!hwloc_bitmap_iszero(bad)) {
+                        k->double_bookings += (unsigned) hwloc_bitmap_weight(bad);
+                        hwloc_bitmap_or(k->bad_cpus, k->bad_cpus, bad);
+                        if (verbose) {
+                                char list[256];
+                                hwloc_bitmap_list_snprintf(list, sizeof(list), bad);
+                                printf("    double booking: %s (%s) holds CPUs %s held by another, shared by its own "
+                                       "vCPUs or outside the dedicated pool\n",
+                                       name, pl->cls->name, list);
+                        }
+                }
+        }
+        hwloc_bitmap_free(claim);
+}
+
+/* Shared vCPUs of one domain per node, two ways, and the ratio it imposes there. */
+static void book_shared(const Host *h, const Placement *pl, hwloc_const_bitmap_t floating, unsigned n_shared,
+                        State *s) {
+        _cleanup_bitmap_ hwloc_bitmap_t part = hwloc_bitmap_alloc();
+        if (!part)
+                return;
+        double total = hwloc_bitmap_weight(floating);
+        unsigned touched = 0;
+        for (unsigned n = 0; n < h->n_nodes; n++)
+                touched += hwloc_bitmap_intersects(h->node_cpus[n], floating);
+        for (unsigned n = 0; n < h->n_nodes; n++) {
+                hwloc_bitmap_and(part, h->node_cpus[n], floating);
+                double w = hwloc_bitmap_weight(part);
+                /* An empty float set has nowhere to run: it counts on its memory nodes. */
+                bool on = touched ? w > 0 : hwloc_bitmap_isset(pl->memory_nodes, h->node_os[n]);
+                if (!on)
+                        continue;
+                s->prop[n] += touched ? n_shared * w / total : n_shared;
+                s->equal[n] += touched ? (double) n_shared / touched : n_shared;
+                if (pl->cls->overcommit > 0 && (s->limit[n] == 0 || pl->cls->overcommit < s->limit[n]))
+                        s->limit[n] = pl->cls->overcommit;
+        }
+}
+
+/* Memory of one domain per node, in proportion to its dedicated CPUs there (shared: an equal
+ * split over the nodes it floats on). */
+static void book_memory(const Host *h, const Job *job, hwloc_const_bitmap_t dedicated, hwloc_const_bitmap_t floating,
+                        State *s) {
+        bool shared = hwloc_bitmap_iszero(dedicated);
+        hwloc_const_bitmap_t set = shared ? floating : dedicated;
+        _cleanup_bitmap_ hwloc_bitmap_t part = hwloc_bitmap_alloc();
+        unsigned touched = 0;
+        for (unsigned n = 0; n < h->n_nodes; n++)
+                touched += hwloc_bitmap_intersects(h->node_cpus[n], set);
+        if (!part || touched == 0)
+                return;
+        double cpus = hwloc_bitmap_weight(set);
+        for (unsigned n = 0; n < h->n_nodes; n++) {
+                hwloc_bitmap_and(part, h->node_cpus[n], set);
+                double w = hwloc_bitmap_weight(part);
+                if (w > 0)
+                        s->mem_kib[n] += (double) job->req->memory_kib * (shared ? 1.0 / touched : w / cpus);
+        }
+}
+
+/* The state after the first n placements (as the planner left them, float sets refreshed), with
+ * the double bookings found on the way added to k. */
+static void state_compute(const Host *h, const Job *jobs, const Placement *const *pls, unsigned n, State *s,
+                          Counts *k) {
+        hwloc_bitmap_zero(s->held);
+        for (unsigned i = 0; i < h->n_nodes; i++)
+                s->prop[i] = s->equal[i] = s->limit[i] = s->mem_kib[i] = 0;
+        _cleanup_bitmap_ hwloc_bitmap_t ded = hwloc_bitmap_alloc(), flt = hwloc_bitmap_alloc();
+        _cleanup_bitmap_ hwloc_bitmap_t part = hwloc_bitmap_alloc();
+        if (!ded || !flt || !part)
+                return;
+        for (unsigned i = 0; i < n; i++)
+                if (pls[i]->admitted && !pls[i]->adopted) {
+                        vcpu_sets(pls[i], ded, flt);
+                        book_dedicated(h, pls[i], ded, s, k, pls[i]->name);
+                        book_memory(h, &jobs[i], ded, flt, s);
+                }
+        for (unsigned i = 0; i < n; i++) {
+                if (!pls[i]->admitted || pls[i]->adopted)
+                        continue;
+                unsigned n_shared = 0;
+                for (unsigned v = 0; v < pls[i]->n_vcpus; v++)
+                        n_shared += !pls[i]->vcpus[v].dedicated;
+                if (n_shared == 0)
+                        continue;
+                vcpu_sets(pls[i], ded, flt);
+                book_shared(h, pls[i], flt, n_shared, s);
+                if (hwloc_bitmap_intersects(flt, s->held) && !k->bad_float[i]) {
+                        k->bad_float[i] = true;
+                        k->double_bookings++;
+                        if (verbose)
+                                printf("    double booking: shared %s floats over CPUs a dedicated vCPU holds\n",
+                                       pls[i]->name);
+                }
+        }
+        for (unsigned i = 0; i < h->n_nodes; i++) {
+                hwloc_bitmap_and(part, h->node_cpus[i], h->shared);
+                hwloc_bitmap_andnot(part, part, s->held);
+                s->shared_cpus[i] = (unsigned) hwloc_bitmap_weight(part);
+        }
+}
+
+/* ---- What could have held a domain whole ------------------------------------------------------ */
+
+/* Dedicated units the class could take inside scope right now: free eligible CPUs (prefer), or
+ * whole free cores (isolate), of the right kind. */
+static unsigned scope_units(const Host *h, const State *s, const PolicyClass *cls, hwloc_const_bitmap_t scope) {
+        _cleanup_bitmap_ hwloc_bitmap_t eligible = hwloc_bitmap_alloc();
+        if (!eligible)
+                return 0;
+        hwloc_bitmap_and(eligible, scope, h->dedicated);
+        hwloc_bitmap_andnot(eligible, eligible, s->held);
+        if (cls->core_kind == CORE_KIND_PERFORMANCE)
+                hwloc_bitmap_and(eligible, eligible, h->perf);
+        if (cls->thread_policy == THREAD_POLICY_PREFER)
+                return (unsigned) hwloc_bitmap_weight(eligible);
+        unsigned units = 0;
+        for (unsigned k = 0; k < h->n_cores; k++)
+                units += hwloc_bitmap_intersects(h->core_cpus[k], scope) &&
+                         hwloc_bitmap_isincluded(h->core_cpus[k], eligible);
+        return units;
+}
+
+/* Units node n may give and still leave its shared vCPUs (counted the stricter way) within the
+ * strictest ratio there; an isolated core costs as many shared CPUs as the widest core has. */
+static unsigned node_budget(const Host *h, const State *s, unsigned n, const PolicyClass *cls) {
+        double v = s->prop[n] > s->equal[n] ? s->prop[n] : s->equal[n];
+        if (v <= EPS)
+                return UINT32_MAX;
+        unsigned keep = s->limit[n] > 0 ? (unsigned) ceil(v / s->limit[n] - EPS) : 1;
+        unsigned spare = s->shared_cpus[n] > keep ? s->shared_cpus[n] - keep : 0;
+        return spare / (cls->thread_policy == THREAD_POLICY_PREFER ? 1 : h->smt_max);
+}
+
+static bool memory_fits(const Host *h, const State *s, unsigned n, const Job *job) {
+        return h->node_mem_kib[n] == 0 || s->mem_kib[n] + (double) job->req->memory_kib <= (double) h->node_mem_kib[n];
+}
+
+/* The first group that could have held the dedicated domain whole: an (L3, node) part when l3
+ * is true, else a node. Returns its index (part: l3 * n_nodes + node), -1 for none. */
+static int dedicated_room(const Host *h, const State *s, const Job *job, bool l3, unsigned *ret_units) {
+        _cleanup_bitmap_ hwloc_bitmap_t scope = hwloc_bitmap_alloc();
+        if (!scope)
+                return -1;
+        unsigned n_groups = l3 ? h->n_l3s * h->n_nodes : h->n_nodes;
+        for (unsigned g = 0; g < n_groups; g++) {
+                unsigned n = g % h->n_nodes;
+                if (l3)
+                        hwloc_bitmap_and(scope, h->l3_cpus[g / h->n_nodes], h->node_cpus[n]);
+                else
+                        hwloc_bitmap_copy(scope, h->node_cpus[n]);
+                unsigned units = scope_units(h, s, job->cls, scope), budget = node_budget(h, s, n, job->cls);
+                units = units < budget ? units : budget;
+                if (units >= job->vcpus && memory_fits(h, s, n, job)) {
+                        *ret_units = units;
+                        return (int) g;
+                }
+        }
+        return -1;
+}
+
+/* A node whose shared CPUs could have taken the shared domain within every ratio there. */
+static int shared_room(const Host *h, const State *s, const Job *job) {
+        for (unsigned n = 0; n < h->n_nodes; n++) {
+                double v = s->prop[n] > s->equal[n] ? s->prop[n] : s->equal[n], limit = job->cls->overcommit;
+                if (s->limit[n] > 0 && (limit == 0 || s->limit[n] < limit))
+                        limit = s->limit[n];
+                if (s->shared_cpus[n] > 0 && (limit == 0 || v + job->vcpus <= limit * s->shared_cpus[n] + EPS) &&
+                    memory_fits(h, s, n, job))
+                        return (int) n;
+        }
+        return -1;
+}
+
+/* ---- The checks of one step ------------------------------------------------------------------- */
+
+/* Verbose: shared vCPUs the planner itself booked on node n for the first m placements. */
+static unsigned planner_booked(const Host *h, const Placement *const *pls, unsigned m, unsigned n) {
+        int pn = topology_node_index(h->t, h->node_os[n]);
+        unsigned sum = 0;
+        for (unsigned i = 0; pn >= 0 && i < m; i++)
+                if (pls[i]->admitted && !pls[i]->adopted && pls[i]->shared_vcpus)
+                        sum += pls[i]->shared_vcpus[pn];
+        return sum;
+}
+
+/* Counts an avoidable split of the domain just placed, the last of pls (before: the state
+ * before it came). */
+static void check_splits(const Host *h, const State *before, const Job *job, const Placement *const *pls, unsigned m,
+                         Counts *k) {
+        const Placement *pl = pls[m - 1];
+        _cleanup_bitmap_ hwloc_bitmap_t ded = hwloc_bitmap_alloc(), flt = hwloc_bitmap_alloc();
+        if (!ded || !flt)
+                return;
+        vcpu_sets(pl, ded, flt);
+        bool shared = job->cls->cpu_policy == CPU_POLICY_SHARED;
+        hwloc_const_bitmap_t set = shared ? flt : ded;
+        char l3s[256], nodes[256];
+        unsigned n_l3 = groups_touched(h->l3_cpus, h->n_l3s, set, l3s, sizeof(l3s), NULL);
+        unsigned n_node = groups_touched(h->node_cpus, h->n_nodes, set, nodes, sizeof(nodes), h->node_os);
+        unsigned units = 0;
+        k->l3_spans += !shared && job->cls->cache_locality == CACHE_LOCALITY_L3 && n_l3 > 1;
+        k->numa_spans += n_node > 1;
+        if (!shared && job->cls->cache_locality == CACHE_LOCALITY_L3 && n_l3 > 1) {
+                int g = dedicated_room(h, before, job, true, &units);
+                if (g >= 0) {
+                        k->l3_splits++;
+                        if (verbose)
+                                printf("    avoidable L3 split: %s (%s, %u vCPUs) on L3 %s (nodes %s); L3 %u of node "
+                                       "%u had %u units free\n",
+                                       pl->name, job->cls->name, job->vcpus, l3s, nodes, (unsigned) g / h->n_nodes,
+                                       h->node_os[(unsigned) g % h->n_nodes], units);
+                }
+        }
+        if (n_node > 1 && job->cls->cache_locality != CACHE_LOCALITY_NONE) {
+                int g = shared ? shared_room(h, before, job) : dedicated_room(h, before, job, false, &units);
+                if (g >= 0) {
+                        k->numa_splits++;
+                        if (verbose && shared)
+                                printf("    avoidable NUMA split: %s (%s, %u vCPUs) on nodes %s; node %u could hold "
+                                       "it (%u shared CPUs there, %.1f/%.1f shared vCPUs prop/equal; the planner "
+                                       "had booked %u there)\n",
+                                       pl->name, job->cls->name, job->vcpus, nodes, h->node_os[g],
+                                       before->shared_cpus[g], before->prop[g], before->equal[g],
+                                       planner_booked(h, pls, m - 1, (unsigned) g));
+                        else if (verbose)
+                                printf("    avoidable NUMA split: %s (%s, %u vCPUs) on nodes %s; node %u had %u units "
+                                       "free within its shared budget\n",
+                                       pl->name, job->cls->name, job->vcpus, nodes, h->node_os[g], units);
+                }
+        }
+}
+
+/* Verbose: the shared domains on node n, their float CPUs there and in all, and what the planner
+ * booked on that node for them (its own accounting, shown for comparison only). */
+static void explain_node(const Host *h, const Placement *const *pls, unsigned m, unsigned n) {
+        _cleanup_bitmap_ hwloc_bitmap_t ded = hwloc_bitmap_alloc(), flt = hwloc_bitmap_alloc();
+        int pn = topology_node_index(h->t, h->node_os[n]);
+        for (unsigned i = 0; ded && flt && i < m; i++) {
+                if (!pls[i]->admitted || pls[i]->adopted)
+                        continue;
+                vcpu_sets(pls[i], ded, flt);
+                if (hwloc_bitmap_iszero(flt))
+                        continue;
+                hwloc_bitmap_and(ded, flt, h->node_cpus[n]);
+                if (hwloc_bitmap_iszero(ded))
+                        continue;
+                unsigned n_shared = 0;
+                for (unsigned v = 0; v < pls[i]->n_vcpus; v++)
+                        n_shared += !pls[i]->vcpus[v].dedicated;
+                char nodes[128];
+                groups_touched(h->node_cpus, h->n_nodes, flt, nodes, sizeof(nodes), h->node_os);
+                printf("      %s: %u shared vCPUs floating over %d CPUs (%d on this node; nodes %s), planner booked "
+                       "%u here\n",
+                       pls[i]->name, n_shared, hwloc_bitmap_weight(flt), hwloc_bitmap_weight(ded), nodes,
+                       pn >= 0 && pls[i]->shared_vcpus ? pls[i]->shared_vcpus[pn] : 0);
+        }
+}
+
+/* Nodes above their ratio after the step, by either count; each node counts once per machine. */
+static void check_ratios(const Host *h, const State *s, const Placement *const *pls, unsigned m, Counts *k) {
+        for (unsigned n = 0; n < h->n_nodes; n++) {
+                for (int way = 0; way < 2; way++) {
+                        double v = way ? s->equal[n] : s->prop[n];
+                        if (v <= EPS)
+                                continue;
+                        bool over = s->shared_cpus[n] == 0 ||
+                                    (s->limit[n] > 0 && v / s->shared_cpus[n] > s->limit[n] + EPS);
+                        if (!over || hwloc_bitmap_isset(k->violated_nodes, n))
+                                continue;
+                        hwloc_bitmap_set(k->violated_nodes, n);
+                        k->violations++;
+                        if (!verbose)
+                                continue;
+                        printf("    ratio violation after %s: node %u has %.2f shared vCPUs (%s; %.2f the other way) "
+                               "on %u shared CPUs, limit %.1f\n",
+                               pls[m - 1]->name, h->node_os[n], v, way ? "equal split" : "by share of CPUs",
+                               way ? s->prop[n] : s->equal[n], s->shared_cpus[n], s->limit[n]);
+                        explain_node(h, pls, m, n);
+                }
+        }
+}
+
+/* ---- One machine ------------------------------------------------------------------------------ */
+
+typedef struct Totals {
+        unsigned machines, planner_vcpus, pinner_vcpus, violations, l3_splits, numa_splits, double_bookings;
+        unsigned machines_violating;
+        double min_ratio;
+        char min_label[128];
+} Totals;
+
+/* Places every job in order as the daemon does (place, then refresh the shared float sets),
+ * checking after each step. */
+static int run_planner(const Host *h, const Topology *t, const Config *c, const Job *jobs, unsigned n, Counts *k) {
+        _cleanup_(planner_freep) Planner *p = NULL;
+        if (planner_new(t, c, &p) < 0)
+                return -ENOMEM;
+        State before = { 0 }, after = { 0 };
+        int r = state_init(&before, h->n_nodes);
+        if (r >= 0)
+                r = state_init(&after, h->n_nodes);
+        for (unsigned i = 0; r >= 0 && i < n; i++) {
+                const Placement *pl;
+                r = planner_place(p, jobs[i].req, &pl);
+                if (r < 0 || (r = planner_refresh_shared(p)) < 0)
+                        break;
+                unsigned m;
+                const Placement *const *pls = planner_placements(p, &m);
+                state_compute(h, jobs, pls, m, &after, k);
+                if (pl->admitted) {
+                        k->planner_vcpus += jobs[i].vcpus;
+                        k->planner_shared += jobs[i].cls->cpu_policy == CPU_POLICY_SHARED ? jobs[i].vcpus : 0;
+                        check_splits(h, &before, &jobs[i], pls, m, k);
+                }
+                check_ratios(h, &after, pls, m, k);
+                if (verbose_refusals && !pl->admitted)
+                        printf("    refused %s (%s, %u vCPUs): %s\n", pl->name, jobs[i].cls->name, jobs[i].vcpus,
+                               pl->reason ? pl->reason : "?");
+                k->refused_memory += !pl->admitted && pl->reason &&
+                                     (strstr(pl->reason, "memory") || strstr(pl->reason, "hugepages"));
+                State swap = before;
+                before = after;
+                after = swap;
+        }
+        state_clear(&before);
+        state_clear(&after);
+        return r;
+}
+
+static void print_row(const char *label, const Host *h, unsigned n_jobs, const Counts *k, Totals *tot) {
+        double ratio = k->pinner_vcpus ? (double) k->planner_vcpus / k->pinner_vcpus : 1.0;
+        printf("%-52.52s %5u %5u %4u %5u %7u %7u %6.3f %5u %5u %5u %5u\n", label,
+               (unsigned) hwloc_bitmap_weight(h->usable), h->n_nodes, h->n_l3s, n_jobs, k->planner_vcpus,
+               k->pinner_vcpus, ratio, k->violations, k->l3_splits, k->numa_splits, k->double_bookings);
+        if (verbose)
+                printf("    %u l3-class domains span L3 domains, %u domains span nodes (avoidable or not)\n",
+                       k->l3_spans, k->numa_spans);
+        if (k->refused_memory)
+                printf("    (%u domains refused for memory: memory decided there, not only CPUs)\n", k->refused_memory);
+        fflush(stdout);
+        tot->machines++;
+        tot->planner_vcpus += k->planner_vcpus;
+        tot->pinner_vcpus += k->pinner_vcpus;
+        tot->violations += k->violations;
+        tot->machines_violating += k->violations > 0;
+        tot->l3_splits += k->l3_splits;
+        tot->numa_splits += k->numa_splits;
+        tot->double_bookings += k->double_bookings;
+        if (tot->machines == 1 || ratio < tot->min_ratio) {
+                tot->min_ratio = ratio;
+                snprintf(tot->min_label, sizeof(tot->min_label), "%s", label);
+        }
+}
+
+static int measure(const char *label, const Topology *t, const Config *c, Totals *tot) {
+        _cleanup_(host_clear) Host h = { 0 };
+        int r = host_load(t, c, &h);
+        if (r < 0)
+                return r;
+        Job *jobs = NULL;
+        unsigned n = 0;
+        if ((r = make_jobs(&h, c, &jobs, &n)) < 0)
+                return r;
+        Counts k = { .violated_nodes = hwloc_bitmap_alloc(),
+                     .bad_cpus = hwloc_bitmap_alloc(),
+                     .bad_float = calloc(n, sizeof(bool)) };
+        if (!k.violated_nodes || !k.bad_cpus || !k.bad_float)
+                r = -ENOMEM;
+        if (verbose && r >= 0)
+                printf("  %s:\n", label);
+        if (r >= 0)
+                r = run_planner(&h, t, c, jobs, n, &k);
+        if (r >= 0) {
+                k.pinner_vcpus = pinner_run(&h, jobs, n, &k.pinner_shared);
+                if (verbose)
+                        printf("    admitted: planner %u dedicated + %u shared vCPUs, pinner %u + %u\n",
+                               k.planner_vcpus - k.planner_shared, k.planner_shared, k.pinner_vcpus - k.pinner_shared,
+                               k.pinner_shared);
+                print_row(label, &h, n, &k, tot);
+        }
+        hwloc_bitmap_free(k.violated_nodes);
+        hwloc_bitmap_free(k.bad_cpus);
+        free(k.bad_float);
+        jobs_free(jobs, n);
+        return r;
+}
+
+static int run_machine(const char *label, const TopologySource *src, const char *policy_dir, Totals *tot) {
+        _cleanup_(topology_freep) Topology *t = NULL;
+        int r = topology_load(src, &t);
+        if (r < 0) {
+                printf("%-52.52s skipped: the loader cannot build it (%s)\n", label, strerror(-r));
+                return 0;
+        }
+        ConfigErrors errors = { 0 };
+        _cleanup_(config_freep) Config *c = NULL;
+        r = config_load(NULL, policy_dir, t, &c, &errors);
+        if (r < 0) {
+                _cleanup_free_ char *text = config_errors_format(&errors);
+                fprintf(stderr, "bench: %s: %s", label, text ? text : "config error\n");
+                config_errors_clear(&errors);
+                return r;
+        }
+        config_errors_clear(&errors);
+        r = measure(label, t, c, tot);
+        if (r < 0)
+                fprintf(stderr, "bench: %s: %s\n", label, strerror(-r));
+        return r;
+}
+
+/* ---- main ------------------------------------------------------------------------------------- */
+
+static int is_xml(const struct dirent *e) {
+        size_t len = strlen(e->d_name);
+        return len > 4 && strcmp(e->d_name + len - 4, ".xml") == 0;
+}
+
+static int run_corpus(const char *corpus, const char *policy_dir, Totals *tot) {
+        struct dirent **names = NULL;
+        int n = scandir(corpus, &names, is_xml, alphasort);
+        if (n < 0) {
+                printf("corpus: skipped, no topologies at %s\n", corpus);
+                return 0;
+        }
+        int r = 0;
+        for (int i = 0; i < n; i++) {
+                char path[4096];
+                snprintf(path, sizeof(path), "%s/%s", corpus, names[i]->d_name);
+                if (r >= 0)
+                        r = run_machine(names[i]->d_name, &(TopologySource){ .xml_path = path }, policy_dir, tot);
+                free(names[i]);
+        }
+        free(names);
+        return r;
+}
+
+static void print_header(void) {
+        printf("placement-quality: seed 0x%016llx; per machine, domains in arrival order until the vCPUs asked reach "
+               "2 x its usable CPUs:",
+               (unsigned long long) SEED);
+        for (size_t i = 0; i < ELEMENTSOF(mix); i++)
+                printf(" %u%% %s", mix[i].percent, mix[i].name);
+        printf(" (ded: prefer,l3; iso: isolate,l3; perf: performance,numa; vdi: shared 4:1,numa), sizes");
+        for (size_t i = 0; i < ELEMENTSOF(sizes); i++)
+                printf("%s%u", i ? "," : " ", sizes[i]);
+        printf(" (at most the largest node's dedicated CPUs), %d MiB per vCPU\n", MIB_PER_VCPU);
+        printf("%-52s %5s %5s %4s %5s %7s %7s %6s %5s %5s %5s %5s\n", "machine", "cpus", "nodes", "l3", "doms",
+               "plan-v", "pin-v", "cap", "ratio", "l3spl", "nuspl", "dbl");
+}
+
+static int write_policy(char *dir, char *path, size_t len) {
+        if (!mkdtemp(dir))
+                return -errno;
+        snprintf(path, len, "%s/50-quality.conf", dir);
+        _cleanup_fclose_ FILE *f = fopen(path, "we");
+        if (!f)
+                return -errno;
+        return fputs(policy, f) < 0 ? -EIO : 0;
+}
+
+int main(int argc, char **argv) {
+        const char *corpus = KVMTUNED_TOPOLOGIES_DIR, *env = getenv("KT_BENCH_VERBOSE");
+        verbose = env && *env && strcmp(env, "0") != 0;
+        verbose_refusals = env && strcmp(env, "2") == 0;
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0)
+                        verbose = true;
+                else
+                        corpus = argv[i];
+        }
+        char dir[] = "/tmp/kvmtuned-bench-XXXXXX", path[512];
+        if (write_policy(dir, path, sizeof(path)) < 0) {
+                fprintf(stderr, "bench: cannot write the policy under /tmp\n");
+                return 1;
+        }
+        static const char *synthetic[] = {
+                "pack:2 numa:2(memory=64GiB) l3:2 core:8 pu:2",
+                "numa:8(memory=64GiB) l3:1 core:16 pu:1",
+                "numa:4(memory=64GiB) l3:4 core:4 pu:8",
+                "numa:1(memory=256GiB) l3:12 core:8 pu:2",
+        };
+        Totals tot = { 0 };
+        print_header();
+        int r = run_corpus(corpus, dir, &tot);
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(synthetic); i++) {
+                char label[128];
+                snprintf(label, sizeof(label), "synthetic %s", synthetic[i]);
+                r = run_machine(label, &(TopologySource){ .synthetic = synthetic[i] }, dir, &tot);
+        }
+        if (tot.machines > 0) {
+                printf("%-52s %5s %5s %4s %5s %7u %7u %6.3f %5u %5u %5u %5u\n", "TOTAL", "", "", "", "",
+                       tot.planner_vcpus, tot.pinner_vcpus,
+                       tot.pinner_vcpus ? (double) tot.planner_vcpus / tot.pinner_vcpus : 1.0, tot.violations,
+                       tot.l3_splits, tot.numa_splits, tot.double_bookings);
+                printf("minimum capacity ratio %.3f (%s); %u of %u machines with ratio violations\n", tot.min_ratio,
+                       tot.min_label, tot.machines_violating, tot.machines);
+        }
+        unlink(path);
+        rmdir(dir);
+        return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,300 @@
+/* Dedicated CPUs: the units each core offers under the thread policy, and the L3 / node that holds them. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpulist.h"
+#include "macro.h"
+#include "planner-internal.h"
+
+/* CPUs a dedicated unit consumes under the thread policy: one thread (prefer), a whole core
+ * (isolate), or a whole core that yields all its threads (require). Fills core_units with
+ * the units each core offers, and eligible[] with the usable CPUs. */
+static void count_units(Planner *p, const PolicyClass *cls) {
+        const Topology *t = p->t;
+        const uint8_t *kind = cls->core_kind == CORE_KIND_PERFORMANCE  ? p->perf_kind
+                              : cls->core_kind == CORE_KIND_EFFICIENCY ? p->eff_kind
+                                                                       : NULL;
+        for (unsigned i = 0; i < t->n_cpus; i++)
+                p->eligible[i] = p->dedicated_pool[i] && !p->held[i] && !p->pinned[i] && (!kind || kind[i]);
+
+        for (unsigned k = 0; k < t->n_cores; k++) {
+                unsigned free = 0, size = p->core_cpu0[k + 1] - p->core_cpu0[k];
+                for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1]; j++)
+                        free += p->eligible[p->core_cpus[j]];
+                switch (cls->thread_policy) {
+                case THREAD_POLICY_PREFER:
+                        p->core_units[k] = free;
+                        break;
+                case THREAD_POLICY_ISOLATE:
+                        p->core_units[k] = free == size;
+                        break;
+                case THREAD_POLICY_REQUIRE:
+                        p->core_units[k] = free == size && size >= 2 ? size : 0;
+                        break;
+                }
+        }
+}
+
+/* How many dedicated units node n may give without pushing its shared vCPUs over the
+ * strictest Overcommit there (or leaving them no CPU at all). */
+static unsigned node_budget(Planner *p, unsigned n, const PolicyClass *cls) {
+        unsigned vcpus = shared_node_load(p, n);
+        if (vcpus == 0)
+                return UINT32_MAX;
+        double limit = shared_node_limit(p, n);
+        unsigned keep = limit > 0 ? (unsigned) ceil((double) vcpus / limit - 1e-9) : 1;
+        unsigned shared = shared_cpu_count(p, n);
+        unsigned spare = shared > keep ? shared - keep : 0;
+        /* A unit costs one CPU, except under isolate, where it costs a whole core. */
+        unsigned per_unit = cls->thread_policy == THREAD_POLICY_ISOLATE && p->t->smt_max ? p->t->smt_max : 1;
+        return spare / per_unit;
+}
+
+static void sum_units(Planner *p, const PolicyClass *cls) {
+        const Topology *t = p->t;
+        memset(p->node_units, 0, t->n_nodes * sizeof(unsigned));
+        for (unsigned i = 0; i < p->n_pairs; i++) {
+                p->pair_units[i] = 0;
+                for (unsigned j = 0; j < p->pairs[i].n_cores; j++)
+                        p->pair_units[i] += p->core_units[p->pairs[i].cores[j]];
+                p->node_units[p->pairs[i].node] += p->pair_units[i];
+        }
+        for (unsigned n = 0; n < t->n_nodes; n++) {
+                unsigned budget = node_budget(p, n, cls);
+                p->node_cap[n] = p->node_units[n] < budget ? p->node_units[n] : budget;
+        }
+}
+
+static unsigned pair_cap(const Planner *p, unsigned pair) {
+        unsigned node_cap = p->node_cap[p->pairs[pair].node];
+        return p->pair_units[pair] < node_cap ? p->pair_units[pair] : node_cap;
+}
+
+/* Cores of a pair in the order the thread policy wants them: prefer fills the cores with the
+ * most free threads first, so siblings go to the same VM; index order breaks ties. */
+static unsigned ordered_cores(Planner *p, const Pair *pair) {
+        unsigned m = 0;
+        for (unsigned j = 0; j < pair->n_cores; j++) {
+                unsigned k = pair->cores[j];
+                if (p->core_units[k] == 0)
+                        continue;
+                unsigned i = m++;
+                while (i > 0 && p->core_units[p->order[i - 1]] < p->core_units[k]) {
+                        p->order[i] = p->order[i - 1];
+                        i--;
+                }
+                p->order[i] = k;
+        }
+        return m;
+}
+
+/* Takes up to want units from a pair: appends the CPUs given to vCPUs to cpus[], marks every
+ * CPU held (isolate also holds the idle siblings). Returns the units taken. */
+static unsigned take_from_pair(Planner *p, const PolicyClass *cls, unsigned pair, unsigned want, unsigned *cpus,
+                               unsigned *n_cpus, hwloc_bitmap_t held) {
+        unsigned got = 0, m = ordered_cores(p, &p->pairs[pair]);
+        for (unsigned o = 0; o < m && got < want; o++) {
+                unsigned k = p->order[o];
+                bool first = true;
+                for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1] && got < want; j++) {
+                        unsigned i = p->core_cpus[j];
+                        if (!p->eligible[i])
+                                continue;
+                        if (cls->thread_policy == THREAD_POLICY_ISOLATE && !first) {
+                                hwloc_bitmap_set(held, p->t->cpus[i].os); /* the idle sibling */
+                                continue;
+                        }
+                        cpus[(*n_cpus)++] = i;
+                        hwloc_bitmap_set(held, p->t->cpus[i].os);
+                        got++;
+                        first = false;
+                }
+                if (cls->thread_policy == THREAD_POLICY_ISOLATE)
+                        for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1]; j++)
+                                hwloc_bitmap_set(held, p->t->cpus[p->core_cpus[j]].os);
+                if (cls->thread_policy == THREAD_POLICY_REQUIRE) /* an odd count leaves a sibling idle */
+                        for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1]; j++)
+                                hwloc_bitmap_set(held, p->t->cpus[p->core_cpus[j]].os);
+        }
+        for (unsigned i = 0; i < p->t->n_cpus; i++)
+                if (hwloc_bitmap_isset(held, p->t->cpus[i].os))
+                        p->eligible[i] = 0;
+        return got;
+}
+
+/* Pairs of node n sorted by capacity, largest first (fewest L3 domains), index breaking ties. */
+static unsigned node_pairs_by_cap(Planner *p, unsigned n, unsigned *out) {
+        unsigned m = 0;
+        for (unsigned j = p->node_pair0[n]; j < p->node_pair0[n + 1]; j++) {
+                unsigned pair = p->node_pairs[j];
+                if (p->pair_units[pair] == 0)
+                        continue;
+                unsigned i = m++;
+                while (i > 0 && p->pair_units[out[i - 1]] < p->pair_units[pair]) {
+                        out[i] = out[i - 1];
+                        i--;
+                }
+                out[i] = pair;
+        }
+        return m;
+}
+
+const char *dedicated_unit_name(const PolicyClass *cls) {
+        switch (cls->thread_policy) {
+        case THREAD_POLICY_ISOLATE:
+                return "whole cores, one vCPU each";
+        case THREAD_POLICY_REQUIRE:
+                return "threads of whole cores, in sibling pairs";
+        default:
+                return "CPUs";
+        }
+}
+
+/* Memory of each node of a set for its share of the units. */
+static bool set_fits(Planner *p, const Need *need, const unsigned *nodes, unsigned *take, unsigned count,
+                     unsigned units) {
+        for (unsigned i = 0; i < count; i++)
+                if (!memory_fits(p, need, nodes[i], memory_share(need, take[i], units)))
+                        return false;
+        return true;
+}
+
+/* CacheLocality=l3: the (L3, node) pair that holds everything, best fit, near devices first;
+ * -1 for none. */
+static int one_pair(Planner *p, const Need *need, unsigned units) {
+        int best = -1;
+        for (unsigned i = 0; i < p->n_pairs; i++) {
+                unsigned n = (unsigned) p->pairs[i].node;
+                if (pair_cap(p, i) < units || !memory_fits(p, need, n, need->memory_kib))
+                        continue;
+                bool near = (int) n == need->prefer_node;
+                bool best_near = best >= 0 && p->pairs[best].node == need->prefer_node;
+                if (best < 0 || (near && !best_near) ||
+                    (near == best_near && pair_cap(p, i) < pair_cap(p, (unsigned) best)))
+                        best = (int) i;
+        }
+        return best;
+}
+
+/* Takes want units from node n: the fewest L3 domains (largest first), and the last one by best
+ * fit (the smallest that holds the rest), so little is stranded. Returns the L3 domains used. */
+static unsigned take_from_node(Planner *p, const PolicyClass *cls, unsigned n, unsigned want, unsigned *pairs,
+                               unsigned *cpus, unsigned *n_cpus, hwloc_bitmap_t held) {
+        unsigned used = 0;
+        while (want > 0) {
+                unsigned m = node_pairs_by_cap(p, n, pairs);
+                if (m == 0)
+                        break;
+                unsigned pick = pairs[0];
+                for (unsigned j = 0; j < m && p->pair_units[pairs[j]] >= want; j++)
+                        pick = pairs[j]; /* largest first: the last that holds it is the best fit */
+                unsigned got = take_from_pair(p, cls, pick, want, cpus, n_cpus, held);
+                p->pair_units[pick] -= got;
+                want -= got;
+                used += p->pairs[pick].l3 >= 0;
+                if (got == 0)
+                        break;
+        }
+        return used;
+}
+
+/* No locality wanted: the whole host is one pool, lowest node first. Returns the nodes used. */
+static unsigned host_pool(Planner *p, const Need *need, unsigned units, unsigned *nodes) {
+        unsigned count = 0, got = 0;
+        for (unsigned n = 0; n < p->t->n_nodes && got < units; n++)
+                if (p->node_cap[n]) {
+                        p->node_take[n] = p->node_cap[n] < units - got ? p->node_cap[n] : units - got;
+                        got += p->node_take[n];
+                        nodes[count] = n;
+                        p->order[count] = p->node_take[n];
+                        count++;
+                }
+        return set_fits(p, need, nodes, p->order, count, units) ? count : 0;
+}
+
+/* The explanation of where it went, true to why. */
+static int explain_nodes(Planner *p, Placement *pl, const PolicyClass *cls, unsigned units, const unsigned *nodes,
+                         unsigned count, unsigned l3_used, unsigned most, int most_node) {
+        const Topology *t = p->t;
+        _cleanup_bitmap_ hwloc_bitmap_t ns = hwloc_bitmap_alloc();
+        for (unsigned i = 0; ns && i < count; i++)
+                hwloc_bitmap_set(ns, t->nodes[nodes[i]].os);
+        _cleanup_free_ char *list = ns ? cpulist_format(ns) : NULL;
+        if (!list)
+                return -ENOMEM;
+        if (count == 1 && l3_used == 0)
+                return placement_explain(pl, "fits in node %s (no L3 domains there)", list);
+        if (count == 1)
+                return placement_explain(pl, "fits in node %s across %u L3 domain%s", list, l3_used,
+                                         l3_used == 1 ? "" : "s");
+        if (cls->cache_locality == CACHE_LOCALITY_NONE)
+                return placement_explain(pl, "CacheLocality=none: spans nodes %s, lowest first", list);
+        return placement_explain(pl,
+                                 "no node has %u %s free (the most: %u, node %u): spans nodes %s, the fewest "
+                                 "that hold it and the closest of those by NUMA distance",
+                                 units, dedicated_unit_name(cls), most, most_node >= 0 ? t->nodes[most_node].os : 0,
+                                 list);
+}
+
+/* Chooses and takes the dedicated CPUs. Returns 1 placed, 0 refused (pl->reason), or -ENOMEM. */
+int dedicated_place(Planner *p, const Need *need, Placement *pl, unsigned *cpus, unsigned *n_cpus,
+                    hwloc_bitmap_t held) {
+        const Topology *t = p->t;
+        const PolicyClass *cls = need->cls;
+        unsigned units = need->n_dedicated;
+        if (cls->thread_policy == THREAD_POLICY_REQUIRE && t->smt_max < 2)
+                return placement_refuse(pl, "ThreadPolicy=require: this host has no SMT");
+
+        count_units(p, cls);
+        sum_units(p, cls);
+        unsigned total = 0, unbudgeted = 0, most = 0;
+        int most_node = -1;
+        for (unsigned n = 0; n < t->n_nodes; n++) {
+                total += p->node_cap[n];
+                unbudgeted += p->node_units[n];
+                if (most_node < 0 || p->node_cap[n] > most) {
+                        most = p->node_cap[n];
+                        most_node = (int) n;
+                }
+        }
+        if (total < units)
+                return refuse_dedicated(p, need, pl, units, total, unbudgeted);
+
+        if (cls->cache_locality == CACHE_LOCALITY_L3) {
+                int best = one_pair(p, need, units);
+                if (best >= 0) {
+                        const Pair *pair = &p->pairs[best];
+                        unsigned cap = pair_cap(p, (unsigned) best);
+                        take_from_pair(p, cls, (unsigned) best, units, cpus, n_cpus, held);
+                        p->node_take[pair->node] = units;
+                        if (pair->l3 >= 0)
+                                return placement_explain(pl, "fits in L3 #%d of node %u (%u %s free there)", pair->l3,
+                                                         t->nodes[pair->node].os, cap, dedicated_unit_name(cls)) < 0
+                                               ? -ENOMEM
+                                               : 1;
+                        return placement_explain(pl, "fits in node %u, which has no L3 domain",
+                                                 t->nodes[pair->node].os) < 0
+                                       ? -ENOMEM
+                                       : 1;
+                }
+        }
+
+        /* One node (fewest L3 domains inside it), else the fewest closest nodes. */
+        _cleanup_free_ unsigned *nodes = calloc(t->n_nodes ? t->n_nodes : 1, sizeof(unsigned));
+        _cleanup_free_ unsigned *pairs = malloc((p->n_pairs ? p->n_pairs : 1) * sizeof(unsigned));
+        if (!nodes || !pairs)
+                return -ENOMEM;
+        unsigned count = cls->cache_locality == CACHE_LOCALITY_NONE
+                                 ? host_pool(p, need, units, nodes)
+                                 : search_nodes(p, need, units, p->node_cap, false, set_fits, nodes);
+        if (count == 0)
+                return refuse_memory(p, need, pl, p->node_cap, units);
+        unsigned l3_used = 0;
+        for (unsigned i = 0; i < count; i++)
+                l3_used += take_from_node(p, cls, nodes[i], p->node_take[nodes[i]], pairs, cpus, n_cpus, held);
+        return explain_nodes(p, pl, cls, units, nodes, count, l3_used, most, most_node) < 0 ? -ENOMEM : 1;
+}

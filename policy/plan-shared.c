@@ -1,0 +1,292 @@
+/* The shared pool: which CPUs shared vCPUs float over, Overcommit per node, and placing shared vCPUs. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpulist.h"
+#include "macro.h"
+#include "planner-internal.h"
+
+static bool cpu_is_shared(const Planner *p, unsigned i) {
+        return p->shared_pool[i] && !p->held[i] && !p->pinned[i];
+}
+
+void planner_shared_cpus(const Planner *p, unsigned node, hwloc_bitmap_t set) {
+        hwloc_bitmap_zero(set);
+        for (unsigned c = p->node_core0[node]; c < p->node_core0[node + 1]; c++) {
+                unsigned k = p->node_cores[c];
+                for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1]; j++)
+                        if (cpu_is_shared(p, p->core_cpus[j]))
+                                hwloc_bitmap_set(set, p->t->cpus[p->core_cpus[j]].os);
+        }
+}
+
+unsigned shared_cpu_count(const Planner *p, unsigned node) {
+        unsigned n = 0;
+        for (unsigned c = p->node_core0[node]; c < p->node_core0[node + 1]; c++) {
+                unsigned k = p->node_cores[c];
+                for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1]; j++)
+                        n += cpu_is_shared(p, p->core_cpus[j]);
+        }
+        return n;
+}
+
+unsigned planner_shared_vcpus(const Planner *p, unsigned node) {
+        return p->node_shared_vcpus[node];
+}
+
+/* The strictest Overcommit of the shared placements on node n, 0 for none. */
+double shared_node_limit(const Planner *p, unsigned n) {
+        double limit = 0;
+        for (unsigned i = 0; i < p->n_placements; i++) {
+                const Placement *pl = p->placements[i];
+                if (pl->admitted && pl->shared_vcpus && pl->shared_vcpus[n] && pl->cls->overcommit > 0 &&
+                    (limit == 0 || pl->cls->overcommit < limit))
+                        limit = pl->cls->overcommit;
+        }
+        return limit;
+}
+
+unsigned shared_equal_share(const Placement *pl, unsigned n, unsigned n_nodes) {
+        if (!pl->shared_vcpus || !pl->shared_vcpus[n])
+                return 0;
+        unsigned total = 0, nodes = 0;
+        for (unsigned i = 0; i < n_nodes; i++) {
+                total += pl->shared_vcpus[i];
+                nodes += pl->shared_vcpus[i] > 0;
+        }
+        return (total + nodes - 1) / nodes;
+}
+
+/* A VM floating over several nodes' CPUs runs wherever the scheduler puts it: each node counts
+ * it by its share of those CPUs and as an equal split, whichever weighs more. */
+unsigned shared_node_load(const Planner *p, unsigned n) {
+        return p->node_shared_vcpus[n] > p->node_equal_vcpus[n] ? p->node_shared_vcpus[n] : p->node_equal_vcpus[n];
+}
+
+/* Ratio of shared vCPUs to shared CPUs on node n if add more vCPUs came (and take CPUs left). */
+static double shared_ratio_after(const Planner *p, unsigned n, unsigned add, unsigned *ret_vcpus, unsigned *ret_cpus) {
+        unsigned cpus = shared_cpu_count(p, n), vcpus = shared_node_load(p, n) + add;
+        *ret_vcpus = vcpus;
+        *ret_cpus = cpus;
+        return cpus ? (double) vcpus / cpus : INFINITY;
+}
+
+/* The ratio a new domain of class cls must respect on node n: the strictest of its Overcommit
+ * and those of the shared domains already there; 0 for none. */
+static double shared_ratio_limit(const Planner *p, unsigned n, const PolicyClass *cls) {
+        double limit = shared_node_limit(p, n);
+        if (cls->overcommit > 0 && (limit == 0 || cls->overcommit < limit))
+                limit = cls->overcommit;
+        return limit;
+}
+
+/* How many more shared vCPUs node n takes under shared_ratio_limit(). */
+static unsigned shared_capacity(const Planner *p, unsigned n, const PolicyClass *cls) {
+        unsigned cpus = shared_cpu_count(p, n);
+        if (cpus == 0)
+                return 0;
+        double limit = shared_ratio_limit(p, n, cls);
+        if (limit == 0)
+                return UINT32_MAX / 2;
+        double room = floor(limit * cpus + 1e-9) - shared_node_load(p, n);
+        return room > 0 ? (unsigned) room : 0;
+}
+
+/* Spreads units over a set of nodes in proportion to their shared CPUs (where they float), the
+ * remainder to the nodes with the most room; fits when every node stays within its ratio by
+ * that share and by an equal split, and holds its share of the memory. */
+static bool spread_fits(Planner *p, const Need *need, const unsigned *nodes, unsigned *take, unsigned count,
+                        unsigned units) {
+        unsigned total = 0, given = 0, equal = (units + count - 1) / count;
+        for (unsigned i = 0; i < count; i++) {
+                take[i] = 0;
+                total += shared_cpu_count(p, nodes[i]);
+        }
+        if (total == 0)
+                return false;
+        for (unsigned i = 0; i < count; i++) {
+                take[i] = (unsigned) ((uint64_t) units * shared_cpu_count(p, nodes[i]) / total);
+                given += take[i];
+        }
+        for (; given < units; given++) {
+                unsigned best = 0;
+                for (unsigned i = 1; i < count; i++)
+                        if ((int64_t) shared_capacity(p, nodes[i], need->cls) - take[i] >
+                            (int64_t) shared_capacity(p, nodes[best], need->cls) - take[best])
+                                best = i;
+                take[best]++;
+        }
+        for (unsigned i = 0; i < count; i++) {
+                /* What the node carries: its share of the CPUs (rounded up), or an equal split. */
+                unsigned cpus = shared_cpu_count(p, nodes[i]);
+                unsigned share = (unsigned) (((uint64_t) units * cpus + total - 1) / total);
+                unsigned weight = count == 1 ? units : share > equal ? share : equal;
+                if (take[i] == 0) /* a member that gets nothing: not this set (its shares are off) */
+                        return false;
+                if (weight > shared_capacity(p, nodes[i], need->cls) ||
+                    !memory_fits(p, need, nodes[i], memory_share(need, take[i], units)))
+                        return false;
+        }
+        return true;
+}
+
+/* The refusal when no set of nodes takes the shared vCPUs: the node with the most room, and why
+ * a span did not do when the nodes had room together. */
+static int refuse_ratio(Planner *p, const Need *need, Placement *pl, const unsigned *cap) {
+        const Topology *t = p->t;
+        unsigned units = need->n_shared, room = 0;
+        uint64_t together = 0;
+        int closest = -1;
+        for (unsigned n = 0; n < t->n_nodes; n++) {
+                together += cap[n];
+                if (closest < 0 || cap[n] > room) {
+                        closest = (int) n;
+                        room = cap[n];
+                }
+        }
+        unsigned v, c;
+        double r = shared_ratio_after(p, (unsigned) closest, units, &v, &c);
+        double limit = shared_ratio_limit(p, (unsigned) closest, need->cls);
+        if (c == 0)
+                return placement_refuse(pl, "node %u: needs shared CPUs for %u vCPUs, 0 free", t->nodes[closest].os,
+                                        units);
+        if (limit > 0 && room < units && together >= units)
+                return placement_refuse(pl,
+                                        "no node takes %u shared vCPUs within its ratio (the most room: %u, node %u), "
+                                        "and no set of nodes does counting them by share of CPUs and by equal split",
+                                        units, room, t->nodes[closest].os);
+        if (limit > 0 && room < units)
+                return placement_refuse(pl, "node %u shared ratio would be %.2f > %.1f (%u vCPUs / %u CPUs)",
+                                        t->nodes[closest].os, r, limit, v, c);
+        return refuse_memory(p, need, pl, cap, units);
+}
+
+/* Mixed: shared vCPUs float on the shared CPUs of the dedicated vCPUs' nodes, spread in
+ * proportion to those CPUs; the nodes are fixed, so a node over the limit refuses. */
+static int place_mixed(Planner *p, const Need *need, Placement *pl) {
+        const Topology *t = p->t;
+        _cleanup_free_ unsigned *nodes = calloc(2 * (size_t) t->n_nodes, sizeof(unsigned));
+        if (!nodes)
+                return -ENOMEM;
+        unsigned count = 0, *take = nodes + t->n_nodes;
+        for (unsigned n = 0; n < t->n_nodes; n++)
+                if (p->node_take[n])
+                        nodes[count++] = n;
+        if (spread_fits(p, need, nodes, take, count, need->n_shared)) {
+                for (unsigned i = 0; i < count; i++)
+                        pl->shared_vcpus[nodes[i]] = take[i];
+                return 1;
+        }
+        for (unsigned i = 0; i < count; i++) {
+                unsigned v, c, n = nodes[i];
+                double r = shared_ratio_after(p, n, take[i], &v, &c);
+                if (c == 0)
+                        return placement_refuse(pl,
+                                                "node %u: needs shared CPUs for %u shared vCPUs, 0 free "
+                                                "(the node of its dedicated vCPUs)",
+                                                t->nodes[n].os, need->n_shared);
+                if (take[i] > shared_capacity(p, n, need->cls) ||
+                    (count > 1 && r > shared_ratio_limit(p, n, need->cls)))
+                        return placement_refuse(pl, "node %u shared ratio would be %.2f > %.1f (%u vCPUs / %u CPUs)",
+                                                t->nodes[n].os, r, shared_ratio_limit(p, n, need->cls), v, c);
+        }
+        return placement_refuse(pl,
+                                "the nodes of its dedicated vCPUs cannot take its %u shared vCPUs within "
+                                "their ratios counted as an equal split",
+                                need->n_shared);
+}
+
+/* Places the shared vCPUs: on the nodes of the dedicated ones (mixed), else on one node, else
+ * on the fewest closest nodes. Returns 1, 0 refused on memory (not worded), a refusal in
+ * pl->reason, or -ENOMEM. */
+int shared_place(Planner *p, const Need *need, Placement *pl, unsigned dedicated_nodes) {
+        const Topology *t = p->t;
+        const PolicyClass *cls = need->cls;
+        int r = 1;
+        if (dedicated_nodes > 0)
+                r = place_mixed(p, need, pl);
+        else {
+                _cleanup_free_ unsigned *cap = malloc(t->n_nodes * sizeof(unsigned));
+                _cleanup_free_ unsigned *nodes = calloc(t->n_nodes, sizeof(unsigned));
+                if (!cap || !nodes)
+                        return -ENOMEM;
+                for (unsigned n = 0; n < t->n_nodes; n++)
+                        cap[n] = shared_capacity(p, n, cls);
+                /* One node: the lowest resulting ratio (shared vCPUs spread out), near devices first. */
+                int best = -1;
+                double best_ratio = INFINITY;
+                for (unsigned n = 0; n < t->n_nodes; n++) {
+                        unsigned v, c, take = need->n_shared;
+                        if (cap[n] < need->n_shared || !spread_fits(p, need, &n, &take, 1, need->n_shared))
+                                continue;
+                        double ratio = shared_ratio_after(p, n, need->n_shared, &v, &c);
+                        bool near = (int) n == need->prefer_node, best_near = best >= 0 && best == need->prefer_node;
+                        if (best < 0 || (near && !best_near) || (near == best_near && ratio < best_ratio - 1e-12)) {
+                                best = (int) n;
+                                best_ratio = ratio;
+                        }
+                }
+                unsigned count = 1;
+                if (best >= 0) {
+                        nodes[0] = (unsigned) best;
+                        memset(p->node_take, 0, t->n_nodes * sizeof(unsigned));
+                        p->node_take[best] = need->n_shared;
+                } else if ((count = search_span(p, need, need->n_shared, cap, spread_fits, nodes)) == 0)
+                        return refuse_ratio(p, need, pl, cap);
+                for (unsigned i = 0; i < count; i++)
+                        pl->shared_vcpus[nodes[i]] = p->node_take[nodes[i]];
+        }
+        if (r <= 0)
+                return r;
+        for (unsigned n = 0; n < t->n_nodes; n++) {
+                if (!pl->shared_vcpus[n])
+                        continue;
+                unsigned v, c;
+                double ratio = shared_ratio_after(p, n, pl->shared_vcpus[n], &v, &c);
+                int e = placement_explain(pl, "%u shared vCPU%s on node %u: ratio %.2f (%u vCPUs / %u CPUs)%s",
+                                          pl->shared_vcpus[n], pl->shared_vcpus[n] == 1 ? "" : "s", t->nodes[n].os,
+                                          ratio, v, c, cls->overcommit > 0 ? "" : ", no Overcommit limit");
+                if (e < 0)
+                        return e;
+        }
+        return 1;
+}
+
+int planner_refresh_shared(Planner *p) {
+        const Topology *t = p->t;
+        _cleanup_bitmap_ hwloc_bitmap_t node_set = hwloc_bitmap_alloc(), shared = hwloc_bitmap_alloc();
+        if (!node_set || !shared)
+                return -ENOMEM;
+        for (unsigned i = 0; i < p->n_placements; i++) {
+                Placement *pl = p->placements[i];
+                if (!pl->admitted || pl->adopted)
+                        continue;
+                hwloc_bitmap_zero(shared);
+                for (unsigned n = 0; n < t->n_nodes; n++)
+                        if (pl->shared_vcpus[n]) {
+                                planner_shared_cpus(p, n, node_set);
+                                hwloc_bitmap_or(shared, shared, node_set);
+                        }
+                for (unsigned v = 0; v < pl->n_vcpus; v++)
+                        if (!pl->vcpus[v].dedicated)
+                                hwloc_bitmap_copy(pl->vcpus[v].cpus, shared);
+                /* Helpers that float over the VM's own CPUs follow them. */
+                if (pl->cls->emulator_threads == HELPER_SHARE) {
+                        hwloc_bitmap_zero(pl->emulator);
+                        for (unsigned v = 0; v < pl->n_vcpus; v++)
+                                hwloc_bitmap_or(pl->emulator, pl->emulator, pl->vcpus[v].cpus);
+                }
+                if (pl->cls->io_threads == HELPER_SHARE)
+                        for (unsigned k = 0; k < pl->n_iothreads; k++) {
+                                hwloc_bitmap_zero(pl->iothreads[k].cpus);
+                                for (unsigned v = 0; v < pl->n_vcpus; v++)
+                                        hwloc_bitmap_or(pl->iothreads[k].cpus, pl->iothreads[k].cpus,
+                                                        pl->vcpus[v].cpus);
+                        }
+        }
+        return 0;
+}

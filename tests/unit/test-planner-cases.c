@@ -1,0 +1,188 @@
+/* Issue 13's placement cases: spans of the fewest closest nodes, shared spans counted both ways,
+ * refusals that name the true reason, and domains that pin themselves booked in full. Each checks
+ * the plan JSON (render_plan_json), not only the words. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "render.h"
+#include "world.h"
+
+/* The plan JSON of one domain (a reference the caller puts). */
+static json_object *domain_json(World *w, const char *name) {
+        json_object *root = NULL, *found = NULL;
+        assert_int_equal(planner_refresh_shared(w->p), 0);
+        assert_int_equal(render_plan_json(w->p, &root), 0);
+        json_object *domains = json_object_object_get(root, "domains");
+        for (size_t i = 0; i < json_object_array_length(domains); i++) {
+                json_object *d = json_object_array_get_idx(domains, i);
+                if (strcmp(json_object_get_string(json_object_object_get(d, "name")), name) == 0)
+                        found = json_object_get(d);
+        }
+        json_object_put(root);
+        assert_non_null(found);
+        return found;
+}
+
+/* A field of a domain's plan JSON as JSON text ("[ 1, 3 ]"), for comparing. */
+static char *field_text(World *w, const char *name, const char *outer, const char *inner) {
+        json_object *d = domain_json(w, name), *v = json_object_object_get(d, outer);
+        if (inner)
+                v = json_object_object_get(v, inner);
+        char *s = strdup(v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN) : "null");
+        json_object_put(d);
+        return s;
+}
+
+/* Whether a line of pl's explanation holds text. */
+static bool explains(const Placement *pl, const char *text) {
+        for (unsigned i = 0; i < pl->n_explain; i++)
+                if (strstr(pl->explain[i], text))
+                        return true;
+        return false;
+}
+
+/* Case 3: a 48-vCPU VM on four nodes of 31 usable CPUs with 3, 31, 14 and 31 free. The walk to
+ * the nearest nodes took three (3 + 31 + 14); two (31 + 31) hold it. */
+static void test_span_fewest_nodes(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:2 numa:2(memory=64GiB) core:32 pu:1", NULL);
+        assert_true(place(w, "a", "numa", 28, 1024, NULL)->admitted); /* node 0: 3 left */
+        assert_true(place(w, "x", "numa", 31, 1024, NULL)->admitted); /* node 1 full, for now */
+        assert_true(place(w, "b", "numa", 17, 1024, NULL)->admitted); /* node 2: 14 left */
+        assert_int_equal(planner_release(w->p, "x"), 0);
+        const Placement *pl = place(w, "big", "numa", 48, 4096, NULL);
+        assert_true(pl->admitted);
+        char *nodes = field_text(w, "big", "memory", "nodes");
+        print_message("48 vCPUs with 3/31/14/31 free: memory nodes %s\n", nodes);
+        assert_string_equal(nodes, "[1,3]");
+        assert_true(explains(pl, "no node has 48 CPUs free (the most: 31, node 1): spans nodes 1,3, the fewest"));
+        free(nodes);
+        check_invariants(w);
+        world_free(w);
+}
+
+/* Among sets of two, the closest: with 14, 1, 8 and 8 CPUs free, 0+2 and 0+3 hold 16 as well as
+ * 2+3, but only 2 and 3 share a package (distance 20, not 30). CPUs are taken by domains that
+ * pin themselves, so each node has exactly what the case needs. */
+static void test_span_closest_pair(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:2 numa:2(memory=64GiB) core:16 pu:1", NULL);
+        /* Node n has CPUs 16n..16n+15; CPU 16n is its housekeeping CPU. */
+        assert_true(place(w, "p0", "numa", 1, 256, "<cputune><vcpupin vcpu='0' cpuset='1'/></cputune>")->adopted);
+        assert_true(place(w, "p1", "numa", 1, 256, "<cputune><vcpupin vcpu='0' cpuset='17-30'/></cputune>")->adopted);
+        assert_true(place(w, "p2", "numa", 1, 256, "<cputune><vcpupin vcpu='0' cpuset='33-39'/></cputune>")->adopted);
+        assert_true(place(w, "p3", "numa", 1, 256, "<cputune><vcpupin vcpu='0' cpuset='49-55'/></cputune>")->adopted);
+        assert_true(place(w, "big", "numa", 16, 1024, NULL)->admitted);
+        char *nodes = field_text(w, "big", "memory", "nodes");
+        print_message("16 vCPUs with 14/1/8/8 free: memory nodes %s\n", nodes);
+        assert_string_equal(nodes, "[2,3]");
+        free(nodes);
+        check_invariants(w);
+        world_free(w);
+}
+
+/* A shared VM over several nodes weighs on each by its share of the CPUs and as an equal split:
+ * a node with one free shared CPU beside one with many must not carry half of it. */
+static void test_shared_span_counted_both_ways(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:1 numa:2(memory=64GiB) core:8 pu:1", NULL);
+        /* Node 0 keeps one shared CPU (6 dedicated of its 7), node 1 keeps 7, loaded to 24/28. */
+        assert_true(place(w, "d", "numa", 6, 1024, NULL)->admitted);
+        assert_true(place(w, "s1", "vdi", 24, 1024, NULL)->admitted);
+        const Placement *pl = place(w, "s2", "vdi", 8, 1024, NULL);
+        print_message("s2: %s\n", pl->admitted ? "admitted" : pl->reason);
+        /* Node 1 has room for 4 (28 - 24), node 0 for 4 (1 CPU x 4): together 8, but an equal split
+         * puts 4 on node 1 and 4 on node 0, while its share of CPUs puts 7 on node 1: refused. */
+        assert_false(pl->admitted);
+        assert_string_equal(pl->reason, "no node takes 8 shared vCPUs within its ratio (the most room: 4, node 0), and "
+                                        "no set of nodes does counting them by share of CPUs and by equal split");
+        check_invariants(w);
+        const Placement *ok = place(w, "s3", "vdi", 4, 1024, NULL);
+        assert_true(ok->admitted);
+        check_invariants(w);
+        world_free(w);
+}
+
+/* Case 2: a dedicated VM refused because the shared vCPUs keep the remaining CPUs says so. */
+static void test_refusal_names_the_shared_reserve(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:1 numa:1(memory=64GiB) core:8 pu:1", NULL);
+        assert_true(place(w, "s", "vdi", 16, 1024, NULL)->admitted); /* keeps 4 of the 7 CPUs */
+        const Placement *pl = place(w, "d", "numa", 4, 1024, NULL);
+        assert_false(pl->admitted);
+        print_message("%s\n", pl->reason);
+        assert_string_equal(pl->reason, "host: needs 4 dedicated CPUs, 3 free: 4 more are free but kept as shared "
+                                        "CPUs for the shared vCPUs at their Overcommit");
+        json_object *d = domain_json(w, "d");
+        assert_false(json_object_get_boolean(json_object_object_get(d, "admitted")));
+        json_object_put(d);
+        world_free(w);
+}
+
+/* Case 2: a shared VM short of memory names the node that is short (the one with room for its
+ * vCPUs), not the node with the most free memory. */
+static void test_memory_refusal_names_the_short_node(void **state) {
+        (void) state;
+        Topology *t = NULL;
+        assert_int_equal(topology_load(&(TopologySource){ .synthetic = "pack:1 numa:2(memory=16GiB) core:4 pu:1" }, &t),
+                         0);
+        t->nodes[0].free_bytes = 12LL << 30;
+        t->nodes[1].free_bytes = 2LL << 30;
+        World *w = world_new(t, NULL, NULL);
+        assert_true(place(w, "d", "numa", 3, 512, NULL)->admitted); /* node 0 has no shared CPU left */
+        const Placement *pl = place(w, "s", "vdi", 2, 8192, NULL);
+        assert_false(pl->admitted);
+        print_message("%s\n", pl->reason);
+        assert_string_equal(pl->reason, "node 1: needs 8 GiB of memory, 2 GiB free");
+        world_free(w);
+}
+
+/* Case 1: a domain that pins itself books its memory on the node it binds strictly, so a placed
+ * domain goes to the other node. */
+static void test_pinned_domain_memory_booked(void **state) {
+        (void) state;
+        Topology *t = NULL;
+        assert_int_equal(topology_load(&(TopologySource){ .synthetic = "pack:1 numa:2(memory=32GiB) core:8 pu:1" }, &t),
+                         0);
+        t->nodes[0].free_bytes = 31LL << 30;
+        t->nodes[1].free_bytes = 31LL << 30;
+        World *w = world_new(t, NULL, NULL);
+        const Placement *pinned =
+                place(w, "pinned", "numa", 2, 24 * 1024,
+                      "<cputune><vcpupin vcpu='0' cpuset='1'/><vcpupin vcpu='1' cpuset='2'/></cputune>"
+                      "<numatune><memory mode='strict' nodeset='0'/></numatune>");
+        assert_true(pinned->adopted);
+        assert_int_equal(pinned->memory_kib[0], 24 * 1024 * 1024);
+        assert_true(place(w, "placed", "numa", 2, 18 * 1024, NULL)->admitted);
+        char *nodes = field_text(w, "placed", "memory", "nodes");
+        print_message("18 GiB after a 24 GiB domain pinned to node 0: memory on %s\n", nodes);
+        assert_string_equal(nodes, "[1]");
+        free(nodes);
+        /* Released, it gives its memory back: the next 18 GiB fits node 0 again. */
+        assert_int_equal(planner_release(w->p, "pinned"), 0);
+        assert_true(place(w, "again", "numa", 2, 18 * 1024, NULL)->admitted);
+        nodes = field_text(w, "again", "memory", "nodes");
+        assert_string_equal(nodes, "[0]");
+        free(nodes);
+        world_free(w);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_span_fewest_nodes),
+                cmocka_unit_test(test_span_closest_pair),
+                cmocka_unit_test(test_shared_span_counted_both_ways),
+                cmocka_unit_test(test_refusal_names_the_shared_reserve),
+                cmocka_unit_test(test_memory_refusal_names_the_short_node),
+                cmocka_unit_test(test_pinned_domain_memory_booked),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
