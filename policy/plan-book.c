@@ -1,10 +1,31 @@
 /* Booking: the one place a placement's CPUs, shared vCPUs and memory are counted and given back. */
+#include "macro.h"
 #include "planner-internal.h"
 
+/* Sets CPU index i held or not and moves its pinned count by pinned_delta, keeping its node's
+ * count of shared CPUs (placing reads it for every node) in step. */
+static void set_cpu(Planner *p, unsigned i, int held, int pinned_delta) {
+        unsigned node = (unsigned) p->core_home[p->t->cpus[i].core];
+        bool was = shared_cpu_free(p, i);
+        if (held >= 0)
+                p->held[i] = (uint8_t) held;
+        p->pinned[i] = (uint16_t) (p->pinned[i] + pinned_delta);
+        p->node_shared_cpus[node] += (unsigned) ((int) shared_cpu_free(p, i) - (int) was);
+}
+
+/* Calls set_cpu for every host CPU of set. */
+static void set_cpus(Planner *p, hwloc_const_bitmap_t set, int held, int pinned_delta) {
+        const Topology *t = p->t;
+        int os;
+        hwloc_bitmap_foreach_begin(os, set) {
+                if ((unsigned) os <= t->max_os_cpu && t->cpu_by_os[os] >= 0)
+                        set_cpu(p, (unsigned) t->cpu_by_os[os], held, pinned_delta);
+        }
+        hwloc_bitmap_foreach_end();
+}
+
 void book_mark_held(Planner *p, hwloc_const_bitmap_t set, uint8_t value) {
-        for (unsigned i = 0; i < p->t->n_cpus; i++)
-                if (hwloc_bitmap_isset(set, p->t->cpus[i].os))
-                        p->held[i] = value;
+        set_cpus(p, set, value, 0);
 }
 
 /* Placing, restoring and releasing all come here, so what one books the other gives back
@@ -14,23 +35,22 @@ void book_placement(Planner *p, const Placement *pl, int sign) {
         const Topology *t = p->t;
         if (!pl->admitted)
                 return;
-        for (unsigned i = 0; i < t->n_cpus; i++) {
-                if (!hwloc_bitmap_isset(pl->held, t->cpus[i].os))
-                        continue;
-                if (pl->adopted)
-                        p->pinned[i] = (uint16_t) (p->pinned[i] + sign);
-                else
-                        p->held[i] = sign > 0;
-        }
-        if (!pl->adopted) {
+        if (pl->adopted)
+                set_cpus(p, pl->held, -1, sign);
+        else {
+                set_cpus(p, pl->held, sign > 0, 0);
                 if (sign > 0)
                         hwloc_bitmap_or(p->held_set, p->held_set, pl->held);
                 else
                         hwloc_bitmap_andnot(p->held_set, p->held_set, pl->held);
         }
+        bool shared = false;
         for (unsigned n = 0; n < t->n_nodes; n++) {
                 p->node_shared_vcpus[n] += (unsigned) sign * pl->shared_vcpus[n];
                 p->node_equal_vcpus[n] += (unsigned) sign * shared_equal_share(pl, n, t->n_nodes);
+                shared |= pl->shared_vcpus[n] > 0;
         }
+        if (shared)
+                shared_update_limits(p, pl, sign);
         memory_book(p, pl, sign);
 }

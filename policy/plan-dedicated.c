@@ -92,37 +92,34 @@ static unsigned ordered_cores(Planner *p, const Pair *pair) {
         return m;
 }
 
-/* Takes up to want units from a pair: appends the CPUs given to vCPUs to cpus[], marks every
- * CPU held (isolate also holds the idle siblings). Returns the units taken. */
+/* Holds CPU index i for the placement being made: no later take offers it. */
+static void hold(Planner *p, hwloc_bitmap_t held, unsigned i) {
+        hwloc_bitmap_set(held, p->t->cpus[i].os);
+        p->eligible[i] = 0;
+}
+
+/* Takes up to want units from a pair: appends the CPUs given to vCPUs to cpus[], holds every
+ * CPU it uses (isolate and require also the idle siblings of their cores). Returns the units
+ * taken. */
 static unsigned take_from_pair(Planner *p, const PolicyClass *cls, unsigned pair, unsigned want, unsigned *cpus,
                                unsigned *n_cpus, hwloc_bitmap_t held) {
+        bool whole_cores = cls->thread_policy == THREAD_POLICY_ISOLATE || cls->thread_policy == THREAD_POLICY_REQUIRE;
         unsigned got = 0, m = ordered_cores(p, &p->pairs[pair]);
         for (unsigned o = 0; o < m && got < want; o++) {
                 unsigned k = p->order[o];
                 bool first = true;
                 for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1] && got < want; j++) {
                         unsigned i = p->core_cpus[j];
-                        if (!p->eligible[i])
+                        if (!p->eligible[i] || (cls->thread_policy == THREAD_POLICY_ISOLATE && !first))
                                 continue;
-                        if (cls->thread_policy == THREAD_POLICY_ISOLATE && !first) {
-                                hwloc_bitmap_set(held, p->t->cpus[i].os); /* the idle sibling */
-                                continue;
-                        }
                         cpus[(*n_cpus)++] = i;
-                        hwloc_bitmap_set(held, p->t->cpus[i].os);
+                        hold(p, held, i);
                         got++;
                         first = false;
                 }
-                if (cls->thread_policy == THREAD_POLICY_ISOLATE)
-                        for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1]; j++)
-                                hwloc_bitmap_set(held, p->t->cpus[p->core_cpus[j]].os);
-                if (cls->thread_policy == THREAD_POLICY_REQUIRE) /* an odd count leaves a sibling idle */
-                        for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1]; j++)
-                                hwloc_bitmap_set(held, p->t->cpus[p->core_cpus[j]].os);
+                for (unsigned j = p->core_cpu0[k]; whole_cores && j < p->core_cpu0[k + 1]; j++)
+                        hold(p, held, p->core_cpus[j]); /* the idle siblings (an odd count under require) */
         }
-        for (unsigned i = 0; i < p->t->n_cpus; i++)
-                if (hwloc_bitmap_isset(held, p->t->cpus[i].os))
-                        p->eligible[i] = 0;
         return got;
 }
 

@@ -10,7 +10,7 @@
 #include "macro.h"
 #include "planner-internal.h"
 
-static bool cpu_is_shared(const Planner *p, unsigned i) {
+bool shared_cpu_free(const Planner *p, unsigned i) {
         return p->shared_pool[i] && !p->held[i] && !p->pinned[i];
 }
 
@@ -19,35 +19,45 @@ void planner_shared_cpus(const Planner *p, unsigned node, hwloc_bitmap_t set) {
         for (unsigned c = p->node_core0[node]; c < p->node_core0[node + 1]; c++) {
                 unsigned k = p->node_cores[c];
                 for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1]; j++)
-                        if (cpu_is_shared(p, p->core_cpus[j]))
+                        if (shared_cpu_free(p, p->core_cpus[j]))
                                 hwloc_bitmap_set(set, p->t->cpus[p->core_cpus[j]].os);
         }
 }
 
 unsigned shared_cpu_count(const Planner *p, unsigned node) {
-        unsigned n = 0;
-        for (unsigned c = p->node_core0[node]; c < p->node_core0[node + 1]; c++) {
-                unsigned k = p->node_cores[c];
-                for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1]; j++)
-                        n += cpu_is_shared(p, p->core_cpus[j]);
-        }
-        return n;
+        return p->node_shared_cpus[node];
 }
 
 unsigned planner_shared_vcpus(const Planner *p, unsigned node) {
         return p->node_shared_vcpus[node];
 }
 
-/* The strictest Overcommit of the shared placements on node n, 0 for none. */
 double shared_node_limit(const Planner *p, unsigned n) {
+        return p->node_limit[n];
+}
+
+/* The strictest Overcommit of the shared placements on node n other than skip, 0 for none. */
+static double limit_without(const Planner *p, unsigned n, const Placement *skip) {
         double limit = 0;
         for (unsigned i = 0; i < p->n_placements; i++) {
                 const Placement *pl = p->placements[i];
-                if (pl->admitted && pl->shared_vcpus && pl->shared_vcpus[n] && pl->cls->overcommit > 0 &&
+                if (pl != skip && pl->admitted && pl->shared_vcpus && pl->shared_vcpus[n] && pl->cls->overcommit > 0 &&
                     (limit == 0 || pl->cls->overcommit < limit))
                         limit = pl->cls->overcommit;
         }
         return limit;
+}
+
+void shared_update_limits(Planner *p, const Placement *pl, int sign) {
+        double ratio = pl->cls->overcommit;
+        for (unsigned n = 0; n < p->t->n_nodes; n++) {
+                if (!pl->shared_vcpus[n])
+                        continue;
+                if (sign < 0)
+                        p->node_limit[n] = limit_without(p, n, pl); /* releasing: others may be laxer */
+                else if (ratio > 0 && (p->node_limit[n] == 0 || ratio < p->node_limit[n]))
+                        p->node_limit[n] = ratio;
+        }
 }
 
 unsigned shared_equal_share(const Placement *pl, unsigned n, unsigned n_nodes) {

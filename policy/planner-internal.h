@@ -45,6 +45,8 @@ struct Planner {
         uint16_t *pinned; /* per cpu index: explicit pins of adopted domains naming it */
         hwloc_bitmap_t held_set;
 
+        unsigned *node_shared_cpus; /* per node: CPUs shared_cpu_free() (kept by plan-book.c) */
+        double *node_limit; /* per node: the strictest Overcommit of its shared placements, 0: none */
         unsigned *node_shared_vcpus; /* booked per node: each VM's share of its float set's CPUs */
         unsigned *node_equal_vcpus; /* the same VMs counted as an equal split over their nodes */
         uint64_t *node_small_kib; /* small-page memory placed per node */
@@ -105,6 +107,10 @@ void memory_split(Planner *p, const Need *need, Placement *pl);
 
 /* ---- plan-shared.c: the shared pool and Overcommit ------------------------------------ */
 
+/* Whether CPU index i is a shared CPU right now: in the shared pool, not held, not pinned. */
+bool shared_cpu_free(const Planner *p, unsigned i);
+/* Keeps node_limit[] in step as pl (with shared vCPUs) is booked (sign 1) or given back (-1). */
+void shared_update_limits(Planner *p, const Placement *pl, int sign);
 /* Shared CPUs of node n right now (not held, not pinned by an adopted domain). */
 unsigned shared_cpu_count(const Planner *p, unsigned node);
 /* Shared vCPUs node n carries: each VM by its share of its float set's CPUs or as an equal

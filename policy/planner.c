@@ -185,6 +185,8 @@ int planner_new(const Topology *t, const Config *c, Planner **ret_planner) {
         p->eligible = calloc(t->n_cpus, 1);
         p->held_set = hwloc_bitmap_alloc();
         p->node_shared_vcpus = calloc(n_nodes, sizeof(unsigned));
+        p->node_shared_cpus = calloc(n_nodes, sizeof(unsigned));
+        p->node_limit = calloc(n_nodes, sizeof(double));
         p->node_equal_vcpus = calloc(n_nodes, sizeof(unsigned));
         p->node_small_kib = calloc(n_nodes, sizeof(uint64_t));
         p->node_in_use_kib = calloc(n_nodes, sizeof(uint64_t));
@@ -196,9 +198,9 @@ int planner_new(const Topology *t, const Config *c, Planner **ret_planner) {
         p->node_take = calloc(n_nodes, sizeof(unsigned));
         p->order = calloc(t->n_cores > n_nodes ? t->n_cores : n_nodes, sizeof(unsigned));
         if (!p->dedicated_pool || !p->shared_pool || !p->perf_kind || !p->eff_kind || !p->held || !p->pinned ||
-            !p->eligible || !p->held_set || !p->node_shared_vcpus || !p->node_equal_vcpus || !p->node_small_kib ||
-            !p->node_in_use_kib || !p->node_pages || !p->core_units || !p->pair_units || !p->node_units ||
-            !p->node_cap || !p->node_take || !p->order)
+            !p->eligible || !p->held_set || !p->node_shared_vcpus || !p->node_equal_vcpus || !p->node_shared_cpus ||
+            !p->node_limit || !p->node_small_kib || !p->node_in_use_kib || !p->node_pages || !p->core_units ||
+            !p->pair_units || !p->node_units || !p->node_cap || !p->node_take || !p->order)
                 return -ENOMEM;
 
         for (unsigned i = 0; i < t->n_cpus; i++) {
@@ -213,6 +215,8 @@ int planner_new(const Topology *t, const Config *c, Planner **ret_planner) {
         if (r < 0)
                 return r;
         setup_kinds(p);
+        for (unsigned i = 0; i < t->n_cpus; i++)
+                p->node_shared_cpus[p->core_home[t->cpus[i].core]] += shared_cpu_free(p, i);
         *ret_planner = TAKE_PTR(p);
         return 0;
 }
@@ -243,6 +247,8 @@ void planner_free(Planner *p) {
         free(p->eligible);
         hwloc_bitmap_free(p->held_set);
         free(p->node_shared_vcpus);
+        free(p->node_shared_cpus);
+        free(p->node_limit);
         free(p->node_equal_vcpus);
         free(p->node_small_kib);
         free(p->node_in_use_kib);
