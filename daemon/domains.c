@@ -19,8 +19,10 @@ void domains_refresh_memory(Manager *m) {
 
 /* The request of a running domain, from the live XML a worker read (also a transient domain's:
  * orchestrators start domains with createXML). Its pins are the user's, explicit, unless
- * pins_ours says they are the ones kvmtuned applied: then they are dropped. */
-static int domains_read_request(const VirtFetch *f, bool pins_ours, DomainRequest **ret_req, char **ret_error) {
+ * pins_ours says they are the ones kvmtuned applied: then they are dropped, all but an emulator
+ * pin that was the domain's own (own_emulator: kvmtuned kept it, so it is still the user's). */
+static int domains_read_request(const VirtFetch *f, bool pins_ours, bool own_emulator, DomainRequest **ret_req,
+                                char **ret_error) {
         if (!f->xml) {
                 *ret_error = strdup(f->error ? f->error : "cannot read its XML");
                 return -EIO;
@@ -33,6 +35,10 @@ static int domains_read_request(const VirtFetch *f, bool pins_ours, DomainReques
                 req->explicit_pins = false;
                 hwloc_bitmap_zero(req->pinned_cpus);
                 hwloc_bitmap_zero(req->pinned_nodes);
+                if (!own_emulator)
+                        hwloc_bitmap_zero(req->emulator_pins);
+                free(req->numatune_mode);
+                req->numatune_mode = NULL;
         }
         *ret_req = TAKE_PTR(req);
         return 0;
@@ -74,7 +80,7 @@ static int domains_adopt_restored(Manager *m, ManagedDomain *d, const VirtFetch 
         const Placement *pl = planner_find(m->planner, d->name);
         bool self = pl && pl->adopted; /* it pinned itself: its live pins are its own */
         *ret_pins_ours = !self;
-        int r = domains_read_request(f, !self, &d->req, &error);
+        int r = domains_read_request(f, !self, pl && pl->own_emulator, &d->req, &error);
         if (r < 0) {
                 log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = d->name, .action = "adopt", .vcpu = -1 },
                          "%s: cannot read its XML (%s); its previous placement stays booked", d->name,
@@ -126,8 +132,13 @@ static void domains_plan(Manager *m, ManagedDomain *d) {
                 manager_transition(m, d, EVENT_PINS_ITSELF, NULL);
                 log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "respect", .vcpu = -1 },
                          "%s pins itself: left alone, its CPUs count as taken", d->name);
-        } else
+        } else {
+                if (pl->over_ratio) /* an upgrade or a stricter policy: once, when it is planned */
+                        log_emit(&m->log, LOG_NOTICE, &(LogFields){ .domain = d->name, .action = "place", .vcpu = -1 },
+                                 "%s runs above its class's Overcommit: kept as it is; new starts are held to it",
+                                 d->name);
                 apply_domain(m, d);
+        }
 }
 
 /* An admitted domain started (or a pending one is there again): its pins follow, unless it
@@ -144,7 +155,7 @@ static void domains_start(Manager *m, ManagedDomain *d, const VirtFetch *f, uint
         if (!pl || pl->adopted)
                 return;
         _cleanup_free_ char *error = NULL;
-        if (!d->req && domains_read_request(f, false, &d->req, &error) < 0) /* admitted before a restart */
+        if (!d->req && domains_read_request(f, false, false, &d->req, &error) < 0) /* admitted before a restart */
                 log_emit(&m->log, LOG_WARNING, &(LogFields){ .domain = d->name, .action = "read", .vcpu = -1 },
                          "%s: cannot read its XML (%s); its admitted placement is applied as saved", d->name,
                          error ? error : "unknown error");
@@ -173,8 +184,10 @@ static void domains_place(Manager *m, const VirtFetch *f, uint64_t event_usec, b
                 return;
         }
         _cleanup_(apply_free_snapshotp) hwloc_bitmap_t *before = apply_snapshot_shared(m);
-        bool ours = false; /* a domain kvmtuned never pinned: its live pins are the user's */
+        bool ours = false, own_emulator = false; /* a domain kvmtuned never pinned: its pins are the user's */
         if (same) { /* restored from the previous run */
+                const Placement *old = planner_find(m->planner, d->name);
+                own_emulator = old && old->own_emulator;
                 d->event_usec = event_usec;
                 int r = domains_adopt_restored(m, d, f, &ours);
                 if (r != 0) {
@@ -190,7 +203,7 @@ static void domains_place(Manager *m, const VirtFetch *f, uint64_t event_usec, b
         if (!d)
                 return;
         _cleanup_free_ char *error = NULL;
-        if (domains_read_request(f, ours, &d->req, &error) < 0) {
+        if (domains_read_request(f, ours, own_emulator, &d->req, &error) < 0) {
                 manager_transition(m, d, EVENT_GIVE_UP, error ? error : "cannot read its XML");
                 log_emit(&m->log, LOG_ERR, &(LogFields){ .domain = name, .action = "read", .vcpu = -1 }, "%s: %s", name,
                          d->error);
@@ -311,7 +324,7 @@ static void domains_refresh(Manager *m, const VirtFetch *f) {
                 return;
         _cleanup_(domain_freep) DomainRequest *now = NULL;
         _cleanup_free_ char *error = NULL;
-        if (domains_read_request(f, domains_pins_ours(d), &now, &error) < 0)
+        if (domains_read_request(f, domains_pins_ours(d), d->applied && d->applied->own_emulator, &now, &error) < 0)
                 return;
         bool same = now->vcpus == d->req->vcpus && now->n_iothreads == d->req->n_iothreads &&
                     now->n_hostdevs == d->req->n_hostdevs &&
@@ -329,7 +342,7 @@ static void domains_respect_foreign_pins(Manager *m, ManagedDomain *d, const Vir
         _cleanup_(domain_freep) DomainRequest *now = NULL;
         _cleanup_free_ char *error = NULL;
         domains_log_foreign_pins(m, d);
-        if (domains_read_request(f, false, &now, &error) < 0)
+        if (domains_read_request(f, false, false, &now, &error) < 0)
                 return; /* kept as it is; the next reconcile looks again */
         domains_replan(m, d, TAKE_PTR(now));
 }

@@ -17,7 +17,9 @@ static void usage(FILE *f) {
               "Places every running libvirt domain by policy and keeps it placed.\n"
               "\n"
               "  --check             validate configuration and policy, print 'configuration OK'\n"
-              "                      or every error as FILE:LINE: message, and exit\n"
+              "                      or every error as FILE:LINE: message, and exit; warnings\n"
+              "                      (FILE:LINE: warning: message, shown when there is no error)\n"
+              "                      do not fail it\n"
               "  --restore           put back every host setting kvmtuned changed (from its journal of\n"
               "                      original settings) and every hugepage it reserved, and exit\n"
               "  --uri URI           libvirt URI (overrides URI= of the configuration)\n"
@@ -28,11 +30,21 @@ static void usage(FILE *f) {
               f);
 }
 
+/* Prints every error to stderr, or when there is none every warning (FILE:LINE: warning: ...):
+ * a warning names what loads but will not work on this host, so it never fails the check. */
 static int check(const CliHost *h) {
         _cleanup_(topology_freep) Topology *t = NULL;
         _cleanup_(config_freep) Config *c = NULL;
-        if (cli_load_topology("kvmtuned", h, &t) < 0 || cli_load_config("kvmtuned", h, t, &c) < 0)
+        if (cli_load_topology("kvmtuned", h, &t) < 0)
                 return EXIT_FAILURE;
+        if (cli_load_config("kvmtuned", h, t, &c) < 0)
+                return EXIT_FAILURE;
+        _cleanup_free_ char *w = config_warnings_format(c);
+        if (!w) {
+                fprintf(stderr, "kvmtuned: out of memory formatting configuration warnings\n");
+                return EXIT_FAILURE;
+        }
+        fputs(w, stderr);
         printf("configuration OK\n");
         return EXIT_SUCCESS;
 }

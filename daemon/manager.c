@@ -286,6 +286,13 @@ static void write_pid_file(Manager *m) {
                 log_emit(&m->log, LOG_WARNING, LOG_NO_FIELDS, "cannot write %s: %m", m->pid_path);
 }
 
+void manager_log_config_warnings(Manager *m, const Config *c, const char *action) {
+        /* What loads but will not work here (one policy.d serves a fleet): said, never refused. */
+        for (size_t i = 0; i < c->n_warnings; i++)
+                log_emit(&m->log, LOG_WARNING, &(LogFields){ .action = action, .vcpu = -1 }, "%s:%u: warning: %s",
+                         c->warnings[i].file ? c->warnings[i].file : "", c->warnings[i].line, c->warnings[i].message);
+}
+
 int manager_new(const ManagerOptions *opts, Manager **ret_manager) {
         _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
         if (!m)
@@ -307,6 +314,7 @@ int manager_new(const ManagerOptions *opts, Manager **ret_manager) {
         r = cli_load_config("kvmtuned", &host, m->topology, &m->config);
         if (r < 0)
                 return r;
+        manager_log_config_warnings(m, m->config, "start");
         if (m->config->daemon.dry_run)
                 m->opts.dry_run = true;
         r = planner_new(m->topology, m->config, &m->planner);

@@ -185,3 +185,6 @@ static inline void manager_freep(Manager **m) {
         if (*m)
                 manager_free(*m);
 }
+
+/* Logs the configuration's warnings (what loads but will not work on this host), one entry each. */
+void manager_log_config_warnings(Manager *m, const Config *c, const char *action);

@@ -149,6 +149,7 @@ static int reload_policy(Manager *m, char **ret_errors, char **ret_restart) {
                 config_errors_clear(&errors);
                 return -EINVAL;
         }
+        manager_log_config_warnings(m, c, "reload");
         *ret_restart = reload_keep_restart_only(m->config, c);
         domains_refresh_memory(m);
         _cleanup_(planner_freep) Planner *p = NULL;

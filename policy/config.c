@@ -22,10 +22,12 @@
 #include "listen.h"
 #include "macro.h"
 
-/* inih hands lines to the handler through buffers of this size (its INI_MAX_LINE). */
-#define LINE_MAX_LEN 200
-/* A line is read into a buffer of this size; the rest of a longer one is skipped unread. */
-#define LINE_READ_MAX 4096
+/* inih (libinih1 as distributions build it) hands lines to its handler through a buffer of
+ * INI_MAX_LINE = 200 bytes, fixed when the library is built: a longer MatchName= list could not
+ * pass through it. So read_line() splits KEY=VALUE itself and calls handle_key() directly; inih
+ * only drives the loop. A line is read into a buffer of CONFIG_LINE_MAX bytes and the rest of a
+ * longer one is skipped unread (and reported). */
+#define LINE_READ_MAX CONFIG_LINE_MAX
 
 static const char *const cpu_policy_names[] = { "dedicated", "shared", "mixed", NULL };
 static const char *const thread_policy_names[] = { "prefer", "isolate", "require", NULL };
@@ -81,7 +83,7 @@ struct ParseState {
         bool main_file;
         unsigned line;
         SectionKind kind;
-        char section[LINE_MAX_LEN];
+        char section[LINE_READ_MAX + 1];
         PolicyClass *cls;
         unsigned key_lines[MAX_KEYS]; /* where each key of the current section was set, 0: not */
         unsigned host_lines[MAX_KEYS];
@@ -90,13 +92,14 @@ struct ParseState {
         int r; /* first -ENOMEM, reported after inih returns */
 };
 
-__attribute__((format(printf, 4, 0))) static int errors_addv(ConfigErrors *errors, const char *file, unsigned line,
-                                                              const char *fmt, va_list ap) {
-        ConfigError *items = realloc(errors->items, (errors->n + 1) * sizeof(ConfigError));
-        if (!items)
+/* Appends one message to a list of errors or of warnings. */
+__attribute__((format(printf, 5, 0))) static int messages_addv(ConfigError **items, size_t *n, const char *file,
+                                                               unsigned line, const char *fmt, va_list ap) {
+        ConfigError *grown = realloc(*items, (*n + 1) * sizeof(ConfigError));
+        if (!grown)
                 return -ENOMEM;
-        errors->items = items;
-        ConfigError *e = &items[errors->n];
+        *items = grown;
+        ConfigError *e = &grown[*n];
         *e = (ConfigError){ .line = line };
         if (vasprintf(&e->message, fmt, ap) < 0)
                 return -ENOMEM;
@@ -104,12 +107,17 @@ __attribute__((format(printf, 4, 0))) static int errors_addv(ConfigErrors *error
                 free(e->message);
                 return -ENOMEM;
         }
-        errors->n++;
+        (*n)++;
         return 0;
 }
 
+__attribute__((format(printf, 4, 0))) static int errors_addv(ConfigErrors *errors, const char *file, unsigned line,
+                                                             const char *fmt, va_list ap) {
+        return messages_addv(&errors->items, &errors->n, file, line, fmt, ap);
+}
+
 __attribute__((format(printf, 4, 5))) static int errors_add(ConfigErrors *errors, const char *file, unsigned line,
-                                                             const char *fmt, ...) {
+                                                            const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         int r = errors_addv(errors, file, line, fmt, ap);
@@ -139,35 +147,60 @@ __attribute__((format(printf, 3, 4))) static int error_at(ParseState *s, unsigne
 
 #define parse_error(s, ...) error_at(s, (s)->line, __VA_ARGS__)
 
-void config_errors_clear(ConfigErrors *errors) {
-        for (size_t i = 0; i < errors->n; i++) {
-                free(errors->items[i].file);
-                free(errors->items[i].message);
+/* Records a warning: what loads but cannot work on this host. Past CONFIG_ERRORS_MAX of them
+ * the rest are dropped (they stop nothing, so nothing needs to say so). */
+__attribute__((format(printf, 3, 4))) static void warning_at(ParseState *s, unsigned line, const char *fmt, ...) {
+        if (s->config->n_warnings >= CONFIG_ERRORS_MAX)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        int r = messages_addv(&s->config->warnings, &s->config->n_warnings, s->file, line, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                s->r = r;
+}
+
+static void messages_free(ConfigError *items, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(items[i].file);
+                free(items[i].message);
         }
-        free(errors->items);
+        free(items);
+}
+
+void config_errors_clear(ConfigErrors *errors) {
+        messages_free(errors->items, errors->n);
         *errors = (ConfigErrors){ 0 };
 }
 
-char *config_errors_format(const ConfigErrors *errors) {
+static char *messages_format(const ConfigError *items, size_t n, const char *prefix) {
         char *buf = NULL;
         size_t size = 0;
         FILE *f = open_memstream(&buf, &size);
         if (!f)
                 return NULL;
-        for (size_t i = 0; i < errors->n; i++) {
-                const ConfigError *e = &errors->items[i];
+        for (size_t i = 0; i < n; i++) {
+                const ConfigError *e = &items[i];
                 if (e->file && e->line)
-                        fprintf(f, "%s:%u: %s\n", e->file, e->line, e->message);
+                        fprintf(f, "%s:%u: %s%s\n", e->file, e->line, prefix, e->message);
                 else if (e->file)
-                        fprintf(f, "%s: %s\n", e->file, e->message);
+                        fprintf(f, "%s: %s%s\n", e->file, prefix, e->message);
                 else
-                        fprintf(f, "%s\n", e->message);
+                        fprintf(f, "%s%s\n", prefix, e->message);
         }
         if (fclose(f) != 0) {
                 free(buf);
                 return NULL;
         }
         return buf;
+}
+
+char *config_errors_format(const ConfigErrors *errors) {
+        return messages_format(errors->items, errors->n, "");
+}
+
+char *config_warnings_format(const Config *c) {
+        return messages_format(c->warnings, c->n_warnings, "warning: ");
 }
 
 /* "a, b or c" from a NULL-terminated list, for "expected ..." messages. */
@@ -293,6 +326,86 @@ static int parse_priority(ParseState *s, const KeyDef *k, const char *value, voi
         return 0;
 }
 
+/* The hugepage sizes (KiB) each architecture's kernel can offer, whatever one host lists:
+ * x86 2M, and 1G with pdpe1gb; arm64 64K, 2M, 32M, 1G (4K base pages), 2M, 32M, 1G (16K) or
+ * 2M, 512M, 16G (64K); POWER 16M, 16G (hash MMU) or 2M, 1G (radix); s390x 1M, 2G; RISC-V 64K
+ * (Svnapot), 2M, 1G. Names as uname -m and hwloc's Architecture spell them. */
+static const struct {
+        const char *arch;
+        uint64_t kib[7]; /* 0-terminated */
+} arch_page_sizes[] = {
+        { "x86_64", { 2048, 1048576 } },
+        { "aarch64", { 64, 2048, 32768, 524288, 1048576, 16777216 } },
+        { "ppc64", { 2048, 16384, 1048576, 16777216 } },
+        { "ppc64le", { 2048, 16384, 1048576, 16777216 } },
+        { "s390x", { 1024, 2097152 } },
+        { "riscv64", { 64, 2048, 1048576 } },
+};
+
+/* 1: a host of architecture arch can have kib pages, 0: none can, -1: arch unknown. */
+static int arch_has_page(const char *arch, uint64_t kib) {
+        for (size_t i = 0; arch && i < ELEMENTSOF(arch_page_sizes); i++) {
+                if (strcmp(arch, arch_page_sizes[i].arch) != 0)
+                        continue;
+                for (const uint64_t *k = arch_page_sizes[i].kib; *k; k++)
+                        if (*k == kib)
+                                return 1;
+                return 0;
+        }
+        return -1;
+}
+
+/* The distinct hugepage sizes the host's nodes list, smallest first, as "2M, 1G" into buf;
+ * returns how many there are and whether kib is one of them. */
+static unsigned host_page_sizes(const Topology *t, uint64_t kib, bool *ret_has, char *buf, size_t len) {
+        uint64_t sizes[16];
+        unsigned n = 0;
+        for (unsigned i = 0; i < t->n_nodes; i++)
+                for (unsigned j = 0; j < t->nodes[i].n_hugepages; j++) {
+                        uint64_t v = t->nodes[i].hugepages[j].page_kib;
+                        unsigned k = 0;
+                        while (k < n && sizes[k] < v)
+                                k++;
+                        if ((k < n && sizes[k] == v) || n == ELEMENTSOF(sizes))
+                                continue;
+                        memmove(&sizes[k + 1], &sizes[k], (n - k) * sizeof(uint64_t));
+                        sizes[k] = v;
+                        n++;
+                }
+        *ret_has = false;
+        buf[0] = '\0';
+        for (unsigned k = 0, used = 0; k < n && used < len; k++) {
+                uint64_t v = sizes[k];
+                *ret_has = *ret_has || v == kib;
+                const char *unit = v % 1048576 == 0 ? "G" : v % 1024 == 0 ? "M" : "K";
+                uint64_t shown = v % 1048576 == 0 ? v / 1048576 : v % 1024 == 0 ? v / 1024 : v;
+                int w = snprintf(buf + used, len - used, "%s%" PRIu64 "%s", k ? ", " : "", shown, unit);
+                used += w > 0 ? (unsigned) w : 0;
+        }
+        return n;
+}
+
+/* A size this host lists is fine. One it lacks but its architecture can have is a warning: a
+ * fleet shares one policy.d, and such a domain cannot get those pages on this host only. A size
+ * no host of the architecture has is an error. A host model that lists no sizes (synthetic,
+ * CPUID-only) tells nothing to check against. */
+static int check_page_size(ParseState *s, const KeyDef *k, const char *value, uint64_t kib) {
+        char sizes[256];
+        bool has;
+        if (host_page_sizes(s->topology, kib, &has, sizes, sizeof(sizes)) == 0 || has)
+                return 0;
+        hwloc_topology_t topo = s->topology->hwloc;
+        const char *arch = topo ? hwloc_obj_get_info_by_name(hwloc_get_root_obj(topo), "Architecture") : NULL;
+        if (arch_has_page(arch, kib) == 0)
+                return parse_error(s, "%s=%s: this host has no %s hugepages, and no %s host has them (its sizes: %s)",
+                                   k->name, value, value, arch, sizes);
+        warning_at(s, s->line,
+                   "%s=%s: this host has no %s hugepages (its sizes: %s); domains of class '%s' that ask for "
+                   "hugepages cannot get them here",
+                   k->name, value, value, sizes, s->cls ? s->cls->name : "?");
+        return 0;
+}
+
 /* "small", "any", or a power-of-two size with K, M or G suffix (binary units). */
 static int parse_page_size(ParseState *s, const KeyDef *k, const char *value, void *target) {
         if (strcmp(value, "small") == 0 || strcmp(value, "any") == 0) {
@@ -313,10 +426,8 @@ static int parse_page_size(ParseState *s, const KeyDef *k, const char *value, vo
         }
         if (kib == 0 || (kib & (kib - 1)) != 0)
                 return parse_error(s, "%s=%s: expected small, any or a page size such as 2M or 1G", k->name, value);
-        /* Not checked against this host's sizes: one policy serves hosts with and without 1G
-         * pages, and the planner refuses a domain with the reason where the size is missing. */
         *(uint64_t *) target = kib;
-        return 0;
+        return check_page_size(s, k, value, kib);
 }
 
 /* Comma-separated words or globs, kept as a NULL-terminated array. */
@@ -547,9 +658,13 @@ static void finish_class(ParseState *s) {
         if (c->overcommit > 0 && c->cpu_policy == CPU_POLICY_DEDICATED)
                 error_at(s, s->key_lines[CLASS_KEY_OVERCOMMIT],
                          "Overcommit= applies to shared vCPUs, but class '%s' is CPUPolicy=dedicated", c->name);
+        /* A warning: one policy.d serves hosts with and without SMT, and the planner refuses
+         * such a domain here with the reason. */
         if (c->thread_policy == THREAD_POLICY_REQUIRE && s->topology->smt_max < 2)
-                error_at(s, s->key_lines[CLASS_KEY_THREAD_POLICY],
-                         "ThreadPolicy=require needs SMT, and this host has one thread per core (class '%s')", c->name);
+                warning_at(s, s->key_lines[CLASS_KEY_THREAD_POLICY],
+                           "ThreadPolicy=require: this host has no SMT (one thread per core); domains of class '%s' "
+                           "are refused here",
+                           c->name);
         s->cls = NULL;
 }
 
@@ -653,18 +768,166 @@ static int handle_key(void *user, const char *section, const char *name, const c
         return 1;
 }
 
-/* Strips an inline comment: '#' or ';' at the start or after white space. */
-static void strip_comment(char *line) {
-        for (char *p = line; *p; p++)
-                if ((*p == '#' || *p == ';') && (p == line || isspace((unsigned char) p[-1]))) {
-                        *p = '\0';
-                        return;
-                }
+/* Where a comment starts: '#' or ';' at the start of the line or after white space; len if
+ * there is none. */
+static size_t comment_start(const char *p, size_t len) {
+        for (size_t i = 0; i < len; i++)
+                if ((p[i] == '#' || p[i] == ';') && (i == 0 || isspace((unsigned char) p[i - 1])))
+                        return i;
+        return len;
 }
 
-/* Feeds inih one line at a time, so the handler always knows the line number, and handles
- * what inih would report only vaguely: sections (with their lines), malformed lines, and
- * over-long lines. */
+/* Characters no one types on purpose and no one sees: Unicode's invisible spaces and format
+ * characters (Cf, Zs other than the space). In a value they make a glob or word that never
+ * matches, and a bidi override makes the line read differently from what it is. */
+static const struct {
+        uint32_t lo, hi;
+        const char *name;
+} invisible_chars[] = {
+        { 0x00A0, 0x00A0, "no-break space" },
+        { 0x00AD, 0x00AD, "soft hyphen" },
+        { 0x034F, 0x034F, "combining grapheme joiner" },
+        { 0x061C, 0x061C, "arabic letter mark" },
+        { 0x115F, 0x1160, "hangul filler" },
+        { 0x17B4, 0x17B5, "khmer inherent vowel" },
+        { 0x180B, 0x180F, "mongolian variation selector or vowel separator" },
+        { 0x2000, 0x200A, "typographic space" },
+        { 0x200B, 0x200B, "zero width space" },
+        { 0x200C, 0x200C, "zero width non-joiner" },
+        { 0x200D, 0x200D, "zero width joiner" },
+        { 0x200E, 0x200F, "left-to-right or right-to-left mark" },
+        { 0x2028, 0x2029, "line or paragraph separator" },
+        { 0x202A, 0x202C, "bidirectional embedding" },
+        { 0x202D, 0x202D, "left-to-right override" },
+        { 0x202E, 0x202E, "right-to-left override" },
+        { 0x202F, 0x202F, "narrow no-break space" },
+        { 0x205F, 0x205F, "medium mathematical space" },
+        { 0x2060, 0x2064, "word joiner or invisible operator" },
+        { 0x2066, 0x2069, "bidirectional isolate" },
+        { 0x206A, 0x206F, "deprecated format character" },
+        { 0x3000, 0x3000, "ideographic space" },
+        { 0x3164, 0x3164, "hangul filler" },
+        { 0xFE00, 0xFE0F, "variation selector" },
+        { 0xFEFF, 0xFEFF, "zero width no-break space or byte order mark" },
+        { 0xFFA0, 0xFFA0, "halfwidth hangul filler" },
+        { 0xFFF9, 0xFFFB, "interlinear annotation" },
+        { 0x1D173, 0x1D17A, "musical format character" },
+        { 0xE0000, 0xE007F, "tag character" },
+        { 0xE0100, 0xE01EF, "variation selector" },
+};
+
+/* Decodes the UTF-8 sequence at p (left bytes remain) into *ret_cp and returns its length; a
+ * byte that starts no valid sequence is one byte of U+FFFD (not our business: it is visible). */
+static size_t utf8_next(const unsigned char *p, size_t left, uint32_t *ret_cp) {
+        size_t n = p[0] >= 0xF0 ? 4 : p[0] >= 0xE0 ? 3 : p[0] >= 0xC0 ? 2 : 1;
+        *ret_cp = 0xFFFD;
+        if (p[0] >= 0xF8 || (n == 1 && p[0] >= 0x80) || n > left)
+                return 1;
+        uint32_t cp = n == 1 ? p[0] : p[0] & (0x7Fu >> n);
+        for (size_t i = 1; i < n; i++) {
+                if ((p[i] & 0xC0) != 0x80)
+                        return 1;
+                cp = cp << 6 | (p[i] & 0x3Fu);
+        }
+        *ret_cp = cp;
+        return n;
+}
+
+/* Reports the first NUL, control character (tab aside) or invisible character of p[0..len) as
+ * an error naming its byte (counted from 1 at the start of the line, which is base bytes
+ * before p) and code point; returns whether there was one. */
+static bool report_invisible(ParseState *s, const char *p, size_t len, size_t base) {
+        for (size_t i = 0, n; i < len; i += n) {
+                uint32_t cp;
+                n = utf8_next((const unsigned char *) p + i, len - i, &cp);
+                size_t at = base + i + 1;
+                if (cp == 0 && n == 1) {
+                        parse_error(s, "NUL byte at byte %zu of the line", at);
+                        return true;
+                }
+                if ((cp < 0x20 && cp != '\t') || cp == 0x7F) {
+                        parse_error(s, "control character 0x%02" PRIX32 " at byte %zu of the line", cp, at);
+                        return true;
+                }
+                if (cp >= 0x80 && cp <= 0x9F) {
+                        parse_error(s, "control character U+%04" PRIX32 " at byte %zu of the line", cp, at);
+                        return true;
+                }
+                for (size_t k = 0; k < ELEMENTSOF(invisible_chars); k++)
+                        if (cp >= invisible_chars[k].lo && cp <= invisible_chars[k].hi) {
+                                parse_error(s, "invisible character U+%04" PRIX32 " (%s) at byte %zu of the line", cp,
+                                            invisible_chars[k].name, at);
+                                return true;
+                        }
+        }
+        return false;
+}
+
+static void trim_right(char *p) {
+        size_t len = strlen(p);
+        while (len > 0 && isspace((unsigned char) p[len - 1]))
+                p[--len] = '\0';
+}
+
+/* A [Section] line (p starts with '[', has no trailing white space). */
+static void parse_section_line(ParseState *s, char *p) {
+        size_t len = strlen(p);
+        if (p[len - 1] != ']') {
+                parse_error(s, "section header lacks its closing ']'");
+                s->kind = SECTION_SKIP;
+                return;
+        }
+        p[len - 1] = '\0';
+        char *name = p + 1;
+        while (isspace((unsigned char) *name))
+                name++;
+        trim_right(name);
+        start_section(s, name);
+}
+
+/* One line of len bytes (NULs included), without its newline: a section, a KEY=VALUE setting
+ * (handed to handle_key() here, whatever its length), a comment or nothing. */
+static void parse_line(ParseState *s, char *buf, size_t len) {
+        while (len > 0 && buf[len - 1] == '\r') /* CRLF line ends */
+                buf[--len] = '\0';
+        char *p = buf;
+        if (s->line == 1 && len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) { /* a BOM opening the file */
+                p += 3;
+                len -= 3;
+        }
+        size_t end = comment_start(p, len);
+        if (report_invisible(s, p, end, (size_t) (p - buf))) {
+                if (p[strspn(p, " \t")] == '[') /* keys below must not land in the section before */
+                        s->kind = SECTION_SKIP;
+                return;
+        }
+        p[end] = '\0';
+        while (isspace((unsigned char) *p))
+                p++;
+        trim_right(p);
+        if (!*p)
+                return;
+        if (p[0] == '[') {
+                parse_section_line(s, p);
+                return;
+        }
+        char *eq = strchr(p, '=');
+        if (!eq) {
+                parse_error(s, "expected KEY=VALUE, [SECTION] or a comment: %s", p);
+                return;
+        }
+        if (eq == p) {
+                parse_error(s, "a value without a key: %s", p);
+                return;
+        }
+        *eq = '\0';
+        trim_right(p);
+        char *value = eq + 1;
+        while (isspace((unsigned char) *value))
+                value++;
+        handle_key(s, s->section, p, value);
+}
+
 /* One line of at most LINE_READ_MAX characters into buf (the rest of a longer line is skipped);
  * returns its length, -1 at the end of the file, or -2 when the line was longer. */
 static ssize_t read_bounded(ParseState *s, char *buf) {
@@ -688,63 +951,21 @@ static ssize_t read_bounded(ParseState *s, char *buf) {
         return !any || s->stopped ? -1 : longer ? -2 : (ssize_t) len;
 }
 
+/* inih's reader: parses each line itself (so the line number is always known and a line is
+ * not bound by inih's INI_MAX_LINE) and hands inih an empty line. */
 static char *read_line(char *str, int num, void *stream) {
         ParseState *s = stream;
         char buf[LINE_READ_MAX + 1];
+        (void) num;
         ssize_t len = read_bounded(s, buf);
         if (len == -1)
                 return NULL;
         s->line++;
         str[0] = '\0';
-        if (len == -2) {
-                parse_error(s, "line is too long (more than %d characters, at most %d)", LINE_READ_MAX, num - 2);
-                return str;
-        }
-
-        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-                buf[--len] = '\0';
-        char *p = buf;
-        while (isspace((unsigned char) *p))
-                p++;
-        strip_comment(p);
-        len = (ssize_t) strlen(p);
-        while (len > 0 && isspace((unsigned char) p[len - 1]))
-                p[--len] = '\0';
-        if (len == 0)
-                return str;
-        if (len >= num - 1) {
-                parse_error(s, "line is too long (%zd characters, at most %d)", len, num - 2);
-                return str;
-        }
-
-        if (p[0] == '[') {
-                if (p[len - 1] != ']') {
-                        parse_error(s, "section header lacks its closing ']'");
-                        s->kind = SECTION_SKIP;
-                        return str;
-                }
-                p[len - 1] = '\0';
-                char *name = p + 1;
-                while (isspace((unsigned char) *name))
-                        name++;
-                size_t nl = strlen(name);
-                while (nl > 0 && isspace((unsigned char) name[nl - 1]))
-                        name[--nl] = '\0';
-                start_section(s, name);
-                snprintf(str, (size_t) num, "[%s]\n", name);
-                return str;
-        }
-
-        char *eq = strchr(p, '=');
-        if (!eq) {
-                parse_error(s, "expected KEY=VALUE, [SECTION] or a comment: %s", p);
-                return str;
-        }
-        if (eq == p) {
-                parse_error(s, "a value without a key: %s", p);
-                return str;
-        }
-        snprintf(str, (size_t) num, "%s\n", p);
+        if (len == -2)
+                parse_error(s, "line is too long: more than %d bytes, the most a line may have", LINE_READ_MAX);
+        else
+                parse_line(s, buf, (size_t) len);
         return str;
 }
 
@@ -756,6 +977,13 @@ static FILE *open_config_file(ParseState *s, const char *path) {
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0) {
                 error_at(s, 0, "cannot open: %s", strerror(errno));
+                return NULL;
+        }
+        if (S_ISDIR(st.st_mode)) { /* --config given the policy directory, most likely */
+                if (s->main_file)
+                        error_at(s, 0, "is a directory, not a configuration file such as kvmtuned.conf");
+                else
+                        error_at(s, 0, "is a directory, not a policy file");
                 return NULL;
         }
         if (!S_ISREG(st.st_mode)) {
@@ -779,18 +1007,17 @@ static FILE *open_config_file(ParseState *s, const char *path) {
 static int parse_file(ParseState *s, const char *path, bool main_file) {
         if (s->stopped)
                 return s->r;
+        s->main_file = main_file;
         _cleanup_fclose_ FILE *f = open_config_file(s, path);
         if (!f)
                 return s->r;
         s->stream = f;
         s->bytes = 0;
-        s->main_file = main_file;
         s->line = 0;
         s->kind = SECTION_NONE;
         s->cls = NULL;
 
-        /* Errors inih finds on its own are already reported by read_line: its return is only a
-         * safety net for anything read_line let through. */
+        /* read_line hands inih only empty lines: its return is a safety net. */
         int r = ini_parse_stream(read_line, s, handle_key, s);
         finish_class(s);
         if (r > 0 && s->errors->n == 0)
@@ -847,6 +1074,19 @@ static int list_policy_files(const char *dir, char ***ret_names) {
         return n;
 }
 
+/* An explicit HousekeepingCPUs= naming every CPU leaves no CPU to place a vCPU on. Only an
+ * explicit list: "auto" taking all of a host of one core per node is a small host, not a
+ * mistake in the file. */
+static void check_housekeeping_leaves_cpus(ParseState *s) {
+        const HostConfig *h = &s->config->host;
+        if (h->housekeeping_auto || !hwloc_bitmap_isincluded(s->topology->cpuset, h->housekeeping))
+                return;
+        _cleanup_free_ char *hk = cpulist_format(h->housekeeping);
+        error_at(s, s->host_lines[HOST_KEY_HOUSEKEEPING],
+                 "HousekeepingCPUs=%s takes every CPU of this host: none is left for dedicated or shared vCPUs",
+                 hk ? hk : "?");
+}
+
 /* Resolves "auto" pools and checks the pools against each other. */
 static void resolve_pools(ParseState *s) {
         HostConfig *h = &s->config->host;
@@ -872,6 +1112,7 @@ static void resolve_pools(ParseState *s) {
         if (hwloc_bitmap_iszero(h->housekeeping))
                 error_at(s, s->host_lines[HOST_KEY_HOUSEKEEPING],
                          "HousekeepingCPUs= must leave the host at least one CPU");
+        check_housekeeping_leaves_cpus(s);
 
         struct {
                 int key;
@@ -931,16 +1172,16 @@ static int add_builtin_default(Config *c) {
 
 /* Errors of one file come out of order when a check runs at the end of a section: sort each
  * file's errors by line, keeping files in the order they were read (a stable insertion sort). */
-static void sort_errors(ConfigErrors *errors, size_t from) {
-        for (size_t i = from + 1; i < errors->n; i++) {
-                ConfigError e = errors->items[i];
+static void sort_messages(ConfigError *items, size_t n, size_t from) {
+        for (size_t i = from + 1; i < n; i++) {
+                ConfigError e = items[i];
                 size_t j = i;
-                while (j > from && errors->items[j - 1].file && e.file &&
-                       strcmp(errors->items[j - 1].file, e.file) == 0 && errors->items[j - 1].line > e.line) {
-                        errors->items[j] = errors->items[j - 1];
+                while (j > from && items[j - 1].file && e.file && strcmp(items[j - 1].file, e.file) == 0 &&
+                       items[j - 1].line > e.line) {
+                        items[j] = items[j - 1];
                         j--;
                 }
-                errors->items[j] = e;
+                items[j] = e;
         }
 }
 
@@ -1003,8 +1244,9 @@ int config_load(const char *config_path, const char *policy_dir, const Topology 
                 if (r < 0)
                         return r;
         }
+        sort_messages(c->warnings, c->n_warnings, 0);
         if (errors->n > errors_before) {
-                sort_errors(errors, errors_before);
+                sort_messages(errors->items, errors->n, errors_before);
                 return -EINVAL;
         }
         *ret_config = TAKE_PTR(c);
@@ -1036,6 +1278,7 @@ void config_free(Config *c) {
         for (size_t i = 0; i < c->n_files; i++)
                 free(c->files[i]);
         free(c->files);
+        messages_free(c->warnings, c->n_warnings);
         free(c);
 }
 
@@ -1118,8 +1361,9 @@ bool config_class_equal(const PolicyClass *a, const PolicyClass *b) {
 
 char *config_class_settings(const PolicyClass *c) {
         char *text = NULL;
-        if (asprintf(&text, "cpu=%d thread=%d cache=%d kind=%d emulator=%d io=%d memory=%d page=%" PRIu64
-                            " near=%d overcommit=%g",
+        if (asprintf(&text,
+                     "cpu=%d thread=%d cache=%d kind=%d emulator=%d io=%d memory=%d page=%" PRIu64
+                     " near=%d overcommit=%g",
                      (int) c->cpu_policy, (int) c->thread_policy, (int) c->cache_locality, (int) c->core_kind,
                      (int) c->emulator_threads, (int) c->io_threads, (int) c->memory_policy, c->mem_page_kib,
                      (int) c->near_devices, c->overcommit) < 0)

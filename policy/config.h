@@ -77,6 +77,12 @@ typedef struct PolicyClass {
         bool builtin; /* the default class kvmtuned supplies when the policy has none */
 } PolicyClass;
 
+typedef struct ConfigError {
+        char *file; /* NULL for errors that belong to no file */
+        unsigned line;
+        char *message;
+} ConfigError;
+
 typedef struct Config {
         DaemonConfig daemon;
         HostConfig host;
@@ -84,13 +90,12 @@ typedef struct Config {
         size_t n_classes;
         char **files; /* every file read, for ConfigSource.file */
         size_t n_files;
+        /* What loads but will not work on this host, such as ThreadPolicy=require without SMT:
+         * one policy.d serves a fleet, so these never refuse it. Owned here, not by ConfigErrors,
+         * so that no caller has to free what it never asked for. Sorted like errors. */
+        ConfigError *warnings;
+        size_t n_warnings;
 } Config;
-
-typedef struct ConfigError {
-        char *file; /* NULL for errors that belong to no file */
-        unsigned line;
-        char *message;
-} ConfigError;
 
 /* Bounds on what a configuration may cost to read: a larger file, or one that is not a regular
  * file, is refused unread; after this many errors reading stops. */
@@ -101,15 +106,18 @@ typedef struct ConfigError {
 #define OVERCOMMIT_MIN 0.1
 #define OVERCOMMIT_MAX 100.0
 
+/* The longest line a file may have, in bytes without its newline: a longer one is an error. */
+#define CONFIG_LINE_MAX 4096
+
 typedef struct ConfigErrors {
         ConfigError *items;
         size_t n;
 } ConfigErrors;
 
 /* Reads config_path (NULL: built-in defaults) and every *.conf in policy_dir (NULL: none) in
- * lexical order, and checks them against the host t. Every error goes to errors.
- * Returns 0 and the configuration in *ret_config, -EINVAL if any error was found (nothing
- * returned), or -ENOMEM. */
+ * lexical order, and checks them against the host t. Every error goes to errors, every warning
+ * to the configuration's warnings. Returns 0 and the configuration in *ret_config, -EINVAL if
+ * any error was found (nothing returned, warnings neither), or -ENOMEM. */
 int config_load(const char *config_path, const char *policy_dir, const Topology *t, Config **ret_config,
                 ConfigErrors *errors);
 
@@ -142,6 +150,10 @@ bool config_pools_equal(const Config *a, const Config *b);
 
 /* Formats every error as "FILE:LINE: message\n" into a malloc'd string; NULL on ENOMEM. */
 char *config_errors_format(const ConfigErrors *errors);
+
+/* Formats the warnings of c as "FILE:LINE: warning: message\n"; "" when there are none, NULL on
+ * ENOMEM. */
+char *config_warnings_format(const Config *c);
 
 void config_errors_clear(ConfigErrors *errors);
 

@@ -19,7 +19,8 @@
 #include "macro.h"
 
 #define VCPUS_MAX 16384
-#define MEMORY_MAX_KIB (1ULL << 50) /* 1 EiB */
+/* libvirt's bound on a memory figure: bytes in a long long (virMemoryMaxValue on 64-bit). */
+#define MEMORY_MAX_BYTES ((uint64_t) INT64_MAX)
 #define KVMTUNED_NS "urn:kvmtuned:policy:1"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(xmlDocPtr, xmlFreeDoc)
@@ -71,58 +72,107 @@ static int xp_count(Parse *p, const char *expr) {
         return o ? xmlXPathNodeSetGetLength(o->nodesetval) : 0;
 }
 
-/* An unsigned number the XML must hold when present; def when absent. */
-static uint64_t xp_number(Parse *p, xmlNodePtr node, const char *expr, uint64_t def, uint64_t max, const char *what) {
-        _cleanup_free_ char *s = xp_string(p, node, expr);
-        if (!s)
-                return def;
-        char *end;
-        errno = 0;
-        /* strtoull would take leading blanks and a sign, and wrap " -5" around. */
-        unsigned long long v = isdigit((unsigned char) s[0]) ? strtoull(s, &end, 0) : (end = s, 0);
-        if (end == s || *end || errno != 0 || v > max) {
-                fail(p, "%s is not a number from 0 to %" PRIu64 ": %s", what, max, s);
-                return def;
+/* Reads s as libvirt reads its unsigned numbers (virStrToLong_uip, virStrToLong_ullp, under
+ * virXPathUInt, virXPathULongLong and virXMLPropUInt): blanks first (g_ascii_strtoull skips
+ * space, \t, \n, \v, \f, \r), an optional '+', digits, nothing after. base is 10 for every count
+ * and size; 0 (a 0x or 0 prefix picks 16 or 8) only for PCI addresses, as virPCIDeviceAddressParseXML.
+ * A '-' is refused (strtoull would wrap it around). Returns 0, -EINVAL, or -ERANGE past 64 bits. */
+static int parse_unsigned(const char *s, int base, uint64_t *ret) {
+        while (*s && strchr(" \t\n\v\f\r", *s))
+                s++;
+        if (*s == '+')
+                s++;
+        if (base == 0 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && isxdigit((unsigned char) s[2])) {
+                base = 16;
+                s += 2;
+        } else if (base == 0)
+                base = s[0] == '0' ? 8 : 10;
+        uint64_t v = 0;
+        bool overflow = false;
+        const char *digits = s;
+        for (; *s; s++) {
+                int digit = isdigit((unsigned char) *s)    ? *s - '0'
+                            : isxdigit((unsigned char) *s) ? tolower((unsigned char) *s) - 'a' + 10
+                                                           : base;
+                if (digit >= base)
+                        break;
+                overflow |= v > (UINT64_MAX - (uint64_t) digit) / (uint64_t) base;
+                v = v * (uint64_t) base + (uint64_t) digit;
         }
-        return v;
-}
-
-/* libvirt memory units (docs: formatdomain "Memory Allocation"); KiB when none is given. */
-static uint64_t to_kib(Parse *p, uint64_t value, const char *unit, const char *what) {
-        static const struct {
-                const char *name;
-                uint64_t bytes;
-        } units[] = {
-                { "b", 1 },           { "bytes", 1 },        { "KB", 1000 },     { "k", 1024 },
-                { "KiB", 1024 },      { "MB", 1000000 },     { "M", 1 << 20 },   { "MiB", 1 << 20 },
-                { "GB", 1000000000 }, { "G", 1 << 30 },      { "GiB", 1 << 30 }, { "TB", 1000000000000ULL },
-                { "T", 1ULL << 40 },  { "TiB", 1ULL << 40 },
-        };
-        if (!unit)
-                return value;
-        for (size_t i = 0; i < ELEMENTSOF(units); i++)
-                if (strcmp(unit, units[i].name) == 0) {
-                        if (value > UINT64_MAX / units[i].bytes) {
-                                fail(p, "%s is too large", what);
-                                return 0;
-                        }
-                        return value * units[i].bytes / 1024;
-                }
-        fail(p, "%s has an unknown unit: %s", what, unit);
+        if (s == digits || *s)
+                return -EINVAL;
+        if (overflow)
+                return -ERANGE;
+        *ret = v;
         return 0;
 }
 
-/* A memory figure: the element or attribute value plus its unit attribute, at most 1 EiB (so
- * that sums and page roundings over it cannot overflow). */
+/* A number the XML holds at expr, in base (see parse_unsigned), from min to max; def when absent
+ * or empty (libvirt's virXPath* take an empty value as none). Every number domain.c reads comes
+ * through here. */
+static uint64_t xp_number_base(Parse *p, xmlNodePtr node, const char *expr, int base, uint64_t def, uint64_t min,
+                               uint64_t max, const char *what) {
+        _cleanup_free_ char *s = xp_string(p, node, expr);
+        if (!s)
+                return def;
+        uint64_t v;
+        if (parse_unsigned(s, base, &v) < 0)
+                fail(p, "%s is not a number: %s", what, s);
+        else if (v < min)
+                fail(p, "%s must be at least %" PRIu64 ": %s", what, min, s);
+        else if (v > max)
+                fail(p, "%s must be at most %" PRIu64 ": %s", what, max, s);
+        else
+                return v;
+        return def;
+}
+
+static uint64_t xp_number(Parse *p, xmlNodePtr node, const char *expr, uint64_t def, uint64_t min, uint64_t max,
+                          const char *what) {
+        return xp_number_base(p, node, expr, 10, def, min, max, what);
+}
+
+/* The bytes in one unit as libvirt's virScaleInteger reads it, in any case: b, byte, bytes;
+ * k, m, g, t, p, e alone or with "iB" (powers of 1024) or "B" (powers of 1000); KiB when there
+ * is none. 0 for an unknown unit. */
+static uint64_t unit_bytes(const char *unit) {
+        static const char powers[] = "kmgtpe";
+        if (!unit || !*unit)
+                return 1024;
+        if (strcasecmp(unit, "b") == 0 || strcasecmp(unit, "byte") == 0 || strcasecmp(unit, "bytes") == 0)
+                return 1;
+        uint64_t base;
+        if (!unit[1] || strcasecmp(unit + 1, "iB") == 0)
+                base = 1024;
+        else if (tolower((unsigned char) unit[1]) == 'b' && !unit[2])
+                base = 1000;
+        else
+                return 0;
+        const char *power = strchr(powers, tolower((unsigned char) unit[0]));
+        if (!power)
+                return 0;
+        uint64_t bytes = base;
+        for (const char *q = powers; q < power; q++)
+                bytes *= base;
+        return bytes;
+}
+
+/* A memory figure in KiB as libvirt's virDomainParseMemory makes it: the value times its unit,
+ * at most a long long of bytes, rounded up to KiB. 0 when absent. */
 static uint64_t xp_memory(Parse *p, xmlNodePtr node, const char *value_expr, const char *unit_expr, const char *what) {
-        uint64_t v = xp_number(p, node, value_expr, 0, UINT64_MAX, what);
+        uint64_t v = xp_number(p, node, value_expr, 0, 0, UINT64_MAX, what);
         _cleanup_free_ char *unit = xp_string(p, node, unit_expr);
-        uint64_t kib = to_kib(p, v, unit, what);
-        if (kib > MEMORY_MAX_KIB) {
-                fail(p, "%s is larger than 1 EiB", what);
+        uint64_t bytes = unit_bytes(unit);
+        if (bytes == 0) {
+                fail(p, "%s has an unknown unit: %s", what, unit);
                 return 0;
         }
-        return kib;
+        /* libvirt's two checks: the bytes fit (virScaleInteger), then the KiB rounded up do. */
+        if (v > MEMORY_MAX_BYTES / bytes || (v * bytes + 1023) / 1024 >= (MEMORY_MAX_BYTES + 1023) / 1024) {
+                fail(p, "%s is more than libvirt accepts (8 EiB): %" PRIu64 " %s", what, v, unit ? unit : "KiB");
+                return 0;
+        }
+        return (v * bytes + 1023) / 1024;
 }
 
 static hwloc_bitmap_t xp_cpuset(Parse *p, xmlNodePtr node, const char *expr, const char *what) {
@@ -140,20 +190,17 @@ static hwloc_bitmap_t xp_cpuset(Parse *p, xmlNodePtr node, const char *expr, con
 }
 
 static void parse_vcpus(Parse *p, DomainRequest *d) {
-        d->max_vcpus = (unsigned) xp_number(p, NULL, "/domain/vcpu", 0, VCPUS_MAX, "<vcpu>");
-        if (d->max_vcpus == 0 && !p->error)
-                fail(p, "the domain has no <vcpu> count");
-        d->vcpus =
-                (unsigned) xp_number(p, NULL, "/domain/vcpu/@current", d->max_vcpus, d->max_vcpus, "<vcpu current=>");
-        if (d->vcpus == 0 && !p->error)
-                fail(p, "<vcpu current='0'> leaves the domain without a vCPU");
-        d->guest_threads = (unsigned) xp_number(p, NULL, "/domain/cpu/topology/@threads", 1, 64, "<topology threads=>");
-        if (d->guest_threads == 0)
-                d->guest_threads = 1;
+        /* No <vcpu>: one, as libvirt's virDomainVcpuParse; none at all is an error (its validation
+         * says a domain requires at least 1 vCPU). */
+        d->max_vcpus = (unsigned) xp_number(p, NULL, "/domain/vcpu", 1, 1, VCPUS_MAX, "<vcpu>");
+        d->vcpus = (unsigned) xp_number(p, NULL, "/domain/vcpu/@current", d->max_vcpus, 1, d->max_vcpus,
+                                        "<vcpu current=>");
+        d->guest_threads =
+                (unsigned) xp_number(p, NULL, "/domain/cpu/topology/@threads", 1, 1, 64, "<topology threads=>");
 }
 
 static void parse_iothreads(Parse *p, DomainRequest *d) {
-        d->n_iothreads = (unsigned) xp_number(p, NULL, "/domain/iothreads", 0, 1024, "<iothreads>");
+        d->n_iothreads = (unsigned) xp_number(p, NULL, "/domain/iothreads", 0, 0, 1024, "<iothreads>");
         int n_ids = xp_count(p, "/domain/iothreadids/iothread");
         if ((unsigned) n_ids > d->n_iothreads)
                 d->n_iothreads = (unsigned) n_ids;
@@ -167,7 +214,7 @@ static void parse_iothreads(Parse *p, DomainRequest *d) {
         /* Listed ids first; threads beyond the list get the lowest ids not taken, as libvirt does. */
         _cleanup_(xmlXPathFreeObjectp) xmlXPathObjectPtr o = xp_nodes(p, "/domain/iothreadids/iothread");
         for (int i = 0; i < n_ids; i++)
-                d->iothread_ids[i] = (unsigned) xp_number(p, xmlXPathNodeSetItem(o->nodesetval, i), "@id", 0, 100000,
+                d->iothread_ids[i] = (unsigned) xp_number(p, xmlXPathNodeSetItem(o->nodesetval, i), "@id", 0, 1, 100000,
                                                           "<iothread id=>");
         unsigned next = 1;
         for (unsigned i = (unsigned) n_ids; i < d->n_iothreads; i++) {
@@ -183,22 +230,7 @@ static void parse_iothreads(Parse *p, DomainRequest *d) {
         }
 }
 
-static void parse_memory(Parse *p, DomainRequest *d) {
-        d->hugepages = xp_count(p, "/domain/memoryBacking/hugepages") > 0;
-        /* Hugepages back all of <memory> from the start (a balloon cannot hand them back);
-         * other memory is booked at what the guest gets at start. */
-        if (!d->hugepages && xp_count(p, "/domain/currentMemory"))
-                d->memory_kib =
-                        xp_memory(p, NULL, "/domain/currentMemory", "/domain/currentMemory/@unit", "<currentMemory>");
-        else
-                d->memory_kib = xp_memory(p, NULL, "/domain/memory", "/domain/memory/@unit", "<memory>");
-        if (d->memory_kib == 0 && !p->error)
-                fail(p, "the domain has no <memory> size");
-
-        if (d->hugepages && xp_count(p, "/domain/memoryBacking/hugepages/page"))
-                d->hugepage_kib = xp_memory(p, NULL, "/domain/memoryBacking/hugepages/page[1]/@size",
-                                            "/domain/memoryBacking/hugepages/page[1]/@unit", "<page size=>");
-
+static void parse_cells(Parse *p, DomainRequest *d) {
         int n = xp_count(p, "/domain/cpu/numa/cell");
         if (n <= 0)
                 return;
@@ -211,40 +243,108 @@ static void parse_memory(Parse *p, DomainRequest *d) {
         for (int i = 0; i < n; i++) {
                 xmlNodePtr cell = xmlXPathNodeSetItem(o->nodesetval, i);
                 GuestCell *c = &d->cells[d->n_cells++];
-                c->id = (unsigned) xp_number(p, cell, "@id", (uint64_t) i, 1024, "<cell id=>");
+                c->id = (unsigned) xp_number(p, cell, "@id", (uint64_t) i, 0, 1024, "<cell id=>");
                 c->vcpus = xp_cpuset(p, cell, "@cpus", "<cell cpus=>");
                 c->memory_kib = xp_memory(p, cell, "@memory", "@unit", "<cell memory=>");
         }
 }
 
-/* Pins the XML already carries: vcpupin, emulatorpin, iothreadpin, <vcpu cpuset>, numatune. */
-static void parse_pins(Parse *p, DomainRequest *d) {
-        d->pinned_cpus = hwloc_bitmap_alloc();
-        d->pinned_nodes = hwloc_bitmap_alloc();
-        if (!d->pinned_cpus || !d->pinned_nodes) {
-                p->oom = true;
+static void parse_memory(Parse *p, DomainRequest *d) {
+        d->hugepages = xp_count(p, "/domain/memoryBacking/hugepages") > 0;
+        uint64_t memory = xp_memory(p, NULL, "/domain/memory", "/domain/memory/@unit", "<memory>");
+        uint64_t current =
+                xp_memory(p, NULL, "/domain/currentMemory", "/domain/currentMemory/@unit", "<currentMemory>");
+        /* libvirt takes a <currentMemory> of 0 or above <memory> as <memory> (domain_postparse.c). */
+        if (memory > 0 && (current == 0 || current > memory))
+                current = memory;
+        /* Hugepages back all of <memory> from the start (a balloon cannot hand them back);
+         * other memory is booked at what the guest gets at start. */
+        d->memory_kib = d->hugepages || current == 0 ? memory : current;
+        d->max_memory_kib = memory > d->memory_kib ? memory : d->memory_kib;
+        if (d->memory_kib == 0 && !p->error)
+                fail(p, "the domain has no <memory> size");
+
+        if (d->hugepages && xp_count(p, "/domain/memoryBacking/hugepages/page")) {
+                d->hugepage_kib = xp_memory(p, NULL, "/domain/memoryBacking/hugepages/page[1]/@size",
+                                            "/domain/memoryBacking/hugepages/page[1]/@unit", "<page size=>");
+                if (d->hugepage_kib == 0 && !p->error)
+                        fail(p, "<page> names no size"); /* libvirt: hugepage size can't be zero */
+        }
+        parse_cells(p, d);
+}
+
+/* Adds the cpuset= of every element expr names to set. Returns how many named one. */
+static int or_cpusets(Parse *p, hwloc_bitmap_t set, const char *expr) {
+        _cleanup_(xmlXPathFreeObjectp) xmlXPathObjectPtr o = xp_nodes(p, expr);
+        int n = 0;
+        for (int i = 0; o && i < xmlXPathNodeSetGetLength(o->nodesetval); i++) {
+                _cleanup_bitmap_ hwloc_bitmap_t one =
+                        xp_cpuset(p, xmlXPathNodeSetItem(o->nodesetval, i), "@cpuset", "cpuset");
+                if (!one)
+                        continue;
+                hwloc_bitmap_or(set, set, one);
+                n++;
+        }
+        return n;
+}
+
+/* A <vcpupin> names a vCPU and an <iothreadpin> an iothread the domain has, in libvirt's numbers
+ * (virDomainVcpuPinDefParseXML, virDomainIOThreadPinDefParseXML: base 10). */
+static void check_pin_targets(Parse *p, const DomainRequest *d) {
+        _cleanup_(xmlXPathFreeObjectp) xmlXPathObjectPtr v = xp_nodes(p, "/domain/cputune/vcpupin");
+        for (int i = 0; v && i < xmlXPathNodeSetGetLength(v->nodesetval); i++)
+                xp_number(p, xmlXPathNodeSetItem(v->nodesetval, i), "@vcpu", 0, 0, d->max_vcpus - 1, "<vcpupin vcpu=>");
+        _cleanup_(xmlXPathFreeObjectp) xmlXPathObjectPtr io = xp_nodes(p, "/domain/cputune/iothreadpin");
+        for (int i = 0; io && i < xmlXPathNodeSetGetLength(io->nodesetval); i++) {
+                unsigned id = (unsigned) xp_number(p, xmlXPathNodeSetItem(io->nodesetval, i), "@iothread", 0, 1,
+                                                   UINT32_MAX, "<iothreadpin iothread=>");
+                bool found = false;
+                for (unsigned j = 0; j < d->n_iothreads; j++)
+                        found |= d->iothread_ids[j] == id;
+                if (!found && !p->error)
+                        fail(p, "<iothreadpin iothread='%u'> names an iothread the domain does not have", id);
+        }
+}
+
+/* <numatune><memory>: its nodeset pins memory (placement='auto' asks numad: no pin); its mode is
+ * strict unless it names another (libvirt's numa_conf.c, virDomainNumatuneSet). */
+static void parse_numatune(Parse *p, DomainRequest *d) {
+        static const char *const modes[] = { "strict", "preferred", "interleave", "restrictive" };
+        if (xp_count(p, "/domain/numatune/memory") == 0)
                 return;
-        }
-        static const char *const pins[] = { "/domain/cputune/vcpupin", "/domain/cputune/emulatorpin",
-                                            "/domain/cputune/iothreadpin", "/domain/vcpu[@cpuset]" };
-        for (size_t i = 0; i < ELEMENTSOF(pins); i++) {
-                _cleanup_(xmlXPathFreeObjectp) xmlXPathObjectPtr o = xp_nodes(p, pins[i]);
-                for (int j = 0; o && j < xmlXPathNodeSetGetLength(o->nodesetval); j++) {
-                        hwloc_bitmap_t set = xp_cpuset(p, xmlXPathNodeSetItem(o->nodesetval, j), "@cpuset", "cpuset");
-                        if (!set)
-                                continue;
-                        hwloc_bitmap_or(d->pinned_cpus, d->pinned_cpus, set);
-                        hwloc_bitmap_free(set);
-                        d->explicit_pins = true;
-                }
-        }
-        /* placement='auto' asks numad, which is not a pin; a nodeset is. */
+        _cleanup_free_ char *mode = xp_string(p, NULL, "/domain/numatune/memory[1]/@mode");
+        for (size_t i = 0; i < ELEMENTSOF(modes) && !d->numatune_mode; i++)
+                if (strcmp(mode ? mode : "strict", modes[i]) == 0 && !(d->numatune_mode = strdup(modes[i])))
+                        p->oom = true;
+        if (!d->numatune_mode && !p->oom)
+                fail(p, "<numatune><memory mode=> is not strict, preferred, interleave or restrictive: %s", mode);
+
         _cleanup_bitmap_ hwloc_bitmap_t nodes =
-                xp_cpuset(p, NULL, "/domain/numatune/memory/@nodeset", "<numatune nodeset=>");
+                xp_cpuset(p, NULL, "/domain/numatune/memory[1]/@nodeset", "<numatune nodeset=>");
         if (nodes) {
                 hwloc_bitmap_copy(d->pinned_nodes, nodes);
                 d->explicit_pins = true;
         }
+}
+
+/* Pins the XML already carries: vcpupin, <vcpu cpuset>, iothreadpin and numatune make them
+ * explicit; an emulatorpin is kept apart (alone it pins no vCPU: VFIO guides set just that). */
+static void parse_pins(Parse *p, DomainRequest *d) {
+        d->pinned_cpus = hwloc_bitmap_alloc();
+        d->emulator_pins = hwloc_bitmap_alloc();
+        d->pinned_nodes = hwloc_bitmap_alloc();
+        if (!d->pinned_cpus || !d->emulator_pins || !d->pinned_nodes) {
+                p->oom = true;
+                return;
+        }
+        int n = or_cpusets(p, d->pinned_cpus, "/domain/cputune/vcpupin");
+        n += or_cpusets(p, d->pinned_cpus, "/domain/vcpu[@cpuset]");
+        n += or_cpusets(p, d->pinned_cpus, "/domain/cputune/iothreadpin");
+        d->explicit_pins = n > 0;
+        or_cpusets(p, d->emulator_pins, "/domain/cputune/emulatorpin");
+        hwloc_bitmap_or(d->pinned_cpus, d->pinned_cpus, d->emulator_pins);
+        check_pin_targets(p, d);
+        parse_numatune(p, d);
 }
 
 static void parse_hostdevs(Parse *p, DomainRequest *d) {
@@ -260,10 +360,11 @@ static void parse_hostdevs(Parse *p, DomainRequest *d) {
         _cleanup_(xmlXPathFreeObjectp) xmlXPathObjectPtr o = xp_nodes(p, expr);
         for (int i = 0; i < n; i++) {
                 xmlNodePtr a = xmlXPathNodeSetItem(o->nodesetval, i);
-                uint64_t dom = xp_number(p, a, "@domain", 0, 0xffffffff, "hostdev domain");
-                uint64_t bus = xp_number(p, a, "@bus", 0, 0xff, "hostdev bus");
-                uint64_t slot = xp_number(p, a, "@slot", 0, 0x1f, "hostdev slot");
-                uint64_t fn = xp_number(p, a, "@function", 0, 7, "hostdev function");
+                /* libvirt reads PCI addresses in base 0 (0x...), unlike every count. */
+                uint64_t dom = xp_number_base(p, a, "@domain", 0, 0, 0, 0xffffffff, "hostdev domain");
+                uint64_t bus = xp_number_base(p, a, "@bus", 0, 0, 0, 0xff, "hostdev bus");
+                uint64_t slot = xp_number_base(p, a, "@slot", 0, 0, 0, 0x1f, "hostdev slot");
+                uint64_t fn = xp_number_base(p, a, "@function", 0, 0, 0, 7, "hostdev function");
                 snprintf(d->hostdevs[d->n_hostdevs++], sizeof(d->hostdevs[0]), "%04x:%02x:%02x.%x", (unsigned) dom,
                          (unsigned) bus, (unsigned) slot, (unsigned) fn);
         }
@@ -382,7 +483,9 @@ void domain_free(DomainRequest *d) {
                 hwloc_bitmap_free(d->cells[i].vcpus);
         free(d->cells);
         hwloc_bitmap_free(d->pinned_cpus);
+        hwloc_bitmap_free(d->emulator_pins);
         hwloc_bitmap_free(d->pinned_nodes);
+        free(d->numatune_mode);
         free(d->hostdevs);
         free(d->metadata_class);
         hwloc_bitmap_free(d->dedicated_vcpus);

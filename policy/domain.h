@@ -30,7 +30,14 @@ typedef struct DomainRequest {
         unsigned guest_threads; /* <cpu><topology threads=>, 1 when absent */
         unsigned n_iothreads;
         unsigned *iothread_ids;
-        uint64_t memory_kib; /* <memory> when hugepage-backed, else <currentMemory>, else <memory> */
+        /* <memory> when hugepage-backed, else <currentMemory>, else <memory>; a <currentMemory> of 0
+         * or above <memory> counts as <memory>, as libvirt. All sizes are KiB rounded up, as libvirt. */
+        uint64_t memory_kib;
+        /* <memory>: the most the guest can hold (a balloon can grow it back there from
+         * <currentMemory>); memory_kib when the XML has no <memory>. A planner that binds memory
+         * strictly to nodes (numatune strict, or the host's hugepages) must book max_memory_kib
+         * there, not memory_kib: the kernel will not spill a strict guest's growth elsewhere. */
+        uint64_t max_memory_kib;
 
         bool hugepages; /* <memoryBacking><hugepages> */
         uint64_t hugepage_kib; /* the size it names, 0: the host's default size */
@@ -38,9 +45,17 @@ typedef struct DomainRequest {
         unsigned n_cells; /* guest NUMA cells */
         GuestCell *cells;
 
-        bool explicit_pins; /* the XML pins vCPUs, emulator, iothreads or memory itself */
-        hwloc_bitmap_t pinned_cpus; /* every host CPU those pins name */
+        /* The XML pins vCPUs (<vcpupin>, <vcpu cpuset=>), iothreads (<iothreadpin>) or memory
+         * (<numatune><memory nodeset=>) itself. An <emulatorpin> alone does not count: the
+         * planner places such a domain's vCPUs and keeps its emulator_pins. */
+        bool explicit_pins;
+        hwloc_bitmap_t pinned_cpus; /* every host CPU the pins name, <emulatorpin> included */
+        hwloc_bitmap_t emulator_pins; /* <cputune><emulatorpin cpuset=>, empty if none */
         hwloc_bitmap_t pinned_nodes; /* <numatune><memory nodeset=>, empty if none */
+        /* <numatune><memory mode=>: "strict", "preferred", "interleave" or "restrictive";
+         * "strict" when the element names none (libvirt's default, placement='auto' too);
+         * NULL when the XML has no <numatune><memory>. */
+        char *numatune_mode;
 
         unsigned n_hostdevs;
         char (*hostdevs)[24]; /* PCI passthrough addresses, 0000:3b:00.0 (VMD domains: 10000:...) */

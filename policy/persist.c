@@ -43,6 +43,8 @@ json_object *persist_placement(const Placement *pl, const char *uuid, const Topo
                 json_object_object_add(o, "reason", json_object_new_string(pl->reason));
         json_object_object_add(o, "vcpus", render_vcpus_json(pl, true));
         json_object_object_add(o, "emulator", render_cpuset_json(pl->emulator));
+        if (pl->own_emulator)
+                json_object_object_add(o, "own_emulator", json_object_new_boolean(1));
         json_object_object_add(o, "iothreads", render_iothreads_json(pl));
         json_object_object_add(o, "memory_mode", json_object_new_string(memory_policy_to_string(pl->memory_mode)));
         json_object_object_add(o, "memory_nodes", render_cpuset_json(pl->memory_nodes));
@@ -50,6 +52,8 @@ json_object *persist_placement(const Placement *pl, const char *uuid, const Topo
         json_object_object_add(o, "held", render_cpuset_json(pl->held));
         json_object_object_add(o, "shared_vcpus", per_node_json(t, pl->shared_vcpus, NULL));
         json_object_object_add(o, "memory_kib", per_node_json(t, NULL, pl->memory_kib));
+        if (pl->balloon_kib)
+                json_object_object_add(o, "balloon_kib", json_object_new_uint64(pl->balloon_kib));
         json_object_object_add(o, "explain", render_explain_json(pl));
         return o;
 }
@@ -105,6 +109,9 @@ int persist_parse(json_object *o, const Topology *t, Placement **ret_spec, char 
         json_object *v;
         pl->admitted = json_object_get_boolean(admitted);
         pl->adopted = (v = json_field(o, "adopted", json_type_boolean)) && json_object_get_boolean(v);
+        pl->own_emulator = (v = json_field(o, "own_emulator", json_type_boolean)) && json_object_get_boolean(v);
+        if ((v = json_field(o, "balloon_kib", json_type_int)) && json_object_get_int64(v) >= 0)
+                pl->balloon_kib = (uint64_t) json_object_get_int64(v);
         if ((v = json_field(o, "reason", json_type_string)) && !(pl->reason = strdup(json_object_get_string(v))))
                 return -ENOMEM;
         pl->memory_mode = MEMORY_NONE;

@@ -102,6 +102,8 @@ Placement *placement_copy(const Placement *spec, unsigned n_nodes) {
                 return NULL;
         pl->admitted = spec->admitted;
         pl->adopted = spec->adopted;
+        pl->own_emulator = spec->own_emulator;
+        pl->balloon_kib = spec->balloon_kib;
         pl->memory_mode = spec->memory_mode;
         pl->hugepage_kib = spec->hugepage_kib;
         pl->pages_in_use = spec->pages_in_use;

@@ -202,6 +202,14 @@ void memory_book(Planner *p, const Placement *pl, int sign) {
         }
 }
 
+/* Small-page memory pl books on all nodes. */
+static uint64_t booked_total(const Placement *pl, unsigned n_nodes) {
+        uint64_t sum = 0;
+        for (unsigned n = 0; n < n_nodes; n++)
+                sum += pl->memory_kib[n];
+        return sum;
+}
+
 /* Records how much of pl's memory is in use; never more than it books. */
 static void fill_memory_use(Placement *pl, unsigned n_nodes, MemoryUse use, const uint64_t *node_kib) {
         pl->pages_in_use = use != MEMORY_USE_NONE;
@@ -213,7 +221,9 @@ static void fill_memory_use(Placement *pl, unsigned n_nodes, MemoryUse use, cons
         if (use == MEMORY_USE_STARTED && node_kib && measured >= booked)
                 use = MEMORY_USE_ALL; /* all of it touched, wherever it landed (a binding that is not strict) */
         for (unsigned n = 0; n < n_nodes; n++) {
-                uint64_t kib = use == MEMORY_USE_ALL                   ? pl->memory_kib[n]
+                /* A running guest's deflated balloon is not in the live figures' used memory. */
+                uint64_t all = booked_total(pl, n_nodes), out = all ? pl->balloon_kib * pl->memory_kib[n] / all : 0;
+                uint64_t kib = use == MEMORY_USE_ALL                   ? pl->memory_kib[n] - out
                                : use == MEMORY_USE_STARTED && node_kib ? node_kib[n]
                                                                        : 0;
                 pl->in_use_kib[n] = kib < pl->memory_kib[n] ? kib : pl->memory_kib[n];
@@ -250,5 +260,6 @@ void memory_split(Planner *p, const Need *need, Placement *pl) {
                 } else
                         pl->memory_kib[n] = kib;
         }
+        pl->balloon_kib = need->page_kib ? 0 : need->balloon_kib;
         fill_memory_use(pl, t->n_nodes, need->memory_use, NULL);
 }

@@ -175,6 +175,35 @@ static int refuse_ratio(Planner *p, const Need *need, Placement *pl, const unsig
         return refuse_memory(p, need, pl, cap, units);
 }
 
+/* A domain that runs already and no longer fits the ratio (a policy that became stricter, an
+ * upgrade that brought a default Overcommit): kept as it is on the node with the most room; only
+ * new starts are held to the ratio. Returns 1, or -ENOMEM. */
+static int keep_running(Planner *p, const Need *need, Placement *pl, unsigned *nodes) {
+        const Topology *t = p->t;
+        int best = -1;
+        double best_ratio = INFINITY;
+        for (unsigned n = 0; n < t->n_nodes; n++) {
+                unsigned v, c;
+                double ratio = shared_ratio_after(p, n, need->n_shared, &v, &c);
+                if (c > 0 && ratio < best_ratio) {
+                        best = (int) n;
+                        best_ratio = ratio;
+                }
+        }
+        if (best < 0)
+                return placement_refuse(pl, "host: no shared CPU left for its %u shared vCPUs", need->n_shared);
+        nodes[0] = (unsigned) best;
+        memset(p->node_take, 0, t->n_nodes * sizeof(unsigned));
+        p->node_take[best] = need->n_shared;
+        pl->over_ratio = true;
+        return placement_explain(pl,
+                                 "runs already: kept on node %u above Overcommit %.1f (ratio %.2f there); only new "
+                                 "starts are held to it",
+                                 t->nodes[best].os, shared_ratio_limit(p, (unsigned) best, need->cls), best_ratio) < 0
+                       ? -ENOMEM
+                       : 1;
+}
+
 /* Mixed: shared vCPUs float on the shared CPUs of the dedicated vCPUs' nodes, spread in
  * proportion to those CPUs; the nodes are fixed, so a node over the limit refuses. */
 static int place_mixed(Planner *p, const Need *need, Placement *pl) {
@@ -245,8 +274,13 @@ int shared_place(Planner *p, const Need *need, Placement *pl, unsigned dedicated
                         nodes[0] = (unsigned) best;
                         memset(p->node_take, 0, t->n_nodes * sizeof(unsigned));
                         p->node_take[best] = need->n_shared;
-                } else if ((count = search_span(p, need, need->n_shared, cap, spread_fits, nodes)) == 0)
-                        return refuse_ratio(p, need, pl, cap);
+                } else if ((count = search_span(p, need, need->n_shared, cap, spread_fits, nodes)) == 0) {
+                        if (!need->running)
+                                return refuse_ratio(p, need, pl, cap);
+                        if ((r = keep_running(p, need, pl, nodes)) <= 0)
+                                return r;
+                        count = 1;
+                }
                 for (unsigned i = 0; i < count; i++)
                         pl->shared_vcpus[nodes[i]] = p->node_take[nodes[i]];
         }

@@ -68,6 +68,8 @@ typedef struct Need {
         unsigned n_extra; /* of which isolated emulator / iothread CPUs */
         unsigned n_shared; /* shared vCPUs */
         uint64_t memory_kib;
+        bool running; /* the domain runs already (re-planned, found running): kept above a ratio */
+        uint64_t balloon_kib; /* of memory_kib, what a deflated balloon gives back to the host now */
         MemoryUse memory_use; /* DomainRequest.memory_use (live figures only; else NONE): what is in use is
                                * booked as such and not checked */
         uint64_t page_kib; /* 0: small pages */

@@ -279,9 +279,12 @@ void planner_held_cpus(const Planner *p, hwloc_bitmap_t set) {
 
 static int build_need(Planner *p, const DomainRequest *req, const PolicyClass *cls, Placement *pl, Need *need) {
         /* Only a live free figure leaves out memory in use; a total (a recorded machine) does not. */
+        /* Strictly bound memory cannot spill: a balloon may grow it back to <memory> there. */
         *need = (Need){ .cls = cls,
-                        .memory_kib = req->memory_kib,
+                        .memory_kib = cls->memory_policy == MEMORY_STRICT ? req->max_memory_kib : req->memory_kib,
+                        .balloon_kib = cls->memory_policy == MEMORY_STRICT ? req->max_memory_kib - req->memory_kib : 0,
                         .memory_use = memory_live_figures(p->t) ? req->memory_use : MEMORY_USE_NONE,
+                        .running = req->memory_use != MEMORY_USE_NONE,
                         .prefer_node = -1 };
         switch (cls->cpu_policy) {
         case CPU_POLICY_DEDICATED:
@@ -302,8 +305,8 @@ static int build_need(Planner *p, const DomainRequest *req, const PolicyClass *c
                 break;
         }
         }
-        if (cls->emulator_threads == HELPER_ISOLATE)
-                need->n_extra++;
+        if (cls->emulator_threads == HELPER_ISOLATE && hwloc_bitmap_iszero(req->emulator_pins))
+                need->n_extra++; /* an emulator the domain pins itself needs no CPU of kvmtuned's */
         if (cls->io_threads == HELPER_ISOLATE && req->n_iothreads > 0)
                 need->n_extra++;
         need->n_dedicated += need->n_extra;
@@ -386,6 +389,39 @@ static int fill_vcpus(Planner *p, const DomainRequest *req, Placement *pl, const
 /* A domain that pins itself is left alone but counted: its CPUs as pinned (several such domains
  * may name one CPU), its memory on the nodes it binds to, else on the nodes of the CPUs it pins
  * (where first touch puts it). */
+/* The memory policy of a domain's own <numatune>: what it asks for, restrictive as strict. */
+static MemoryPolicy own_memory_mode(const DomainRequest *req) {
+        if (!req->numatune_mode || hwloc_bitmap_iszero(req->pinned_nodes))
+                return MEMORY_NONE;
+        if (strcmp(req->numatune_mode, "preferred") == 0)
+                return MEMORY_PREFERRED;
+        if (strcmp(req->numatune_mode, "interleave") == 0)
+                return MEMORY_INTERLEAVE;
+        return MEMORY_STRICT;
+}
+
+/* Says which of the CPUs and nodes a domain pins itself to the host does not have (libvirt then
+ * uses what exists). Returns 0 or -ENOMEM. */
+static int explain_missing(Placement *pl, const Topology *t, const DomainRequest *req) {
+        _cleanup_bitmap_ hwloc_bitmap_t cpus = hwloc_bitmap_alloc(), nodes = hwloc_bitmap_dup(req->pinned_nodes);
+        if (!cpus || !nodes)
+                return -ENOMEM;
+        hwloc_bitmap_andnot(cpus, req->pinned_cpus, t->cpuset);
+        for (unsigned n = 0; n < t->n_nodes; n++)
+                hwloc_bitmap_clr(nodes, t->nodes[n].os);
+        _cleanup_free_ char *c = cpulist_format(cpus), *n = cpulist_format(nodes);
+        if (!c || !n)
+                return -ENOMEM;
+        if (*c && placement_explain(pl, "its pins name CPUs %s, which this host does not have", c) < 0)
+                return -ENOMEM;
+        if (*n && placement_explain(pl, "its numatune names nodes %s, which this host does not have", n) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* A domain that pins itself is left alone but counted: its CPUs as pinned (several such domains
+ * may name one CPU), its memory on the nodes it binds to, else on the nodes of the CPUs it pins
+ * (where first touch puts it); bound strictly, at <memory> (a balloon grows it back there). */
 static int adopt(Planner *p, const DomainRequest *req, Placement *pl) {
         const Topology *t = p->t;
         /* What it names and the host has: a definition copied from a bigger host may name more
@@ -400,9 +436,10 @@ static int adopt(Planner *p, const DomainRequest *req, Placement *pl) {
                                           ? hwloc_bitmap_intersects(pl->held, t->nodes[n].cpuset)
                                           : bound;
         }
-        pl->memory_mode = hwloc_bitmap_iszero(req->pinned_nodes) ? MEMORY_NONE : MEMORY_STRICT;
+        pl->memory_mode = own_memory_mode(req);
         Need need = { .cls = pl->cls,
-                      .memory_kib = req->memory_kib,
+                      .memory_kib = pl->memory_mode == MEMORY_STRICT ? req->max_memory_kib : req->memory_kib,
+                      .balloon_kib = pl->memory_mode == MEMORY_STRICT ? req->max_memory_kib - req->memory_kib : 0,
                       .memory_use = memory_live_figures(t) ? req->memory_use : MEMORY_USE_NONE };
         int r = memory_pick_page_size(p, req, pl->cls, pl, &need.page_kib);
         if (r < 0)
@@ -411,9 +448,12 @@ static int adopt(Planner *p, const DomainRequest *req, Placement *pl) {
         _cleanup_free_ char *cpus = cpulist_format(req->pinned_cpus);
         if (!cpus || !pl->hugepages)
                 return -ENOMEM;
-        r = placement_explain(
-                pl, "RespectExplicitPins: the domain pins itself (CPUs %s); left alone, its CPUs count as taken",
-                *cpus ? cpus : "none");
+        r = placement_explain(pl,
+                              "RespectExplicitPins: the domain pins itself (CPUs %s); left alone, its CPUs count "
+                              "as taken",
+                              *cpus ? cpus : "none");
+        if (r >= 0)
+                r = explain_missing(pl, t, req);
         if (r < 0)
                 return r;
         memory_split(p, &need, pl);
@@ -480,9 +520,16 @@ static int fill(Planner *p, const DomainRequest *req, const Need *need, Placemen
 
         /* Isolated helpers got the last dedicated CPUs taken. */
         const unsigned *extra = cpus + (n_cpus - need->n_extra);
-        helper_cpus(p, pl, pl->cls->emulator_threads, extra, pl->emulator);
-        if (pl->cls->emulator_threads == HELPER_ISOLATE)
-                extra++;
+        if (!hwloc_bitmap_iszero(req->emulator_pins)) {
+                _cleanup_free_ char *own = cpulist_format(req->emulator_pins);
+                hwloc_bitmap_copy(pl->emulator, req->emulator_pins);
+                pl->own_emulator = true;
+                if (!own || placement_explain(pl, "the domain pins its emulator itself (CPUs %s): kept", own) < 0)
+                        return -ENOMEM;
+        } else {
+                helper_cpus(p, pl, pl->cls->emulator_threads, extra, pl->emulator);
+                extra += pl->cls->emulator_threads == HELPER_ISOLATE;
+        }
         pl->n_iothreads = req->n_iothreads;
         pl->iothreads = calloc(req->n_iothreads ? req->n_iothreads : 1, sizeof(PlacedIOThread));
         if (!pl->iothreads)

@@ -39,6 +39,8 @@ typedef struct Placement {
         unsigned n_vcpus;
         PlacedVcpu *vcpus;
         hwloc_bitmap_t emulator;
+        bool own_emulator; /* emulator is the domain's own <emulatorpin>, kept as it is */
+        bool over_ratio; /* it ran already and was kept above its Overcommit (explain says where) */
         unsigned n_iothreads;
         PlacedIOThread *iothreads;
         MemoryPolicy memory_mode;
@@ -58,9 +60,9 @@ typedef struct Placement {
          * only the rest is taken from them (against a recorded machine's totals all of it is). */
         uint64_t *in_use_kib; /* per node index, at most memory_kib */
         bool pages_in_use; /* its hugepages are out of the pools' free counts */
+        uint64_t balloon_kib; /* booked (bound strictly at <memory>) but held by no running guest
+                               * now: its balloon may grow back there, so never counted in use */
 } Placement;
-
-
 
 typedef struct Planner Planner;
 

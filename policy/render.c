@@ -106,7 +106,9 @@ static void print_node_header(FILE *f, const Topology *t, int n) {
 
 static void print_text(FILE *f, const Topology *t) {
         print_summary(f, t);
-        fprintf(f, "\nsource: %s\n", t->source);
+        fputs("\nsource: ", f); /* a path or a topology file's own words */
+        escape_fputs(t->source, f);
+        fputc('\n', f);
         if (!hwloc_bitmap_iszero(t->unavailable)) {
                 fputs("unavailable CPUs (offline or disallowed): ", f);
                 print_cpulist(f, t->unavailable);
@@ -143,18 +145,25 @@ static void print_text(FILE *f, const Topology *t) {
                         print_node_header(f, t, (int) n);
 
         for (unsigned k = 0; k < t->n_kinds; k++) {
-                fprintf(f, "CPU kind %u (efficiency %d%s%s): CPUs ", k, t->kinds[k].efficiency,
-                        *t->kinds[k].info ? ", " : "", t->kinds[k].info);
+                fprintf(f, "CPU kind %u (efficiency %d%s", k, t->kinds[k].efficiency, *t->kinds[k].info ? ", " : "");
+                escape_fputs(t->kinds[k].info, f); /* hwloc's text, from firmware or a topology file */
+                fputs("): CPUs ", f);
                 print_cpulist(f, t->kinds[k].cpuset);
                 fputc('\n', f);
         }
         for (unsigned d = 0; d < t->n_devices; d++) {
                 const TopoDevice *dev = &t->devices[d];
                 fprintf(f, "PCI %s class %04x %04x:%04x", dev->address, dev->class_id, dev->vendor_id, dev->device_id);
-                if (dev->name)
-                        fprintf(f, " \"%s\"", dev->name);
-                if (dev->os_names)
-                        fprintf(f, " (%s)", dev->os_names);
+                if (dev->name) { /* from pci.ids or a topology file */
+                        fputs(" \"", f);
+                        escape_fputs(dev->name, f);
+                        fputc('"', f);
+                }
+                if (dev->os_names) {
+                        fputs(" (", f);
+                        escape_fputs(dev->os_names, f);
+                        fputc(')', f);
+                }
                 if (dev->node >= 0)
                         fprintf(f, " node %u", t->nodes[dev->node].os);
                 fputs(" near CPUs ", f);
@@ -468,7 +477,9 @@ static void print_placement(FILE *f, const Placement *pl) {
                 return;
         }
         escape_fputs(pl->name, f); /* names and reasons carry text from the domain XML */
-        fprintf(f, ": class %s%s\n", pl->cls->name, pl->adopted ? ", pinned by its own XML" : "");
+        fputs(": class ", f);
+        escape_fputs(pl->cls->name, f); /* a policy.d file's words */
+        fprintf(f, "%s\n", pl->adopted ? ", pinned by its own XML" : "");
         for (unsigned i = 0; i < pl->n_vcpus; i++) {
                 fprintf(f, "  vcpu %u: CPU%s ", pl->vcpus[i].vcpu,
                         hwloc_bitmap_weight(pl->vcpus[i].cpus) == 1 ? "" : "s");

@@ -47,7 +47,10 @@ int virDomainPinVcpuFlags(virDomainPtr dom, unsigned int vcpu, unsigned char *ma
 }
 
 /* The test driver refuses pins beyond its 8 "maxcpus": the model matches that, 2 nodes x 4. */
-#define TOPOLOGY_DESC "pack:2 numa:1(memory=8GiB) core:4 pu:1"
+#define TOPOLOGY_DESC "pack:2 numa:1(memory=16GiB) core:4 pu:1"
+/* test:///default's "test" holds 2 GiB of its 8 GiB <memory>, bound strictly to node 0: the 6 GiB its
+ * balloon can take back stay booked there beside what the live figures show free. */
+#define TEST_BALLOON_MIB 6144
 
 static const char policy[] = "[Class default]\nCPUPolicy=shared\nCacheLocality=numa\nMemoryPolicy=strict\n"
                              "[Class ded]\nMatchName=ded-*\nCPUPolicy=dedicated\nCacheLocality=numa\n"
@@ -467,8 +470,8 @@ static void test_control_socket(void **state) {
                 snprintf(cmd, sizeof(cmd),
                          "%s --runtime-dir %s domains > %s 2>&1 && %s --runtime-dir %s --json status >> %s 2>&1 && "
                          "%s --runtime-dir %s explain ded-keep >> %s 2>&1",
-                         KVMTUNECTL, fx.d.runtime, out_path, KVMTUNECTL, fx.d.runtime, out_path, KVMTUNECTL, fx.d.runtime,
-                         out_path);
+                         KVMTUNECTL, fx.d.runtime, out_path, KVMTUNECTL, fx.d.runtime, out_path, KVMTUNECTL,
+                         fx.d.runtime, out_path);
                 execl("/bin/sh", "sh", "-c", cmd, (char *) NULL);
                 _exit(127);
         }
@@ -700,14 +703,14 @@ static void test_late_stopped_event_keeps_new_admission(void **state) {
  * domain (orchestrators start domains with createXML): it is left alone, its CPUs booked. */
 static void test_transient_explicit_pins_respected(void **state) {
         (void) state;
-        virDomainPtr dom = create("ded-pinned", 2, "<cputune><vcpupin vcpu='0' cpuset='1'/>"
-                                                   "<vcpupin vcpu='1' cpuset='2'/></cputune>");
+        virDomainPtr dom = create("ded-pinned", 2,
+                                  "<cputune><vcpupin vcpu='0' cpuset='1'/>"
+                                  "<vcpupin vcpu='1' cpuset='2'/></cputune>");
         assert_true(pump_until(is_managed, "ded-pinned"));
         drain();
         ManagedDomain *d = manager_find(fx.m, "ded-pinned");
         char *v0 = vcpu_pins(dom, 0), *v1 = vcpu_pins(dom, 1);
-        print_message("ded-pinned (transient, pins 1 and 2): state %d, vCPUs on %s and %s\n",
-                      (int) d->state, v0, v1);
+        print_message("ded-pinned (transient, pins 1 and 2): state %d, vCPUs on %s and %s\n", (int) d->state, v0, v1);
         assert_string_equal(v0, "1");
         assert_string_equal(v1, "2");
         assert_int_equal(d->state, DOMAIN_ADOPTED);
@@ -744,8 +747,8 @@ static void test_operator_live_pin_not_fought(void **state) {
         assert_int_equal(manager_reconcile(fx.m), 0);
         drain();
         char *now = vcpu_pins(dom, 0);
-        print_message("ded-op: kvmtuned pinned vCPU 0 to %s, the operator to %d; after a reconcile: %s (state %d)\n", ours,
-                      target, now, (int) manager_find(fx.m, "ded-op")->state);
+        print_message("ded-op: kvmtuned pinned vCPU 0 to %s, the operator to %d; after a reconcile: %s (state %d)\n",
+                      ours, target, now, (int) manager_find(fx.m, "ded-op")->state);
         assert_int_equal(atoi(now), target);
         free(ours);
         free(now);
@@ -787,7 +790,8 @@ static void test_unstarted_admissions_expire(void **state) {
         (void) state;
         fx.m->opts.admission_timeout_usec = 300 * 1000;
         const char *requests[] = {
-                "{\"command\": \"hook\", \"domain\": \"ded-never\", \"op\": \"prepare\", \"subop\": \"begin\", \"xml\": "
+                "{\"command\": \"hook\", \"domain\": \"ded-never\", \"op\": \"prepare\", \"subop\": \"begin\", "
+                "\"xml\": "
                 "\"<domain type='test'><name>ded-never</name><uuid>8a5d1a3e-0000-4000-8000-000000000001</uuid>"
                 "<memory unit='MiB'>64</memory><vcpu>1</vcpu></domain>\"}",
                 "{\"command\": \"hook\", \"domain\": \"ded-never-pinned\", \"op\": \"prepare\", \"subop\": \"begin\", "
@@ -891,7 +895,8 @@ static void test_refused_domain_off_dedicated_cpus(void **state) {
                 assert_int_equal(cpulist_parse(pins, &got, &why), 0);
                 if (v == 0) {
                         char *h = cpulist_format(held);
-                        print_message("ded-toobig refused; dedicated vCPUs hold CPUs %s; its vCPU 0 is on %s\n", h, pins);
+                        print_message("ded-toobig refused; dedicated vCPUs hold CPUs %s; its vCPU 0 is on %s\n", h,
+                                      pins);
                         free(h);
                 }
                 clear &= !hwloc_bitmap_intersects(got, held) && !hwloc_bitmap_iszero(got);
@@ -953,7 +958,8 @@ static void test_startup_saves_allocations_once(void **state) {
  * again. */
 static void test_restore_on_exit_no_is_not_a_crash(void **state) {
         (void) state;
-        static const char base[] = "[Daemon]\nURI=test:///default\nMetrics=off\n[Host]\nGovernorDedicated=performance\n";
+        static const char base[] =
+                "[Daemon]\nURI=test:///default\nMetrics=off\n[Host]\nGovernorDedicated=performance\n";
         char conf[512];
         snprintf(conf, sizeof(conf), "%sRestoreOnExit=no\nTransparentHugepages=never\n", base);
         manager_free(fx.m);
@@ -991,7 +997,8 @@ static void test_restore_on_exit_no_is_not_a_crash(void **state) {
  * says so in its answer, and the daemon keeps running with the old values. */
 static void test_reload_names_restart_only_keys(void **state) {
         (void) state;
-        static const char base[] = "[Daemon]\nURI=test:///default\nMetrics=off\n[Host]\nGovernorDedicated=performance\n";
+        static const char base[] =
+                "[Daemon]\nURI=test:///default\nMetrics=off\n[Host]\nGovernorDedicated=performance\n";
         fixture_write(fx.d.root, "kvmtuned.conf",
                       "[Daemon]\nURI=test:///default\nMetrics=127.0.0.1:19655\nDryRun=yes\n[Host]\n"
                       "GovernorDedicated=performance\n");
@@ -1026,9 +1033,14 @@ static void test_cpu_metrics_on_real_machines(void **state) {
                 daemon_fixture_new(&g, "pack:1 numa:1 core:1 pu:1");
                 fixture_write(g.root, "kvmtuned.conf", "[Daemon]\nURI=test:///default\nMetrics=off\n");
                 fixture_write(g.root, "policy.d/50-default.conf", "[Class default]\nCPUPolicy=shared\n");
-                ManagerOptions o = { .config_path = g.config, .policy_dir = g.policy_dir, .topology = paths[i],
-                                     .uri = "test:///default", .runtime_dir = g.runtime, .state_dir = g.state,
-                                     .sysfs = g.sysfs, .procfs = g.procfs };
+                ManagerOptions o = { .config_path = g.config,
+                                     .policy_dir = g.policy_dir,
+                                     .topology = paths[i],
+                                     .uri = "test:///default",
+                                     .runtime_dir = g.runtime,
+                                     .state_dir = g.state,
+                                     .sysfs = g.sysfs,
+                                     .procfs = g.procfs };
                 Manager *m = NULL;
                 assert_int_equal(manager_new(&o, &m), 0);
                 char *text = manager_metrics_text(m);
@@ -1184,19 +1196,20 @@ static void test_restore_distrusts_the_allocations_file(void **state) {
 /* The release hook of a domain admitted by name and uuid; returns the answer. */
 static char *hook_request_named(const char *name, const char *uuid) {
         char *req = NULL;
-        assert_true(asprintf(&req,
-                             "{\"command\": \"hook\", \"domain\": \"%s\", \"op\": \"release\", \"subop\": \"end\", "
-                             "\"xml\": \"<domain type='test'><name>%s</name><uuid>%s</uuid><memory unit='MiB'>64</memory>"
-                             "<vcpu>1</vcpu></domain>\"}",
-                             name, name, uuid) > 0);
+        assert_true(
+                asprintf(&req,
+                         "{\"command\": \"hook\", \"domain\": \"%s\", \"op\": \"release\", \"subop\": \"end\", "
+                         "\"xml\": \"<domain type='test'><name>%s</name><uuid>%s</uuid><memory unit='MiB'>64</memory>"
+                         "<vcpu>1</vcpu></domain>\"}",
+                         name, name, uuid) > 0);
         char *answer = raw_request(req);
         free(req);
         return answer;
 }
 
-#define HUGEPAGE_ADMISSION                                                                                      \
-        "{\"command\": \"hook\", \"domain\": \"%s\", \"op\": \"prepare\", \"subop\": \"begin\", \"xml\": "          \
-        "\"<domain type='test'><name>%s</name><uuid>%s</uuid><memory unit='KiB'>%u</memory><vcpu>1</vcpu>"       \
+#define HUGEPAGE_ADMISSION                                                                                             \
+        "{\"command\": \"hook\", \"domain\": \"%s\", \"op\": \"prepare\", \"subop\": \"begin\", \"xml\": "             \
+        "\"<domain type='test'><name>%s</name><uuid>%s</uuid><memory unit='KiB'>%u</memory><vcpu>1</vcpu>"             \
         "<memoryBacking><hugepages/></memoryBacking></domain>\"}"
 
 /* Issue 11, defect 6: two hook admissions of hugepage-backed domains close together, neither
@@ -1212,7 +1225,8 @@ static void test_close_hugepage_admissions(void **state) {
         snprintf(rel, sizeof(rel), "%s/free_hugepages", dir);
         fixture_write(fx.d.sysfs, rel, "10\n");
         /* Shared CPUs on node 0 only: both shared domains land there. */
-        static const char base[] = "[Daemon]\nURI=test:///default\nMetrics=off\n[Host]\nGovernorDedicated=performance\n";
+        static const char base[] =
+                "[Daemon]\nURI=test:///default\nMetrics=off\n[Host]\nGovernorDedicated=performance\n";
         char conf[256];
         snprintf(conf, sizeof(conf), "%sSharedCPUs=1-3\n", base);
         manager_free(fx.m);
@@ -1221,12 +1235,14 @@ static void test_close_hugepage_admissions(void **state) {
         fx.m = start_manager();
         drain();
         char *req = NULL, *answer;
-        assert_true(asprintf(&req, HUGEPAGE_ADMISSION, "vdi-hp1", "vdi-hp1", "8a5d1a3e-0000-4000-8000-0000000000a1", 4 * 2048) > 0);
+        assert_true(asprintf(&req, HUGEPAGE_ADMISSION, "vdi-hp1", "vdi-hp1", "8a5d1a3e-0000-4000-8000-0000000000a1",
+                             4 * 2048) > 0);
         answer = raw_request(req);
         print_message("vdi-hp1 (4 pages): %s", answer);
         free(answer);
         free(req);
-        assert_true(asprintf(&req, HUGEPAGE_ADMISSION, "vdi-hp2", "vdi-hp2", "8a5d1a3e-0000-4000-8000-0000000000a2", 16 * 2048) > 0);
+        assert_true(asprintf(&req, HUGEPAGE_ADMISSION, "vdi-hp2", "vdi-hp2", "8a5d1a3e-0000-4000-8000-0000000000a2",
+                             16 * 2048) > 0);
         answer = raw_request(req);
         print_message("vdi-hp2 (16 pages): %s", answer);
         free(answer);
@@ -1256,9 +1272,9 @@ static bool is_failed(void *name) {
         return d && d->state == DOMAIN_FAILED;
 }
 
-#define MEMORY_ADMISSION                                                                                         \
-        "{\"command\": \"hook\", \"domain\": \"%s\", \"op\": \"prepare\", \"subop\": \"begin\", \"xml\": "          \
-        "\"<domain type='test'><name>%s</name><uuid>%s</uuid><memory unit='MiB'>%u</memory><vcpu>1</vcpu>"       \
+#define MEMORY_ADMISSION                                                                                               \
+        "{\"command\": \"hook\", \"domain\": \"%s\", \"op\": \"prepare\", \"subop\": \"begin\", \"xml\": "             \
+        "\"<domain type='test'><name>%s</name><uuid>%s</uuid><memory unit='MiB'>%u</memory><vcpu>1</vcpu>"             \
         "</domain>\"}"
 
 /* Writes a node's meminfo into the fixture sysfs, as the kernel would show it (MiB figures). */
@@ -1316,10 +1332,10 @@ static void test_memory_admission_follows_live_figures(void **state) {
         (void) state;
         manager_free(fx.m);
         fx.m = NULL;
-        write_meminfo(0, 5120, 0);
+        write_meminfo(0, TEST_BALLOON_MIB + 5120, 0);
         write_meminfo(1, 256, 0);
         virDomainPtr dom = create_4g("mem-run");
-        write_meminfo(0, 1024, 0); /* its memory is in use now */
+        write_meminfo(0, TEST_BALLOON_MIB + 1024, 0); /* its memory is in use now */
         fx.m = start_manager();
         assert_true(pump_until(is_managed, "mem-run"));
         /* 1 GiB free on node 0, 256 MiB on node 1: 2 GiB fits nowhere. */
@@ -1328,12 +1344,12 @@ static void test_memory_admission_follows_live_figures(void **state) {
         assert_int_equal(virDomainDestroy(dom), 0);
         virDomainFree(dom);
         assert_true(pump_until(is_gone, "mem-run"));
-        write_meminfo(0, 5120, 0);
+        write_meminfo(0, TEST_BALLOON_MIB + 5120, 0);
         assert_true(admit_memory("mem-b", "8a5d1a3e-0000-4000-8000-0000000000b1", 2048));
         free(hook_request_named("mem-b", "8a5d1a3e-0000-4000-8000-0000000000b1"));
         /* 1 GiB free and 4 GiB of page cache: 3 GiB for kvmtuned. mem-c's 2 GiB are booked until
          * it runs and the kernel shows them used: mem-d does not fit beside it. */
-        write_meminfo(0, 1024, 4096);
+        write_meminfo(0, TEST_BALLOON_MIB + 1024, 4096);
         assert_true(admit_memory("mem-c", "8a5d1a3e-0000-4000-8000-0000000000c1", 2048));
         assert_false(admit_memory("mem-d", "8a5d1a3e-0000-4000-8000-0000000000d1", 2048));
         free(hook_request_named("mem-c", "8a5d1a3e-0000-4000-8000-0000000000c1"));
@@ -1374,11 +1390,11 @@ static void test_admitted_domain_placed_at_start(void **state) {
  * that memory used, and counting it again would refuse the domain it belongs to. */
 static void test_replanned_running_domain_keeps_its_memory(void **state) {
         (void) state;
-        write_meminfo(0, 5120, 0);
+        write_meminfo(0, TEST_BALLOON_MIB + 5120, 0);
         write_meminfo(1, 256, 0);
         virDomainPtr dom = create_4g("ded-big");
         assert_true(pump_until(is_placed, "ded-big"));
-        write_meminfo(0, 1024, 0); /* its guest touched its memory */
+        write_meminfo(0, TEST_BALLOON_MIB + 1024, 0); /* its guest touched its memory */
         char *errors = NULL;
         reload_ded_without_locality();
         drain();
@@ -1400,7 +1416,8 @@ static void test_reload_keeps_a_refused_admission_until_its_start(void **state) 
         (void) state;
         free(hook_request(8, "prepare", "begin"));
         assert_non_null(manager_find(fx.m, "ded-h8"));
-        static const char base[] = "[Daemon]\nURI=test:///default\nMetrics=off\n[Host]\nGovernorDedicated=performance\n";
+        static const char base[] =
+                "[Daemon]\nURI=test:///default\nMetrics=off\n[Host]\nGovernorDedicated=performance\n";
         char conf[256], changed[1024], *errors = NULL;
         snprintf(conf, sizeof(conf), "%sHousekeepingCPUs=0\nDedicatedCPUs=1\nSharedCPUs=2-7\n", base);
         const char *vdi = strstr(policy, "[Class vdi]");
@@ -1487,8 +1504,9 @@ static void test_apply_retries(void **state) {
  * a self-pinned hook admission carried over a restart is still an admission, not pending forever. */
 static void test_restart_keeps_kinds_of_domains(void **state) {
         (void) state;
-        virDomainPtr own = create("ded-own", 2, "<cputune><vcpupin vcpu='0' cpuset='7'/><vcpupin vcpu='1' cpuset='3'/>"
-                                                "</cputune>");
+        virDomainPtr own = create("ded-own", 2,
+                                  "<cputune><vcpupin vcpu='0' cpuset='7'/><vcpupin vcpu='1' cpuset='3'/>"
+                                  "</cputune>");
         virDomainPtr hold = create("ded-hold", 1, NULL);
         assert_true(pump_until(is_managed, "ded-own") && pump_until(is_managed, "ded-hold"));
         virDomainPtr big = create("ded-toobig", 7, NULL);

@@ -44,6 +44,17 @@ static char *load(const Topology *t, const char *root, const char *main_rel, Con
         return text;
 }
 
+/* Loads the policy files of root/policy.d, which must load (warnings are no errors); returns
+ * the warnings text. */
+static char *load_warnings(const Topology *t, const char *root) {
+        Config *c = NULL;
+        free(load(t, root, NULL, &c, 0));
+        char *warnings = config_warnings_format(c);
+        assert_non_null(warnings);
+        config_free(c);
+        return warnings;
+}
+
 /* The error text must hold this exact line, which names file (relative to root) and line. */
 static void assert_error(const char *text, const char *root, const char *rel, unsigned line, const char *message) {
         char want[1024];
@@ -190,8 +201,7 @@ static void test_every_error_kind(void **state) {
         assert_error(text, root, "kvmtuned.conf", 18, "a value without a key: =value");
         assert_error(text, root, "kvmtuned.conf", 19, "section header lacks its closing ']'");
         assert_error(text, root, "policy.d/10-a.conf", 2, "CPUPolicy=dedicatd: expected dedicated, shared or mixed");
-        assert_error(text, root, "policy.d/10-a.conf", 3,
-                     "ThreadPolicy=require needs SMT, and this host has one thread per core (class 'gaming')");
+        /* ThreadPolicy=require on line 3 is a warning only (test_require_without_smt). */
         assert_error(text, root, "policy.d/10-a.conf", 4,
                      "MemPageSize=3M: expected small, any or a page size such as 2M or 1G");
         assert_error(text, root, "policy.d/10-a.conf", 5,
@@ -207,10 +217,10 @@ static void test_every_error_kind(void **state) {
                      "[Class]: a class needs a name of letters, digits, '_', '.' or '-': [Class NAME]");
         assert_error(text, root, "policy.d/20-b.conf", 3, "[Daemon] belongs in kvmtuned.conf, not in a policy file");
         /* Keys of a refused section are not reported again: only real errors count. */
-        assert_int_equal(count_lines(text), 23);
+        assert_int_equal(count_lines(text), 22);
 
         /* The errors of a file come in line order, the files in lexical order. */
-        const char *a = strstr(text, "10-a.conf:2:"), *b = strstr(text, "10-a.conf:3:"),
+        const char *a = strstr(text, "10-a.conf:2:"), *b = strstr(text, "10-a.conf:4:"),
                    *c = strstr(text, "20-b.conf:1:");
         assert_true(a && b && c && a < b && b < c);
         free(text);
@@ -260,17 +270,18 @@ static void test_long_line_and_auto_overlap(void **state) {
         (void) state;
         Topology *t = synthetic("pack:1 numa:2 l3:1 core:4 pu:2");
         char *root = fixture_new();
-        char longline[400];
+        char longline[4200]; /* past CONFIG_LINE_MAX */
         memset(longline, 'a', sizeof(longline));
         memcpy(longline, "URI=", 4);
         longline[sizeof(longline) - 2] = '\n';
         longline[sizeof(longline) - 1] = '\0';
-        char text_in[600];
+        char text_in[4400];
         snprintf(text_in, sizeof(text_in), "[Daemon]\n%s[Host]\nDedicatedCPUs=0-15\n", longline);
         fixture_write(root, "kvmtuned.conf", text_in);
         fixture_write(root, "policy.d/empty.conf", "# no classes\n");
         char *text = load(t, root, "kvmtuned.conf", NULL, -EINVAL);
-        assert_error(text, root, "kvmtuned.conf", 2, "line is too long (398 characters, at most 198)");
+        assert_error(text, root, "kvmtuned.conf", 2,
+                     "line is too long: more than 4096 bytes, the most a line may have");
         assert_error(text, root, "kvmtuned.conf", 4,
                      "DedicatedCPUs overlaps the automatic HousekeepingCPUs (the first core of each node) on CPUs "
                      "0-1,8-9; set HousekeepingCPUs= explicitly");
@@ -462,7 +473,8 @@ static void test_input_bounds(void **state) {
         fputs("\n[Daemon]\nDryRun=maybe\n", f);
         fclose(f);
         text = load(t, root, "kvmtuned.conf", NULL, -EINVAL);
-        assert_error(text, root, "kvmtuned.conf", 1, "line is too long (more than 4096 characters, at most 198)");
+        assert_error(text, root, "kvmtuned.conf", 1,
+                     "line is too long: more than 4096 bytes, the most a line may have");
         assert_error(text, root, "kvmtuned.conf", 3, "DryRun=maybe: expected yes or no");
         assert_int_equal(count_lines(text), 2);
         free(text);
@@ -501,6 +513,251 @@ static void test_ratio_and_listen_bounds(void **state) {
         topology_free(t);
 }
 
+/* Writes len bytes (NULs included) to root/rel: fixture_write takes a C string. */
+static void write_bytes(const char *root, const char *rel, const char *data, size_t len) {
+        fixture_write(root, rel, "");
+        char path[512];
+        snprintf(path, sizeof(path), "%s/%s", root, rel);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        assert_int_equal(fwrite(data, 1, len, f), len);
+        assert_int_equal(fclose(f), 0);
+}
+
+/* --config naming a directory (a slip for --policy-dir) says so, and so does a policy.d entry
+ * that is a directory; before, both were "not a regular file". */
+static void test_directory_as_file(void **state) {
+        (void) state;
+        Topology *t = synthetic("pack:1 core:2 pu:1");
+        char *root = fixture_new();
+        fixture_write(root, "policy.d/sub.conf/keep", "");
+        ConfigErrors errors = { 0 };
+        Config *c = NULL;
+        assert_int_equal(config_load(root, NULL, t, &c, &errors), -EINVAL);
+        char *text = config_errors_format(&errors), want[1200];
+        snprintf(want, sizeof(want), "%s: is a directory, not a configuration file such as kvmtuned.conf\n", root);
+        assert_string_equal(text, want);
+        free(text);
+        config_errors_clear(&errors);
+
+        text = load(t, root, NULL, NULL, -EINVAL);
+        snprintf(want, sizeof(want), "%s/policy.d/sub.conf: is a directory, not a policy file\n", root);
+        assert_string_equal(text, want);
+        free(text);
+        fixture_free(root);
+        topology_free(t);
+}
+
+/* HousekeepingCPUs= naming every CPU leaves nothing to place a vCPU on: an error at its line. */
+static void test_housekeeping_takes_all(void **state) {
+        (void) state;
+        Topology *t = synthetic("pack:1 numa:1 l3:1 core:4 pu:2");
+        char *root = fixture_new();
+        fixture_write(root, "kvmtuned.conf", "[Host]\n# every CPU\nHousekeepingCPUs=0-7\n");
+        fixture_write(root, "policy.d/empty.conf", "# no classes\n");
+        char *text = load(t, root, "kvmtuned.conf", NULL, -EINVAL);
+        assert_error(text, root, "kvmtuned.conf", 3,
+                     "HousekeepingCPUs=0-7 takes every CPU of this host: none is left for dedicated or shared "
+                     "vCPUs");
+        assert_int_equal(count_lines(text), 1);
+        free(text);
+
+        fixture_write(root, "kvmtuned.conf", "[Host]\nHousekeepingCPUs=0-5\n"); /* two left: fine */
+        free(load(t, root, "kvmtuned.conf", NULL, 0));
+        fixture_free(root);
+        topology_free(t);
+}
+
+/* A NUL byte, a control character or an invisible Unicode character outside a comment is an
+ * error naming the byte and the code point (before: a NUL cut the value short silently, the
+ * others became part of a glob or a word that never matches). A BOM opening the file, CRLF
+ * line ends and such characters in comments are fine. */
+static void test_invisible_characters(void **state) {
+        (void) state;
+        Topology *t = synthetic("pack:1 numa:1 l3:1 core:4 pu:1");
+        char *root = fixture_new();
+        static const char policy[] = "\xEF\xBB\xBF# a BOM opens this file\n"
+                                     "[Class a]\n"
+                                     "MatchName=web\0-*\n"
+                                     "MatchMetadata=x\x01y\n"
+                                     "[Class b]\n"
+                                     "MatchName=win\xE2\x80\x8B*\n"
+                                     "MatchMetadata=a\xC2\xA0"
+                                     "b\n"
+                                     "[Class c]\n"
+                                     "MatchName=\xEF\xBB\xBFvm-*\n"
+                                     "MatchMetadata=gaming\xE2\x80\xAE\n"
+                                     "[Class d]\r\n"
+                                     "MatchName=ok-*  # a no\xC2\xA0"
+                                     "break space, \xE2\x80\x8B and \x01 in a comment\n"
+                                     "Priority=5\r\n";
+        write_bytes(root, "policy.d/a.conf", policy, sizeof(policy) - 1);
+        char *text = load(t, root, NULL, NULL, -EINVAL);
+        print_message("%s", text);
+        assert_error(text, root, "policy.d/a.conf", 3, "NUL byte at byte 14 of the line");
+        assert_error(text, root, "policy.d/a.conf", 4, "control character 0x01 at byte 16 of the line");
+        assert_error(text, root, "policy.d/a.conf", 6,
+                     "invisible character U+200B (zero width space) at byte 14 of the line");
+        assert_error(text, root, "policy.d/a.conf", 7,
+                     "invisible character U+00A0 (no-break space) at byte 16 of the line");
+        assert_error(text, root, "policy.d/a.conf", 9,
+                     "invisible character U+FEFF (zero width no-break space or byte order mark) at byte 11 of the "
+                     "line");
+        assert_error(text, root, "policy.d/a.conf", 10,
+                     "invisible character U+202E (right-to-left override) at byte 21 of the line");
+        assert_int_equal(count_lines(text), 6);
+        free(text);
+
+        /* Without the bad lines the file loads, the BOM, CRLF and the comment included. */
+        static const char good[] = "\xEF\xBB\xBF[Class d]\r\nMatchName=ok-*  # no\xC2\xA0"
+                                   "break\r\nPriority=5\r\n";
+        write_bytes(root, "policy.d/a.conf", good, sizeof(good) - 1);
+        Config *c = NULL;
+        free(load(t, root, NULL, &c, 0));
+        assert_string_equal(config_find_class(c, "d")->match_name[0], "ok-*");
+        assert_null(config_find_class(c, "d")->match_name[1]);
+        assert_int_equal(config_find_class(c, "d")->priority, 5);
+        config_free(c);
+        fixture_free(root);
+        topology_free(t);
+}
+
+/* Gives node 0 of t these hugepage sizes (KiB) and the root object this Architecture. */
+static void set_hugepages(Topology *t, const uint64_t *kib, unsigned n, const char *arch) {
+        free(t->nodes[0].hugepages);
+        t->nodes[0].hugepages = calloc(n ? n : 1, sizeof(TopoHugepages));
+        assert_non_null(t->nodes[0].hugepages);
+        for (unsigned i = 0; i < n; i++)
+                t->nodes[0].hugepages[i] = (TopoHugepages){ .page_kib = kib[i], .total = 0, .free = -1 };
+        t->nodes[0].n_hugepages = n;
+        if (arch)
+                assert_int_equal(hwloc_obj_add_info(hwloc_get_root_obj(t->hwloc), "Architecture", arch), 0);
+}
+
+/* MemPageSize= names a size this host lists, or one its architecture can have (another host
+ * of the fleet may); a size no host of the architecture has is an error naming the sizes. */
+static void test_page_size_against_host(void **state) {
+        (void) state;
+        static const uint64_t both[] = { 2048, 1048576 };
+        Topology *t = synthetic("pack:1 numa:1 l3:1 core:4 pu:1");
+        set_hugepages(t, both, 2, "x86_64");
+        char *root = fixture_new();
+        fixture_write(root, "policy.d/a.conf",
+                      "[Class a]\nMemPageSize=16G\n[Class b]\nMemPageSize=2M\n[Class c]\nMemPageSize=1G\n"
+                      "[Class d]\nMemPageSize=64K\n");
+        char *text = load(t, root, NULL, NULL, -EINVAL);
+        assert_error(text, root, "policy.d/a.conf", 2,
+                     "MemPageSize=16G: this host has no 16G hugepages, and no x86_64 host has them (its sizes: "
+                     "2M, 1G)");
+        assert_error(text, root, "policy.d/a.conf", 8,
+                     "MemPageSize=64K: this host has no 64K hugepages, and no x86_64 host has them (its sizes: "
+                     "2M, 1G)");
+        assert_int_equal(count_lines(text), 2);
+        free(text);
+
+        /* A host without 1G pages loads a policy that asks for them (a fleet shares one policy). */
+        static const uint64_t small_only[] = { 2048 };
+        Topology *t2 = synthetic("pack:1 numa:1 l3:1 core:4 pu:1");
+        set_hugepages(t2, small_only, 1, "x86_64");
+        fixture_write(root, "policy.d/a.conf", "[Class g]\nMemPageSize=1G\n");
+        text = load_warnings(t2, root);
+        char want[1024];
+        snprintf(want, sizeof(want),
+                 "%s/policy.d/a.conf:2: warning: MemPageSize=1G: this host has no 1G hugepages (its sizes: 2M); "
+                 "domains of class 'g' that ask for hugepages cannot get them here\n",
+                 root);
+        assert_string_equal(text, want);
+        free(text);
+        fixture_write(root, "policy.d/a.conf", "[Class g]\nMemPageSize=2M\n");
+        text = load_warnings(t2, root);
+        assert_string_equal(text, "");
+        free(text);
+        fixture_write(root, "policy.d/a.conf", "[Class g]\nMemPageSize=16G\n");
+        text = load(t2, root, NULL, NULL, -EINVAL);
+        assert_error(text, root, "policy.d/a.conf", 2,
+                     "MemPageSize=16G: this host has no 16G hugepages, and no x86_64 host has them (its sizes: 2M)");
+        free(text);
+        fixture_free(root);
+        topology_free(t2);
+        topology_free(t);
+}
+
+/* ThreadPolicy=require on a host without SMT is no error: a policy.d shared by a mixed fleet
+ * must load everywhere, and the planner refuses such a domain with the reason. */
+static void test_require_without_smt(void **state) {
+        (void) state;
+        Topology *t = synthetic("pack:1 numa:1 l3:1 core:8 pu:1");
+        char *root = fixture_new();
+        fixture_write(root, "policy.d/a.conf", "[Class g]\nCPUPolicy=dedicated\nThreadPolicy=require\n");
+        Config *c = NULL;
+        char *text = load(t, root, NULL, &c, 0);
+        assert_string_equal(text, "");
+        assert_int_equal(config_find_class(c, "g")->thread_policy, THREAD_POLICY_REQUIRE);
+        free(text);
+        config_free(c);
+        text = load_warnings(t, root);
+        char want[1024];
+        snprintf(want, sizeof(want),
+                 "%s/policy.d/a.conf:3: warning: ThreadPolicy=require: this host has no SMT (one thread per core); "
+                 "domains of class 'g' are refused here\n",
+                 root);
+        assert_string_equal(text, want);
+        free(text);
+
+        /* With SMT there is nothing to say. */
+        Topology *smt = synthetic("pack:1 numa:1 l3:1 core:4 pu:2");
+        text = load_warnings(smt, root);
+        assert_string_equal(text, "");
+        free(text);
+        topology_free(smt);
+        fixture_free(root);
+        topology_free(t);
+}
+
+/* A realistic MatchName list is longer than inih's 198 characters: a line may have 4096 bytes,
+ * and a longer one is an error at its line, never cut. */
+static void test_long_match_list(void **state) {
+        (void) state;
+        Topology *t = synthetic("pack:1 numa:1 l3:1 core:4 pu:1");
+        char *root = fixture_new(), line[8192] = "[Class web]\nMatchName=";
+        for (int i = 0; i < 60; i++)
+                snprintf(line + strlen(line), sizeof(line) - strlen(line), "%stenant%02d-web-*", i ? ", " : "", i);
+        strcat(line, "  # sixty tenants\nPriority=10\n");
+        fixture_write(root, "policy.d/a.conf", line);
+        Config *c = NULL;
+        free(load(t, root, NULL, &c, 0));
+        const PolicyClass *web = config_find_class(c, "web");
+        size_t n = 0;
+        while (web->match_name[n])
+                n++;
+        assert_int_equal(n, 60);
+        assert_string_equal(web->match_name[59], "tenant59-web-*");
+        assert_int_equal(web->priority, 10);
+        config_free(c);
+
+        /* 4096 bytes exactly is the bound; one more is an error at that line. */
+        for (int extra = 0; extra <= 1; extra++) {
+                char *big = malloc(8192);
+                assert_non_null(big);
+                int k = snprintf(big, 8192, "[Class big]\nMatchName=");
+                int start = k;
+                while (k - start < 4096 - (int) strlen("MatchName=") + extra)
+                        big[k++] = 'x';
+                k += snprintf(big + k, (size_t) (8192 - k), "\nPriority=1\n");
+                fixture_write(root, "policy.d/a.conf", big);
+                char *text = load(t, root, NULL, NULL, extra ? -EINVAL : 0);
+                if (extra) {
+                        assert_error(text, root, "policy.d/a.conf", 2,
+                                     "line is too long: more than 4096 bytes, the most a line may have");
+                        assert_int_equal(count_lines(text), 1);
+                }
+                free(text);
+                free(big);
+        }
+        fixture_free(root);
+        topology_free(t);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_cpulist),
@@ -515,6 +772,12 @@ int main(void) {
                 cmocka_unit_test(test_empty_policy_dir),
                 cmocka_unit_test(test_input_bounds),
                 cmocka_unit_test(test_ratio_and_listen_bounds),
+                cmocka_unit_test(test_directory_as_file),
+                cmocka_unit_test(test_housekeeping_takes_all),
+                cmocka_unit_test(test_invisible_characters),
+                cmocka_unit_test(test_page_size_against_host),
+                cmocka_unit_test(test_require_without_smt),
+                cmocka_unit_test(test_long_match_list),
         };
         return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

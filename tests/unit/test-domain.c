@@ -1,6 +1,7 @@
 /* Domain XML to placement request: real-world samples, units, pins, metadata, broken and
  * hostile input. */
 #include <errno.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -170,7 +171,7 @@ static void test_units(void **state) {
                 { "<memory unit='KiB'>2048</memory>", 2048 },
                 { "<memory unit='MiB'>512</memory>", 512 * 1024 },
                 { "<memory unit='G'>2</memory>", 2 * 1024 * 1024 },
-                { "<memory unit='GB'>1</memory>", 1000000000 / 1024 },
+                { "<memory unit='GB'>1</memory>", 976563 }, /* libvirt rounds up to KiB */
                 { "<memory unit='b'>1048576</memory>", 1024 },
                 { "<memory unit='MiB'>4096</memory><currentMemory unit='MiB'>1024</currentMemory>", 1024 * 1024 },
         };
@@ -200,21 +201,21 @@ static void test_broken(void **state) {
                 { "", "line" },
                 { "<notadomain/>", "not a libvirt domain: the root element is not <domain>" },
                 { "<domain><vcpu>1</vcpu><memory>1</memory></domain>", "the domain has no <name>" },
-                { "<domain><name>x</name><memory>1</memory></domain>", "the domain has no <vcpu> count" },
+                { "<domain><name>x</name><vcpu>0</vcpu><memory>1</memory></domain>", "<vcpu> must be at least 1: 0" },
                 { "<domain><name>x</name><vcpu>lots</vcpu><memory>1</memory></domain>",
-                  "<vcpu> is not a number from 0 to 16384: lots" },
+                  "<vcpu> is not a number: lots" },
                 { "<domain><name>x</name><vcpu>-1</vcpu><memory>1</memory></domain>", "<vcpu> is not a number" },
-                { "<domain><name>x</name><vcpu>99999</vcpu><memory>1</memory></domain>", "<vcpu> is not a number" },
+                { "<domain><name>x</name><vcpu>99999</vcpu><memory>1</memory></domain>",
+                  "<vcpu> must be at most 16384: 99999" },
                 { "<domain><name>x</name><vcpu current='0'>2</vcpu><memory>1</memory></domain>",
-                  "<vcpu current='0'> leaves the domain without a vCPU" },
+                  "<vcpu current=> must be at least 1: 0" },
                 { "<domain><name>x</name><vcpu>1</vcpu></domain>", "the domain has no <memory> size" },
                 { "<domain><name>x</name><vcpu>1</vcpu><memory> -5</memory></domain>",
-                  "<memory> is not a number from 0 to 18446744073709551615:  -5" },
-                { "<domain><name>x</name><vcpu>+2</vcpu><memory>1</memory></domain>", "<vcpu> is not a number" },
-                { "<domain><name>x</name><vcpu>1</vcpu><memory unit='TiB'>2000000</memory></domain>",
-                  "<memory> is larger than 1 EiB" },
+                  "<memory> is not a number:  -5" },
+                { "<domain><name>x</name><vcpu>1</vcpu><memory unit='TiB'>9000000</memory></domain>",
+                  "<memory> is more than libvirt accepts (8 EiB): 9000000 TiB" },
                 { "<domain><name>x</name><vcpu>1</vcpu><memory unit='b'>18446744073709551615</memory></domain>",
-                  "<memory> is larger than 1 EiB" },
+                  "<memory> is more than libvirt accepts (8 EiB): 18446744073709551615 b" },
                 { "<domain><name>x</name><vcpu>1</vcpu><memory unit='parsecs'>1</memory></domain>",
                   "<memory> has an unknown unit: parsecs" },
                 { "<domain><name>x</name><vcpu>1</vcpu><memory>1</memory><cputune><vcpupin vcpu='0' "
@@ -262,13 +263,270 @@ static void test_hostile(void **state) {
         free(huge);
 }
 
+/* Parses a domain made of a fixed head and body; asserts it parses. */
+static DomainRequest *parse_ok(const char *body) {
+        char xml[2048];
+        snprintf(xml, sizeof(xml), "<domain><name>n</name>%s</domain>", body);
+        DomainRequest *d = NULL;
+        char *error = NULL;
+        int r = domain_parse(xml, strlen(xml), &d, &error);
+        if (r < 0)
+                print_error("%s: %s\n", body, error);
+        assert_int_equal(r, 0);
+        return d;
+}
+
+static char *parse_error_of_body(const char *body) {
+        char xml[2048];
+        snprintf(xml, sizeof(xml), "<domain><name>n</name>%s</domain>", body);
+        return parse_error_of(xml);
+}
+
+/* libvirt reads every count in base 10 (virXPathUInt, virXMLPropUInt: virStrToLong_uip), skips
+ * leading blanks, takes a '+', refuses a '-', a 0x prefix and anything after the digits. */
+static void test_numbers_like_libvirt(void **state) {
+        (void) state;
+        DomainRequest *d = parse_ok("<vcpu>010</vcpu><memory>1024</memory>");
+        assert_int_equal(d->max_vcpus, 10);
+        assert_int_equal(d->vcpus, 10);
+        domain_free(d);
+        d = parse_ok("<vcpu current='010'>\n 12</vcpu><memory> 1024</memory>");
+        assert_int_equal(d->max_vcpus, 12);
+        assert_int_equal(d->vcpus, 10);
+        assert_int_equal(d->memory_kib, 1024);
+        domain_free(d);
+        d = parse_ok("<vcpu>+2</vcpu><memory>1024</memory>");
+        assert_int_equal(d->max_vcpus, 2);
+        domain_free(d);
+        /* No <vcpu>: libvirt's virDomainVcpuParse gives the domain one. */
+        d = parse_ok("<memory>1024</memory>");
+        assert_int_equal(d->max_vcpus, 1);
+        assert_int_equal(d->vcpus, 1);
+        domain_free(d);
+        d = parse_ok("<vcpu>16</vcpu><memory>1024</memory><iothreads>010</iothreads>"
+                     "<iothreadids><iothread id='010'/></iothreadids>"
+                     "<memoryBacking><hugepages><page size='02048' unit='KiB'/></hugepages></memoryBacking>"
+                     "<cpu><topology sockets='1' cores='8' threads='02'/>"
+                     "<numa><cell id='010' cpus='0-15' memory='010' unit='MiB'/></numa></cpu>"
+                     "<cputune><vcpupin vcpu='015' cpuset='1'/></cputune>");
+        assert_int_equal(d->n_iothreads, 10);
+        assert_int_equal(d->iothread_ids[0], 10);
+        assert_int_equal(d->hugepage_kib, 2048);
+        assert_int_equal(d->guest_threads, 2);
+        assert_int_equal(d->cells[0].id, 10);
+        assert_int_equal(d->cells[0].memory_kib, 10 * 1024);
+        domain_free(d);
+
+        struct {
+                const char *body, *want;
+        } bad[] = {
+                { "<vcpu>0x8</vcpu><memory>1</memory>", "<vcpu> is not a number: 0x8" },
+                { "<vcpu>0</vcpu><memory>1</memory>", "<vcpu> must be at least 1: 0" },
+                { "<vcpu>4 </vcpu><memory>1</memory>", "<vcpu> is not a number: 4 " },
+                { "<vcpu>-0</vcpu><memory>1</memory>", "<vcpu> is not a number: -0" },
+                { "<vcpu current='5'>4</vcpu><memory>1</memory>", "<vcpu current=> must be at most 4: 5" },
+                { "<vcpu>1</vcpu><memory>0x10</memory>", "<memory> is not a number: 0x10" },
+                { "<vcpu>1</vcpu><memory>1</memory><iothreadids><iothread id='0'/></iothreadids>",
+                  "<iothread id=> must be at least 1: 0" },
+                { "<vcpu>1</vcpu><memory>1</memory><cpu><topology threads='0'/></cpu>",
+                  "<topology threads=> must be at least 1: 0" },
+                { "<vcpu>2</vcpu><memory>1</memory><cputune><vcpupin vcpu='0x1' cpuset='1'/></cputune>",
+                  "<vcpupin vcpu=> is not a number: 0x1" },
+                { "<vcpu>2</vcpu><memory>1</memory><cputune><vcpupin vcpu='2' cpuset='1'/></cputune>",
+                  "<vcpupin vcpu=> must be at most 1: 2" },
+                { "<vcpu>1</vcpu><memory>1</memory><memoryBacking><hugepages><page size='0x800'/>"
+                  "</hugepages></memoryBacking>",
+                  "<page size=> is not a number: 0x800" },
+                { "<vcpu>1</vcpu><memory>1</memory><cpu><numa><cell id='08' cpus='0' memory='1'/>"
+                  "<cell id='0x1' cpus='0' memory='1'/></numa></cpu>",
+                  "<cell id=> is not a number: 0x1" },
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                char *e = parse_error_of_body(bad[i].body);
+                if (strcmp(e, bad[i].want) != 0) {
+                        print_error("case %zu: want '%s', got '%s'\n", i, bad[i].want, e);
+                        fail();
+                }
+                free(e);
+        }
+}
+
+/* libvirt's units (virScaleInteger): any case, P and E too, powers of 1000 for xB; the amount is
+ * rounded up to KiB (virDomainParseMemory) and must fit in a long long of bytes. */
+static void test_units_like_libvirt(void **state) {
+        (void) state;
+        struct {
+                const char *memory;
+                uint64_t kib;
+        } cases[] = {
+                { "<memory unit='PiB'>1</memory>", 1ULL << 40 },
+                { "<memory unit='P'>2</memory>", 2ULL << 40 },
+                { "<memory unit='PB'>1</memory>", 1000000000000000ULL / 1024 },
+                { "<memory unit='EiB'>7</memory>", 7ULL << 50 },
+                { "<memory unit='E'>1</memory>", 1ULL << 50 },
+                { "<memory unit='EB'>1</memory>", 1000000000000000000ULL / 1024 },
+                { "<memory unit='gib'>1</memory>", 1ULL << 20 },
+                { "<memory unit='kb'>2048</memory>", 2000 },
+                { "<memory unit='BYTES'>1</memory>", 1 }, /* rounded up */
+                { "<memory unit='GB'>1</memory>", 976563 },
+                { "<memory unit=''>64</memory>", 64 },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char body[256];
+                snprintf(body, sizeof(body), "<vcpu>1</vcpu>%s", cases[i].memory);
+                DomainRequest *d = parse_ok(body);
+                if (d->memory_kib != cases[i].kib) {
+                        print_error("case %zu: want %" PRIu64 " KiB, got %" PRIu64 "\n", i, cases[i].kib,
+                                    d->memory_kib);
+                        fail();
+                }
+                domain_free(d);
+        }
+        struct {
+                const char *memory, *want;
+        } bad[] = {
+                { "<memory unit='EiB'>8</memory>", "<memory> is more than libvirt accepts (8 EiB): 8 EiB" },
+                { "<memory unit='PiB'>8192</memory>", "<memory> is more than libvirt accepts (8 EiB): 8192 PiB" },
+                { "<memory unit='EB'>20000</memory>", "<memory> is more than libvirt accepts (8 EiB): 20000 EB" },
+                { "<memory>18446744073709551615</memory>",
+                  "<memory> is more than libvirt accepts (8 EiB): 18446744073709551615 KiB" },
+                { "<memory>18446744073709551616</memory>", "<memory> is not a number: 18446744073709551616" },
+                { "<memory unit='ZiB'>1</memory>", "<memory> has an unknown unit: ZiB" },
+                { "<memory unit='KiBB'>1</memory>", "<memory> has an unknown unit: KiBB" },
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                char body[256];
+                snprintf(body, sizeof(body), "<vcpu>1</vcpu>%s", bad[i].memory);
+                char *e = parse_error_of_body(body);
+                if (strcmp(e, bad[i].want) != 0) {
+                        print_error("case %zu: want '%s', got '%s'\n", i, bad[i].want, e);
+                        fail();
+                }
+                free(e);
+        }
+}
+
+/* A balloon can grow the guest back to <memory>: a strict binding must book that. */
+static void test_max_memory(void **state) {
+        (void) state;
+        DomainRequest *d = parse_ok("<vcpu>1</vcpu><memory unit='GiB'>8</memory><currentMemory unit='GiB'>4"
+                                    "</currentMemory>");
+        assert_int_equal(d->memory_kib, 4ULL << 20);
+        assert_int_equal(d->max_memory_kib, 8ULL << 20);
+        domain_free(d);
+        d = parse_ok("<vcpu>1</vcpu><memory unit='GiB'>8</memory><currentMemory unit='GiB'>4</currentMemory>"
+                     "<memoryBacking><hugepages/></memoryBacking>");
+        assert_int_equal(d->memory_kib, 8ULL << 20);
+        assert_int_equal(d->max_memory_kib, 8ULL << 20);
+        domain_free(d);
+        d = parse_ok("<vcpu>1</vcpu><memory unit='GiB'>2</memory>");
+        assert_int_equal(d->memory_kib, 2ULL << 20);
+        assert_int_equal(d->max_memory_kib, 2ULL << 20);
+        domain_free(d);
+        /* libvirt takes a <currentMemory> of 0 or above <memory> as <memory> (domain_postparse.c). */
+        d = parse_ok("<vcpu>1</vcpu><memory unit='GiB'>2</memory><currentMemory unit='GiB'>3</currentMemory>");
+        assert_int_equal(d->memory_kib, 2ULL << 20);
+        assert_int_equal(d->max_memory_kib, 2ULL << 20);
+        domain_free(d);
+        d = parse_ok("<vcpu>1</vcpu><memory unit='GiB'>2</memory><currentMemory>0</currentMemory>");
+        assert_int_equal(d->memory_kib, 2ULL << 20);
+        domain_free(d);
+}
+
+/* An <emulatorpin> alone (VFIO guides) pins no vCPU: kvmtuned still places the vCPUs. */
+static void test_emulatorpin_alone(void **state) {
+        (void) state;
+        DomainRequest *d = parse_ok("<vcpu>4</vcpu><memory>1024</memory><cputune><emulatorpin cpuset='0-1'/>"
+                                    "</cputune>");
+        assert_false(d->explicit_pins);
+        assert_non_null(d->emulator_pins);
+        assert_cpus(d->emulator_pins, "0-1");
+        assert_cpus(d->pinned_cpus, "0-1");
+        assert_true(hwloc_bitmap_iszero(d->pinned_nodes));
+        domain_free(d);
+
+        d = parse_ok("<vcpu>4</vcpu><memory>1024</memory>");
+        assert_non_null(d->emulator_pins);
+        assert_true(hwloc_bitmap_iszero(d->emulator_pins));
+        domain_free(d);
+
+        /* Anything else the XML pins still makes the pins explicit. */
+        static const char *const pinned[] = {
+                "<vcpu>4</vcpu><memory>1</memory><cputune><vcpupin vcpu='0' cpuset='4'/>"
+                "<emulatorpin cpuset='0-1'/></cputune>",
+                "<vcpu cpuset='4-7'>4</vcpu><memory>1</memory><cputune><emulatorpin cpuset='0-1'/></cputune>",
+                "<vcpu>4</vcpu><memory>1</memory><iothreads>1</iothreads><cputune>"
+                "<iothreadpin iothread='1' cpuset='4'/><emulatorpin cpuset='0-1'/></cputune>",
+                "<vcpu>4</vcpu><memory>1</memory><cputune><emulatorpin cpuset='0-1'/></cputune>"
+                "<numatune><memory nodeset='0'/></numatune>",
+        };
+        for (size_t i = 0; i < sizeof(pinned) / sizeof(pinned[0]); i++) {
+                d = parse_ok(pinned[i]);
+                if (!d->explicit_pins) {
+                        print_error("case %zu: not explicit\n", i);
+                        fail();
+                }
+                assert_cpus(d->emulator_pins, "0-1");
+                assert_true(hwloc_bitmap_isincluded(d->emulator_pins, d->pinned_cpus));
+                domain_free(d);
+        }
+        d = parse_ok("<vcpu>4</vcpu><memory>1</memory><cputune><vcpupin vcpu='0' cpuset='4'/>"
+                     "<emulatorpin cpuset='0-1'/></cputune>");
+        assert_cpus(d->pinned_cpus, "0-1,4");
+        domain_free(d);
+}
+
+/* <numatune><memory>'s mode, strict when it names none (numa_conf.c: virDomainNumatuneSet). */
+static void test_numatune_mode(void **state) {
+        (void) state;
+        struct {
+                const char *numatune, *mode;
+        } cases[] = {
+                { "", NULL },
+                { "<numatune><memory nodeset='0'/></numatune>", "strict" },
+                { "<numatune><memory mode='strict' nodeset='0'/></numatune>", "strict" },
+                { "<numatune><memory mode='preferred' nodeset='1'/></numatune>", "preferred" },
+                { "<numatune><memory mode='interleave' nodeset='0-1'/></numatune>", "interleave" },
+                { "<numatune><memory mode='restrictive' nodeset='0'/></numatune>", "restrictive" },
+                { "<numatune><memory placement='auto'/></numatune>", "strict" },
+                { "<numatune><memnode cellid='0' mode='preferred' nodeset='0'/></numatune>", NULL },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char body[512];
+                snprintf(body, sizeof(body), "<vcpu>1</vcpu><memory>1024</memory>%s", cases[i].numatune);
+                DomainRequest *d = parse_ok(body);
+                if (cases[i].mode)
+                        assert_string_equal(d->numatune_mode, cases[i].mode);
+                else
+                        assert_null(d->numatune_mode);
+                domain_free(d);
+        }
+        DomainRequest *d = parse_ok("<vcpu>1</vcpu><memory>1</memory><numatune><memory placement='auto'/>"
+                                    "</numatune>");
+        assert_false(d->explicit_pins); /* numad's choice is not a pin */
+        domain_free(d);
+        char *e = parse_error_of_body("<vcpu>1</vcpu><memory>1</memory><numatune><memory mode='bind' "
+                                      "nodeset='0'/></numatune>");
+        assert_string_equal(e, "<numatune><memory mode=> is not strict, preferred, interleave or restrictive: bind");
+        free(e);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_windows_guest),  cmocka_unit_test(test_nova_pinned_guest),
-                cmocka_unit_test(test_hugepage_guest), cmocka_unit_test(test_hostdev_gaming_guest),
-                cmocka_unit_test(test_mixed_guest),    cmocka_unit_test(test_hugepages_back_all_memory),
-                cmocka_unit_test(test_units),          cmocka_unit_test(test_broken),
+                cmocka_unit_test(test_windows_guest),
+                cmocka_unit_test(test_nova_pinned_guest),
+                cmocka_unit_test(test_hugepage_guest),
+                cmocka_unit_test(test_hostdev_gaming_guest),
+                cmocka_unit_test(test_mixed_guest),
+                cmocka_unit_test(test_hugepages_back_all_memory),
+                cmocka_unit_test(test_units),
+                cmocka_unit_test(test_broken),
                 cmocka_unit_test(test_hostile),
+                cmocka_unit_test(test_numbers_like_libvirt),
+                cmocka_unit_test(test_units_like_libvirt),
+                cmocka_unit_test(test_max_memory),
+                cmocka_unit_test(test_emulatorpin_alone),
+                cmocka_unit_test(test_numatune_mode),
         };
         return cmocka_run_group_tests_name("domain", tests, NULL, NULL);
 }

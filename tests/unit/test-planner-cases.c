@@ -175,6 +175,107 @@ static void test_pinned_domain_memory_booked(void **state) {
         world_free(w);
 }
 
+/* Case 1: a domain with only <emulatorpin> (VFIO guides) is placed by its class; its emulator
+ * keeps its own pin and no CPU is taken for it. A <numatune mode='preferred'> of a domain that
+ * pins itself is shown as preferred, not strict. */
+static void test_emulatorpin_only_and_preferred(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:1 numa:1(memory=64GiB) core:8 pu:1", NULL);
+        const Placement *pl = place(w, "vfio", "emu", 4, 1024, "<cputune><emulatorpin cpuset='0'/></cputune>");
+        assert_true(pl->admitted && !pl->adopted && pl->own_emulator);
+        assert_int_equal(hwloc_bitmap_weight(pl->held), 4); /* EmulatorThreads=isolate took no fifth CPU */
+        char *emu = field_text(w, "vfio", "emulator", NULL);
+        assert_string_equal(emu, "[0]");
+        free(emu);
+        const Placement *pref = place(w, "pref", "numa", 1, 512,
+                                      "<cputune><vcpupin vcpu='0' cpuset='7'/></cputune>"
+                                      "<numatune><memory mode='preferred' nodeset='0'/></numatune>");
+        assert_true(pref->adopted);
+        char *mode = field_text(w, "pref", "memory", "mode");
+        assert_string_equal(mode, "\"preferred\"");
+        free(mode);
+        check_invariants(w);
+        world_free(w);
+}
+
+/* Case 8: under MemoryPolicy=strict a ballooned domain books <memory>, not <currentMemory>; a
+ * class without strict binding books what it has now. */
+static void test_strict_books_maximum_memory(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:1 numa:1(memory=64GiB) core:8 pu:1", NULL);
+        const char *balloon = "<currentMemory unit='GiB'>2</currentMemory>";
+        const Placement *strict = place(w, "strict", "numa", 1, 8192, balloon);
+        const Placement *loose = place(w, "loose", "loose", 1, 8192, balloon);
+        assert_true(strict->admitted && loose->admitted);
+        assert_int_equal(strict->memory_kib[0], 8 * 1024 * 1024);
+        assert_int_equal(loose->memory_kib[0], 2 * 1024 * 1024); /* not bound: what it holds now */
+        world_free(w);
+}
+
+/* Case 10: pins to CPUs or nodes the host does not have are said, not accepted silently. */
+static void test_foreign_pins_explained(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:1 numa:1(memory=64GiB) core:8 pu:1", NULL);
+        const Placement *pl = place(w, "copied", "numa", 1, 512,
+                                    "<cputune><vcpupin vcpu='0' cpuset='3,64-65'/></cputune>"
+                                    "<numatune><memory mode='strict' nodeset='0,5'/></numatune>");
+        assert_true(pl->adopted);
+        assert_true(explains(pl, "its pins name CPUs 64-65, which this host does not have"));
+        assert_true(explains(pl, "its numatune names nodes 5, which this host does not have"));
+        world_free(w);
+}
+
+/* Case 12: the shipped default class holds new domains to Overcommit=4.0 (a 16384-vCPU domain
+ * on a 190-CPU host was admitted at ratio 86); a domain that runs already above it (an upgraded
+ * host) is kept as it is, and says so. */
+static void test_default_overcommit_and_running_above_it(void **state) {
+        (void) state;
+        Topology *t = NULL;
+        assert_int_equal(
+                topology_load(&(TopologySource){ .synthetic = "pack:2 numa:1(memory=512GiB) core:48 pu:2" }, &t), 0);
+        World *w = world_new(t, NULL, NULL);
+        config_free(w->c); /* the shipped policy instead of the scenarios' */
+        planner_free(w->p);
+        ConfigErrors errors = { 0 };
+        assert_int_equal(config_load(NULL, KVMTUNED_ETC "/policy.d", t, &w->c, &errors), 0);
+        assert_int_equal(planner_new(t, w->c, &w->p), 0);
+
+        DomainRequest *huge = request("unclassified", "none", 16384, 1024, NULL);
+        const Placement *pl = NULL;
+        assert_int_equal(planner_place(w->p, huge, &pl), 0);
+        print_message("16384 vCPUs, default class: %s\n", pl->admitted ? "admitted" : pl->reason);
+        assert_false(pl->admitted);
+        json_object *d = domain_json(w, "unclassified");
+        assert_false(json_object_get_boolean(json_object_object_get(d, "admitted")));
+        json_object_put(d);
+
+        huge->memory_use = MEMORY_USE_ALL; /* found running after an upgrade */
+        assert_int_equal(planner_release(w->p, "unclassified"), 0);
+        assert_int_equal(planner_place(w->p, huge, &pl), 0);
+        assert_true(pl->admitted && pl->over_ratio);
+        assert_true(explains(pl, "runs already: kept on node"));
+        domain_free(huge);
+        /* New starts are held to the ratio: not on the node it overfills, on the other one. */
+        const Placement *next = place(w, "next", "none", 1, 512, NULL);
+        assert_true(next->admitted);
+        assert_int_equal(next->shared_vcpus[0], 0);
+        assert_int_equal(next->shared_vcpus[1], 1);
+        world_free(w);
+}
+
+/* Case 12, the rest: a running domain that fits is placed normally, never marked over. */
+static void test_running_within_ratio_not_marked(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:1 numa:1(memory=64GiB) core:8 pu:1", NULL);
+        DomainRequest *d = request("run", "vdi", 4, 512, NULL);
+        d->memory_use = MEMORY_USE_ALL;
+        const Placement *pl = NULL;
+        assert_int_equal(planner_place(w->p, d, &pl), 0);
+        assert_true(pl->admitted && !pl->over_ratio);
+        domain_free(d);
+        world_free(w);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_span_fewest_nodes),
@@ -183,6 +284,11 @@ int main(void) {
                 cmocka_unit_test(test_refusal_names_the_shared_reserve),
                 cmocka_unit_test(test_memory_refusal_names_the_short_node),
                 cmocka_unit_test(test_pinned_domain_memory_booked),
+                cmocka_unit_test(test_emulatorpin_only_and_preferred),
+                cmocka_unit_test(test_strict_books_maximum_memory),
+                cmocka_unit_test(test_foreign_pins_explained),
+                cmocka_unit_test(test_default_overcommit_and_running_above_it),
+                cmocka_unit_test(test_running_within_ratio_not_marked),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

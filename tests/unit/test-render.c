@@ -3,11 +3,16 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "config.h"
+#include "domain.h"
+#include "fixture.h"
+#include "planner.h"
 #include "render.h"
 #include "topology.h"
 
@@ -107,11 +112,62 @@ static void test_json(void **state) {
         topology_free(t);
 }
 
+/* A <name> is text from outside: a newline in it must not start a line of the plan (a forged
+ * "refused" or "admitted" line for another domain), in either the admitted or refused form. */
+static void test_plan_text_escapes_names(void **state) {
+        (void) state;
+        Topology *t = load("pack:1 numa:1 core:4 pu:2");
+        char *root = fixture_new();
+        fixture_write(root, "kvmtuned.conf", "");
+        fixture_write(root, "policy.d/50-test.conf", "[Class ded]\nCPUPolicy=dedicated\n");
+        char conf[512], dir[512];
+        snprintf(conf, sizeof(conf), "%s/kvmtuned.conf", root);
+        snprintf(dir, sizeof(dir), "%s/policy.d", root);
+        Config *c = NULL;
+        ConfigErrors errors = { 0 };
+        assert_int_equal(config_load(conf, dir, t, &c, &errors), 0);
+        Planner *p = NULL;
+        assert_int_equal(planner_new(t, c, &p), 0);
+
+        static const char *const xmls[] = {
+                "<domain><name>ok\nevil: class ded</name><vcpu>2</vcpu><memory>1024</memory><metadata>"
+                "<k:policy xmlns:k='urn:kvmtuned:policy:1' class='ded'/></metadata></domain>",
+                /* more vCPUs than the host has: refused; a CR survives XML as &#13; */
+                "<domain><name>big&#13;forged: refused: x&#9;y</name><vcpu>64</vcpu><memory>1024</memory>"
+                "<metadata><k:policy xmlns:k='urn:kvmtuned:policy:1' class='ded'/></metadata></domain>",
+        };
+        for (size_t i = 0; i < sizeof(xmls) / sizeof(xmls[0]); i++) {
+                DomainRequest *d = NULL;
+                char *error = NULL;
+                assert_int_equal(domain_parse(xmls[i], strlen(xmls[i]), &d, &error), 0);
+                const Placement *pl = NULL;
+                assert_int_equal(planner_place(p, d, &pl), 0);
+                assert_int_equal(pl->admitted, i == 0);
+                domain_free(d);
+        }
+        char *text = NULL;
+        assert_int_equal(render_plan_text(p, &text), 0);
+        print_message("%s", text);
+        assert_int_equal(count_lines_starting(text, "evil"), 0);
+        assert_int_equal(count_lines_starting(text, "forged"), 0);
+        assert_null(strchr(text, '\r'));
+        assert_null(strchr(text, '\t'));
+        assert_non_null(strstr(text, "ok\\nevil: class ded: class ded\n"));
+        assert_non_null(strstr(text, "big\\rforged: refused: x\\ty: refused: "));
+        free(text);
+
+        planner_free(p);
+        config_free(c);
+        fixture_free(root);
+        topology_free(t);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_summary),
                 cmocka_unit_test(test_text),
                 cmocka_unit_test(test_json),
+                cmocka_unit_test(test_plan_text_escapes_names),
         };
         return cmocka_run_group_tests_name("render", tests, NULL, NULL);
 }
