@@ -32,6 +32,10 @@ static int domains_read_request(const VirtFetch *f, bool pins_ours, bool own_emu
         if (r < 0)
                 return r;
         if (pins_ours) {
+                /* kvmtuned's own strict binding: libvirt cannot move it while the domain runs. */
+                if (req->numatune_mode && strcmp(req->numatune_mode, "preferred") != 0 &&
+                    strcmp(req->numatune_mode, "interleave") != 0)
+                        hwloc_bitmap_copy(req->stay_nodes, req->pinned_nodes);
                 req->explicit_pins = false;
                 hwloc_bitmap_zero(req->pinned_cpus);
                 hwloc_bitmap_zero(req->pinned_nodes);

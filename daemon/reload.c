@@ -40,8 +40,7 @@ static char *reload_keep_restart_only(const Config *running, Config *c) {
 /* Plans the new configuration c into p: domains whose class (and the pools) did not change keep
  * their placement as it is; the others (moved[i] set) are placed again, in the order they were
  * first placed. Returns 0 or -ENOMEM. */
-static int reload_plan(Manager *m, const Config *c, Planner *p, const Placement *const *old, unsigned n,
-                       bool *moved) {
+static int reload_plan(Manager *m, const Config *c, Planner *p, const Placement *const *old, unsigned n, bool *moved) {
         bool pools_same = config_pools_equal(c, m->config);
         for (unsigned i = 0; i < n; i++) {
                 ManagedDomain *d = manager_find(m, old[i]->name);
@@ -76,6 +75,8 @@ static int reload_plan(Manager *m, const Config *c, Planner *p, const Placement 
                 if (!d->req || waiting)
                         continue; /* a restored placement without its request: the reconcile decides */
                 d->req->memory_use = MEMORY_USE_ALL; /* it runs: what it uses is in the live figures */
+                if (old[i]->memory_mode == MEMORY_STRICT && !old[i]->adopted) /* libvirt cannot move it */
+                        hwloc_bitmap_copy(d->req->stay_nodes, old[i]->memory_nodes);
                 if (planner_place(p, d->req, &pl) < 0)
                         return -ENOMEM;
         }

@@ -333,7 +333,8 @@ static void parse_pins(Parse *p, DomainRequest *d) {
         d->pinned_cpus = hwloc_bitmap_alloc();
         d->emulator_pins = hwloc_bitmap_alloc();
         d->pinned_nodes = hwloc_bitmap_alloc();
-        if (!d->pinned_cpus || !d->emulator_pins || !d->pinned_nodes) {
+        d->stay_nodes = hwloc_bitmap_alloc();
+        if (!d->pinned_cpus || !d->emulator_pins || !d->pinned_nodes || !d->stay_nodes) {
                 p->oom = true;
                 return;
         }
@@ -485,6 +486,7 @@ void domain_free(DomainRequest *d) {
         hwloc_bitmap_free(d->pinned_cpus);
         hwloc_bitmap_free(d->emulator_pins);
         hwloc_bitmap_free(d->pinned_nodes);
+        hwloc_bitmap_free(d->stay_nodes);
         free(d->numatune_mode);
         free(d->hostdevs);
         free(d->metadata_class);

@@ -66,6 +66,10 @@ typedef struct DomainRequest {
         /* Not from the XML: how much of its memory the daemon knows in use (out of the live free
          * figures) when it plans the domain; what is in use is booked as such and not checked. */
         MemoryUse memory_use;
+        /* Not from the XML: the nodes a running domain's memory is bound to strictly now (empty:
+         * none). libvirt cannot change a strict binding while the domain runs, so a plan that
+         * binds strictly keeps it on these nodes or refuses. */
+        hwloc_bitmap_t stay_nodes;
 } DomainRequest;
 
 /* Parses a domain XML of len bytes. Returns 0 and *ret_request, -EINVAL with a malloc'd

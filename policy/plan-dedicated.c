@@ -54,7 +54,9 @@ static unsigned node_budget(Planner *p, unsigned n, const PolicyClass *cls) {
         return spare / per_unit;
 }
 
-static void sum_units(Planner *p, const PolicyClass *cls) {
+/* Units per pair and node, and each node's cap: its units within its budget, none on a node a
+ * running strictly bound domain cannot move to (stay: kernel node numbers, NULL for any). */
+static void sum_units(Planner *p, const PolicyClass *cls, hwloc_const_bitmap_t stay) {
         const Topology *t = p->t;
         memset(p->node_units, 0, t->n_nodes * sizeof(unsigned));
         for (unsigned i = 0; i < p->n_pairs; i++) {
@@ -66,6 +68,8 @@ static void sum_units(Planner *p, const PolicyClass *cls) {
         for (unsigned n = 0; n < t->n_nodes; n++) {
                 unsigned budget = node_budget(p, n, cls);
                 p->node_cap[n] = p->node_units[n] < budget ? p->node_units[n] : budget;
+                if (stay && !hwloc_bitmap_isset(stay, t->nodes[n].os))
+                        p->node_cap[n] = 0;
         }
 }
 
@@ -98,13 +102,40 @@ static void hold(Planner *p, hwloc_bitmap_t held, unsigned i) {
         p->eligible[i] = 0;
 }
 
+/* Guest SMT: whole groups of need->group sibling vCPUs on one core each, while cores have room
+ * for a group (cores come most free threads first). Returns the CPUs taken. */
+static unsigned take_groups(Planner *p, unsigned m, unsigned group, unsigned want, unsigned *cpus, unsigned *n_cpus,
+                            hwloc_bitmap_t held) {
+        unsigned got = 0;
+        for (unsigned o = 0; o < m && want - got >= group; o++) {
+                unsigned k = p->order[o], free = 0;
+                for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1]; j++)
+                        free += p->eligible[p->core_cpus[j]];
+                unsigned take = (free < want - got ? free : want - got) / group * group;
+                for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1] && take > 0; j++) {
+                        unsigned i = p->core_cpus[j];
+                        if (!p->eligible[i])
+                                continue;
+                        cpus[(*n_cpus)++] = i;
+                        hold(p, held, i);
+                        got++;
+                        take--;
+                }
+        }
+        return got;
+}
+
 /* Takes up to want units from a pair: appends the CPUs given to vCPUs to cpus[], holds every
  * CPU it uses (isolate and require also the idle siblings of their cores). Returns the units
  * taken. */
 static unsigned take_from_pair(Planner *p, const PolicyClass *cls, unsigned pair, unsigned want, unsigned *cpus,
-                               unsigned *n_cpus, hwloc_bitmap_t held) {
+                               unsigned *n_cpus, hwloc_bitmap_t held, bool groups_only) {
         bool whole_cores = cls->thread_policy == THREAD_POLICY_ISOLATE || cls->thread_policy == THREAD_POLICY_REQUIRE;
         unsigned got = 0, m = ordered_cores(p, &p->pairs[pair]);
+        if (p->group > 1)
+                got = take_groups(p, m, p->group, want, cpus, n_cpus, held);
+        if (groups_only)
+                return got;
         for (unsigned o = 0; o < m && got < want; o++) {
                 unsigned k = p->order[o];
                 bool first = true;
@@ -160,6 +191,16 @@ static bool set_fits(Planner *p, const Need *need, const unsigned *nodes, unsign
         return true;
 }
 
+/* Marks the pairs with a CPU local to the passthrough device (a die of a node may have none, its
+ * memory being another die's). */
+static void mark_near_pairs(Planner *p, hwloc_const_bitmap_t near) {
+        for (unsigned i = 0; i < p->n_pairs; i++) {
+                p->pair_near[i] = 0;
+                for (unsigned c = 0; near && c < p->pairs[i].n_cores && !p->pair_near[i]; c++)
+                        p->pair_near[i] = hwloc_bitmap_intersects(p->t->cores[p->pairs[i].cores[c]].cpuset, near);
+        }
+}
+
 /* CacheLocality=l3: the (L3, node) pair that holds everything, best fit, near devices first;
  * -1 for none. */
 static int one_pair(Planner *p, const Need *need, unsigned units) {
@@ -168,8 +209,9 @@ static int one_pair(Planner *p, const Need *need, unsigned units) {
                 unsigned n = (unsigned) p->pairs[i].node;
                 if (pair_cap(p, i) < units || !memory_fits(p, need, n, need->memory_kib))
                         continue;
-                bool near = (int) n == need->prefer_node;
-                bool best_near = best >= 0 && p->pairs[best].node == need->prefer_node;
+                bool near = need->near_cpus ? p->pair_near[i] : (int) n == need->prefer_node;
+                bool best_near =
+                        best >= 0 && (need->near_cpus ? p->pair_near[best] : p->pairs[best].node == need->prefer_node);
                 if (best < 0 || (near && !best_near) ||
                     (near == best_near && pair_cap(p, i) < pair_cap(p, (unsigned) best)))
                         best = (int) i;
@@ -177,11 +219,31 @@ static int one_pair(Planner *p, const Need *need, unsigned units) {
         return best;
 }
 
+/* Takes a pair's units and counts the L3 domain once in used. Returns the units taken. */
+static unsigned take_counted(Planner *p, const PolicyClass *cls, unsigned pair, unsigned want, unsigned *cpus,
+                             unsigned *n_cpus, hwloc_bitmap_t held, bool groups_only, hwloc_bitmap_t used) {
+        unsigned got = take_from_pair(p, cls, pair, want, cpus, n_cpus, held, groups_only);
+        p->pair_units[pair] -= got;
+        if (got && p->pairs[pair].l3 >= 0)
+                hwloc_bitmap_set(used, pair);
+        return got;
+}
+
 /* Takes want units from node n: the fewest L3 domains (largest first), and the last one by best
- * fit (the smallest that holds the rest), so little is stranded. Returns the L3 domains used. */
+ * fit (the smallest that holds the rest), so little is stranded; under guest SMT, whole sibling
+ * groups from every L3 domain first. Returns the L3 domains used. */
 static unsigned take_from_node(Planner *p, const PolicyClass *cls, unsigned n, unsigned want, unsigned *pairs,
                                unsigned *cpus, unsigned *n_cpus, hwloc_bitmap_t held) {
-        unsigned used = 0;
+        _cleanup_bitmap_ hwloc_bitmap_t used = hwloc_bitmap_alloc();
+        if (!used)
+                return 0;
+        /* The L3 domains in the passthrough device's locality first: what they have, then the rest. */
+        for (unsigned j = 0, m = node_pairs_by_cap(p, n, pairs); j < m && want > 0; j++)
+                if (p->pair_near[pairs[j]])
+                        want -= take_counted(p, cls, pairs[j], want, cpus, n_cpus, held, false, used);
+        if (p->group > 1)
+                for (unsigned j = 0, m = node_pairs_by_cap(p, n, pairs); j < m && want >= p->group; j++)
+                        want -= take_counted(p, cls, pairs[j], want, cpus, n_cpus, held, true, used);
         while (want > 0) {
                 unsigned m = node_pairs_by_cap(p, n, pairs);
                 if (m == 0)
@@ -189,14 +251,12 @@ static unsigned take_from_node(Planner *p, const PolicyClass *cls, unsigned n, u
                 unsigned pick = pairs[0];
                 for (unsigned j = 0; j < m && p->pair_units[pairs[j]] >= want; j++)
                         pick = pairs[j]; /* largest first: the last that holds it is the best fit */
-                unsigned got = take_from_pair(p, cls, pick, want, cpus, n_cpus, held);
-                p->pair_units[pick] -= got;
+                unsigned got = take_counted(p, cls, pick, want, cpus, n_cpus, held, false, used);
                 want -= got;
-                used += p->pairs[pick].l3 >= 0;
                 if (got == 0)
                         break;
         }
-        return used;
+        return (unsigned) hwloc_bitmap_weight(used);
 }
 
 /* No locality wanted: the whole host is one pool, lowest node first. Returns the nodes used. */
@@ -247,12 +307,15 @@ int dedicated_place(Planner *p, const Need *need, Placement *pl, unsigned *cpus,
                 return placement_refuse(pl, "ThreadPolicy=require: this host has no SMT");
 
         count_units(p, cls);
-        sum_units(p, cls);
+        sum_units(p, cls, need->stay);
+        p->group = need->group;
+        mark_near_pairs(p, need->near_cpus);
         unsigned total = 0, unbudgeted = 0, most = 0;
         int most_node = -1;
         for (unsigned n = 0; n < t->n_nodes; n++) {
                 total += p->node_cap[n];
-                unbudgeted += p->node_units[n];
+                if (!need->stay || hwloc_bitmap_isset(need->stay, t->nodes[n].os))
+                        unbudgeted += p->node_units[n];
                 if (most_node < 0 || p->node_cap[n] > most) {
                         most = p->node_cap[n];
                         most_node = (int) n;
@@ -266,7 +329,7 @@ int dedicated_place(Planner *p, const Need *need, Placement *pl, unsigned *cpus,
                 if (best >= 0) {
                         const Pair *pair = &p->pairs[best];
                         unsigned cap = pair_cap(p, (unsigned) best);
-                        take_from_pair(p, cls, (unsigned) best, units, cpus, n_cpus, held);
+                        take_from_pair(p, cls, (unsigned) best, units, cpus, n_cpus, held, false);
                         p->node_take[pair->node] = units;
                         if (pair->l3 >= 0)
                                 return placement_explain(pl, "fits in L3 #%d of node %u (%u %s free there)", pair->l3,

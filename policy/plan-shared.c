@@ -254,7 +254,9 @@ int shared_place(Planner *p, const Need *need, Placement *pl, unsigned dedicated
                 if (!cap || !nodes)
                         return -ENOMEM;
                 for (unsigned n = 0; n < t->n_nodes; n++)
-                        cap[n] = shared_capacity(p, n, cls);
+                        cap[n] = need->stay && !hwloc_bitmap_isset(need->stay, t->nodes[n].os)
+                                         ? 0
+                                         : shared_capacity(p, n, cls);
                 /* One node: the lowest resulting ratio (shared vCPUs spread out), near devices first. */
                 int best = -1;
                 double best_ratio = INFINITY;

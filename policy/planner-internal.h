@@ -59,6 +59,8 @@ struct Planner {
         /* Scratch, sized once: per core units, per pair units, per node units and capacities. */
         unsigned *core_units, *pair_units, *node_units, *node_cap, *node_take, *order;
         uint8_t *eligible;
+        unsigned group; /* the placement being made: Need.group */
+        uint8_t *pair_near; /* the placement being made: per pair, in its devices' locality */
 };
 
 /* What a request asks of the host. */
@@ -68,12 +70,15 @@ typedef struct Need {
         unsigned n_extra; /* of which isolated emulator / iothread CPUs */
         unsigned n_shared; /* shared vCPUs */
         uint64_t memory_kib;
+        unsigned group; /* guest SMT: sibling vCPUs to put on one host core together (1: none) */
         bool running; /* the domain runs already (re-planned, found running): kept above a ratio */
         uint64_t balloon_kib; /* of memory_kib, what a deflated balloon gives back to the host now */
         MemoryUse memory_use; /* DomainRequest.memory_use (live figures only; else NONE): what is in use is
                                * booked as such and not checked */
         uint64_t page_kib; /* 0: small pages */
         int prefer_node; /* NearDevices: node index of the passthrough devices, -1 */
+        hwloc_const_bitmap_t stay; /* a running domain bound strictly: its nodes (kernel numbers), else NULL */
+        hwloc_const_bitmap_t near_cpus; /* NearDevices: the CPUs local to the first such device, NULL */
 } Need;
 
 /* ---- placement.c: the record ---------------------------------------------------------- */

@@ -210,6 +210,8 @@ int planner_new(const Topology *t, const Config *c, Planner **ret_planner) {
         int r = setup_cores(p);
         if (r >= 0)
                 r = setup_pairs(p);
+        if (r >= 0 && !(p->pair_near = calloc(p->n_pairs ? p->n_pairs : 1, 1)))
+                r = -ENOMEM;
         if (r >= 0)
                 r = setup_distances(p);
         if (r < 0)
@@ -230,6 +232,7 @@ void planner_free(Planner *p) {
         for (unsigned i = 0; i < p->n_pairs; i++)
                 free(p->pairs[i].cores);
         free(p->pairs);
+        free(p->pair_near);
         free(p->core_home);
         free(p->core_cpu0);
         free(p->core_cpus);
@@ -285,6 +288,9 @@ static int build_need(Planner *p, const DomainRequest *req, const PolicyClass *c
                         .balloon_kib = cls->memory_policy == MEMORY_STRICT ? req->max_memory_kib - req->memory_kib : 0,
                         .memory_use = memory_live_figures(p->t) ? req->memory_use : MEMORY_USE_NONE,
                         .running = req->memory_use != MEMORY_USE_NONE,
+                        .stay = cls->memory_policy == MEMORY_STRICT && !hwloc_bitmap_iszero(req->stay_nodes)
+                                        ? req->stay_nodes
+                                        : NULL,
                         .prefer_node = -1 };
         switch (cls->cpu_policy) {
         case CPU_POLICY_DEDICATED:
@@ -310,6 +316,10 @@ static int build_need(Planner *p, const DomainRequest *req, const PolicyClass *c
         if (cls->io_threads == HELPER_ISOLATE && req->n_iothreads > 0)
                 need->n_extra++;
         need->n_dedicated += need->n_extra;
+        need->group = 1;
+        if (cls->cpu_policy == CPU_POLICY_DEDICATED && cls->thread_policy == THREAD_POLICY_PREFER &&
+            req->guest_threads > 1 && p->t->smt_max >= req->guest_threads)
+                need->group = req->guest_threads;
 
         int r = memory_pick_page_size(p, req, cls, pl, &need->page_kib);
         if (r < 0)
@@ -320,6 +330,7 @@ static int build_need(Planner *p, const DomainRequest *req, const PolicyClass *c
                         int d = topology_device_index(p->t, req->hostdevs[i]);
                         if (d >= 0 && p->t->devices[d].node >= 0) {
                                 need->prefer_node = p->t->devices[d].node;
+                                need->near_cpus = p->t->devices[d].local_cpus;
                                 r = placement_explain(pl, "NearDevices: %s is on node %u", req->hostdevs[i],
                                                       p->t->nodes[need->prefer_node].os);
                         } else
@@ -510,11 +521,49 @@ static int explain_result(Planner *p, const Need *need, Placement *pl) {
         return 0;
 }
 
+/* Why sibling vCPUs of the guest could not all share a host core. */
+static const char *smt_shortfall(const Planner *p, const DomainRequest *req, const PolicyClass *cls) {
+        if (cls->cpu_policy != CPU_POLICY_DEDICATED)
+                return "only dedicated vCPUs have host cores of their own";
+        if (cls->thread_policy == THREAD_POLICY_ISOLATE)
+                return "ThreadPolicy=isolate keeps one vCPU per core";
+        if (p->t->smt_max < req->guest_threads)
+                return "the host's cores have fewer threads";
+        return "not enough cores with that many free threads";
+}
+
+/* Guest SMT (<topology threads=N>): how many groups of N sibling vCPUs share one host core each,
+ * and why not all. Returns 0 or -ENOMEM. */
+static int explain_guest_smt(Planner *p, const DomainRequest *req, Placement *pl) {
+        unsigned g = req->guest_threads, groups = 0, whole = 0;
+        if (g < 2)
+                return 0;
+        for (unsigned v = 0; v + g <= pl->n_vcpus; v += g) {
+                int core = -1;
+                bool one = true;
+                for (unsigned i = v; i < v + g && one; i++) {
+                        int cpu = hwloc_bitmap_first(pl->vcpus[i].cpus);
+                        int c = pl->vcpus[i].dedicated && cpu >= 0 ? topology_cpu(p->t, (unsigned) cpu)->core : -1;
+                        one = c >= 0 && (core < 0 || c == core);
+                        core = c;
+                }
+                groups++;
+                whole += one;
+        }
+        if (whole == groups)
+                return placement_explain(pl, "guest threads=%u: each of its %u sibling groups on one host core", g,
+                                         groups);
+        return placement_explain(pl, "guest threads=%u: %u of %u sibling groups on one host core: %s", g, whole, groups,
+                                 smt_shortfall(p, req, pl->cls));
+}
+
 /* Fills the placement once CPUs and nodes are chosen; dedicated CPUs are marked held already. */
 static int fill(Planner *p, const DomainRequest *req, const Need *need, Placement *pl, const unsigned *cpus,
                 unsigned n_cpus) {
         const Topology *t = p->t;
         int r = fill_vcpus(p, req, pl, cpus);
+        if (r >= 0)
+                r = explain_guest_smt(p, req, pl);
         if (r < 0)
                 return r;
 
@@ -552,43 +601,74 @@ static int fill(Planner *p, const DomainRequest *req, const Need *need, Placemen
         return explain_result(p, need, pl);
 }
 
-static int place(Planner *p, const DomainRequest *req, Placement *pl) {
-        const Topology *t = p->t;
-        Need need;
-        int r = build_need(p, req, pl->cls, pl, &need);
-        if (r <= 0)
-                return r;
-
-        _cleanup_free_ unsigned *cpus = malloc((need.n_dedicated + 1) * sizeof(unsigned));
-        if (!cpus)
+/* Says that a running domain bound strictly stays on its nodes: in the refusal when it does not
+ * fit there, else in the explanation. Returns 0 or -ENOMEM. */
+static int explain_stay(Placement *pl, hwloc_const_bitmap_t stay) {
+        _cleanup_free_ char *nodes = cpulist_format(stay);
+        if (!nodes)
                 return -ENOMEM;
-        unsigned n_cpus = 0, dedicated_nodes = 0;
-        memset(p->node_take, 0, t->n_nodes * sizeof(unsigned));
+        if (!pl->reason)
+                return placement_explain(pl,
+                                         "runs with its memory bound strictly to nodes %s: kept there (libvirt "
+                                         "cannot change a strict binding while the domain runs)",
+                                         nodes);
+        char *why = NULL;
+        if (asprintf(&why, "runs bound strictly to nodes %s, which libvirt cannot change while it runs: %s", nodes,
+                     pl->reason) < 0)
+                return -ENOMEM;
+        free(pl->reason);
+        pl->reason = why;
+        return 0;
+}
 
-        if (need.n_dedicated > 0) {
-                r = dedicated_place(p, &need, pl, cpus, &n_cpus, pl->held);
+/* Chooses the dedicated CPUs, then the shared vCPUs' nodes. Returns 1, 0 refused, or -ENOMEM;
+ * the dedicated CPUs are marked held when it returns 1. */
+static int place_cpus(Planner *p, Need *need, Placement *pl, unsigned *cpus, unsigned *n_cpus) {
+        const Topology *t = p->t;
+        unsigned dedicated_nodes = 0;
+        memset(p->node_take, 0, t->n_nodes * sizeof(unsigned));
+        if (need->n_dedicated > 0) {
+                int r = dedicated_place(p, need, pl, cpus, n_cpus, pl->held);
                 if (r <= 0)
                         return r;
                 for (unsigned n = 0; n < t->n_nodes; n++)
                         dedicated_nodes += p->node_take[n] > 0;
         }
-
-        /* The dedicated CPUs are held before shared vCPUs are counted against what is left;
-         * everything from here to the commit is undone on failure. */
+        /* The dedicated CPUs are held before shared vCPUs are counted against what is left. */
         book_mark_held(p, pl->held, 1);
-        if (need.n_shared > 0) {
-                r = shared_place(p, &need, pl, dedicated_nodes);
+        if (need->n_shared > 0) {
+                int r = shared_place(p, need, pl, dedicated_nodes);
                 if (r <= 0) {
                         book_mark_held(p, pl->held, 0);
                         return r;
                 }
         }
+        return 1;
+}
+
+static int place(Planner *p, const DomainRequest *req, Placement *pl) {
+        Need need;
+        int r = build_need(p, req, pl->cls, pl, &need);
+        if (r <= 0)
+                return r;
+        _cleanup_free_ unsigned *cpus = malloc((need.n_dedicated + 1) * sizeof(unsigned));
+        if (!cpus)
+                return -ENOMEM;
+        unsigned n_cpus = 0;
+        r = place_cpus(p, &need, pl, cpus, &n_cpus);
+        if (r >= 0 && need.stay && explain_stay(pl, need.stay) < 0)
+                r = -ENOMEM;
+        if (r <= 0) {
+                if (r < 0 && !pl->reason)
+                        book_mark_held(p, pl->held, 0);
+                return r;
+        }
+        /* Everything from here to the end is undone on failure. */
         r = fill(p, req, &need, pl, cpus, n_cpus);
         if (r < 0) {
                 book_mark_held(p, pl->held, 0);
                 return r;
         }
-
         /* Nothing below can fail; planner_place books it. */
         memory_split(p, &need, pl);
         pl->admitted = true;

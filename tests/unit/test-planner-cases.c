@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "oracle.h"
 #include "render.h"
 #include "world.h"
 
@@ -276,6 +277,113 @@ static void test_running_within_ratio_not_marked(void **state) {
         world_free(w);
 }
 
+/* Case 5: a guest with <topology threads='2'> gets each sibling pair of vCPUs on one host core.
+ * The L3 taken first has an odd number of free threads (a CPU pinned by another domain); the
+ * rest comes from the other L3: thread by thread, pairs (6,7) and (8,9) split over cores. */
+static void test_guest_smt_pairs_on_host_siblings(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:1 numa:1(memory=64GiB) l3:2 core:4 pu:2", NULL);
+        /* Core k has CPUs 2k and 2k+1; core 0 is housekeeping; the second L3 has cores 4-7. */
+        assert_true(place(w, "p", "numa", 1, 256, "<cputune><vcpupin vcpu='0' cpuset='8'/></cputune>")->adopted);
+        const Placement *pl =
+                place(w, "smt", "ded", 10, 1024, "<cpu><topology sockets='1' dies='1' cores='5' threads='2'/></cpu>");
+        assert_true(pl->admitted);
+        for (unsigned v = 0; v < 10; v += 2) {
+                unsigned a = (unsigned) hwloc_bitmap_first(pl->vcpus[v].cpus);
+                unsigned b = (unsigned) hwloc_bitmap_first(pl->vcpus[v + 1].cpus);
+                print_message("vCPUs %u,%u on CPUs %u,%u\n", v, v + 1, a, b);
+                assert_int_equal(a / 2, b / 2);
+        }
+        assert_true(explains(pl, "guest threads=2: each of its 5 sibling groups on one host core"));
+        check_invariants(w);
+        world_free(w);
+        /* Under isolate a pair cannot share a core: said, not silently split. */
+        w = world_synthetic("pack:1 numa:1(memory=64GiB) l3:2 core:4 pu:2", NULL);
+        const Placement *iso =
+                place(w, "iso", "iso", 2, 256, "<cpu><topology sockets='1' cores='1' threads='2'/></cpu>");
+        assert_true(iso->admitted);
+        assert_true(
+                explains(iso, "0 of 1 sibling groups on one host core: ThreadPolicy=isolate keeps one vCPU per core"));
+        world_free(w);
+}
+
+/* Case 6: NearDevices on a host whose dies without memory count as the node of their package:
+ * on the Threadripper 2990WX the GPU's die (L3 #0 and #1) keeps fewer than 12 free CPUs, the
+ * memoryless dies 8 per L3. A 12-vCPU VM takes all the GPU die has first, then the rest
+ * elsewhere (it took 8 on a memoryless die first, and only the remainder by the GPU). */
+static void test_near_devices_memoryless_dies(void **state) {
+        (void) state;
+        const char *dir = oracle_corpus_dir();
+        if (!dir)
+                skip();
+        char path[512];
+        snprintf(path, sizeof(path), "%s/amd-threadripper-2990wx-4die-2numa-gpus.xml", dir);
+        Topology *t = NULL;
+        assert_int_equal(topology_load(&(TopologySource){ .xml_path = path }, &t), 0);
+        World *w = world_new(t, NULL,
+                             "[Class gaming]\nCPUPolicy=dedicated\nThreadPolicy=prefer\nCacheLocality=l3\n"
+                             "NearDevices=yes\nMemoryPolicy=preferred\n"
+                             "[Class numa]\nCPUPolicy=dedicated\nCacheLocality=numa\n");
+        /* L3 #1 (CPUs 4-7,36-39) is another domain's; L3 #0 keeps 6 (core 0 is housekeeping). */
+        assert_true(
+                place(w, "p", "numa", 1, 256, "<cputune><vcpupin vcpu='0' cpuset='4-7,36-39'/></cputune>")->adopted);
+        const Placement *pl = place(w, "game", "gaming", 12, 4096,
+                                    "<devices><hostdev mode='subsystem' type='pci' managed='yes'><source>"
+                                    "<address domain='0x0000' bus='0x08' slot='0x00' function='0x0'/>"
+                                    "</source></hostdev></devices>");
+        assert_true(pl->admitted);
+        hwloc_bitmap_t near = hwloc_bitmap_alloc(), cpus = vcpu_union(pl), free_near = hwloc_bitmap_alloc();
+        hwloc_bitmap_list_sscanf(near, "0-7,32-39");
+        /* What the GPU's die had free: the dedicated CPUs of its L3 #0 (L3 #1 is pinned). */
+        hwloc_bitmap_list_sscanf(free_near, "0-3,32-35");
+        hwloc_bitmap_and(free_near, free_near, w->c->host.dedicated);
+        hwloc_bitmap_and(near, near, cpus);
+        char *list = NULL;
+        hwloc_bitmap_list_asprintf(&list, cpus);
+        print_message("12 vCPUs by the GPU on 0000:08:00.0: CPUs %s, %d of them on the GPU's die (%d free there)\n",
+                      list, hwloc_bitmap_weight(near), hwloc_bitmap_weight(free_near));
+        assert_true(hwloc_bitmap_weight(free_near) < 12);
+        assert_int_equal(hwloc_bitmap_weight(near), hwloc_bitmap_weight(free_near));
+        hwloc_bitmap_free(free_near);
+        free(list);
+        hwloc_bitmap_free(near);
+        hwloc_bitmap_free(cpus);
+        check_invariants(w);
+        world_free(w);
+}
+
+/* A running domain bound strictly (kvmtuned's own binding, read back from its live XML) is planned
+ * again on the same nodes: libvirt refuses to change a strict nodeset while the domain runs. The
+ * best fit alone would move it to node 1 here. */
+static void test_running_strict_domain_stays(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:2 numa:1(memory=64GiB) core:8 pu:1", NULL);
+        assert_true(place(w, "other", "numa", 3, 512, NULL)->admitted); /* node 0: 4 of 7 left */
+        DomainRequest *d = request("running", "numa", 4, 1024, NULL);
+        d->memory_use = MEMORY_USE_ALL;
+        hwloc_bitmap_set(d->stay_nodes, 1);
+        const Placement *pl = NULL;
+        assert_int_equal(planner_place(w->p, d, &pl), 0);
+        char *nodes = field_text(w, "running", "memory", "nodes");
+        print_message("best fit node 0, bound to node 1: memory on %s\n", nodes);
+        assert_string_equal(nodes, "[1]");
+        free(nodes);
+        assert_true(explains(pl, "runs with its memory bound strictly to nodes 1: kept there"));
+        /* Too large for its node: refused with the reason, not moved. */
+        assert_int_equal(planner_release(w->p, "running"), 0);
+        DomainRequest *big = request("big", "numa", 9, 1024, NULL);
+        big->memory_use = MEMORY_USE_ALL;
+        hwloc_bitmap_set(big->stay_nodes, 1);
+        assert_int_equal(planner_place(w->p, big, &pl), 0);
+        assert_false(pl->admitted);
+        print_message("%s\n", pl->reason);
+        assert_non_null(
+                strstr(pl->reason, "runs bound strictly to nodes 1, which libvirt cannot change while it runs"));
+        domain_free(d);
+        domain_free(big);
+        world_free(w);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_span_fewest_nodes),
@@ -289,6 +397,9 @@ int main(void) {
                 cmocka_unit_test(test_foreign_pins_explained),
                 cmocka_unit_test(test_default_overcommit_and_running_above_it),
                 cmocka_unit_test(test_running_within_ratio_not_marked),
+                cmocka_unit_test(test_guest_smt_pairs_on_host_siblings),
+                cmocka_unit_test(test_near_devices_memoryless_dies),
+                cmocka_unit_test(test_running_strict_domain_stays),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
