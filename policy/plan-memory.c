@@ -220,9 +220,10 @@ static void fill_memory_use(Placement *pl, unsigned n_nodes, MemoryUse use, cons
         }
         if (use == MEMORY_USE_STARTED && node_kib && measured >= booked)
                 use = MEMORY_USE_ALL; /* all of it touched, wherever it landed (a binding that is not strict) */
+        uint64_t all = pl->balloon_kib ? booked_total(pl, n_nodes) : 0;
         for (unsigned n = 0; n < n_nodes; n++) {
                 /* A running guest's deflated balloon is not in the live figures' used memory. */
-                uint64_t all = booked_total(pl, n_nodes), out = all ? pl->balloon_kib * pl->memory_kib[n] / all : 0;
+                uint64_t out = all ? pl->balloon_kib * pl->memory_kib[n] / all : 0;
                 uint64_t kib = use == MEMORY_USE_ALL                   ? pl->memory_kib[n] - out
                                : use == MEMORY_USE_STARTED && node_kib ? node_kib[n]
                                                                        : 0;
