@@ -196,6 +196,9 @@ static void print_status(json_object *o) {
         _cleanup_free_ char *hk = list_of(get(pools, "housekeeping")), *ded = list_of(get(pools, "dedicated")),
                             *sh = list_of(get(pools, "shared"));
         printf("pools: housekeeping %s, dedicated %s, shared %s\n", hk, ded, sh);
+        json_object *why = get(o, "housekeeping_auto");
+        for (size_t i = 0; why && i < json_object_array_length(why); i++)
+                printf("automatic housekeeping, %s\n", json_object_get_string(json_object_array_get_idx(why, i)));
         json_object *nodes = get(o, "nodes");
         for (size_t i = 0; nodes && i < json_object_array_length(nodes); i++) {
                 json_object *n = json_object_array_get_idx(nodes, i);

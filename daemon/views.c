@@ -11,6 +11,17 @@ static json_object *views_cpus_json(hwloc_const_bitmap_t set) {
         return render_cpuset_json(set);
 }
 
+/* Why HousekeepingCPUs=auto chose each node's core, one line per node; NULL (JSON null) when
+ * HousekeepingCPUs is explicit. */
+static json_object *views_housekeeping_auto_json(const HostConfig *h) {
+        if (!h->housekeeping_auto || !h->housekeeping_why)
+                return NULL;
+        json_object *a = json_object_new_array();
+        for (char **p = h->housekeeping_why; a && *p; p++)
+                json_object_array_add(a, json_object_new_string(*p));
+        return a;
+}
+
 json_object *manager_status_json(Manager *m) {
         const Topology *t = m->topology;
         json_object *o = json_object_new_object();
@@ -52,6 +63,7 @@ json_object *manager_status_json(Manager *m) {
         json_object_object_add(pools, "dedicated", views_cpus_json(m->config->host.dedicated));
         json_object_object_add(pools, "shared", views_cpus_json(m->config->host.shared));
         json_object_object_add(o, "pools", pools);
+        json_object_object_add(o, "housekeeping_auto", views_housekeeping_auto_json(&m->config->host));
 
         _cleanup_bitmap_ hwloc_bitmap_t held = hwloc_bitmap_alloc(), shared = hwloc_bitmap_alloc(),
                                         part = hwloc_bitmap_alloc();

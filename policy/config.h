@@ -46,10 +46,14 @@ typedef struct DaemonConfig {
 
 /* The CPU pools, always resolved against the host: "auto" is turned into CPUs at load time. */
 typedef struct HostConfig {
-        hwloc_bitmap_t housekeeping; /* auto: the first core (all threads) of every NUMA node */
+        hwloc_bitmap_t housekeeping; /* auto: the least valuable core (all threads) of every NUMA node */
         hwloc_bitmap_t dedicated; /* auto: every usable CPU that is not housekeeping */
         hwloc_bitmap_t shared; /* auto: the same; the planner leaves out CPUs dedicated vCPUs hold */
         bool housekeeping_auto, dedicated_auto, shared_auto;
+        /* HousekeepingCPUs=auto: why each node's core was chosen, one line per node that has
+         * CPUs ("node 0: core 4 (CPUs 4,16): the smaller L3 (8 MiB of 16 MiB)"), NULL-terminated;
+         * NULL when HousekeepingCPUs is explicit. */
+        char **housekeeping_why;
         IsolateHost isolate_host;
         ThpMode thp;
         char *governor_dedicated; /* NULL: keep */

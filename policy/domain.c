@@ -251,18 +251,28 @@ static void parse_cells(Parse *p, DomainRequest *d) {
 
 static void parse_memory(Parse *p, DomainRequest *d) {
         d->hugepages = xp_count(p, "/domain/memoryBacking/hugepages") > 0;
-        uint64_t memory = xp_memory(p, NULL, "/domain/memory", "/domain/memory/@unit", "<memory>");
+        parse_cells(p, d);
+        uint64_t memory = xp_memory(p, NULL, "/domain/memory", "/domain/memory/@unit", "<memory>"), cells = 0;
         uint64_t current =
                 xp_memory(p, NULL, "/domain/currentMemory", "/domain/currentMemory/@unit", "<currentMemory>");
-        /* libvirt takes a <currentMemory> of 0 or above <memory> as <memory> (domain_postparse.c). */
-        if (memory > 0 && (current == 0 || current > memory))
+        for (unsigned i = 0; i < d->n_cells; i++)
+                cells += d->cells[i].memory_kib;
+        /* As libvirt (virDomainDefPostParseMemory): guest NUMA cells with memory set the total,
+         * whatever <memory> says; without either there is no size; a <currentMemory> of 0 or
+         * above the total is the total. */
+        if (cells > 0)
+                memory = cells;
+        if (memory == 0) {
+                if (!p->error)
+                        fail(p, "the domain has no <memory> size (nor guest NUMA cells with memory)");
+                return;
+        }
+        if (current == 0 || current > memory)
                 current = memory;
         /* Hugepages back all of <memory> from the start (a balloon cannot hand them back);
          * other memory is booked at what the guest gets at start. */
-        d->memory_kib = d->hugepages || current == 0 ? memory : current;
-        d->max_memory_kib = memory > d->memory_kib ? memory : d->memory_kib;
-        if (d->memory_kib == 0 && !p->error)
-                fail(p, "the domain has no <memory> size");
+        d->memory_kib = d->hugepages ? memory : current;
+        d->max_memory_kib = memory;
 
         if (d->hugepages && xp_count(p, "/domain/memoryBacking/hugepages/page")) {
                 d->hugepage_kib = xp_memory(p, NULL, "/domain/memoryBacking/hugepages/page[1]/@size",
@@ -270,7 +280,6 @@ static void parse_memory(Parse *p, DomainRequest *d) {
                 if (d->hugepage_kib == 0 && !p->error)
                         fail(p, "<page> names no size"); /* libvirt: hugepage size can't be zero */
         }
-        parse_cells(p, d);
 }
 
 /* Adds the cpuset= of every element expr names to set. Returns how many named one. */

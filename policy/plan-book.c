@@ -44,10 +44,13 @@ void book_placement(Planner *p, const Placement *pl, int sign) {
                 else
                         hwloc_bitmap_andnot(p->held_set, p->held_set, pl->held);
         }
-        bool shared = false;
+        bool shared = false, spans = shared_spans(p, pl);
         for (unsigned n = 0; n < t->n_nodes; n++) {
                 p->node_shared_vcpus[n] += (unsigned) sign * pl->shared_vcpus[n];
-                p->node_equal_vcpus[n] += (unsigned) sign * shared_equal_share(pl, n, t->n_nodes);
+                if (spans)
+                        p->node_spans[n] += pl->shared_vcpus[n] ? (unsigned) sign : 0;
+                else
+                        p->node_single_vcpus[n] += (unsigned) sign * pl->shared_vcpus[n];
                 shared |= pl->shared_vcpus[n] > 0;
         }
         if (shared)

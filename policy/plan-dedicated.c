@@ -39,16 +39,12 @@ static void count_units(Planner *p, const PolicyClass *cls) {
         }
 }
 
-/* How many dedicated units node n may give without pushing its shared vCPUs over the
- * strictest Overcommit there (or leaving them no CPU at all). */
+/* How many dedicated units node n may give without pushing its shared vCPUs, or those of a VM
+ * floating over it and other nodes, over the strictest Overcommit there. */
 static unsigned node_budget(Planner *p, unsigned n, const PolicyClass *cls) {
-        unsigned vcpus = shared_node_load(p, n);
-        if (vcpus == 0)
+        unsigned spare = shared_spare_cpus(p, n);
+        if (spare == UINT32_MAX)
                 return UINT32_MAX;
-        double limit = shared_node_limit(p, n);
-        unsigned keep = limit > 0 ? (unsigned) ceil((double) vcpus / limit - 1e-9) : 1;
-        unsigned shared = shared_cpu_count(p, n);
-        unsigned spare = shared > keep ? shared - keep : 0;
         /* A unit costs one CPU, except under isolate, where it costs a whole core. */
         unsigned per_unit = cls->thread_policy == THREAD_POLICY_ISOLATE && p->t->smt_max ? p->t->smt_max : 1;
         return spare / per_unit;
@@ -182,13 +178,42 @@ const char *dedicated_unit_name(const PolicyClass *cls) {
         }
 }
 
-/* Memory of each node of a set for its share of the units. */
+/* The most units (at most most) whose share of the memory node n holds. */
+static unsigned memory_units(Planner *p, const Need *need, unsigned n, unsigned units, unsigned most) {
+        unsigned lo = 0, hi = most < units ? most : units; /* lo fits; find the largest that does */
+        if (memory_fits(p, need, n, memory_share(need, hi, units)))
+                return hi;
+        while (hi - lo > 1) {
+                unsigned mid = lo + (hi - lo) / 2;
+                if (memory_fits(p, need, n, memory_share(need, mid, units)))
+                        lo = mid;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
+/* Memory of each node of a set for its share of the units; memory follows the takes, so when a
+ * node cannot hold the share of all it could give, it gives less and the others more. */
 static bool set_fits(Planner *p, const Need *need, const unsigned *nodes, unsigned *take, unsigned count,
                      unsigned units) {
+        bool all = true;
+        for (unsigned i = 0; i < count && all; i++)
+                all = memory_fits(p, need, nodes[i], memory_share(need, take[i], units));
+        if (all)
+                return true;
+        unsigned got = 0;
         for (unsigned i = 0; i < count; i++)
-                if (!memory_fits(p, need, nodes[i], memory_share(need, take[i], units)))
-                        return false;
-        return true;
+                got += take[i] = memory_units(p, need, nodes[i], units, p->node_cap[nodes[i]]);
+        for (unsigned i = count; i-- > 0 && got > units;) {
+                unsigned cut = take[i] < got - units ? take[i] : got - units;
+                take[i] -= cut;
+                got -= cut;
+        }
+        for (unsigned i = 0; i < count; i++)
+                if (take[i] == 0)
+                        return false; /* a member that gives nothing: not this set */
+        return got == units;
 }
 
 /* Marks the pairs with a CPU local to the passthrough device (a die of a node may have none, its
@@ -204,16 +229,23 @@ static void mark_near_pairs(Planner *p, hwloc_const_bitmap_t near) {
 /* CacheLocality=l3: the (L3, node) pair that holds everything, best fit, near devices first;
  * -1 for none. */
 static int one_pair(Planner *p, const Need *need, unsigned units) {
+        /* A class of any core kind leaves the performance L3 domains to those that ask for them. */
+        bool spare_fast = need->cls->core_kind == CORE_KIND_ANY && p->kinds_differ;
         int best = -1;
         for (unsigned i = 0; i < p->n_pairs; i++) {
                 unsigned n = (unsigned) p->pairs[i].node;
                 if (pair_cap(p, i) < units || !memory_fits(p, need, n, need->memory_kib))
                         continue;
+                if (best < 0) {
+                        best = (int) i;
+                        continue;
+                }
                 bool near = need->near_cpus ? p->pair_near[i] : (int) n == need->prefer_node;
-                bool best_near =
-                        best >= 0 && (need->near_cpus ? p->pair_near[best] : p->pairs[best].node == need->prefer_node);
-                if (best < 0 || (near && !best_near) ||
-                    (near == best_near && pair_cap(p, i) < pair_cap(p, (unsigned) best)))
+                bool best_near = need->near_cpus ? p->pair_near[best] : p->pairs[best].node == need->prefer_node;
+                bool fast = spare_fast && p->pair_fast[i], best_fast = spare_fast && p->pair_fast[best];
+                if (near != best_near   ? near
+                    : fast != best_fast ? !fast
+                                        : pair_cap(p, i) < pair_cap(p, (unsigned) best))
                         best = (int) i;
         }
         return best;
@@ -229,34 +261,32 @@ static unsigned take_counted(Planner *p, const PolicyClass *cls, unsigned pair, 
         return got;
 }
 
-/* Takes want units from node n: the fewest L3 domains (largest first), and the last one by best
- * fit (the smallest that holds the rest), so little is stranded; under guest SMT, whole sibling
- * groups from every L3 domain first. Returns the L3 domains used. */
-static unsigned take_from_node(Planner *p, const PolicyClass *cls, unsigned n, unsigned want, unsigned *pairs,
-                               unsigned *cpus, unsigned *n_cpus, hwloc_bitmap_t held) {
-        _cleanup_bitmap_ hwloc_bitmap_t used = hwloc_bitmap_alloc();
-        if (!used)
-                return 0;
-        /* The L3 domains in the passthrough device's locality first: what they have, then the rest. */
-        for (unsigned j = 0, m = node_pairs_by_cap(p, n, pairs); j < m && want > 0; j++)
-                if (p->pair_near[pairs[j]])
-                        want -= take_counted(p, cls, pairs[j], want, cpus, n_cpus, held, false, used);
-        if (p->group > 1)
-                for (unsigned j = 0, m = node_pairs_by_cap(p, n, pairs); j < m && want >= p->group; j++)
-                        want -= take_counted(p, cls, pairs[j], want, cpus, n_cpus, held, true, used);
-        while (want > 0) {
-                unsigned m = node_pairs_by_cap(p, n, pairs);
+/* Takes up to want units from node n, the L3 domains in the passthrough device's locality
+ * first: groups_only takes whole guest sibling groups only (from every L3 of the node); else the
+ * fewest L3 domains (largest first) and the last one by best fit (the smallest that holds the
+ * rest), so little is stranded. L3 domains used are added to used. Returns the units taken. */
+static unsigned take_from_node(Planner *p, const PolicyClass *cls, unsigned n, unsigned want, bool groups_only,
+                               unsigned *pairs, unsigned *cpus, unsigned *n_cpus, hwloc_bitmap_t held,
+                               hwloc_bitmap_t used) {
+        unsigned left = want, m = node_pairs_by_cap(p, n, pairs);
+        /* Pass 0: the device's L3 domains; pass 1 (groups only): every L3 domain. */
+        for (unsigned pass = 0; pass < (groups_only ? 2u : 1u); pass++)
+                for (unsigned j = 0; j < m && left >= (groups_only ? p->group : 1); j++)
+                        if (pass == 1 || p->pair_near[pairs[j]])
+                                left -= take_counted(p, cls, pairs[j], left, cpus, n_cpus, held, groups_only, used);
+        while (!groups_only && left > 0) {
+                m = node_pairs_by_cap(p, n, pairs);
                 if (m == 0)
                         break;
                 unsigned pick = pairs[0];
-                for (unsigned j = 0; j < m && p->pair_units[pairs[j]] >= want; j++)
+                for (unsigned j = 0; j < m && p->pair_units[pairs[j]] >= left; j++)
                         pick = pairs[j]; /* largest first: the last that holds it is the best fit */
-                unsigned got = take_counted(p, cls, pick, want, cpus, n_cpus, held, false, used);
-                want -= got;
+                unsigned got = take_counted(p, cls, pick, left, cpus, n_cpus, held, false, used);
+                left -= got;
                 if (got == 0)
                         break;
         }
-        return (unsigned) hwloc_bitmap_weight(used);
+        return want - left;
 }
 
 /* No locality wanted: the whole host is one pool, lowest node first. Returns the nodes used. */
@@ -353,8 +383,17 @@ int dedicated_place(Planner *p, const Need *need, Placement *pl, unsigned *cpus,
                                  : search_nodes(p, need, units, p->node_cap, false, set_fits, nodes);
         if (count == 0)
                 return refuse_memory(p, need, pl, p->node_cap, units);
-        unsigned l3_used = 0;
+        /* Under guest SMT whole sibling groups come first from every node, singles after: a single
+         * taken in between would put every later group across two cores. */
+        _cleanup_free_ unsigned *left = malloc(count * sizeof(unsigned));
+        _cleanup_bitmap_ hwloc_bitmap_t used = hwloc_bitmap_alloc();
+        if (!left || !used)
+                return -ENOMEM;
         for (unsigned i = 0; i < count; i++)
-                l3_used += take_from_node(p, cls, nodes[i], p->node_take[nodes[i]], pairs, cpus, n_cpus, held);
+                left[i] = p->node_take[nodes[i]];
+        for (int groups = p->group > 1; groups >= 0; groups--)
+                for (unsigned i = 0; i < count; i++)
+                        left[i] -= take_from_node(p, cls, nodes[i], left[i], groups, pairs, cpus, n_cpus, held, used);
+        unsigned l3_used = (unsigned) hwloc_bitmap_weight(used);
         return explain_nodes(p, pl, cls, units, nodes, count, l3_used, most, most_node) < 0 ? -ENOMEM : 1;
 }

@@ -223,7 +223,8 @@ static void fill_memory_use(Placement *pl, unsigned n_nodes, MemoryUse use, cons
         uint64_t all = pl->balloon_kib ? booked_total(pl, n_nodes) : 0;
         for (unsigned n = 0; n < n_nodes; n++) {
                 /* A running guest's deflated balloon is not in the live figures' used memory. */
-                uint64_t out = all ? pl->balloon_kib * pl->memory_kib[n] / all : 0;
+                uint64_t out = all ? (uint64_t) ((long double) pl->balloon_kib * pl->memory_kib[n] / all) : 0;
+                out = out < pl->memory_kib[n] ? out : pl->memory_kib[n]; /* a file's figure is not trusted */
                 uint64_t kib = use == MEMORY_USE_ALL                   ? pl->memory_kib[n] - out
                                : use == MEMORY_USE_STARTED && node_kib ? node_kib[n]
                                                                        : 0;

@@ -60,21 +60,88 @@ void shared_update_limits(Planner *p, const Placement *pl, int sign) {
         }
 }
 
-unsigned shared_equal_share(const Placement *pl, unsigned n, unsigned n_nodes) {
-        if (!pl->shared_vcpus || !pl->shared_vcpus[n])
-                return 0;
-        unsigned total = 0, nodes = 0;
-        for (unsigned i = 0; i < n_nodes; i++) {
-                total += pl->shared_vcpus[i];
-                nodes += pl->shared_vcpus[i] > 0;
+/* Nodes pl's shared vCPUs float on, and how many vCPUs that is. */
+static unsigned float_nodes(const Planner *p, const Placement *pl, unsigned *ret_vcpus) {
+        unsigned nodes = 0, vcpus = 0;
+        for (unsigned m = 0; m < p->t->n_nodes; m++) {
+                nodes += pl->shared_vcpus[m] > 0;
+                vcpus += pl->shared_vcpus[m];
         }
-        return (total + nodes - 1) / nodes;
+        *ret_vcpus = vcpus;
+        return nodes;
 }
 
-/* A VM floating over several nodes' CPUs runs wherever the scheduler puts it: each node counts
- * it by its share of those CPUs and as an equal split, whichever weighs more. */
+bool shared_spans(const Planner *p, const Placement *pl) {
+        unsigned vcpus;
+        return pl->admitted && !pl->adopted && pl->shared_vcpus && float_nodes(p, pl, &vcpus) > 1;
+}
+
+/* What a VM floating over several nodes weighs on node n now (with taken CPUs gone from node
+ * from, as a dedicated placement would take them): its share of the CPUs it floats over, or an
+ * equal split over its nodes, whichever is more, rounded up. */
+static unsigned span_weight(const Planner *p, const Placement *pl, unsigned n, unsigned from, unsigned taken) {
+        unsigned vcpus, nodes = float_nodes(p, pl, &vcpus);
+        uint64_t all = 0, here = 0;
+        for (unsigned m = 0; m < p->t->n_nodes; m++) {
+                if (!pl->shared_vcpus[m])
+                        continue;
+                unsigned cpus = shared_cpu_count(p, m);
+                cpus = m == from ? (cpus > taken ? cpus - taken : 0) : cpus;
+                all += cpus;
+                here += m == n ? cpus : 0;
+        }
+        unsigned share = all ? (unsigned) ((vcpus * here + all - 1) / all) : vcpus;
+        unsigned equal = (vcpus + nodes - 1) / nodes;
+        return share > equal ? share : equal;
+}
+
+/* Node n's load with taken CPUs gone from node from. */
+static unsigned load_after(const Planner *p, unsigned n, unsigned from, unsigned taken) {
+        unsigned load = p->node_single_vcpus[n];
+        for (unsigned i = 0; p->node_spans[n] && i < p->n_placements; i++)
+                if (p->placements[i]->shared_vcpus && p->placements[i]->shared_vcpus[n] &&
+                    shared_spans(p, p->placements[i]))
+                        load += span_weight(p, p->placements[i], n, from, taken);
+        return load;
+}
+
+/* A VM floating over several nodes weighs on each by its share of their CPUs or as an equal
+ * split, whichever is more; the others by what they booked. */
 unsigned shared_node_load(const Planner *p, unsigned n) {
-        return p->node_shared_vcpus[n] > p->node_equal_vcpus[n] ? p->node_shared_vcpus[n] : p->node_equal_vcpus[n];
+        return load_after(p, n, UINT32_MAX, 0);
+}
+
+/* Whether taking taken shared CPUs from node n keeps every other node that shares a spanning
+ * VM with n within its ratio (those VMs' shares move to the other nodes). */
+static bool others_fit(const Planner *p, unsigned n, unsigned taken) {
+        for (unsigned m = 0; m < p->t->n_nodes; m++) {
+                if (m == n || !p->node_spans[m] || !p->node_spans[n])
+                        continue;
+                double limit = shared_node_limit(p, m);
+                if (limit > 0 && load_after(p, m, n, taken) > floor(limit * shared_cpu_count(p, m) + 1e-9))
+                        return false;
+        }
+        return true;
+}
+
+unsigned shared_spare_cpus(const Planner *p, unsigned n) {
+        unsigned vcpus = shared_node_load(p, n), shared = shared_cpu_count(p, n);
+        if (vcpus == 0)
+                return UINT32_MAX;
+        double limit = shared_node_limit(p, n);
+        unsigned keep = limit > 0 ? (unsigned) ceil((double) vcpus / limit - 1e-9) : 1;
+        unsigned spare = shared > keep ? shared - keep : 0;
+        if (!p->node_spans[n] || others_fit(p, n, spare))
+                return spare;
+        unsigned lo = 0, hi = spare; /* others_fit(lo) holds, others_fit(hi) does not */
+        while (hi - lo > 1) {
+                unsigned mid = lo + (hi - lo) / 2;
+                if (others_fit(p, n, mid))
+                        lo = mid;
+                else
+                        hi = mid;
+        }
+        return lo;
 }
 
 /* Ratio of shared vCPUs to shared CPUs on node n if add more vCPUs came (and take CPUs left). */
@@ -185,21 +252,25 @@ static int keep_running(Planner *p, const Need *need, Placement *pl, unsigned *n
         for (unsigned n = 0; n < t->n_nodes; n++) {
                 unsigned v, c;
                 double ratio = shared_ratio_after(p, n, need->n_shared, &v, &c);
-                if (c > 0 && ratio < best_ratio) {
+                if (c > 0 && ratio < best_ratio && (!need->stay || hwloc_bitmap_isset(need->stay, t->nodes[n].os))) {
                         best = (int) n;
                         best_ratio = ratio;
                 }
         }
         if (best < 0)
-                return placement_refuse(pl, "host: no shared CPU left for its %u shared vCPUs", need->n_shared);
+                return placement_refuse(pl, "%s: no shared CPU left for its %u shared vCPUs",
+                                        need->stay ? "its nodes" : "host", need->n_shared);
         nodes[0] = (unsigned) best;
         memset(p->node_take, 0, t->n_nodes * sizeof(unsigned));
         p->node_take[best] = need->n_shared;
+        double limit = shared_ratio_limit(p, (unsigned) best, need->cls);
+        if (limit <= 0 || best_ratio <= limit + 1e-9)
+                return 1; /* within the ratio on one node: nothing to say */
         pl->over_ratio = true;
         return placement_explain(pl,
                                  "runs already: kept on node %u above Overcommit %.1f (ratio %.2f there); only new "
                                  "starts are held to it",
-                                 t->nodes[best].os, shared_ratio_limit(p, (unsigned) best, need->cls), best_ratio) < 0
+                                 t->nodes[best].os, limit, best_ratio) < 0
                        ? -ENOMEM
                        : 1;
 }
@@ -240,8 +311,7 @@ static int place_mixed(Planner *p, const Need *need, Placement *pl) {
 }
 
 /* Places the shared vCPUs: on the nodes of the dedicated ones (mixed), else on one node, else
- * on the fewest closest nodes. Returns 1, 0 refused on memory (not worded), a refusal in
- * pl->reason, or -ENOMEM. */
+ * on the fewest closest nodes. Returns 1, 0 refused (the reason in pl->reason), or -ENOMEM. */
 int shared_place(Planner *p, const Need *need, Placement *pl, unsigned dedicated_nodes) {
         const Topology *t = p->t;
         const PolicyClass *cls = need->cls;

@@ -48,7 +48,8 @@ struct Planner {
         unsigned *node_shared_cpus; /* per node: CPUs shared_cpu_free() (kept by plan-book.c) */
         double *node_limit; /* per node: the strictest Overcommit of its shared placements, 0: none */
         unsigned *node_shared_vcpus; /* booked per node: each VM's share of its float set's CPUs */
-        unsigned *node_equal_vcpus; /* the same VMs counted as an equal split over their nodes */
+        unsigned *node_single_vcpus; /* shared vCPUs of placements floating over this node alone */
+        unsigned *node_spans; /* placements whose shared vCPUs float over this node and others */
         uint64_t *node_small_kib; /* small-page memory placed per node */
         uint64_t *node_in_use_kib; /* of which in use already (in the live figures) */
         PageUse *node_pages; /* n_nodes x MAX_PAGE_SIZES */
@@ -61,6 +62,7 @@ struct Planner {
         uint8_t *eligible;
         unsigned group; /* the placement being made: Need.group */
         uint8_t *pair_near; /* the placement being made: per pair, in its devices' locality */
+        uint8_t *pair_fast; /* per pair: it has CPUs of the performance kind (when kinds differ) */
 };
 
 /* What a request asks of the host. */
@@ -125,11 +127,12 @@ unsigned shared_cpu_count(const Planner *p, unsigned node);
 unsigned shared_node_load(const Planner *p, unsigned n);
 /* The strictest Overcommit of the shared placements on node n, 0 for none. */
 double shared_node_limit(const Planner *p, unsigned n);
-/* What pl's shared vCPUs weigh on node n counted as an equal split over the nodes they float
- * on (rounded up); 0 when none float there. */
-unsigned shared_equal_share(const Placement *pl, unsigned n, unsigned n_nodes);
-/* Places the shared vCPUs. Returns 1 placed, 0 refused on memory (not worded), a refusal in
- * pl->reason, or -ENOMEM. */
+/* Whether pl is admitted and its shared vCPUs float over more than one node. */
+bool shared_spans(const Planner *p, const Placement *pl);
+/* Shared CPUs node n can give to dedicated vCPUs, keeping it and every node that shares a
+ * spanning VM with it within their ratios; UINT32_MAX when no shared vCPU is there. */
+unsigned shared_spare_cpus(const Planner *p, unsigned n);
+/* Places the shared vCPUs. Returns 1 placed, 0 refused (the reason in pl->reason), or -ENOMEM. */
 int shared_place(Planner *p, const Need *need, Placement *pl, unsigned dedicated_nodes);
 
 /* ---- plan-search.c: which nodes ------------------------------------------------------- */
@@ -151,8 +154,8 @@ unsigned search_span(Planner *p, const Need *need, unsigned units, const unsigne
 
 /* ---- plan-dedicated.c: dedicated CPUs ------------------------------------------------- */
 
-/* Chooses and takes the dedicated CPUs into cpus[] and held. Returns 1 placed, 0 refused on
- * memory (not worded), a refusal in pl->reason, or -ENOMEM. */
+/* Chooses and takes the dedicated CPUs into cpus[] and held. Returns 1 placed, 0 refused (the
+ * reason in pl->reason), or -ENOMEM. */
 int dedicated_place(Planner *p, const Need *need, Placement *pl, unsigned *cpus, unsigned *n_cpus, hwloc_bitmap_t held);
 
 /* ---- plan-refuse.c: refusals that must be true ----------------------------------------- */

@@ -187,7 +187,8 @@ int planner_new(const Topology *t, const Config *c, Planner **ret_planner) {
         p->node_shared_vcpus = calloc(n_nodes, sizeof(unsigned));
         p->node_shared_cpus = calloc(n_nodes, sizeof(unsigned));
         p->node_limit = calloc(n_nodes, sizeof(double));
-        p->node_equal_vcpus = calloc(n_nodes, sizeof(unsigned));
+        p->node_single_vcpus = calloc(n_nodes, sizeof(unsigned));
+        p->node_spans = calloc(n_nodes, sizeof(unsigned));
         p->node_small_kib = calloc(n_nodes, sizeof(uint64_t));
         p->node_in_use_kib = calloc(n_nodes, sizeof(uint64_t));
         p->node_pages = calloc((size_t) n_nodes * MAX_PAGE_SIZES, sizeof(PageUse));
@@ -198,9 +199,9 @@ int planner_new(const Topology *t, const Config *c, Planner **ret_planner) {
         p->node_take = calloc(n_nodes, sizeof(unsigned));
         p->order = calloc(t->n_cores > n_nodes ? t->n_cores : n_nodes, sizeof(unsigned));
         if (!p->dedicated_pool || !p->shared_pool || !p->perf_kind || !p->eff_kind || !p->held || !p->pinned ||
-            !p->eligible || !p->held_set || !p->node_shared_vcpus || !p->node_equal_vcpus || !p->node_shared_cpus ||
-            !p->node_limit || !p->node_small_kib || !p->node_in_use_kib || !p->node_pages || !p->core_units ||
-            !p->pair_units || !p->node_units || !p->node_cap || !p->node_take || !p->order)
+            !p->eligible || !p->held_set || !p->node_shared_vcpus || !p->node_single_vcpus || !p->node_spans ||
+            !p->node_shared_cpus || !p->node_limit || !p->node_small_kib || !p->node_in_use_kib || !p->node_pages ||
+            !p->core_units || !p->pair_units || !p->node_units || !p->node_cap || !p->node_take || !p->order)
                 return -ENOMEM;
 
         for (unsigned i = 0; i < t->n_cpus; i++) {
@@ -210,13 +211,19 @@ int planner_new(const Topology *t, const Config *c, Planner **ret_planner) {
         int r = setup_cores(p);
         if (r >= 0)
                 r = setup_pairs(p);
-        if (r >= 0 && !(p->pair_near = calloc(p->n_pairs ? p->n_pairs : 1, 1)))
+        if (r >= 0 && (!(p->pair_near = calloc(p->n_pairs ? p->n_pairs : 1, 1)) ||
+                       !(p->pair_fast = calloc(p->n_pairs ? p->n_pairs : 1, 1))))
                 r = -ENOMEM;
         if (r >= 0)
                 r = setup_distances(p);
         if (r < 0)
                 return r;
         setup_kinds(p);
+        for (unsigned i = 0; i < p->n_pairs; i++) /* pairs of performance CPUs (hybrid, larger L3) */
+                for (unsigned j = 0; j < p->pairs[i].n_cores; j++) {
+                        unsigned k = p->pairs[i].cores[j];
+                        p->pair_fast[i] |= p->perf_kind[p->core_cpus[p->core_cpu0[k]]];
+                }
         for (unsigned i = 0; i < t->n_cpus; i++)
                 p->node_shared_cpus[p->core_home[t->cpus[i].core]] += shared_cpu_free(p, i);
         *ret_planner = TAKE_PTR(p);
@@ -233,6 +240,7 @@ void planner_free(Planner *p) {
                 free(p->pairs[i].cores);
         free(p->pairs);
         free(p->pair_near);
+        free(p->pair_fast);
         free(p->core_home);
         free(p->core_cpu0);
         free(p->core_cpus);
@@ -252,7 +260,8 @@ void planner_free(Planner *p) {
         free(p->node_shared_vcpus);
         free(p->node_shared_cpus);
         free(p->node_limit);
-        free(p->node_equal_vcpus);
+        free(p->node_single_vcpus);
+        free(p->node_spans);
         free(p->node_small_kib);
         free(p->node_in_use_kib);
         free(p->node_pages);
@@ -287,10 +296,8 @@ static int build_need(Planner *p, const DomainRequest *req, const PolicyClass *c
                         .memory_kib = cls->memory_policy == MEMORY_STRICT ? req->max_memory_kib : req->memory_kib,
                         .balloon_kib = cls->memory_policy == MEMORY_STRICT ? req->max_memory_kib - req->memory_kib : 0,
                         .memory_use = memory_live_figures(p->t) ? req->memory_use : MEMORY_USE_NONE,
-                        .running = req->memory_use != MEMORY_USE_NONE,
-                        .stay = cls->memory_policy == MEMORY_STRICT && !hwloc_bitmap_iszero(req->stay_nodes)
-                                        ? req->stay_nodes
-                                        : NULL,
+                        .running = req->memory_use == MEMORY_USE_ALL,
+                        .stay = hwloc_bitmap_iszero(req->stay_nodes) ? NULL : req->stay_nodes,
                         .prefer_node = -1 };
         switch (cls->cpu_policy) {
         case CPU_POLICY_DEDICATED:
@@ -357,9 +364,10 @@ static void helper_cpus(Planner *p, const Placement *pl, HelperPlacement how, co
                 return;
         case HELPER_HOUSEKEEPING:
                 for (unsigned n = 0; n < t->n_nodes; n++)
-                        if (p->node_take[n]) {
+                        if (p->node_take[n]) { /* its node's CPUs as the planner counts them */
                                 _cleanup_bitmap_ hwloc_bitmap_t hk = hwloc_bitmap_alloc();
-                                hwloc_bitmap_and(hk, t->nodes[n].cpuset, p->c->host.housekeeping);
+                                planner_node_cpus(p, n, hk);
+                                hwloc_bitmap_and(hk, hk, p->c->host.housekeeping);
                                 hwloc_bitmap_or(out, out, hk);
                         }
                 if (hwloc_bitmap_iszero(out)) /* no housekeeping CPU on its nodes */
@@ -591,7 +599,10 @@ static int fill(Planner *p, const DomainRequest *req, const Need *need, Placemen
         }
 
         pl->memory_mode = pl->cls->memory_policy;
-        if (pl->memory_mode != MEMORY_NONE)
+        if (need->stay) { /* its live strict binding stays exactly as it is, whatever the class says */
+                pl->memory_mode = MEMORY_STRICT;
+                hwloc_bitmap_copy(pl->memory_nodes, need->stay);
+        } else if (pl->memory_mode != MEMORY_NONE)
                 for (unsigned n = 0; n < t->n_nodes; n++)
                         if (p->node_take[n])
                                 hwloc_bitmap_set(pl->memory_nodes, t->nodes[n].os);
@@ -609,8 +620,9 @@ static int explain_stay(Placement *pl, hwloc_const_bitmap_t stay) {
                 return -ENOMEM;
         if (!pl->reason)
                 return placement_explain(pl,
-                                         "runs with its memory bound strictly to nodes %s: kept there (libvirt "
-                                         "cannot change a strict binding while the domain runs)",
+                                         "runs with its memory bound strictly to nodes %s: kept there, its "
+                                         "binding as it is (libvirt cannot change a strict binding while the "
+                                         "domain runs; its class's memory policy applies at its next start)",
                                          nodes);
         char *why = NULL;
         if (asprintf(&why, "runs bound strictly to nodes %s, which libvirt cannot change while it runs: %s", nodes,

@@ -48,9 +48,6 @@ int virDomainPinVcpuFlags(virDomainPtr dom, unsigned int vcpu, unsigned char *ma
 
 /* The test driver refuses pins beyond its 8 "maxcpus": the model matches that, 2 nodes x 4. */
 #define TOPOLOGY_DESC "pack:2 numa:1(memory=16GiB) core:4 pu:1"
-/* test:///default's "test" holds 2 GiB of its 8 GiB <memory>, bound strictly to node 0: the 6 GiB its
- * balloon can take back stay booked there beside what the live figures show free. */
-#define TEST_BALLOON_MIB 6144
 
 static const char policy[] = "[Class default]\nCPUPolicy=shared\nCacheLocality=numa\nMemoryPolicy=strict\n"
                              "[Class ded]\nMatchName=ded-*\nCPUPolicy=dedicated\nCacheLocality=numa\n"
@@ -143,6 +140,13 @@ static int setup(void **state) {
         fixture_write(fx.d.root, "policy.d/50-test.conf", policy);
         fx.conn = virConnectOpen("test:///default");
         assert_non_null(fx.conn);
+        /* test:///default's "test" holds 2 GiB of its 8 GiB <memory>, bound strictly wherever it
+         * lands: its balloon's 6 GiB would stay booked on that node, which changes from run to run.
+         * Inflated to its <memory>, it books what it holds, and the memory tests' figures are exact. */
+        virDomainPtr test = virDomainLookupByName(fx.conn, "test");
+        assert_non_null(test);
+        assert_int_equal(virDomainSetMemory(test, 8 * 1024 * 1024), 0);
+        virDomainFree(test);
         fx.m = start_manager();
         return 0;
 }
@@ -1332,10 +1336,10 @@ static void test_memory_admission_follows_live_figures(void **state) {
         (void) state;
         manager_free(fx.m);
         fx.m = NULL;
-        write_meminfo(0, TEST_BALLOON_MIB + 5120, 0);
+        write_meminfo(0, 5120, 0);
         write_meminfo(1, 256, 0);
         virDomainPtr dom = create_4g("mem-run");
-        write_meminfo(0, TEST_BALLOON_MIB + 1024, 0); /* its memory is in use now */
+        write_meminfo(0, 1024, 0); /* its memory is in use now */
         fx.m = start_manager();
         assert_true(pump_until(is_managed, "mem-run"));
         /* 1 GiB free on node 0, 256 MiB on node 1: 2 GiB fits nowhere. */
@@ -1344,12 +1348,12 @@ static void test_memory_admission_follows_live_figures(void **state) {
         assert_int_equal(virDomainDestroy(dom), 0);
         virDomainFree(dom);
         assert_true(pump_until(is_gone, "mem-run"));
-        write_meminfo(0, TEST_BALLOON_MIB + 5120, 0);
+        write_meminfo(0, 5120, 0);
         assert_true(admit_memory("mem-b", "8a5d1a3e-0000-4000-8000-0000000000b1", 2048));
         free(hook_request_named("mem-b", "8a5d1a3e-0000-4000-8000-0000000000b1"));
         /* 1 GiB free and 4 GiB of page cache: 3 GiB for kvmtuned. mem-c's 2 GiB are booked until
          * it runs and the kernel shows them used: mem-d does not fit beside it. */
-        write_meminfo(0, TEST_BALLOON_MIB + 1024, 4096);
+        write_meminfo(0, 1024, 4096);
         assert_true(admit_memory("mem-c", "8a5d1a3e-0000-4000-8000-0000000000c1", 2048));
         assert_false(admit_memory("mem-d", "8a5d1a3e-0000-4000-8000-0000000000d1", 2048));
         free(hook_request_named("mem-c", "8a5d1a3e-0000-4000-8000-0000000000c1"));
@@ -1390,11 +1394,11 @@ static void test_admitted_domain_placed_at_start(void **state) {
  * that memory used, and counting it again would refuse the domain it belongs to. */
 static void test_replanned_running_domain_keeps_its_memory(void **state) {
         (void) state;
-        write_meminfo(0, TEST_BALLOON_MIB + 5120, 0);
+        write_meminfo(0, 5120, 0);
         write_meminfo(1, 256, 0);
         virDomainPtr dom = create_4g("ded-big");
         assert_true(pump_until(is_placed, "ded-big"));
-        write_meminfo(0, TEST_BALLOON_MIB + 1024, 0); /* its guest touched its memory */
+        write_meminfo(0, 1024, 0); /* its guest touched its memory */
         char *errors = NULL;
         reload_ded_without_locality();
         drain();

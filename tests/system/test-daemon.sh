@@ -19,7 +19,7 @@ CPUPolicy=dedicated
 MemoryPolicy=strict
 CONF
 check "kvmtuned starts and answers on its control socket" start_kvmtuned
-# The pools as kvmtuned drew them on this host (housekeeping: the first core of each node).
+# The pools as kvmtuned drew them on this host (housekeeping: one core of each node).
 HK=$(pool housekeeping)
 DED=$(pool dedicated)
 say "pools: housekeeping $HK, dedicated $DED, shared $(pool shared)"

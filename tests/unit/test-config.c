@@ -121,7 +121,8 @@ static void test_defaults(void **state) {
         assert_int_equal(c->host.hugepages, HUGEPAGES_ON_DEMAND);
         assert_true(c->host.restore_on_exit);
 
-        /* auto housekeeping: the first core, both threads, of each of the 4 nodes. */
+        /* auto housekeeping: nothing tells the cores apart, so the first core, both threads, of
+         * each of the 4 nodes. */
         char *hk = cpulist_format(c->host.housekeeping), *ded = cpulist_format(c->host.dedicated);
         assert_string_equal(hk, "0-1,8-9,16-17,24-25");
         assert_string_equal(ded, "2-7,10-15,18-23,26-31");
@@ -283,7 +284,7 @@ static void test_long_line_and_auto_overlap(void **state) {
         assert_error(text, root, "kvmtuned.conf", 2,
                      "line is too long: more than 4096 bytes, the most a line may have");
         assert_error(text, root, "kvmtuned.conf", 4,
-                     "DedicatedCPUs overlaps the automatic HousekeepingCPUs (the first core of each node) on CPUs "
+                     "DedicatedCPUs overlaps the automatic HousekeepingCPUs (one core of each node) on CPUs "
                      "0-1,8-9; set HousekeepingCPUs= explicitly");
         assert_int_equal(count_lines(text), 2);
         free(text);
@@ -758,6 +759,139 @@ static void test_long_match_list(void **state) {
         topology_free(t);
 }
 
+/* A host of the corpus by file name, or NULL after the corpus helper printed a SKIP line. */
+static Topology *corpus_host(const char *name) {
+        const char *dir = oracle_corpus_dir();
+        if (!dir)
+                return NULL;
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        Topology *t = NULL;
+        assert_int_equal(topology_load(&(TopologySource){ .xml_path = path }, &t), 0);
+        return t;
+}
+
+/* Resolves the pools of t with built-in defaults; checks the automatic housekeeping CPUs and,
+ * in order, the lines that explain them (NULL-terminated). */
+static void assert_auto_housekeeping(const Topology *t, const char *want_cpus, const char *const *want_why) {
+        ConfigErrors errors = { 0 };
+        Config *c = NULL;
+        assert_int_equal(config_load(NULL, NULL, t, &c, &errors), 0);
+        assert_true(c->host.housekeeping_auto);
+        char *hk = cpulist_format(c->host.housekeeping);
+        print_message("%s: housekeeping %s\n", t->source, hk);
+        for (char **p = c->host.housekeeping_why; p && *p; p++)
+                print_message("  %s\n", *p);
+        assert_string_equal(hk, want_cpus);
+        assert_non_null(c->host.housekeeping_why);
+        size_t i = 0;
+        for (; want_why[i]; i++) {
+                assert_non_null(c->host.housekeeping_why[i]);
+                assert_string_equal(c->host.housekeeping_why[i], want_why[i]);
+        }
+        assert_null(c->host.housekeeping_why[i]);
+        /* Auto dedicated and shared are everything else. */
+        hwloc_bitmap_t rest = hwloc_bitmap_alloc();
+        hwloc_bitmap_andnot(rest, t->cpuset, c->host.housekeeping);
+        assert_true(hwloc_bitmap_isequal(rest, c->host.dedicated));
+        hwloc_bitmap_free(rest);
+        free(hk);
+        config_free(c);
+}
+
+/* Issue 13: on a Ryzen whose L3 domains differ (16 MiB over cores 0-3, 8 MiB over 4-11, like a
+ * 7950X3D's V-cache die), automatic housekeeping leaves the large L3 to VMs: before, it took
+ * core 0 there and an 8-vCPU game no longer fit in it. */
+static void test_housekeeping_auto_smaller_l3(void **state) {
+        (void) state;
+        Topology *t = corpus_host("amd-ryzen-ai9-hx370-zen5-asym-l3.xml");
+        if (!t)
+                return;
+        assert_auto_housekeeping(
+                t, "4,16",
+                (const char *const[]){ "node 0: core 4 (CPUs 4,16): the smaller L3 (8 MiB of 16 MiB)", NULL });
+        const TopoCpu *cpu = topology_cpu(t, 4);
+        for (unsigned i = 0; i < t->n_l3s; i++)
+                assert_true(t->l3s[cpu->l3].size_bytes <= t->l3s[i].size_bytes);
+        topology_free(t);
+}
+
+/* Issue 13: on a hybrid (6 P-cores with SMT, 8 E-cores) automatic housekeeping is an E-core,
+ * not P-core 0. */
+static void test_housekeeping_auto_efficiency_core(void **state) {
+        (void) state;
+        Topology *t = corpus_host("intel-hybrid-i7-1370p-6p8e-cpukinds.xml");
+        if (!t)
+                return;
+        assert_auto_housekeeping(t, "12", (const char *const[]){ "node 0: core 6 (CPU 12): an efficiency core", NULL });
+        const TopoCpu *cpu = topology_cpu(t, 12);
+        assert_true(cpu->kind >= 0);
+        assert_int_equal(t->kinds[cpu->kind].efficiency, 0); /* the least efficient kind */
+        topology_free(t);
+}
+
+/* Issue 13: automatic housekeeping stays out of the locality of a GPU when its node has another
+ * core. The 2990WX counts its two memoryless dies (CPUs 16-31,48-63) with node 0, whose own die
+ * holds the GeForce 0000:08:00.0: housekeeping goes to a memoryless die. Node 2 has no core away
+ * from its Radeon, and neither node of the Xeon has one away from its Teslas: the lowest-numbered
+ * core, as before, and the line says why. */
+static void test_housekeeping_auto_away_from_gpu(void **state) {
+        (void) state;
+        Topology *t = corpus_host("amd-threadripper-2990wx-4die-2numa-gpus.xml");
+        if (!t)
+                return;
+        assert_auto_housekeeping(
+                t, "8,16,40,48",
+                (const char *const[]){ "node 0: core 16 (CPUs 16,48): outside the locality of 0000:08:00.0",
+                                       "node 2: core 8 (CPUs 8,40): the lowest-numbered core (every core left is "
+                                       "near 0000:44:00.0)",
+                                       NULL });
+        int gpu = topology_device_index(t, "0000:08:00.0");
+        assert_true(gpu >= 0);
+        assert_int_equal(t->devices[gpu].class_id >> 8, 0x03);
+        const TopoCpu *cpu = topology_cpu(t, 16);
+        assert_false(hwloc_bitmap_intersects(t->devices[gpu].local_cpus, t->cores[cpu->core].cpuset));
+        topology_free(t);
+
+        t = corpus_host("intel-2s-xeon-e5-2650-smt-2numa-gpu.xml");
+        assert_non_null(t);
+        assert_auto_housekeeping(t, "0,8,16,24",
+                                 (const char *const[]){ "node 0: core 0 (CPUs 0,16): the lowest-numbered core (every "
+                                                        "core left is near 0000:03:00.0)",
+                                                        "node 1: core 8 (CPUs 8,24): the lowest-numbered core (every "
+                                                        "core left is near 0000:83:00.0)",
+                                                        NULL });
+        topology_free(t);
+}
+
+/* Where nothing tells cores apart, automatic housekeeping is what it always was: the lowest-
+ * numbered core of each node (a memoryless package counted with the node keeps it there too);
+ * an explicit HousekeepingCPUs= has no explanation. */
+static void test_housekeeping_auto_unchanged(void **state) {
+        (void) state;
+        Topology *t = synthetic("pack:2 numa:1 l3:1 core:4 pu:2");
+        assert_auto_housekeeping(t, "0-1,8-9",
+                                 (const char *const[]){ "node 0: core 0 (CPUs 0-1): the lowest-numbered core",
+                                                        "node 1: core 4 (CPUs 8-9): the lowest-numbered core", NULL });
+        char *root = fixture_new();
+        fixture_write(root, "kvmtuned.conf", "[Host]\nHousekeepingCPUs=2-3\n");
+        fixture_write(root, "policy.d/empty.conf", "# no classes\n");
+        Config *c = NULL;
+        free(load(t, root, "kvmtuned.conf", &c, 0));
+        assert_false(c->host.housekeeping_auto);
+        assert_null(c->host.housekeeping_why);
+        config_free(c);
+        fixture_free(root);
+        topology_free(t);
+
+        t = corpus_host("intel-2s-haswell-offline-cpus-memoryless-pkg.xml");
+        if (!t)
+                return;
+        assert_auto_housekeeping(t, "5",
+                                 (const char *const[]){ "node 1: core 9 (CPU 5): a core with local memory", NULL });
+        topology_free(t);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_cpulist),
@@ -778,6 +912,10 @@ int main(void) {
                 cmocka_unit_test(test_page_size_against_host),
                 cmocka_unit_test(test_require_without_smt),
                 cmocka_unit_test(test_long_match_list),
+                cmocka_unit_test(test_housekeeping_auto_smaller_l3),
+                cmocka_unit_test(test_housekeeping_auto_efficiency_core),
+                cmocka_unit_test(test_housekeeping_auto_away_from_gpu),
+                cmocka_unit_test(test_housekeeping_auto_unchanged),
         };
         return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -210,6 +210,9 @@ static void test_broken(void **state) {
                 { "<domain><name>x</name><vcpu current='0'>2</vcpu><memory>1</memory></domain>",
                   "<vcpu current=> must be at least 1: 0" },
                 { "<domain><name>x</name><vcpu>1</vcpu></domain>", "the domain has no <memory> size" },
+                /* libvirt: "Memory size must be specified via <memory> or in the <numa> configuration" */
+                { "<domain><name>x</name><vcpu>1</vcpu><currentMemory>1024</currentMemory></domain>",
+                  "the domain has no <memory> size" },
                 { "<domain><name>x</name><vcpu>1</vcpu><memory> -5</memory></domain>",
                   "<memory> is not a number:  -5" },
                 { "<domain><name>x</name><vcpu>1</vcpu><memory unit='TiB'>9000000</memory></domain>",
@@ -430,6 +433,20 @@ static void test_max_memory(void **state) {
         domain_free(d);
         d = parse_ok("<vcpu>1</vcpu><memory unit='GiB'>2</memory><currentMemory>0</currentMemory>");
         assert_int_equal(d->memory_kib, 2ULL << 20);
+        domain_free(d);
+        /* Guest NUMA cells with memory set the total, as in libvirt (virDomainDefPostParseMemory):
+         * with <memory> saying otherwise, and without <memory> at all. */
+        const char *cells = "<cpu><numa><cell id='0' cpus='0' memory='3' unit='GiB'/>"
+                            "<cell id='1' cpus='1' memory='1' unit='GiB'/></numa></cpu>";
+        char body[512];
+        snprintf(body, sizeof(body), "<vcpu>2</vcpu><memory unit='GiB'>2</memory>%s", cells);
+        d = parse_ok(body);
+        assert_int_equal(d->max_memory_kib, 4ULL << 20);
+        assert_int_equal(d->memory_kib, 4ULL << 20);
+        domain_free(d);
+        snprintf(body, sizeof(body), "<vcpu>2</vcpu>%s", cells);
+        d = parse_ok(body);
+        assert_int_equal(d->memory_kib, 4ULL << 20);
         domain_free(d);
 }
 

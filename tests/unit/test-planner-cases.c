@@ -70,6 +70,26 @@ static void test_span_fewest_nodes(void **state) {
         world_free(w);
 }
 
+/* Review of this change: memory follows the takes across a span, so a node that cannot hold
+ * the memory of all the CPUs it could give gives fewer (a 10-vCPU, 14 GiB domain was refused on
+ * two 16 GiB nodes with node 0 holding 8 GiB already; 4 + 6 CPUs fit). */
+static void test_span_balanced_by_memory(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:2 numa:1(memory=16GiB) core:8 pu:1", NULL);
+        assert_true(place(w, "pinned", "numa", 1, 8192,
+                          "<cputune><vcpupin vcpu='0' cpuset='15'/></cputune>"
+                          "<numatune><memory mode='strict' nodeset='0'/></numatune>")
+                            ->adopted);
+        const Placement *pl = place(w, "big", "numa", 10, 14 * 1024, NULL);
+        print_message("10 vCPUs, 14 GiB over 7 + 6 free CPUs, 8 + 16 GiB free: %s\n",
+                      pl->admitted ? "admitted" : pl->reason);
+        assert_true(pl->admitted);
+        assert_true(pl->memory_kib[0] <= 8 * 1024 * 1024);
+        assert_int_equal(pl->memory_kib[0] + pl->memory_kib[1], 14 * 1024 * 1024);
+        check_invariants(w);
+        world_free(w);
+}
+
 /* Among sets of two, the closest: with 14, 1, 8 and 8 CPUs free, 0+2 and 0+3 hold 16 as well as
  * 2+3, but only 2 and 3 share a package (distance 20, not 30). CPUs are taken by domains that
  * pin themselves, so each node has exactly what the case needs. */
@@ -108,6 +128,22 @@ static void test_shared_span_counted_both_ways(void **state) {
         check_invariants(w);
         const Placement *ok = place(w, "s3", "vdi", 4, 1024, NULL);
         assert_true(ok->admitted);
+        check_invariants(w);
+        world_free(w);
+}
+
+/* A dedicated VM that takes CPUs of one node of a spanning shared VM moves that VM's share to
+ * its other nodes: it may take only what keeps those within their ratio too (review of this
+ * change: node 0 ended at 31.33 vCPUs on 7 CPUs under Overcommit=4). */
+static void test_dedicated_beside_a_spanning_shared_vm(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:1 numa:2(memory=64GiB) core:8 pu:1", NULL);
+        assert_true(place(w, "span", "vdi", 40, 1024, NULL)->admitted); /* 20 + 20 over 7 + 7 CPUs */
+        check_invariants(w);
+        assert_true(place(w, "more", "vdi", 8, 1024, NULL)->admitted);
+        check_invariants(w);
+        const Placement *d = place(w, "ded", "numa", 2, 512, NULL);
+        print_message("a 2-vCPU dedicated VM beside them: %s\n", d->admitted ? "admitted" : d->reason);
         check_invariants(w);
         world_free(w);
 }
@@ -297,6 +333,16 @@ static void test_guest_smt_pairs_on_host_siblings(void **state) {
         assert_true(explains(pl, "guest threads=2: each of its 5 sibling groups on one host core"));
         check_invariants(w);
         world_free(w);
+        /* Across nodes (review of this change): each node's whole groups first, the two single
+         * threads last, so only the last pair is split (it was 3 of 5, every group after the
+         * first node's single off by one). */
+        w = world_synthetic("pack:2 numa:1(memory=64GiB) core:4 pu:2", NULL);
+        assert_true(place(w, "p0", "numa", 1, 256, "<cputune><vcpupin vcpu='0' cpuset='2'/></cputune>")->adopted);
+        assert_true(place(w, "p1", "numa", 1, 256, "<cputune><vcpupin vcpu='0' cpuset='10'/></cputune>")->adopted);
+        pl = place(w, "span", "numa", 10, 1024, "<cpu><topology sockets='1' dies='1' cores='5' threads='2'/></cpu>");
+        assert_true(pl->admitted);
+        assert_true(explains(pl, "guest threads=2: 4 of 5 sibling groups on one host core"));
+        world_free(w);
         /* Under isolate a pair cannot share a core: said, not silently split. */
         w = world_synthetic("pack:1 numa:1(memory=64GiB) l3:2 core:4 pu:2", NULL);
         const Placement *iso =
@@ -384,11 +430,74 @@ static void test_running_strict_domain_stays(void **state) {
         world_free(w);
 }
 
+/* Review of this change: a running domain bound strictly to two nodes keeps exactly that
+ * binding (it was narrowed to one), also when a reload gave it a class that does not bind
+ * strictly; above its ratio it stays within its nodes. */
+static void test_running_strict_binding_kept_exactly(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:2 numa:1(memory=64GiB) core:8 pu:1", NULL);
+        DomainRequest *d = request("two", "loose", 4, 1024, NULL); /* MemoryPolicy=none, shared */
+        d->memory_use = MEMORY_USE_ALL;
+        hwloc_bitmap_set_range(d->stay_nodes, 0, 1);
+        const Placement *pl = NULL;
+        assert_int_equal(planner_place(w->p, d, &pl), 0);
+        assert_true(pl->admitted);
+        char *mode = field_text(w, "two", "memory", "mode"), *nodes = field_text(w, "two", "memory", "nodes");
+        assert_string_equal(mode, "\"strict\"");
+        assert_string_equal(nodes, "[0,1]");
+        free(mode);
+        free(nodes);
+        domain_free(d);
+        /* Node 0 full at its ratio: a running shared domain bound to node 0 stays there, above it. */
+        assert_int_equal(planner_release(w->p, "two"), 0);
+        assert_true(place(w, "fill", "vdi", 28, 512, NULL)->admitted);
+        DomainRequest *r = request("run", "vdi", 8, 512, NULL);
+        r->memory_use = MEMORY_USE_ALL;
+        hwloc_bitmap_set(r->stay_nodes, 0);
+        assert_int_equal(planner_place(w->p, r, &pl), 0);
+        assert_true(pl->admitted && pl->over_ratio);
+        assert_int_equal(pl->shared_vcpus[0], 8);
+        domain_free(r);
+        world_free(w);
+}
+
+/* A class of any core kind leaves the performance L3 to the classes that ask for it: on the Ryzen
+ * AI 9 HX 370 (one 16 MiB L3, one 8 MiB) a 4-vCPU domain of class ded took the larger L3 by
+ * best fit, and the next CoreKind=performance domain was refused (bench-placement-quality). */
+static void test_any_kind_spares_the_fast_l3(void **state) {
+        (void) state;
+        const char *dir = oracle_corpus_dir();
+        if (!dir)
+                skip();
+        char path[512];
+        snprintf(path, sizeof(path), "%s/amd-ryzen-ai9-hx370-zen5-asym-l3.xml", dir);
+        Topology *t = NULL;
+        assert_int_equal(topology_load(&(TopologySource){ .xml_path = path }, &t), 0);
+        World *w = world_new(t, NULL, NULL);
+        unsigned large = 0;
+        for (unsigned l = 1; l < t->n_l3s; l++)
+                if (t->l3s[l].size_bytes > t->l3s[large].size_bytes)
+                        large = l;
+        const Placement *any = place(w, "any", "ded", 4, 512, NULL);
+        assert_true(any->admitted);
+        hwloc_bitmap_t cpus = vcpu_union(any);
+        assert_false(hwloc_bitmap_intersects(cpus, t->l3s[large].cpuset));
+        hwloc_bitmap_free(cpus);
+        const Placement *fast = place(w, "fast", "perf", 4, 512, NULL);
+        assert_true(fast->admitted);
+        cpus = vcpu_union(fast);
+        assert_true(hwloc_bitmap_isincluded(cpus, t->l3s[large].cpuset));
+        hwloc_bitmap_free(cpus);
+        world_free(w);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_span_fewest_nodes),
                 cmocka_unit_test(test_span_closest_pair),
+                cmocka_unit_test(test_span_balanced_by_memory),
                 cmocka_unit_test(test_shared_span_counted_both_ways),
+                cmocka_unit_test(test_dedicated_beside_a_spanning_shared_vm),
                 cmocka_unit_test(test_refusal_names_the_shared_reserve),
                 cmocka_unit_test(test_memory_refusal_names_the_short_node),
                 cmocka_unit_test(test_pinned_domain_memory_booked),
@@ -399,7 +508,9 @@ int main(void) {
                 cmocka_unit_test(test_running_within_ratio_not_marked),
                 cmocka_unit_test(test_guest_smt_pairs_on_host_siblings),
                 cmocka_unit_test(test_near_devices_memoryless_dies),
+                cmocka_unit_test(test_any_kind_spares_the_fast_l3),
                 cmocka_unit_test(test_running_strict_domain_stays),
+                cmocka_unit_test(test_running_strict_binding_kept_exactly),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -599,8 +599,10 @@ static void test_core_kinds_and_devices(void **state) {
                 return;
         }
         World *w = world_new(t, NULL, NULL);
-        /* P-cores are CPUs 0-11, housekeeping takes core 0 (0-1): 10 performance CPUs left. */
-        const Placement *pl = place(w, "game", "perf", 10, 1024, NULL);
+        /* P-cores are CPUs 0-11; automatic housekeeping takes an E-core (CPU 12), so all 12
+         * performance CPUs are left. */
+        assert_false(hwloc_bitmap_intersects(w->c->host.housekeeping, t->kinds[t->n_kinds - 1].cpuset));
+        const Placement *pl = place(w, "game", "perf", 12, 1024, NULL);
         assert_true(pl->admitted);
         hwloc_bitmap_t all = vcpu_union(pl);
         assert_true(hwloc_bitmap_isincluded(all, t->kinds[t->n_kinds - 1].cpuset));
