@@ -51,6 +51,8 @@ json_object *persist_placement(const Placement *pl, const char *uuid, const Topo
         json_object_object_add(o, "hugepages", render_hugepages_json(pl));
         json_object_object_add(o, "held", render_cpuset_json(pl->held));
         json_object_object_add(o, "shared_vcpus", per_node_json(t, pl->shared_vcpus, NULL));
+        if (pl->shared_l3 >= 0)
+                json_object_object_add(o, "shared_l3", json_object_new_int(pl->shared_l3));
         json_object_object_add(o, "memory_kib", per_node_json(t, NULL, pl->memory_kib));
         if (pl->balloon_kib)
                 json_object_object_add(o, "balloon_kib", json_object_new_uint64(pl->balloon_kib));
@@ -110,6 +112,12 @@ int persist_parse(json_object *o, const Topology *t, Placement **ret_spec, char 
         pl->admitted = json_object_get_boolean(admitted);
         pl->adopted = (v = json_field(o, "adopted", json_type_boolean)) && json_object_get_boolean(v);
         pl->own_emulator = (v = json_field(o, "own_emulator", json_type_boolean)) && json_object_get_boolean(v);
+        if ((v = json_field(o, "shared_l3", json_type_int))) {
+                int64_t l3 = json_object_get_int64(v);
+                if (l3 < 0 || l3 >= (int64_t) t->n_l3s)
+                        return -EINVAL;
+                pl->shared_l3 = (int) l3;
+        }
         if ((v = json_field(o, "balloon_kib", json_type_int)) && json_object_get_int64(v) >= 0)
                 pl->balloon_kib = (uint64_t) json_object_get_int64(v);
         if ((v = json_field(o, "reason", json_type_string)) && !(pl->reason = strdup(json_object_get_string(v))))

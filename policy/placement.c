@@ -66,6 +66,7 @@ Placement *placement_new(const char *name, unsigned n_nodes) {
         pl->memory_nodes = hwloc_bitmap_alloc();
         pl->emulator = hwloc_bitmap_alloc();
         pl->shared_vcpus = calloc(n_nodes, sizeof(unsigned));
+        pl->shared_l3 = -1;
         pl->memory_kib = calloc(n_nodes, sizeof(uint64_t));
         pl->in_use_kib = calloc(n_nodes, sizeof(uint64_t));
         if (!pl->name || !pl->held || !pl->memory_nodes || !pl->emulator || !pl->shared_vcpus || !pl->memory_kib ||
@@ -102,6 +103,7 @@ Placement *placement_copy(const Placement *spec, unsigned n_nodes) {
                 return NULL;
         pl->admitted = spec->admitted;
         pl->adopted = spec->adopted;
+        pl->shared_l3 = spec->shared_l3;
         pl->own_emulator = spec->own_emulator;
         pl->balloon_kib = spec->balloon_kib;
         pl->memory_mode = spec->memory_mode;

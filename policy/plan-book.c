@@ -55,5 +55,8 @@ void book_placement(Planner *p, const Placement *pl, int sign) {
         }
         if (shared)
                 shared_update_limits(p, pl, sign);
+        int pair = shared_pair_of(p, pl);
+        for (unsigned n = 0; pair >= 0 && n < t->n_nodes; n++)
+                p->pair_shared_vcpus[pair] += (unsigned) sign * pl->shared_vcpus[n];
         memory_book(p, pl, sign);
 }

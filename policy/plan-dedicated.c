@@ -50,6 +50,19 @@ static unsigned node_budget(Planner *p, unsigned n, const PolicyClass *cls) {
         return spare / per_unit;
 }
 
+/* How many dedicated units a pair may give without pushing the shared vCPUs floating in it
+ * alone (CacheLocality=l3) over the strictest Overcommit of its node. */
+static unsigned pair_budget(Planner *p, unsigned pair, const PolicyClass *cls) {
+        unsigned vcpus = p->pair_shared_vcpus[pair];
+        if (vcpus == 0)
+                return UINT32_MAX;
+        double limit = shared_node_limit(p, (unsigned) p->pairs[pair].node);
+        unsigned keep = limit > 0 ? (unsigned) ceil((double) vcpus / limit - 1e-9) : 1;
+        unsigned shared = shared_pair_cpus(p, pair), spare = shared > keep ? shared - keep : 0;
+        unsigned per_unit = cls->thread_policy == THREAD_POLICY_ISOLATE && p->t->smt_max ? p->t->smt_max : 1;
+        return spare / per_unit;
+}
+
 /* Units per pair and node, and each node's cap: its units within its budget, none on a node a
  * running strictly bound domain cannot move to (stay: kernel node numbers, NULL for any). */
 static void sum_units(Planner *p, const PolicyClass *cls, hwloc_const_bitmap_t stay) {
@@ -59,6 +72,8 @@ static void sum_units(Planner *p, const PolicyClass *cls, hwloc_const_bitmap_t s
                 p->pair_units[i] = 0;
                 for (unsigned j = 0; j < p->pairs[i].n_cores; j++)
                         p->pair_units[i] += p->core_units[p->pairs[i].cores[j]];
+                unsigned budget = pair_budget(p, i, cls);
+                p->pair_units[i] = p->pair_units[i] < budget ? p->pair_units[i] : budget;
                 p->node_units[p->pairs[i].node] += p->pair_units[i];
         }
         for (unsigned n = 0; n < t->n_nodes; n++) {
@@ -254,6 +269,8 @@ static int one_pair(Planner *p, const Need *need, unsigned units) {
 /* Takes a pair's units and counts the L3 domain once in used. Returns the units taken. */
 static unsigned take_counted(Planner *p, const PolicyClass *cls, unsigned pair, unsigned want, unsigned *cpus,
                              unsigned *n_cpus, hwloc_bitmap_t held, bool groups_only, hwloc_bitmap_t used) {
+        if (want > p->pair_units[pair]) /* what the pair may give: its budget too */
+                want = p->pair_units[pair];
         unsigned got = take_from_pair(p, cls, pair, want, cpus, n_cpus, held, groups_only);
         p->pair_units[pair] -= got;
         if (got && p->pairs[pair].l3 >= 0)

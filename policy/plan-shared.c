@@ -28,6 +28,41 @@ unsigned shared_cpu_count(const Planner *p, unsigned node) {
         return p->node_shared_cpus[node];
 }
 
+int shared_pair_of(const Planner *p, const Placement *pl) {
+        for (unsigned n = 0; pl->shared_l3 >= 0 && n < p->t->n_nodes; n++)
+                for (unsigned j = p->node_pair0[n]; pl->shared_vcpus[n] && j < p->node_pair0[n + 1]; j++)
+                        if (p->pairs[p->node_pairs[j]].l3 == pl->shared_l3)
+                                return (int) p->node_pairs[j];
+        return -1;
+}
+
+unsigned shared_pair_cpus(const Planner *p, unsigned pair) {
+        unsigned n = 0;
+        for (unsigned c = 0; c < p->pairs[pair].n_cores; c++) {
+                unsigned k = p->pairs[pair].cores[c];
+                for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1]; j++)
+                        n += shared_cpu_free(p, p->core_cpus[j]);
+        }
+        return n;
+}
+
+void shared_float_cpus(const Planner *p, const Placement *pl, hwloc_bitmap_t set) {
+        _cleanup_bitmap_ hwloc_bitmap_t node_set = hwloc_bitmap_alloc();
+        hwloc_bitmap_zero(set);
+        int pair = shared_pair_of(p, pl);
+        for (unsigned n = 0; node_set && n < p->t->n_nodes; n++)
+                if (pl->shared_vcpus[n]) {
+                        planner_shared_cpus(p, n, node_set);
+                        hwloc_bitmap_or(set, set, node_set);
+                }
+        if (pair < 0)
+                return;
+        hwloc_bitmap_zero(node_set); /* only the pair's own CPUs */
+        for (unsigned c = 0; node_set && c < p->pairs[pair].n_cores; c++)
+                hwloc_bitmap_or(node_set, node_set, p->t->cores[p->pairs[pair].cores[c]].cpuset);
+        hwloc_bitmap_and(set, set, node_set);
+}
+
 unsigned planner_shared_vcpus(const Planner *p, unsigned node) {
         return p->node_shared_vcpus[node];
 }
@@ -310,51 +345,103 @@ static int place_mixed(Planner *p, const Need *need, Placement *pl) {
                                 need->n_shared);
 }
 
-/* Places the shared vCPUs: on the nodes of the dedicated ones (mixed), else on one node, else
- * on the fewest closest nodes. Returns 1, 0 refused (the reason in pl->reason), or -ENOMEM. */
+/* CacheLocality=l3: the L3 group of one node whose shared CPUs take the vCPUs within the ratio
+ * (counted in the group and on its node), the lowest resulting ratio first, near devices first.
+ * Returns 1 placed, 0 none takes it, -ENOMEM. */
+static int place_in_l3(Planner *p, const Need *need, Placement *pl) {
+        const Topology *t = p->t;
+        int best = -1;
+        double best_ratio = INFINITY;
+        for (unsigned i = 0; i < p->n_pairs; i++) {
+                unsigned n = (unsigned) p->pairs[i].node, cpus = shared_pair_cpus(p, i);
+                double limit = shared_ratio_limit(p, n, need->cls);
+                if (p->pairs[i].l3 < 0 || cpus == 0 || (need->stay && !hwloc_bitmap_isset(need->stay, t->nodes[n].os)))
+                        continue;
+                double ratio = (double) (p->pair_shared_vcpus[i] + need->n_shared) / cpus;
+                if ((limit > 0 && ratio > limit + 1e-9) || shared_capacity(p, n, need->cls) < need->n_shared ||
+                    !memory_fits(p, need, n, need->memory_kib))
+                        continue;
+                bool near = need->near_cpus ? p->pair_near[i] : (int) n == need->prefer_node;
+                bool best_near =
+                        best >= 0 && (need->near_cpus ? p->pair_near[best] : p->pairs[best].node == need->prefer_node);
+                if (best < 0 || (near && !best_near) || (near == best_near && ratio < best_ratio - 1e-12)) {
+                        best = (int) i;
+                        best_ratio = ratio;
+                }
+        }
+        if (best < 0)
+                return 0;
+        const Pair *pair = &p->pairs[best];
+        memset(p->node_take, 0, t->n_nodes * sizeof(unsigned));
+        p->node_take[pair->node] = need->n_shared;
+        pl->shared_vcpus[pair->node] = need->n_shared;
+        pl->shared_l3 = pair->l3;
+        return placement_explain(pl,
+                                 "CacheLocality=l3: floats over the shared CPUs of L3 #%d of node %u: ratio %.2f there",
+                                 pair->l3, t->nodes[pair->node].os, best_ratio) < 0
+                       ? -ENOMEM
+                       : 1;
+}
+
+/* One node, the lowest resulting ratio (shared vCPUs spread out), near devices first; else the
+ * fewest closest nodes; a domain that runs already and fits nowhere is kept. Returns 1, 0
+ * refused (the reason in pl->reason), or -ENOMEM. */
+static int place_on_nodes(Planner *p, const Need *need, Placement *pl) {
+        const Topology *t = p->t;
+        const PolicyClass *cls = need->cls;
+        int r;
+        _cleanup_free_ unsigned *cap = malloc(t->n_nodes * sizeof(unsigned));
+        _cleanup_free_ unsigned *nodes = calloc(t->n_nodes, sizeof(unsigned));
+        if (!cap || !nodes)
+                return -ENOMEM;
+        for (unsigned n = 0; n < t->n_nodes; n++)
+                cap[n] = need->stay && !hwloc_bitmap_isset(need->stay, t->nodes[n].os) ? 0 : shared_capacity(p, n, cls);
+        /* One node: the lowest resulting ratio (shared vCPUs spread out), near devices first. */
+        int best = -1;
+        double best_ratio = INFINITY;
+        for (unsigned n = 0; n < t->n_nodes; n++) {
+                unsigned v, c, take = need->n_shared;
+                if (cap[n] < need->n_shared || !spread_fits(p, need, &n, &take, 1, need->n_shared))
+                        continue;
+                double ratio = shared_ratio_after(p, n, need->n_shared, &v, &c);
+                bool near = (int) n == need->prefer_node, best_near = best >= 0 && best == need->prefer_node;
+                if (best < 0 || (near && !best_near) || (near == best_near && ratio < best_ratio - 1e-12)) {
+                        best = (int) n;
+                        best_ratio = ratio;
+                }
+        }
+        unsigned count = 1;
+        if (best >= 0) {
+                nodes[0] = (unsigned) best;
+                memset(p->node_take, 0, t->n_nodes * sizeof(unsigned));
+                p->node_take[best] = need->n_shared;
+        } else if ((count = search_span(p, need, need->n_shared, cap, spread_fits, nodes)) == 0) {
+                if (!need->running)
+                        return refuse_ratio(p, need, pl, cap);
+                if ((r = keep_running(p, need, pl, nodes)) <= 0)
+                        return r;
+                count = 1;
+        }
+        for (unsigned i = 0; i < count; i++)
+                pl->shared_vcpus[nodes[i]] = p->node_take[nodes[i]];
+        return 1;
+}
+
+/* Places the shared vCPUs: on the nodes of the dedicated ones (mixed), else in one L3 group
+ * (CacheLocality=l3), else on one node, else on the fewest closest nodes. Returns 1, 0 refused
+ * (the reason in pl->reason), or -ENOMEM. */
 int shared_place(Planner *p, const Need *need, Placement *pl, unsigned dedicated_nodes) {
         const Topology *t = p->t;
         const PolicyClass *cls = need->cls;
-        int r = 1;
+        bool in_l3 = cls->cache_locality == CACHE_LOCALITY_L3 && t->n_l3s > 0; /* a host without L3: its nodes */
+        int r;
         if (dedicated_nodes > 0)
                 r = place_mixed(p, need, pl);
-        else {
-                _cleanup_free_ unsigned *cap = malloc(t->n_nodes * sizeof(unsigned));
-                _cleanup_free_ unsigned *nodes = calloc(t->n_nodes, sizeof(unsigned));
-                if (!cap || !nodes)
+        else if (!in_l3 || (r = place_in_l3(p, need, pl)) == 0) {
+                if (in_l3 && placement_explain(pl, "CacheLocality=l3: no L3 group takes it within the ratio; its "
+                                                   "node does") < 0)
                         return -ENOMEM;
-                for (unsigned n = 0; n < t->n_nodes; n++)
-                        cap[n] = need->stay && !hwloc_bitmap_isset(need->stay, t->nodes[n].os)
-                                         ? 0
-                                         : shared_capacity(p, n, cls);
-                /* One node: the lowest resulting ratio (shared vCPUs spread out), near devices first. */
-                int best = -1;
-                double best_ratio = INFINITY;
-                for (unsigned n = 0; n < t->n_nodes; n++) {
-                        unsigned v, c, take = need->n_shared;
-                        if (cap[n] < need->n_shared || !spread_fits(p, need, &n, &take, 1, need->n_shared))
-                                continue;
-                        double ratio = shared_ratio_after(p, n, need->n_shared, &v, &c);
-                        bool near = (int) n == need->prefer_node, best_near = best >= 0 && best == need->prefer_node;
-                        if (best < 0 || (near && !best_near) || (near == best_near && ratio < best_ratio - 1e-12)) {
-                                best = (int) n;
-                                best_ratio = ratio;
-                        }
-                }
-                unsigned count = 1;
-                if (best >= 0) {
-                        nodes[0] = (unsigned) best;
-                        memset(p->node_take, 0, t->n_nodes * sizeof(unsigned));
-                        p->node_take[best] = need->n_shared;
-                } else if ((count = search_span(p, need, need->n_shared, cap, spread_fits, nodes)) == 0) {
-                        if (!need->running)
-                                return refuse_ratio(p, need, pl, cap);
-                        if ((r = keep_running(p, need, pl, nodes)) <= 0)
-                                return r;
-                        count = 1;
-                }
-                for (unsigned i = 0; i < count; i++)
-                        pl->shared_vcpus[nodes[i]] = p->node_take[nodes[i]];
+                r = place_on_nodes(p, need, pl);
         }
         if (r <= 0)
                 return r;
@@ -373,20 +460,14 @@ int shared_place(Planner *p, const Need *need, Placement *pl, unsigned dedicated
 }
 
 int planner_refresh_shared(Planner *p) {
-        const Topology *t = p->t;
-        _cleanup_bitmap_ hwloc_bitmap_t node_set = hwloc_bitmap_alloc(), shared = hwloc_bitmap_alloc();
-        if (!node_set || !shared)
+        _cleanup_bitmap_ hwloc_bitmap_t shared = hwloc_bitmap_alloc();
+        if (!shared)
                 return -ENOMEM;
         for (unsigned i = 0; i < p->n_placements; i++) {
                 Placement *pl = p->placements[i];
                 if (!pl->admitted || pl->adopted)
                         continue;
-                hwloc_bitmap_zero(shared);
-                for (unsigned n = 0; n < t->n_nodes; n++)
-                        if (pl->shared_vcpus[n]) {
-                                planner_shared_cpus(p, n, node_set);
-                                hwloc_bitmap_or(shared, shared, node_set);
-                        }
+                shared_float_cpus(p, pl, shared);
                 for (unsigned v = 0; v < pl->n_vcpus; v++)
                         if (!pl->vcpus[v].dedicated)
                                 hwloc_bitmap_copy(pl->vcpus[v].cpus, shared);

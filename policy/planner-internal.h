@@ -63,6 +63,7 @@ struct Planner {
         unsigned group; /* the placement being made: Need.group */
         uint8_t *pair_near; /* the placement being made: per pair, in its devices' locality */
         uint8_t *pair_fast; /* per pair: it has CPUs of the performance kind (when kinds differ) */
+        unsigned *pair_shared_vcpus; /* per pair: shared vCPUs floating in it alone (CacheLocality=l3) */
 };
 
 /* What a request asks of the host. */
@@ -127,6 +128,13 @@ unsigned shared_cpu_count(const Planner *p, unsigned node);
 unsigned shared_node_load(const Planner *p, unsigned n);
 /* The strictest Overcommit of the shared placements on node n, 0 for none. */
 double shared_node_limit(const Planner *p, unsigned n);
+/* The pair (L3 group of a node) pl's shared vCPUs float in, -1: its nodes' shared CPUs. */
+int shared_pair_of(const Planner *p, const Placement *pl);
+/* The CPUs pl's shared vCPUs float over now, into set: the shared CPUs of its L3 group
+ * (CacheLocality=l3), else of its nodes. */
+void shared_float_cpus(const Planner *p, const Placement *pl, hwloc_bitmap_t set);
+/* Shared CPUs of a pair right now. */
+unsigned shared_pair_cpus(const Planner *p, unsigned pair);
 /* Whether pl is admitted and its shared vCPUs float over more than one node. */
 bool shared_spans(const Planner *p, const Placement *pl);
 /* Shared CPUs node n can give to dedicated vCPUs, keeping it and every node that shares a

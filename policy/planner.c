@@ -212,7 +212,8 @@ int planner_new(const Topology *t, const Config *c, Planner **ret_planner) {
         if (r >= 0)
                 r = setup_pairs(p);
         if (r >= 0 && (!(p->pair_near = calloc(p->n_pairs ? p->n_pairs : 1, 1)) ||
-                       !(p->pair_fast = calloc(p->n_pairs ? p->n_pairs : 1, 1))))
+                       !(p->pair_fast = calloc(p->n_pairs ? p->n_pairs : 1, 1)) ||
+                       !(p->pair_shared_vcpus = calloc(p->n_pairs ? p->n_pairs : 1, sizeof(unsigned)))))
                 r = -ENOMEM;
         if (r >= 0)
                 r = setup_distances(p);
@@ -241,6 +242,7 @@ void planner_free(Planner *p) {
         free(p->pairs);
         free(p->pair_near);
         free(p->pair_fast);
+        free(p->pair_shared_vcpus);
         free(p->core_home);
         free(p->core_cpu0);
         free(p->core_cpus);
@@ -382,12 +384,10 @@ static int fill_vcpus(Planner *p, const DomainRequest *req, Placement *pl, const
         pl->vcpus = calloc(req->vcpus, sizeof(PlacedVcpu));
         if (!pl->vcpus)
                 return -ENOMEM;
-        _cleanup_bitmap_ hwloc_bitmap_t shared = hwloc_bitmap_alloc(), node_set = hwloc_bitmap_alloc();
-        for (unsigned n = 0; n < t->n_nodes; n++)
-                if (pl->shared_vcpus[n]) {
-                        planner_shared_cpus(p, n, node_set);
-                        hwloc_bitmap_or(shared, shared, node_set);
-                }
+        _cleanup_bitmap_ hwloc_bitmap_t shared = hwloc_bitmap_alloc();
+        if (!shared)
+                return -ENOMEM;
+        shared_float_cpus(p, pl, shared);
         unsigned next = 0;
         for (unsigned v = 0; v < req->vcpus; v++) {
                 PlacedVcpu *pv = &pl->vcpus[v];
@@ -801,8 +801,8 @@ int planner_restore(Planner *p, const Placement *spec, const char *class_name, c
         const PolicyClass *cls = config_find_class(p->c, class_name);
         if (!cls)
                 return -ENOENT;
-        if (!spec_valid(p, spec))
-                return -EINVAL;
+        if (!spec_valid(p, spec) || (spec->shared_l3 >= 0 && shared_pair_of(p, spec) < 0))
+                return -EINVAL; /* shared_l3: an L3 group of the node its vCPUs float on */
         for (unsigned i = 0; i < t->n_cpus && spec->admitted && !spec->adopted; i++)
                 if (hwloc_bitmap_isset(spec->held, t->cpus[i].os) && (p->held[i] || p->pinned[i]))
                         return -EBUSY;

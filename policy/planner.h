@@ -54,6 +54,8 @@ typedef struct Placement {
         /* Accounting, private to the planner. */
         hwloc_bitmap_t held; /* CPUs it holds exclusively (kernel numbers) */
         unsigned *shared_vcpus; /* per node index */
+        int shared_l3; /* CacheLocality=l3: the L3 (Topology.l3s index) of its node its shared vCPUs
+                        * float in; -1: over the node's shared CPUs */
         uint64_t *memory_kib; /* small-page memory booked per node index */
         uint64_t hugepage_kib; /* page size of hugepages[] */
         /* What of its booked memory is in use already: the host's live figures show it used, so

@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "oracle.h"
+#include "persist.h"
 #include "render.h"
 #include "world.h"
 
@@ -491,6 +492,69 @@ static void test_any_kind_spares_the_fast_l3(void **state) {
         world_free(w);
 }
 
+/* Case 7: CacheLocality=l3 on a shared class floats a VM over the shared CPUs of one L3 group
+ * (it floated over the whole node: 190 CPUs across 12 CCDs); Overcommit then holds per group
+ * as well as per node, also when dedicated VMs take CPUs of the group; the placement reads back
+ * from the allocations file. */
+static void test_shared_in_one_l3(void **state) {
+        (void) state;
+        Topology *t = NULL;
+        assert_int_equal(
+                topology_load(&(TopologySource){ .synthetic = "pack:1 numa:1(memory=256GiB) l3:4 core:4 pu:2" }, &t),
+                0);
+        World *w = world_new(t, NULL,
+                             "[Class desk]\nCPUPolicy=shared\nCacheLocality=l3\nOvercommit=2\n"
+                             "[Class ded]\nCPUPolicy=dedicated\nCacheLocality=l3\n");
+        const Placement *a = place(w, "a", "desk", 8, 512, NULL);
+        assert_true(a->admitted);
+        assert_true(a->shared_l3 >= 0);
+        hwloc_bitmap_t cpus = vcpu_union(a);
+        assert_true(hwloc_bitmap_isincluded(cpus, t->l3s[a->shared_l3].cpuset));
+        assert_true(explains(a, "CacheLocality=l3: floats over the shared CPUs of L3 #"));
+        hwloc_bitmap_free(cpus);
+        /* Each L3 group takes 2 vCPUs per shared CPU: 4 more desktops of 8 spread over the groups. */
+        for (unsigned i = 0; i < 4; i++) {
+                char name[16];
+                snprintf(name, sizeof(name), "d%u", i);
+                assert_true(place(w, name, "desk", 8, 512, NULL)->admitted);
+        }
+        /* A dedicated VM takes whole free CPUs of a group only while its desktops stay within 2:1. */
+        const Placement *d = place(w, "ded", "ded", 6, 512, NULL);
+        print_message("dedicated beside the desktops: %s\n", d->admitted ? "admitted" : d->reason);
+        assert_int_equal(planner_refresh_shared(w->p), 0);
+        unsigned n;
+        const Placement *const *pls = planner_placements(w->p, &n);
+        for (unsigned l = 0; l < t->n_l3s; l++) {
+                hwloc_bitmap_t shared = hwloc_bitmap_alloc();
+                planner_shared_cpus(w->p, 0, shared);
+                hwloc_bitmap_and(shared, shared, t->l3s[l].cpuset);
+                unsigned vcpus = 0;
+                for (unsigned i = 0; i < n; i++)
+                        if (pls[i]->admitted && pls[i]->shared_l3 == (int) l)
+                                vcpus += pls[i]->shared_vcpus[0];
+                print_message("L3 #%u: %u shared vCPUs on %d shared CPUs\n", l, vcpus, hwloc_bitmap_weight(shared));
+                assert_true(vcpus <= 2 * (unsigned) hwloc_bitmap_weight(shared));
+                hwloc_bitmap_free(shared);
+        }
+        /* Read back from the allocations file: the same group. */
+        json_object *saved = persist_placement(a, "uuid-a", t);
+        Placement *spec = NULL;
+        char *cls = NULL, *uuid = NULL;
+        assert_int_equal(persist_parse(saved, t, &spec, &cls, &uuid), 0);
+        assert_int_equal(spec->shared_l3, a->shared_l3);
+        int l3 = a->shared_l3;
+        assert_int_equal(planner_release(w->p, "a"), 0);
+        const Placement *back = NULL;
+        assert_int_equal(planner_restore(w->p, spec, cls, &back), 0);
+        assert_int_equal(back->shared_l3, l3);
+        json_object_put(saved);
+        placement_free(spec);
+        free(cls);
+        free(uuid);
+        check_invariants(w);
+        world_free(w);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_span_fewest_nodes),
@@ -509,6 +573,7 @@ int main(void) {
                 cmocka_unit_test(test_guest_smt_pairs_on_host_siblings),
                 cmocka_unit_test(test_near_devices_memoryless_dies),
                 cmocka_unit_test(test_any_kind_spares_the_fast_l3),
+                cmocka_unit_test(test_shared_in_one_l3),
                 cmocka_unit_test(test_running_strict_domain_stays),
                 cmocka_unit_test(test_running_strict_binding_kept_exactly),
         };
