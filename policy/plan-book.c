@@ -1,4 +1,6 @@
 /* Booking: the one place a placement's CPUs, shared vCPUs and memory are counted and given back. */
+#include <stdlib.h>
+
 #include "macro.h"
 #include "planner-internal.h"
 
@@ -59,4 +61,17 @@ void book_placement(Planner *p, const Placement *pl, int sign) {
         for (unsigned n = 0; pair >= 0 && n < t->n_nodes; n++)
                 p->pair_shared_vcpus[pair] += (unsigned) sign * pl->shared_vcpus[n];
         memory_book(p, pl, sign);
+}
+
+int book_enter(Planner *p, Placement *pl) {
+        if (p->n_placements == p->alloc_placements) {
+                unsigned n = p->alloc_placements ? p->alloc_placements * 2 : 16;
+                Placement **grown = realloc(p->placements, n * sizeof(Placement *));
+                if (!grown)
+                        return -ENOMEM;
+                p->placements = grown;
+                p->alloc_placements = n;
+        }
+        p->placements[p->n_placements++] = pl;
+        return 0;
 }

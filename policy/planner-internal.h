@@ -184,3 +184,11 @@ void book_mark_held(Planner *p, hwloc_const_bitmap_t set, uint8_t value);
 /* Books (sign 1) or gives back (sign -1) everything an admitted placement holds: its CPUs, its
  * shared vCPUs per node and its memory. The one place placing, restoring and releasing count. */
 void book_placement(Planner *p, const Placement *pl, int sign);
+/* Appends pl to the planner's placements, which own it from then on. Returns 0 or -ENOMEM. */
+int book_enter(Planner *p, Placement *pl);
+
+/* ---- plan-adopt.c: domains that pin themselves ------------------------------------------ */
+
+/* Records the domain's own pins, binding and memory in pl (admitted, adopted; not booked).
+ * Returns 0 or -ENOMEM. */
+int adopt_place(Planner *p, const DomainRequest *req, Placement *pl);

@@ -408,91 +408,6 @@ static int fill_vcpus(Planner *p, const DomainRequest *req, Placement *pl, const
 /* A domain that pins itself is left alone but counted: its CPUs as pinned (several such domains
  * may name one CPU), its memory on the nodes it binds to, else on the nodes of the CPUs it pins
  * (where first touch puts it). */
-/* The memory policy of a domain's own <numatune>: what it asks for, restrictive as strict. */
-static MemoryPolicy own_memory_mode(const DomainRequest *req) {
-        if (!req->numatune_mode || hwloc_bitmap_iszero(req->pinned_nodes))
-                return MEMORY_NONE;
-        if (strcmp(req->numatune_mode, "preferred") == 0)
-                return MEMORY_PREFERRED;
-        if (strcmp(req->numatune_mode, "interleave") == 0)
-                return MEMORY_INTERLEAVE;
-        return MEMORY_STRICT;
-}
-
-/* Says which of the CPUs and nodes a domain pins itself to the host does not have (libvirt then
- * uses what exists). Returns 0 or -ENOMEM. */
-static int explain_missing(Placement *pl, const Topology *t, const DomainRequest *req) {
-        _cleanup_bitmap_ hwloc_bitmap_t cpus = hwloc_bitmap_alloc(), nodes = hwloc_bitmap_dup(req->pinned_nodes);
-        if (!cpus || !nodes)
-                return -ENOMEM;
-        hwloc_bitmap_andnot(cpus, req->pinned_cpus, t->cpuset);
-        for (unsigned n = 0; n < t->n_nodes; n++)
-                hwloc_bitmap_clr(nodes, t->nodes[n].os);
-        _cleanup_free_ char *c = cpulist_format(cpus), *n = cpulist_format(nodes);
-        if (!c || !n)
-                return -ENOMEM;
-        if (*c && placement_explain(pl, "its pins name CPUs %s, which this host does not have", c) < 0)
-                return -ENOMEM;
-        if (*n && placement_explain(pl, "its numatune names nodes %s, which this host does not have", n) < 0)
-                return -ENOMEM;
-        return 0;
-}
-
-/* A domain that pins itself is left alone but counted: its CPUs as pinned (several such domains
- * may name one CPU), its memory on the nodes it binds to, else on the nodes of the CPUs it pins
- * (where first touch puts it); bound strictly, at <memory> (a balloon grows it back there). */
-static int adopt(Planner *p, const DomainRequest *req, Placement *pl) {
-        const Topology *t = p->t;
-        /* What it names and the host has: a definition copied from a bigger host may name more
-         * (libvirt then uses what exists), and the allocations file holds only host CPUs. */
-        hwloc_bitmap_and(pl->held, req->pinned_cpus, t->cpuset);
-        memset(p->node_take, 0, t->n_nodes * sizeof(unsigned));
-        for (unsigned n = 0; n < t->n_nodes; n++) {
-                bool bound = hwloc_bitmap_isset(req->pinned_nodes, t->nodes[n].os);
-                if (bound)
-                        hwloc_bitmap_set(pl->memory_nodes, t->nodes[n].os);
-                p->node_take[n] = hwloc_bitmap_iszero(req->pinned_nodes)
-                                          ? hwloc_bitmap_intersects(pl->held, t->nodes[n].cpuset)
-                                          : bound;
-        }
-        pl->memory_mode = own_memory_mode(req);
-        Need need = { .cls = pl->cls,
-                      .memory_kib = pl->memory_mode == MEMORY_STRICT ? req->max_memory_kib : req->memory_kib,
-                      .balloon_kib = pl->memory_mode == MEMORY_STRICT ? req->max_memory_kib - req->memory_kib : 0,
-                      .memory_use = memory_live_figures(t) ? req->memory_use : MEMORY_USE_NONE };
-        int r = memory_pick_page_size(p, req, pl->cls, pl, &need.page_kib);
-        if (r < 0)
-                return r;
-        pl->hugepages = calloc(t->n_nodes ? t->n_nodes : 1, sizeof(PlacedHugepages));
-        _cleanup_free_ char *cpus = cpulist_format(req->pinned_cpus);
-        if (!cpus || !pl->hugepages)
-                return -ENOMEM;
-        r = placement_explain(pl,
-                              "RespectExplicitPins: the domain pins itself (CPUs %s); left alone, its CPUs count "
-                              "as taken",
-                              *cpus ? cpus : "none");
-        if (r >= 0)
-                r = explain_missing(pl, t, req);
-        if (r < 0)
-                return r;
-        memory_split(p, &need, pl);
-        pl->adopted = pl->admitted = true;
-        return 0;
-}
-
-static int add_placement(Planner *p, Placement *pl) {
-        if (p->n_placements == p->alloc_placements) {
-                unsigned n = p->alloc_placements ? p->alloc_placements * 2 : 16;
-                Placement **grown = realloc(p->placements, n * sizeof(Placement *));
-                if (!grown)
-                        return -ENOMEM;
-                p->placements = grown;
-                p->alloc_placements = n;
-        }
-        p->placements[p->n_placements++] = pl;
-        return 0;
-}
-
 static int explain_result(Planner *p, const Need *need, Placement *pl) {
         const PolicyClass *cls = need->cls;
         if (need->n_dedicated > 0 &&
@@ -702,7 +617,7 @@ int planner_place(Planner *p, const DomainRequest *req, const Placement **ret_pl
 
         int r;
         if (req->explicit_pins && p->c->daemon.respect_explicit_pins)
-                r = adopt(p, req, pl);
+                r = adopt_place(p, req, pl);
         else
                 r = place(p, req, pl);
         if (r < 0)
@@ -712,7 +627,7 @@ int planner_place(Planner *p, const DomainRequest *req, const Placement **ret_pl
                 memset(pl->shared_vcpus, 0, n_nodes * sizeof(unsigned));
         }
         book_placement(p, pl, 1);
-        r = add_placement(p, pl);
+        r = book_enter(p, pl);
         if (r < 0) {
                 book_placement(p, pl, -1);
                 return r;
@@ -745,78 +660,4 @@ const Placement *planner_find(const Planner *p, const char *name) {
 const Placement *const *planner_placements(const Planner *p, unsigned *ret_n) {
         *ret_n = p->n_placements;
         return (const Placement *const *) p->placements;
-}
-
-/* Whether a spec read back from disk could have come from this planner: an admitted placement
- * of its own holds exactly the CPUs its dedicated vCPUs run on (one vCPU per CPU) plus its
- * isolated helpers', its shared vCPUs run on none of them and are counted per node; a refused
- * one holds nothing. The file is not trusted: an edit must not book less than runs. */
-static bool spec_valid(const Planner *p, const Placement *spec) {
-        if (!spec->admitted)
-                return hwloc_bitmap_iszero(spec->held);
-        if (spec->adopted)
-                return true; /* its own pins: what they name is booked as it is */
-        _cleanup_bitmap_ hwloc_bitmap_t used = hwloc_bitmap_alloc();
-        unsigned shared = 0;
-        uint64_t counted = 0;
-        for (unsigned i = 0; i < spec->n_vcpus; i++) {
-                const PlacedVcpu *v = &spec->vcpus[i];
-                if (hwloc_bitmap_iszero(v->cpus))
-                        return false;
-                if (!v->dedicated) {
-                        shared++;
-                        if (hwloc_bitmap_intersects(v->cpus, spec->held))
-                                return false;
-                        continue;
-                }
-                if (!hwloc_bitmap_isincluded(v->cpus, spec->held) || hwloc_bitmap_intersects(v->cpus, used))
-                        return false;
-                hwloc_bitmap_or(used, used, v->cpus);
-        }
-        /* The per-node counts add up to the shared vCPUs (each at most that: a sum must not wrap),
-         * and every shared vCPU floats within the CPUs of the nodes counted, touching each. */
-        _cleanup_bitmap_ hwloc_bitmap_t counted_cpus = hwloc_bitmap_alloc(), node_cpus = hwloc_bitmap_alloc();
-        for (unsigned n = 0; n < (p->t->n_nodes ? p->t->n_nodes : 1); n++) {
-                if (!spec->shared_vcpus[n])
-                        continue;
-                if (spec->shared_vcpus[n] > shared)
-                        return false;
-                counted += spec->shared_vcpus[n];
-                planner_node_cpus(p, n, node_cpus);
-                hwloc_bitmap_or(counted_cpus, counted_cpus, node_cpus);
-                for (unsigned i = 0; i < spec->n_vcpus; i++)
-                        if (!spec->vcpus[i].dedicated && !hwloc_bitmap_intersects(spec->vcpus[i].cpus, node_cpus))
-                                return false;
-        }
-        for (unsigned i = 0; i < spec->n_vcpus; i++)
-                if (!spec->vcpus[i].dedicated && !hwloc_bitmap_isincluded(spec->vcpus[i].cpus, counted_cpus))
-                        return false;
-        return counted == shared;
-}
-
-int planner_restore(Planner *p, const Placement *spec, const char *class_name, const Placement **ret_placement) {
-        const Topology *t = p->t;
-        if (planner_find(p, spec->name))
-                return -EEXIST;
-        const PolicyClass *cls = config_find_class(p->c, class_name);
-        if (!cls)
-                return -ENOENT;
-        if (!spec_valid(p, spec) || (spec->shared_l3 >= 0 && shared_pair_of(p, spec) < 0))
-                return -EINVAL; /* shared_l3: an L3 group of the node its vCPUs float on */
-        for (unsigned i = 0; i < t->n_cpus && spec->admitted && !spec->adopted; i++)
-                if (hwloc_bitmap_isset(spec->held, t->cpus[i].os) && (p->held[i] || p->pinned[i]))
-                        return -EBUSY;
-
-        unsigned n_nodes = t->n_nodes ? t->n_nodes : 1;
-        _cleanup_(placement_freep) Placement *pl = placement_copy(spec, n_nodes);
-        if (!pl)
-                return -ENOMEM;
-        pl->cls = cls;
-        int r = add_placement(p, pl);
-        if (r < 0)
-                return r;
-
-        book_placement(p, pl, 1);
-        *ret_placement = TAKE_PTR(pl);
-        return 0;
 }

@@ -1,0 +1,83 @@
+/* Restore: a placement read back from the allocations file, checked and booked exactly as it was. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpulist.h"
+#include "macro.h"
+#include "planner-internal.h"
+
+/* Whether a spec read back from disk could have come from this planner: an admitted placement
+ * of its own holds exactly the CPUs its dedicated vCPUs run on (one vCPU per CPU) plus its
+ * isolated helpers', its shared vCPUs run on none of them and are counted per node; a refused
+ * one holds nothing. The file is not trusted: an edit must not book less than runs. */
+static bool spec_valid(const Planner *p, const Placement *spec) {
+        if (!spec->admitted)
+                return hwloc_bitmap_iszero(spec->held);
+        if (spec->adopted)
+                return true; /* its own pins: what they name is booked as it is */
+        _cleanup_bitmap_ hwloc_bitmap_t used = hwloc_bitmap_alloc();
+        unsigned shared = 0;
+        uint64_t counted = 0;
+        for (unsigned i = 0; i < spec->n_vcpus; i++) {
+                const PlacedVcpu *v = &spec->vcpus[i];
+                if (hwloc_bitmap_iszero(v->cpus))
+                        return false;
+                if (!v->dedicated) {
+                        shared++;
+                        if (hwloc_bitmap_intersects(v->cpus, spec->held))
+                                return false;
+                        continue;
+                }
+                if (!hwloc_bitmap_isincluded(v->cpus, spec->held) || hwloc_bitmap_intersects(v->cpus, used))
+                        return false;
+                hwloc_bitmap_or(used, used, v->cpus);
+        }
+        /* The per-node counts add up to the shared vCPUs (each at most that: a sum must not wrap),
+         * and every shared vCPU floats within the CPUs of the nodes counted, touching each. */
+        _cleanup_bitmap_ hwloc_bitmap_t counted_cpus = hwloc_bitmap_alloc(), node_cpus = hwloc_bitmap_alloc();
+        for (unsigned n = 0; n < (p->t->n_nodes ? p->t->n_nodes : 1); n++) {
+                if (!spec->shared_vcpus[n])
+                        continue;
+                if (spec->shared_vcpus[n] > shared)
+                        return false;
+                counted += spec->shared_vcpus[n];
+                planner_node_cpus(p, n, node_cpus);
+                hwloc_bitmap_or(counted_cpus, counted_cpus, node_cpus);
+                for (unsigned i = 0; i < spec->n_vcpus; i++)
+                        if (!spec->vcpus[i].dedicated && !hwloc_bitmap_intersects(spec->vcpus[i].cpus, node_cpus))
+                                return false;
+        }
+        for (unsigned i = 0; i < spec->n_vcpus; i++)
+                if (!spec->vcpus[i].dedicated && !hwloc_bitmap_isincluded(spec->vcpus[i].cpus, counted_cpus))
+                        return false;
+        return counted == shared;
+}
+
+int planner_restore(Planner *p, const Placement *spec, const char *class_name, const Placement **ret_placement) {
+        const Topology *t = p->t;
+        if (planner_find(p, spec->name))
+                return -EEXIST;
+        const PolicyClass *cls = config_find_class(p->c, class_name);
+        if (!cls)
+                return -ENOENT;
+        if (!spec_valid(p, spec) || (spec->shared_l3 >= 0 && shared_pair_of(p, spec) < 0))
+                return -EINVAL; /* shared_l3: an L3 group of the node its vCPUs float on */
+        for (unsigned i = 0; i < t->n_cpus && spec->admitted && !spec->adopted; i++)
+                if (hwloc_bitmap_isset(spec->held, t->cpus[i].os) && (p->held[i] || p->pinned[i]))
+                        return -EBUSY;
+
+        unsigned n_nodes = t->n_nodes ? t->n_nodes : 1;
+        _cleanup_(placement_freep) Placement *pl = placement_copy(spec, n_nodes);
+        if (!pl)
+                return -ENOMEM;
+        pl->cls = cls;
+        int r = book_enter(p, pl);
+        if (r < 0)
+                return r;
+
+        book_placement(p, pl, 1);
+        *ret_placement = TAKE_PTR(pl);
+        return 0;
+}
