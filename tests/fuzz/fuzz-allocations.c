@@ -27,20 +27,20 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 /* persist.h: a CPU or node the host does not have is malformed, so none is in a spec it returns. */
 static void check_spec_on_host(const Placement *spec) {
         const Topology *t = fuzz_topology();
-        assert(spec->name);
-        assert(hwloc_bitmap_isincluded(spec->held, t->cpuset));
-        assert(hwloc_bitmap_isincluded(spec->emulator, t->cpuset));
+        assert_true(spec->name);
+        assert_true(hwloc_bitmap_isincluded(spec->held, t->cpuset));
+        assert_true(hwloc_bitmap_isincluded(spec->emulator, t->cpuset));
         for (unsigned i = 0; i < spec->n_vcpus; i++)
-                assert(hwloc_bitmap_isincluded(spec->vcpus[i].cpus, t->cpuset));
+                assert_true(hwloc_bitmap_isincluded(spec->vcpus[i].cpus, t->cpuset));
         for (unsigned i = 0; i < spec->n_iothreads; i++)
-                assert(hwloc_bitmap_isincluded(spec->iothreads[i].cpus, t->cpuset));
+                assert_true(hwloc_bitmap_isincluded(spec->iothreads[i].cpus, t->cpuset));
         int n;
         hwloc_bitmap_foreach_begin(n, spec->memory_nodes) {
-                assert(topology_node_index(t, (unsigned) n) >= 0);
+                assert_true(topology_node_index(t, (unsigned) n) >= 0);
         }
         hwloc_bitmap_foreach_end();
         for (unsigned i = 0; i < spec->n_hugepages; i++)
-                assert(topology_node_index(t, spec->hugepages[i].node) >= 0);
+                assert_true(topology_node_index(t, spec->hugepages[i].node) >= 0);
 }
 
 /* What planner_restore promises of a placement it accepted (planner.h, spec_valid()): a refused one
@@ -48,30 +48,30 @@ static void check_spec_on_host(const Placement *spec) {
  * none of its CPUs and are counted per node, and no CPU is held by two domains. */
 static void check_restored(Restore *rs, const Placement *pl) {
         if (!pl->admitted) {
-                assert(hwloc_bitmap_iszero(pl->held));
+                assert_true(hwloc_bitmap_iszero(pl->held));
                 return;
         }
         if (pl->adopted)
                 return;
         _cleanup_bitmap_ hwloc_bitmap_t used = hwloc_bitmap_alloc();
-        assert(used);
+        assert_true(used);
         unsigned shared = 0, counted = 0;
         for (unsigned i = 0; i < pl->n_vcpus; i++) {
                 const PlacedVcpu *v = &pl->vcpus[i];
-                assert(!hwloc_bitmap_iszero(v->cpus));
+                assert_true(!hwloc_bitmap_iszero(v->cpus));
                 if (!v->dedicated) {
                         shared++;
-                        assert(!hwloc_bitmap_intersects(v->cpus, pl->held));
+                        assert_true(!hwloc_bitmap_intersects(v->cpus, pl->held));
                         continue;
                 }
-                assert(hwloc_bitmap_isincluded(v->cpus, pl->held));
-                assert(!hwloc_bitmap_intersects(v->cpus, used));
+                assert_true(hwloc_bitmap_isincluded(v->cpus, pl->held));
+                assert_true(!hwloc_bitmap_intersects(v->cpus, used));
                 hwloc_bitmap_or(used, used, v->cpus);
         }
         for (unsigned n = 0; n < fuzz_topology()->n_nodes; n++)
                 counted += pl->shared_vcpus[n];
-        assert(counted == shared);
-        assert(!hwloc_bitmap_intersects(pl->held, rs->held));
+        assert_true(counted == shared);
+        assert_true(!hwloc_bitmap_intersects(pl->held, rs->held));
         hwloc_bitmap_or(rs->held, rs->held, pl->held);
 }
 
@@ -80,16 +80,16 @@ static void check_restored(Restore *rs, const Placement *pl) {
 static void check_written_again(Restore *rs, const Placement *pl, const char *uuid) {
         _cleanup_free_ char *text = fuzz_placement_text(pl, uuid);
         _cleanup_(json_object_putp) json_object *o = json_tokener_parse(text);
-        assert(o);
+        assert_true(o);
         _cleanup_(placement_freep) Placement *spec = NULL;
         _cleanup_free_ char *cls = NULL, *uuid_again = NULL;
-        assert(persist_parse(o, fuzz_topology(), &spec, &cls, &uuid_again) == 0);
-        assert(strcmp(cls, pl->cls->name) == 0);
-        assert(uuid_again && strcmp(uuid, uuid_again) == 0);
+        assert_true(persist_parse(o, fuzz_topology(), &spec, &cls, &uuid_again) == 0);
+        assert_true(strcmp(cls, pl->cls->name) == 0);
+        assert_true(uuid_again && strcmp(uuid, uuid_again) == 0);
         const Placement *again = NULL;
-        assert(planner_restore(rs->again, spec, cls, &again) == 0);
+        assert_true(planner_restore(rs->again, spec, cls, &again) == 0);
         _cleanup_free_ char *text_again = fuzz_placement_text(again, uuid_again);
-        assert(strcmp(text, text_again) == 0);
+        assert_true(strcmp(text, text_again) == 0);
 }
 
 /* Whether class name still has the settings the entry was saved under (allocations.c). */
@@ -98,7 +98,7 @@ static bool class_unchanged(const char *name, json_object *saved) {
         if (!now || !saved)
                 return now != NULL;
         _cleanup_free_ char *settings = config_class_settings(now);
-        assert(settings);
+        assert_true(settings);
         return strcmp(settings, json_object_get_string(saved)) == 0;
 }
 
@@ -126,18 +126,18 @@ static void restore_entry(Restore *rs, json_object *entry) {
         bool known = planner_find(rs->p, spec->name) != NULL;
         const Placement *pl = NULL;
         int r = planner_restore(rs->p, spec, cls, &pl);
-        assert(r == 0 || r == -EEXIST || r == -EBUSY || r == -EINVAL);
-        assert(!known || r == -EEXIST);
+        assert_true(r == 0 || r == -EEXIST || r == -EBUSY || r == -EINVAL);
+        assert_true(!known || r == -EEXIST);
         if (r < 0)
                 return;
-        assert(pl && planner_find(rs->p, spec->name) == pl && pl->cls && strcmp(pl->cls->name, cls) == 0);
+        assert_true(pl && planner_find(rs->p, spec->name) == pl && pl->cls && strcmp(pl->cls->name, cls) == 0);
         check_restored(rs, pl);
         check_written_again(rs, pl, uuid);
 
         json_object *waiting = json_field(entry, "awaiting_start", json_type_boolean);
         bool unstarted = waiting && json_object_get_boolean(waiting);
         r = planner_memory_use(rs->p, pl->name, unstarted ? MEMORY_USE_NONE : MEMORY_USE_ALL, NULL);
-        assert(pl->admitted ? r == 0 : r == -ENOENT);
+        assert_true(pl->admitted ? r == 0 : r == -ENOENT);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -149,23 +149,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 return 0; /* set aside: every running domain is placed again */
 
         Restore rs = { .held = hwloc_bitmap_alloc() };
-        assert(rs.held);
-        assert(planner_new(fuzz_topology(), fuzz_config(), &rs.p) == 0);
-        assert(planner_new(fuzz_topology(), fuzz_config(), &rs.again) == 0);
+        assert_true(rs.held);
+        assert_true(planner_new(fuzz_topology(), fuzz_config(), &rs.p) == 0);
+        assert_true(planner_new(fuzz_topology(), fuzz_config(), &rs.again) == 0);
         for (size_t i = 0; i < json_object_array_length(list); i++)
                 restore_entry(&rs, json_object_array_get_idx(list, i));
-        assert(planner_refresh_shared(rs.p) == 0);
+        assert_true(planner_refresh_shared(rs.p) == 0);
 
         /* What the planner holds is what the restored placements hold, and a release gives it back. */
         _cleanup_bitmap_ hwloc_bitmap_t held = hwloc_bitmap_alloc();
-        assert(held);
+        assert_true(held);
         planner_held_cpus(rs.p, held);
-        assert(hwloc_bitmap_isequal(held, rs.held));
+        assert_true(hwloc_bitmap_isequal(held, rs.held));
         unsigned n;
         while (planner_placements(rs.p, &n), n > 0)
-                assert(planner_release(rs.p, planner_placements(rs.p, &n)[n - 1]->name) == 0);
+                assert_true(planner_release(rs.p, planner_placements(rs.p, &n)[n - 1]->name) == 0);
         planner_held_cpus(rs.p, held);
-        assert(hwloc_bitmap_iszero(held));
+        assert_true(hwloc_bitmap_iszero(held));
 
         planner_free(rs.again);
         planner_free(rs.p);

@@ -13,6 +13,12 @@
 #include "persist.h"
 #include "render.h"
 
+/* A failed cmocka assertion outside a cmocka run would exit(-1); abort() instead, so that the
+ * sanitizers print where and libFuzzer keeps the input as a crash. */
+__attribute__((constructor)) static void fuzz_abort_on_failure(void) {
+        setenv("CMOCKA_TEST_ABORT", "1", 1);
+}
+
 #define FUZZ_HOST "pack:2 numa:2(memory=16GiB) l3:1 core:4 pu:2"
 
 /* The shipped policy (etc/policy.d) and the kinds of class it lacks. */
@@ -178,19 +184,19 @@ void fuzz_check_restore(const Placement *pl, const char *uuid) {
         const Config *c = fuzz_config();
         _cleanup_free_ char *text = fuzz_placement_text(pl, uuid);
         _cleanup_(json_object_putp) json_object *o = json_tokener_parse(text);
-        assert(o);
+        assert_true(o);
 
         _cleanup_(placement_freep) Placement *spec = NULL;
         _cleanup_free_ char *cls = NULL, *uuid_back = NULL;
-        assert(persist_parse(o, t, &spec, &cls, &uuid_back) == 0);
-        assert(strcmp(cls, pl->cls->name) == 0);
-        assert(uuid ? uuid_back && strcmp(uuid, uuid_back) == 0 : !uuid_back);
-        assert(spec->adopted || hwloc_bitmap_isincluded(spec->held, c->host.dedicated));
+        assert_true(persist_parse(o, t, &spec, &cls, &uuid_back) == 0);
+        assert_true(strcmp(cls, pl->cls->name) == 0);
+        assert_true(uuid ? uuid_back && strcmp(uuid, uuid_back) == 0 : !uuid_back);
+        assert_true(spec->adopted || hwloc_bitmap_isincluded(spec->held, c->host.dedicated));
 
         _cleanup_(planner_freep) Planner *p = NULL;
         const Placement *restored = NULL;
-        assert(planner_new(t, c, &p) == 0);
-        assert(planner_restore(p, spec, cls, &restored) == 0);
+        assert_true(planner_new(t, c, &p) == 0);
+        assert_true(planner_restore(p, spec, cls, &restored) == 0);
         _cleanup_free_ char *again = fuzz_placement_text(restored, uuid_back);
-        assert(strcmp(text, again) == 0);
+        assert_true(strcmp(text, again) == 0);
 }

@@ -16,7 +16,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         main_path = fuzz_write_file("kvmtuned.conf", NULL, 0);
         policy_path = fuzz_write_file("policy.d/50-fuzz.conf", NULL, 0);
         policy_dir = strdup(policy_path);
-        assert(policy_dir);
+        assert_true(policy_dir);
         *strrchr(policy_dir, '/') = '\0';
         return 0;
 }
@@ -26,27 +26,27 @@ static const char *const names[] = { "db-01", "win10", "gaming-1", "vdi-007", "t
 
 /* Uses a loaded configuration the way the daemon does, and checks what config.h promises. */
 static void use_config(const Config *c) {
-        assert(config_find_class(c, "default"));
-        assert(!hwloc_bitmap_iszero(c->host.housekeeping));
+        assert_true(config_find_class(c, "default"));
+        assert_true(!hwloc_bitmap_iszero(c->host.housekeeping));
         for (size_t i = 0; i < c->n_classes; i++) {
                 const PolicyClass *cls = &c->classes[i];
-                assert(config_find_class(c, cls->name));
-                assert(config_class_equal(cls, cls));
+                assert_true(config_find_class(c, cls->name));
+                assert_true(config_class_equal(cls, cls));
                 _cleanup_free_ char *settings = config_class_settings(cls);
-                assert(settings);
-                assert(cpu_policy_to_string(cls->cpu_policy) && thread_policy_to_string(cls->thread_policy) &&
+                assert_true(settings);
+                assert_true(cpu_policy_to_string(cls->cpu_policy) && thread_policy_to_string(cls->thread_policy) &&
                             cache_locality_to_string(cls->cache_locality) && core_kind_to_string(cls->core_kind) &&
                             helper_placement_to_string(cls->emulator_threads) &&
                             helper_placement_to_string(cls->io_threads) && memory_policy_to_string(cls->memory_policy));
         }
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 _cleanup_free_ char *why = NULL, *why_meta = NULL;
-                assert(config_match_class(c, names[i], NULL, &why));
-                assert(why);
-                assert(config_match_class(c, "vm", names[i], &why_meta));
-                assert(why_meta);
+                assert_true(config_match_class(c, names[i], NULL, &why));
+                assert_true(why);
+                assert_true(config_match_class(c, "vm", names[i], &why_meta));
+                assert_true(why_meta);
         }
-        assert(config_pools_equal(c, c));
+        assert_true(config_pools_equal(c, c));
 }
 
 /* Loads, checks the result against what config_load promises, uses it and frees everything. */
@@ -54,12 +54,12 @@ static void load(const char *config_path, const char *dir) {
         ConfigErrors errors = { 0 };
         Config *c = NULL;
         int r = config_load(config_path, dir, fuzz_topology(), &c, &errors);
-        assert(r == 0 || r == -EINVAL);
-        assert(r == 0 ? c != NULL : c == NULL && errors.n > 0);
+        assert_true(r == 0 || r == -EINVAL);
+        assert_true(r == 0 ? c != NULL : c == NULL && errors.n > 0);
         _cleanup_free_ char *text = config_errors_format(&errors);
-        assert(text);
+        assert_true(text);
         for (size_t i = 0; i < errors.n; i++)
-                assert(errors.items[i].message);
+                assert_true(errors.items[i].message);
         config_errors_clear(&errors);
         if (c)
                 use_config(c);

@@ -21,7 +21,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 /* daemon/hook.c's reply. */
 static json_object *hook_reply(bool allow, const char *message) {
         json_object *o = json_object_new_object();
-        assert(o);
+        assert_true(o);
         json_object_object_add(o, "allow", json_object_new_boolean(allow));
         if (message)
                 json_object_object_add(o, "message", json_object_new_string(message));
@@ -34,23 +34,23 @@ static json_object *hook_prepare(const char *name, const char *xml) {
         _cleanup_(domain_freep) DomainRequest *req = NULL;
         _cleanup_free_ char *error = NULL;
         int r = domain_parse(xml, strlen(xml), &req, &error);
-        assert(r == 0 || r == -EINVAL);
+        assert_true(r == 0 || r == -EINVAL);
         if (r < 0) {
-                assert(error);
+                assert_true(error);
                 return hook_reply(true, NULL); /* libvirt will say what is wrong with it */
         }
         _cleanup_(planner_freep) Planner *p = NULL;
-        assert(planner_new(fuzz_topology(), fuzz_config(), &p) == 0);
+        assert_true(planner_new(fuzz_topology(), fuzz_config(), &p) == 0);
         const Placement *pl = NULL;
-        assert(planner_place(p, req, &pl) == 0);
+        assert_true(planner_place(p, req, &pl) == 0);
         if (!pl->admitted) {
-                assert(pl->reason);
+                assert_true(pl->reason);
                 _cleanup_free_ char *message = NULL;
-                assert(asprintf(&message, "kvmtuned: %s refused: %s", name, pl->reason) > 0);
-                assert(planner_release(p, req->name) == 0);
+                assert_true(asprintf(&message, "kvmtuned: %s refused: %s", name, pl->reason) > 0);
+                assert_true(planner_release(p, req->name) == 0);
                 return hook_reply(false, message);
         }
-        assert(planner_release(p, req->name) == 0);
+        assert_true(planner_release(p, req->name) == 0);
         return hook_reply(true, NULL);
 }
 
@@ -61,7 +61,7 @@ static json_object *hook_release(const char *name, const char *xml) {
         const char *owner = name;
         if (domain_parse(xml, strlen(xml), &req, &error) == 0 && req->uuid)
                 owner = req->uuid;
-        assert(owner);
+        assert_true(owner);
         return hook_reply(true, NULL);
 }
 
@@ -115,13 +115,13 @@ static void dispatch(const char *line, json_object *(*handler)(const ControlRequ
                 answer = control_error("malformed request: expected {\"command\": ...}");
         else
                 answer = handler(&(ControlRequest){ .command = command, .request = req, .uid = uid, .pid = 1 });
-        assert(answer);
+        assert_true(answer);
 
         /* The reply is one line of JSON, which kvmtunectl reads back. */
         const char *s = json_object_to_json_string_ext(answer, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        assert(s && !strchr(s, '\n'));
+        assert_true(s && !strchr(s, '\n'));
         _cleanup_(json_object_putp) json_object *back = json_tokener_parse(s);
-        assert(json_object_is_type(back, json_type_object));
+        assert_true(json_object_is_type(back, json_type_object));
         json_object_put(answer);
         json_object_put(req);
 }

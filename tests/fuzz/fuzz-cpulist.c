@@ -9,20 +9,20 @@
 /* set formatted and parsed again, in both syntaxes, is set; the empty set formats as "". */
 static void check_round_trip(hwloc_const_bitmap_t set) {
         _cleanup_free_ char *text = cpulist_format(set);
-        assert(text);
+        assert_true(text);
         _cleanup_bitmap_ hwloc_bitmap_t again = NULL, again_libvirt = NULL;
         const char *reason = NULL;
         if (hwloc_bitmap_iszero(set)) {
-                assert(text[0] == '\0');
-                assert(cpulist_parse(text, &again, &reason) == -EINVAL && reason);
+                assert_true(text[0] == '\0');
+                assert_true(cpulist_parse(text, &again, &reason) == -EINVAL && reason);
                 return;
         }
-        assert(cpulist_parse(text, &again, &reason) == 0);
-        assert(hwloc_bitmap_isequal(again, set));
-        assert(cpulist_parse_libvirt(text, &again_libvirt, &reason) == 0);
-        assert(hwloc_bitmap_isequal(again_libvirt, set));
+        assert_true(cpulist_parse(text, &again, &reason) == 0);
+        assert_true(hwloc_bitmap_isequal(again, set));
+        assert_true(cpulist_parse_libvirt(text, &again_libvirt, &reason) == 0);
+        assert_true(hwloc_bitmap_isequal(again_libvirt, set));
         _cleanup_free_ char *text_again = cpulist_format(again);
-        assert(text_again && strcmp(text, text_again) == 0);
+        assert_true(text_again && strcmp(text, text_again) == 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -31,21 +31,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const char *reason = NULL, *reason_libvirt = NULL;
 
         int r = cpulist_parse(s, &kernel, &reason);
-        assert(r == 0 || r == -EINVAL);
-        assert(r == 0 ? kernel != NULL : reason != NULL);
+        assert_true(r == 0 || r == -EINVAL);
+        assert_true(r == 0 ? kernel != NULL : reason != NULL);
         int r_libvirt = cpulist_parse_libvirt(s, &libvirt, &reason_libvirt);
-        assert(r_libvirt == 0 || r_libvirt == -EINVAL);
-        assert(r_libvirt == 0 ? libvirt != NULL : reason_libvirt != NULL);
+        assert_true(r_libvirt == 0 || r_libvirt == -EINVAL);
+        assert_true(r_libvirt == 0 ? libvirt != NULL : reason_libvirt != NULL);
 
         if (r == 0) {
                 /* Kernel syntax is libvirt's without exclusions: a kernel list means the same to both. */
-                assert(hwloc_bitmap_last(kernel) <= CPULIST_MAX_CPU);
-                assert(r_libvirt == 0 && hwloc_bitmap_isequal(kernel, libvirt));
-                assert(!hwloc_bitmap_iszero(kernel));
+                assert_true(hwloc_bitmap_last(kernel) <= CPULIST_MAX_CPU);
+                assert_true(r_libvirt == 0 && hwloc_bitmap_isequal(kernel, libvirt));
+                assert_true(!hwloc_bitmap_iszero(kernel));
                 check_round_trip(kernel);
         }
         if (r_libvirt == 0) {
-                assert(hwloc_bitmap_last(libvirt) <= CPULIST_MAX_CPU);
+                assert_true(hwloc_bitmap_last(libvirt) <= CPULIST_MAX_CPU);
                 check_round_trip(libvirt);
         }
         return 0;

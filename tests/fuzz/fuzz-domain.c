@@ -16,40 +16,40 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 /* What domain_parse promises of a request it returns (domain.c refuses everything else). */
 static void check_request(const DomainRequest *d) {
-        assert(d->name && d->name[0]);
-        assert(d->max_vcpus >= 1 && d->vcpus >= 1 && d->vcpus <= d->max_vcpus);
-        assert(d->guest_threads >= 1);
-        assert(d->memory_kib >= 1);
-        assert(d->pinned_cpus && d->pinned_nodes);
-        assert(d->n_iothreads == 0 || d->iothread_ids);
-        assert(d->n_cells == 0 || d->cells);
+        assert_true(d->name && d->name[0]);
+        assert_true(d->max_vcpus >= 1 && d->vcpus >= 1 && d->vcpus <= d->max_vcpus);
+        assert_true(d->guest_threads >= 1);
+        assert_true(d->memory_kib >= 1);
+        assert_true(d->pinned_cpus && d->pinned_nodes);
+        assert_true(d->n_iothreads == 0 || d->iothread_ids);
+        assert_true(d->n_cells == 0 || d->cells);
         /* Dedicated vCPUs above <vcpu current=> are dropped: none is left that is not online. */
-        assert(!d->dedicated_vcpus || hwloc_bitmap_last(d->dedicated_vcpus) < (int) d->vcpus);
+        assert_true(!d->dedicated_vcpus || hwloc_bitmap_last(d->dedicated_vcpus) < (int) d->vcpus);
 }
 
 /* Places d on an empty host; a placement is deterministic and gives back everything on release. */
 static void place(const DomainRequest *d) {
         const Topology *t = fuzz_topology();
         _cleanup_(planner_freep) Planner *p = NULL;
-        assert(planner_new(t, fuzz_config(), &p) == 0);
+        assert_true(planner_new(t, fuzz_config(), &p) == 0);
 
         const Placement *pl = NULL;
-        assert(planner_place(p, d, &pl) == 0 && pl);
-        assert(pl->cls && pl->name && strcmp(pl->name, d->name) == 0);
-        assert(pl->admitted || pl->reason);
-        assert(planner_place(p, d, &(const Placement *){ NULL }) == -EEXIST);
+        assert_true(planner_place(p, d, &pl) == 0 && pl);
+        assert_true(pl->cls && pl->name && strcmp(pl->name, d->name) == 0);
+        assert_true(pl->admitted || pl->reason);
+        assert_true(planner_place(p, d, &(const Placement *){ NULL }) == -EEXIST);
         _cleanup_free_ char *first = fuzz_placement_text(pl, d->uuid);
 
-        assert(planner_release(p, d->name) == 0);
+        assert_true(planner_release(p, d->name) == 0);
         _cleanup_bitmap_ hwloc_bitmap_t held = hwloc_bitmap_alloc();
-        assert(held);
+        assert_true(held);
         planner_held_cpus(p, held);
-        assert(hwloc_bitmap_iszero(held));
+        assert_true(hwloc_bitmap_iszero(held));
 
-        assert(planner_place(p, d, &pl) == 0);
+        assert_true(planner_place(p, d, &pl) == 0);
         _cleanup_free_ char *second = fuzz_placement_text(pl, d->uuid);
-        assert(strcmp(first, second) == 0);
-        assert(planner_refresh_shared(p) == 0);
+        assert_true(strcmp(first, second) == 0);
+        assert_true(planner_refresh_shared(p) == 0);
 
         /* An admitted placement is what the allocations file keeps: a restart restores it as it is. */
         if (pl->admitted)
@@ -60,13 +60,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         _cleanup_(domain_freep) DomainRequest *d = NULL;
         _cleanup_free_ char *error = NULL;
         int r = domain_parse((const char *) data, size, &d, &error);
-        assert(r == 0 || r == -EINVAL);
+        assert_true(r == 0 || r == -EINVAL);
         if (r < 0) {
                 /* domain.h: a one-line reason (the hook and the log quote it). */
-                assert(!d && error && !strchr(error, '\n'));
+                assert_true(!d && error && !strchr(error, '\n'));
                 return 0;
         }
-        assert(d && !error);
+        assert_true(d && !error);
         check_request(d);
         place(d);
         return 0;

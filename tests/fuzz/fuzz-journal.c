@@ -17,8 +17,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         (void) argc;
         (void) argv;
         path = fuzz_write_file("journal.json", NULL, 0);
-        assert(asprintf(&aside, "%s.unreadable", path) > 0);
-        assert(asprintf(&tmp, "%s.tmp", path) > 0);
+        assert_true(asprintf(&aside, "%s.unreadable", path) > 0);
+        assert_true(asprintf(&tmp, "%s.tmp", path) > 0);
         return 0;
 }
 
@@ -30,15 +30,15 @@ static size_t n_entries(const Journal *j) {
 static void check_entries(const Journal *j) {
         json_object_object_foreach(j->settings, key, value) {
                 (void) value;
-                assert(journal_original(j, key));
+                assert_true(journal_original(j, key));
         }
         for (size_t i = 0; i < journal_n_reservations(j); i++) {
                 JournalReservation res;
-                assert(journal_reservation(j, i, &res));
-                assert(res.owner && res.page_kib >= 1);
+                assert_true(journal_reservation(j, i, &res));
+                assert_true(res.owner && res.page_kib >= 1);
                 size_t at = 0;
                 JournalReservation first;
-                assert(journal_next_reservation(j, res.owner, &at, &first) && at <= i);
+                assert_true(journal_next_reservation(j, res.owner, &at, &first) && at <= i);
                 (void) journal_added_pages(j, res.node, res.page_kib);
         }
 }
@@ -47,22 +47,22 @@ static void check_entries(const Journal *j) {
  * across a write and a read; NaN, which json-c also reads, is never equal to itself). */
 static bool same_text(json_object *a, json_object *b) {
         _cleanup_free_ char *text = strdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
-        assert(text);
+        assert_true(text);
         return strcmp(text, json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN)) == 0;
 }
 
 static Journal *open_journal(JournalFound *ret_found) {
         Journal *j = NULL;
         int r = journal_open(path, BOOT_ID, &j, ret_found);
-        assert(r == 0 || r == -EFBIG);
+        assert_true(r == 0 || r == -EFBIG);
         if (r < 0)
                 return NULL;
-        assert(j && j->settings && j->reservations);
-        assert(*ret_found <= JOURNAL_UNREADABLE);
+        assert_true(j && j->settings && j->reservations);
+        assert_true(*ret_found <= JOURNAL_UNREADABLE);
         /* Recovered or kept when, and only when, entries of this boot are left. */
-        assert((*ret_found == JOURNAL_RECOVERED || *ret_found == JOURNAL_KEPT) == (n_entries(j) > 0));
+        assert_true((*ret_found == JOURNAL_RECOVERED || *ret_found == JOURNAL_KEPT) == (n_entries(j) > 0));
         if (*ret_found == JOURNAL_SET_ASIDE)
-                assert(access(path, F_OK) < 0 && access(aside, F_OK) == 0);
+                assert_true(access(path, F_OK) < 0 && access(aside, F_OK) == 0);
         check_entries(j);
         return j;
 }
@@ -71,29 +71,29 @@ static Journal *open_journal(JournalFound *ret_found) {
 static void use_journal(Journal *j) {
         /* Saved and read again, it holds the same entries (a clean stop's "kept" mark is the stop's
          * own: a save without journal_keep() drops it). */
-        assert(journal_save(j) == 0);
+        assert_true(journal_save(j) == 0);
         JournalFound found_again;
         _cleanup_(journal_freep) Journal *again = open_journal(&found_again);
-        assert(again);
-        assert(same_text(j->settings, again->settings));
-        assert(same_text(j->reservations, again->reservations));
-        assert(found_again == (n_entries(j) > 0 ? JOURNAL_RECOVERED : JOURNAL_EMPTY));
+        assert_true(again);
+        assert_true(same_text(j->settings, again->settings));
+        assert_true(same_text(j->reservations, again->reservations));
+        assert_true(found_again == (n_entries(j) > 0 ? JOURNAL_RECOVERED : JOURNAL_EMPTY));
 
         /* The changes an actuator makes, on top of what was read. */
         const char *key = "kernel/mm/transparent_hugepage/enabled";
         bool had = journal_original(j, key) != NULL;
         uint64_t before = journal_added_pages(j, 1, 2048);
-        assert(journal_record(j, key, "always [madvise] never") == 0);
-        assert(journal_original(j, key));
-        assert(journal_add_reservation(j, "fuzz-owner", 1, 2048, 3) == 0);
-        assert(journal_added_pages(j, 1, 2048) == before + 3);
-        assert(journal_drop_reservations(j, "fuzz-owner") == 0);
+        assert_true(journal_record(j, key, "always [madvise] never") == 0);
+        assert_true(journal_original(j, key));
+        assert_true(journal_add_reservation(j, "fuzz-owner", 1, 2048, 3) == 0);
+        assert_true(journal_added_pages(j, 1, 2048) == before + 3);
+        assert_true(journal_drop_reservations(j, "fuzz-owner") == 0);
         JournalReservation res;
         size_t at = 0;
-        assert(!journal_next_reservation(j, "fuzz-owner", &at, &res));
+        assert_true(!journal_next_reservation(j, "fuzz-owner", &at, &res));
         if (!had) {
-                assert(journal_forget(j, key) == 0);
-                assert(!journal_original(j, key));
+                assert_true(journal_forget(j, key) == 0);
+                assert_true(!journal_original(j, key));
         }
         check_entries(j);
 }

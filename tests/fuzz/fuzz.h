@@ -17,10 +17,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Optional: called once before the first input when a target defines it. */
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-/* A broken invariant is an assert(): it says which and where, and aborts, which both libFuzzer
- * and the replay count as a crash (the input is kept). Never compiled out here. */
-#undef NDEBUG
-#include <assert.h>
+/* A broken invariant is a cmocka assertion (assert_true, assert_int_equal, ...), as in the unit
+ * tests: it prints the expression, file and line, and outside a cmocka run aborts (fuzz-common.c
+ * sets CMOCKA_TEST_ABORT before main), which both libFuzzer and the replay count as a crash (the
+ * input is kept). Never compiled out. */
+#include <setjmp.h>
+#include <stdarg.h>
+
+#include <cmocka.h>
 
 /* The host every target runs against, loaded once: 2 packages of 2 NUMA nodes (16 GiB each, 12 GiB
  * free, pools of 2M and 1G hugepages), 4 cores of 2 threads per node (CPUs 0-31), and one PCI device,

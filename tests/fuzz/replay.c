@@ -125,7 +125,7 @@ int main(int argc, char **argv) {
         }
         if (n_run == 0) {
                 fprintf(stderr, "replay: no inputs in %s\n", argv[1]);
-                assert(n_run > 0); /* an empty corpus would prove nothing: fail */
+                assert_true(n_run > 0); /* an empty corpus would prove nothing: fail */
         }
         printf("%s: %u inputs ran, no crash\n", program_invocation_short_name, n_run);
         return EXIT_SUCCESS;
