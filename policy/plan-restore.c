@@ -62,8 +62,9 @@ int planner_restore(Planner *p, const Placement *spec, const char *class_name, c
         const PolicyClass *cls = config_find_class(p->c, class_name);
         if (!cls)
                 return -ENOENT;
-        if (!spec_valid(p, spec) || (spec->shared_l3 >= 0 && shared_pair_of(p, spec) < 0))
-                return -EINVAL; /* shared_l3: an L3 group of the node its vCPUs float on */
+        /* shared_l3: an L3 group of the one node its vCPUs float on */
+        if (!spec_valid(p, spec) || (spec->shared_l3 >= 0 && (shared_spans(p, spec) || shared_pair_of(p, spec) < 0)))
+                return -EINVAL;
         for (unsigned i = 0; i < t->n_cpus && spec->admitted && !spec->adopted; i++)
                 if (hwloc_bitmap_isset(spec->held, t->cpus[i].os) && (p->held[i] || p->pinned[i]))
                         return -EBUSY;

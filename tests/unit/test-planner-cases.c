@@ -1,6 +1,7 @@
 /* Issue 13's placement cases: spans of the fewest closest nodes, shared spans counted both ways,
  * refusals that name the true reason, and domains that pin themselves booked in full. Each checks
  * the plan JSON (render_plan_json), not only the words. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -552,6 +553,22 @@ static void test_shared_in_one_l3(void **state) {
         free(cls);
         free(uuid);
         check_invariants(w);
+        world_free(w);
+
+        /* An edited allocations file that puts a VM floating over two nodes in one L3 group is
+         * refused, not booked in a group it does not float in. */
+        w = world_synthetic("pack:1 numa:2(memory=64GiB) l3:1 core:8 pu:1", NULL);
+        const Placement *span = place(w, "span", "vdi", 40, 1024, NULL);
+        assert_true(span->admitted && span->shared_vcpus[0] && span->shared_vcpus[1]);
+        saved = persist_placement(span, "uuid-s", w->t);
+        assert_int_equal(persist_parse(saved, w->t, &spec, &cls, &uuid), 0);
+        spec->shared_l3 = 0;
+        assert_int_equal(planner_release(w->p, "span"), 0);
+        assert_int_equal(planner_restore(w->p, spec, cls, &back), -EINVAL);
+        json_object_put(saved);
+        placement_free(spec);
+        free(cls);
+        free(uuid);
         world_free(w);
 }
 
