@@ -38,8 +38,10 @@ void placement_free(Placement *pl) {
         free(pl->name);
         free(pl->reason);
         for (unsigned i = 0; i < pl->n_vcpus; i++)
-                hwloc_bitmap_free(pl->vcpus[i].cpus);
+                if (pl->vcpus[i].cpus != pl->floating)
+                        hwloc_bitmap_free(pl->vcpus[i].cpus);
         free(pl->vcpus);
+        hwloc_bitmap_free(pl->floating);
         hwloc_bitmap_free(pl->emulator);
         for (unsigned i = 0; i < pl->n_iothreads; i++)
                 hwloc_bitmap_free(pl->iothreads[i].cpus);

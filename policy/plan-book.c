@@ -1,5 +1,7 @@
 /* Booking: the one place a placement's CPUs, shared vCPUs and memory are counted and given back. */
+#include <assert.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "macro.h"
 #include "planner-internal.h"
@@ -13,6 +15,9 @@ static void set_cpu(Planner *p, unsigned i, int held, int pinned_delta) {
                 p->held[i] = (uint8_t) held;
         p->pinned[i] = (uint16_t) (p->pinned[i] + pinned_delta);
         p->node_shared_cpus[node] += (unsigned) ((int) shared_cpu_free(p, i) - (int) was);
+        uint8_t free = p->dedicated_pool[i] && !p->held[i] && !p->pinned[i];
+        p->core_free[p->t->cpus[i].core] += (unsigned) ((int) free - (int) p->cpu_free[i]);
+        p->cpu_free[i] = free;
 }
 
 /* Calls set_cpu for every host CPU of set. */
@@ -28,6 +33,29 @@ static void set_cpus(Planner *p, hwloc_const_bitmap_t set, int held, int pinned_
 
 void book_mark_held(Planner *p, hwloc_const_bitmap_t set, uint8_t value) {
         set_cpus(p, set, value, 0);
+}
+
+/* FNV-1a: a thousand placements are found by comparing integers, not names. */
+static uint64_t name_hash(const char *name) {
+        uint64_t h = 0xcbf29ce484222325ULL;
+        for (const unsigned char *c = (const unsigned char *) name; *c; c++)
+                h = (h ^ *c) * 0x100000001b3ULL;
+        return h;
+}
+
+/* Keeps p->spans, which book_enter() has made room for: the shared search walks these few
+ * instead of every placement. */
+static void spans_book(Planner *p, const Placement *pl, int sign) {
+        if (sign > 0) {
+                assert(p->n_spans < p->alloc_placements);
+                p->spans[p->n_spans++] = pl;
+                return;
+        }
+        for (unsigned i = 0; i < p->n_spans; i++)
+                if (p->spans[i] == pl) {
+                        p->spans[i] = p->spans[--p->n_spans];
+                        return;
+                }
 }
 
 /* Placing, restoring and releasing all come here, so what one books the other gives back
@@ -47,6 +75,8 @@ void book_placement(Planner *p, const Placement *pl, int sign) {
                         hwloc_bitmap_andnot(p->held_set, p->held_set, pl->held);
         }
         bool shared = false, spans = shared_spans(p, pl);
+        if (spans)
+                spans_book(p, pl, sign);
         for (unsigned n = 0; n < t->n_nodes; n++) {
                 p->node_shared_vcpus[n] += (unsigned) sign * pl->shared_vcpus[n];
                 if (spans)
@@ -70,8 +100,32 @@ int book_enter(Planner *p, Placement *pl) {
                 if (!grown)
                         return -ENOMEM;
                 p->placements = grown;
+                const Placement **spans = realloc(p->spans, n * sizeof(Placement *));
+                if (!spans)
+                        return -ENOMEM;
+                p->spans = spans;
+                uint64_t *hashes = realloc(p->name_hashes, n * sizeof(uint64_t));
+                if (!hashes)
+                        return -ENOMEM;
+                p->name_hashes = hashes;
                 p->alloc_placements = n;
         }
+        p->name_hashes[p->n_placements] = name_hash(pl->name);
         p->placements[p->n_placements++] = pl;
         return 0;
+}
+
+int book_find(const Planner *p, const char *name) {
+        uint64_t h = name_hash(name);
+        for (unsigned i = 0; i < p->n_placements; i++)
+                if (p->name_hashes[i] == h && strcmp(p->placements[i]->name, name) == 0)
+                        return (int) i;
+        return -ENOENT;
+}
+
+void book_leave(Planner *p, unsigned i) {
+        unsigned after = p->n_placements - i - 1;
+        memmove(&p->placements[i], &p->placements[i + 1], after * sizeof(Placement *));
+        memmove(&p->name_hashes[i], &p->name_hashes[i + 1], after * sizeof(uint64_t));
+        p->n_placements--;
 }

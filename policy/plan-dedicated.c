@@ -18,13 +18,20 @@ static void count_units(Planner *p, const PolicyClass *cls) {
         const uint8_t *kind = cls->core_kind == CORE_KIND_PERFORMANCE  ? p->perf_kind
                               : cls->core_kind == CORE_KIND_EFFICIENCY ? p->eff_kind
                                                                        : NULL;
-        for (unsigned i = 0; i < t->n_cpus; i++)
-                p->eligible[i] = p->dedicated_pool[i] && !p->held[i] && !p->pinned[i] && (!kind || kind[i]);
+        if (kind)
+                for (unsigned i = 0; i < t->n_cpus; i++)
+                        p->eligible[i] = p->cpu_free[i] & kind[i];
+        else
+                memcpy(p->eligible, p->cpu_free, t->n_cpus);
 
         for (unsigned k = 0; k < t->n_cores; k++) {
-                unsigned free = 0, size = p->core_cpu0[k + 1] - p->core_cpu0[k];
-                for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1]; j++)
-                        free += p->eligible[p->core_cpus[j]];
+                unsigned free = p->core_free[k], size = p->core_cpu0[k + 1] - p->core_cpu0[k];
+                if (kind && p->kinds_split_cores) {
+                        free = 0;
+                        for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1]; j++)
+                                free += p->eligible[p->core_cpus[j]];
+                } else if (kind && size > 0 && !kind[p->core_cpus[p->core_cpu0[k]]])
+                        free = 0;
                 switch (cls->thread_policy) {
                 case THREAD_POLICY_PREFER:
                         p->core_units[k] = free;

@@ -115,11 +115,13 @@ bool shared_spans(const Planner *p, const Placement *pl) {
  * from, as a dedicated placement would take them): its share of the CPUs it floats over, or an
  * equal split over its nodes, whichever is more, rounded up. */
 static unsigned span_weight(const Planner *p, const Placement *pl, unsigned n, unsigned from, unsigned taken) {
-        unsigned vcpus, nodes = float_nodes(p, pl, &vcpus);
+        unsigned vcpus = 0, nodes = 0;
         uint64_t all = 0, here = 0;
         for (unsigned m = 0; m < p->t->n_nodes; m++) {
                 if (!pl->shared_vcpus[m])
                         continue;
+                vcpus += pl->shared_vcpus[m];
+                nodes++;
                 unsigned cpus = shared_cpu_count(p, m);
                 cpus = m == from ? (cpus > taken ? cpus - taken : 0) : cpus;
                 all += cpus;
@@ -133,10 +135,9 @@ static unsigned span_weight(const Planner *p, const Placement *pl, unsigned n, u
 /* Node n's load with taken CPUs gone from node from. */
 static unsigned load_after(const Planner *p, unsigned n, unsigned from, unsigned taken) {
         unsigned load = p->node_single_vcpus[n];
-        for (unsigned i = 0; p->node_spans[n] && i < p->n_placements; i++)
-                if (p->placements[i]->shared_vcpus && p->placements[i]->shared_vcpus[n] &&
-                    shared_spans(p, p->placements[i]))
-                        load += span_weight(p, p->placements[i], n, from, taken);
+        for (unsigned i = 0; p->node_spans[n] && i < p->n_spans; i++)
+                if (p->spans[i]->shared_vcpus[n])
+                        load += span_weight(p, p->spans[i], n, from, taken);
         return load;
 }
 
@@ -468,7 +469,9 @@ int planner_refresh_shared(Planner *p) {
                 if (!pl->admitted || pl->adopted)
                         continue;
                 shared_float_cpus(p, pl, shared);
-                for (unsigned v = 0; v < pl->n_vcpus; v++)
+                if (pl->floating)
+                        hwloc_bitmap_copy(pl->floating, shared);
+                for (unsigned v = 0; !pl->floating && v < pl->n_vcpus; v++)
                         if (!pl->vcpus[v].dedicated)
                                 hwloc_bitmap_copy(pl->vcpus[v].cpus, shared);
                 /* Helpers that float over the VM's own CPUs follow them. */

@@ -43,6 +43,9 @@ struct Planner {
         bool kinds_differ;
         uint8_t *held; /* per cpu index: held by a dedicated placement */
         uint16_t *pinned; /* per cpu index: explicit pins of adopted domains naming it */
+        uint8_t *cpu_free; /* per cpu index: in the dedicated pool, neither held nor pinned (plan-book.c) */
+        unsigned *core_free; /* per core: its cpu_free CPUs, so placing need not count them again */
+        bool kinds_split_cores; /* some core has CPUs of both kinds: count those per CPU */
         hwloc_bitmap_t held_set;
 
         unsigned *node_shared_cpus; /* per node: CPUs shared_cpu_free() (kept by plan-book.c) */
@@ -56,6 +59,9 @@ struct Planner {
 
         Placement **placements;
         unsigned n_placements, alloc_placements;
+        uint64_t *name_hashes; /* per placement, book_name_hash() of its name: finding one compares these */
+        const Placement **spans; /* the booked placements whose shared vCPUs float over several nodes */
+        unsigned n_spans; /* room: alloc_placements (book_enter grows both) */
 
         /* Scratch, sized once: per core units, per pair units, per node units and capacities. */
         unsigned *core_units, *pair_units, *node_units, *node_cap, *node_take, *order;
@@ -184,8 +190,12 @@ void book_mark_held(Planner *p, hwloc_const_bitmap_t set, uint8_t value);
 /* Books (sign 1) or gives back (sign -1) everything an admitted placement holds: its CPUs, its
  * shared vCPUs per node and its memory. The one place placing, restoring and releasing count. */
 void book_placement(Planner *p, const Placement *pl, int sign);
+/* Returns the index of the placement named name in p->placements, -ENOENT if there is none. */
+int book_find(const Planner *p, const char *name);
 /* Appends pl to the planner's placements, which own it from then on. Returns 0 or -ENOMEM. */
 int book_enter(Planner *p, Placement *pl);
+/* Takes placement i out of p->placements (after book_placement(-1)); the caller frees it. */
+void book_leave(Planner *p, unsigned i);
 
 /* ---- plan-adopt.c: domains that pin themselves ------------------------------------------ */
 

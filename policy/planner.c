@@ -183,6 +183,8 @@ int planner_new(const Topology *t, const Config *c, Planner **ret_planner) {
         p->held = calloc(t->n_cpus, 1);
         p->pinned = calloc(t->n_cpus, sizeof(uint16_t));
         p->eligible = calloc(t->n_cpus, 1);
+        p->cpu_free = calloc(t->n_cpus, 1);
+        p->core_free = calloc(t->n_cores ? t->n_cores : 1, sizeof(unsigned));
         p->held_set = hwloc_bitmap_alloc();
         p->node_shared_vcpus = calloc(n_nodes, sizeof(unsigned));
         p->node_shared_cpus = calloc(n_nodes, sizeof(unsigned));
@@ -199,7 +201,7 @@ int planner_new(const Topology *t, const Config *c, Planner **ret_planner) {
         p->node_take = calloc(n_nodes, sizeof(unsigned));
         p->order = calloc(t->n_cores > n_nodes ? t->n_cores : n_nodes, sizeof(unsigned));
         if (!p->dedicated_pool || !p->shared_pool || !p->perf_kind || !p->eff_kind || !p->held || !p->pinned ||
-            !p->eligible || !p->held_set || !p->node_shared_vcpus || !p->node_single_vcpus || !p->node_spans ||
+            !p->eligible || !p->cpu_free || !p->core_free || !p->held_set || !p->node_shared_vcpus || !p->node_single_vcpus || !p->node_spans ||
             !p->node_shared_cpus || !p->node_limit || !p->node_small_kib || !p->node_in_use_kib || !p->node_pages ||
             !p->core_units || !p->pair_units || !p->node_units || !p->node_cap || !p->node_take || !p->order)
                 return -ENOMEM;
@@ -207,6 +209,8 @@ int planner_new(const Topology *t, const Config *c, Planner **ret_planner) {
         for (unsigned i = 0; i < t->n_cpus; i++) {
                 p->dedicated_pool[i] = hwloc_bitmap_isset(c->host.dedicated, t->cpus[i].os);
                 p->shared_pool[i] = hwloc_bitmap_isset(c->host.shared, t->cpus[i].os);
+                p->cpu_free[i] = p->dedicated_pool[i];
+                p->core_free[t->cpus[i].core] += p->cpu_free[i];
         }
         int r = setup_cores(p);
         if (r >= 0)
@@ -220,6 +224,10 @@ int planner_new(const Topology *t, const Config *c, Planner **ret_planner) {
         if (r < 0)
                 return r;
         setup_kinds(p);
+        for (unsigned k = 0; k < t->n_cores; k++)
+                for (unsigned j = p->core_cpu0[k] + 1; j < p->core_cpu0[k + 1]; j++)
+                        p->kinds_split_cores |= p->perf_kind[p->core_cpus[j]] != p->perf_kind[p->core_cpus[j - 1]] ||
+                                                p->eff_kind[p->core_cpus[j]] != p->eff_kind[p->core_cpus[j - 1]];
         for (unsigned i = 0; i < p->n_pairs; i++) /* pairs of performance CPUs (hybrid, larger L3) */
                 for (unsigned j = 0; j < p->pairs[i].n_cores; j++) {
                         unsigned k = p->pairs[i].cores[j];
@@ -237,6 +245,8 @@ void planner_free(Planner *p) {
         for (unsigned i = 0; i < p->n_placements; i++)
                 placement_free(p->placements[i]);
         free(p->placements);
+        free(p->spans);
+        free(p->name_hashes);
         for (unsigned i = 0; i < p->n_pairs; i++)
                 free(p->pairs[i].cores);
         free(p->pairs);
@@ -256,6 +266,8 @@ void planner_free(Planner *p) {
         free(p->perf_kind);
         free(p->eff_kind);
         free(p->held);
+        free(p->cpu_free);
+        free(p->core_free);
         free(p->pinned);
         free(p->eligible);
         hwloc_bitmap_free(p->held_set);
@@ -384,10 +396,11 @@ static int fill_vcpus(Planner *p, const DomainRequest *req, Placement *pl, const
         pl->vcpus = calloc(req->vcpus, sizeof(PlacedVcpu));
         if (!pl->vcpus)
                 return -ENOMEM;
-        _cleanup_bitmap_ hwloc_bitmap_t shared = hwloc_bitmap_alloc();
-        if (!shared)
-                return -ENOMEM;
-        shared_float_cpus(p, pl, shared);
+        if (pl->cls->cpu_policy != CPU_POLICY_DEDICATED) {
+                if (!(pl->floating = hwloc_bitmap_alloc()))
+                        return -ENOMEM;
+                shared_float_cpus(p, pl, pl->floating);
+        }
         unsigned next = 0;
         for (unsigned v = 0; v < req->vcpus; v++) {
                 PlacedVcpu *pv = &pl->vcpus[v];
@@ -395,12 +408,13 @@ static int fill_vcpus(Planner *p, const DomainRequest *req, Placement *pl, const
                 pv->dedicated =
                         pl->cls->cpu_policy == CPU_POLICY_DEDICATED ||
                         (pl->cls->cpu_policy == CPU_POLICY_MIXED && hwloc_bitmap_isset(req->dedicated_vcpus, v));
+                if (!pv->dedicated) {
+                        pv->cpus = pl->floating;
+                        continue;
+                }
                 if (!(pv->cpus = hwloc_bitmap_alloc()))
                         return -ENOMEM;
-                if (pv->dedicated)
-                        hwloc_bitmap_set(pv->cpus, t->cpus[cpus[next++]].os);
-                else
-                        hwloc_bitmap_copy(pv->cpus, shared);
+                hwloc_bitmap_set(pv->cpus, t->cpus[cpus[next++]].os);
         }
         return 0;
 }
@@ -626,35 +640,28 @@ int planner_place(Planner *p, const DomainRequest *req, const Placement **ret_pl
                 hwloc_bitmap_zero(pl->held);
                 memset(pl->shared_vcpus, 0, n_nodes * sizeof(unsigned));
         }
-        book_placement(p, pl, 1);
-        r = book_enter(p, pl);
-        if (r < 0) {
-                book_placement(p, pl, -1);
+        r = book_enter(p, pl); /* first: it makes the room booking needs */
+        if (r < 0)
                 return r;
-        }
+        book_placement(p, pl, 1);
         *ret_placement = TAKE_PTR(pl);
         return 0;
 }
 
 int planner_release(Planner *p, const char *name) {
-        for (unsigned i = 0; i < p->n_placements; i++) {
-                Placement *pl = p->placements[i];
-                if (strcmp(pl->name, name) != 0)
-                        continue;
-                book_placement(p, pl, -1);
-                placement_free(pl);
-                memmove(&p->placements[i], &p->placements[i + 1], (p->n_placements - i - 1) * sizeof(Placement *));
-                p->n_placements--;
-                return 0;
-        }
-        return -ENOENT;
+        int i = book_find(p, name);
+        if (i < 0)
+                return i;
+        Placement *pl = p->placements[i];
+        book_placement(p, pl, -1);
+        book_leave(p, (unsigned) i);
+        placement_free(pl);
+        return 0;
 }
 
 const Placement *planner_find(const Planner *p, const char *name) {
-        for (unsigned i = 0; i < p->n_placements; i++)
-                if (strcmp(p->placements[i]->name, name) == 0)
-                        return p->placements[i];
-        return NULL;
+        int i = book_find(p, name);
+        return i < 0 ? NULL : p->placements[i];
 }
 
 const Placement *const *planner_placements(const Planner *p, unsigned *ret_n) {

@@ -15,7 +15,8 @@
 typedef struct PlacedVcpu {
         unsigned vcpu;
         bool dedicated;
-        hwloc_bitmap_t cpus; /* dedicated: one CPU; shared: the shared CPUs of its node(s) */
+        hwloc_bitmap_t cpus; /* dedicated: one CPU; shared: the shared CPUs of its node(s), which may
+                              * be the Placement's floating set itself (never free it alone) */
 } PlacedVcpu;
 
 typedef struct PlacedIOThread {
@@ -38,6 +39,8 @@ typedef struct Placement {
 
         unsigned n_vcpus;
         PlacedVcpu *vcpus;
+        hwloc_bitmap_t floating; /* when set, every shared vCPU's cpus is this one set (planned placements:
+                                  * a 32-vCPU VM holds one copy, not 32); NULL: each vCPU owns its set */
         hwloc_bitmap_t emulator;
         bool own_emulator; /* emulator is the domain's own <emulatorpin>, kept as it is */
         bool over_ratio; /* it ran already and was kept above its Overcommit (explain says where) */
