@@ -360,7 +360,8 @@ static bool pinner_take(const Host *h, const PolicyClass *cls, hwloc_const_bitma
 /* vCPUs the pinner admits over the whole sequence: a shared domain while host-wide shared vCPUs
  * / shared CPUs stay within its ratio, a dedicated one while those vCPUs still fit the
  * strictest ratio on the shared CPUs it leaves. */
-static unsigned pinner_run(const Host *h, const Job *jobs, unsigned n, unsigned *ret_shared) {
+static unsigned pinner_run(const Host *h, const Job *jobs, unsigned n, unsigned *ret_shared, double *ret_cpus,
+                           unsigned *ret_isolated) {
         _cleanup_bitmap_ hwloc_bitmap_t held = hwloc_bitmap_alloc(), take = hwloc_bitmap_alloc();
         _cleanup_bitmap_ hwloc_bitmap_t left = hwloc_bitmap_alloc();
         if (!held || !take || !left)
@@ -377,6 +378,7 @@ static unsigned pinner_run(const Host *h, const Job *jobs, unsigned n, unsigned 
                                 continue;
                         shared_vcpus += v;
                         *ret_shared += v;
+                        *ret_cpus += cls->overcommit > 0 ? v / cls->overcommit : v;
                         admitted += v;
                         if (cls->overcommit > 0 && (strictest == 0 || cls->overcommit < strictest))
                                 strictest = cls->overcommit;
@@ -391,6 +393,8 @@ static unsigned pinner_run(const Host *h, const Job *jobs, unsigned n, unsigned 
                         continue;
                 hwloc_bitmap_or(held, held, take);
                 admitted += v;
+                *ret_cpus += hwloc_bitmap_weight(take);
+                *ret_isolated += cls->thread_policy == THREAD_POLICY_ISOLATE ? v : 0;
         }
         return admitted;
 }
@@ -436,6 +440,8 @@ static void vcpu_sets(const Placement *pl, hwloc_bitmap_t dedicated, hwloc_bitma
 typedef struct Counts {
         unsigned planner_vcpus, pinner_vcpus, violations, l3_splits, numa_splits, double_bookings;
         unsigned planner_shared, pinner_shared; /* of the vCPUs admitted, shared ones (verbose) */
+        unsigned planner_isolated, pinner_isolated; /* of the vCPUs admitted, isolated ones */
+        double planner_cpus, pinner_cpus; /* CPUs the admitted vCPUs use: held + shared vCPUs / ratio */
         unsigned refused_memory; /* planner refusals for memory: the workload means CPUs to decide */
         unsigned l3_spans, numa_spans; /* splits of any kind, avoidable or not (verbose) */
         hwloc_bitmap_t violated_nodes, bad_cpus; /* counted once each */
@@ -762,8 +768,8 @@ static void check_ratios(const Host *h, const State *s, const Placement *const *
 
 typedef struct Totals {
         unsigned machines, planner_vcpus, pinner_vcpus, violations, l3_splits, numa_splits, double_bookings;
-        unsigned machines_violating;
-        double min_ratio;
+        unsigned machines_violating, planner_isolated, pinner_isolated;
+        double min_ratio, min_use, planner_cpus, pinner_cpus;
         char min_label[128];
 } Totals;
 
@@ -788,6 +794,10 @@ static int run_planner(const Host *h, const Topology *t, const Config *c, const 
                 if (pl->admitted) {
                         k->planner_vcpus += jobs[i].vcpus;
                         k->planner_shared += jobs[i].cls->cpu_policy == CPU_POLICY_SHARED ? jobs[i].vcpus : 0;
+                        k->planner_isolated += jobs[i].cls->thread_policy == THREAD_POLICY_ISOLATE ? jobs[i].vcpus : 0;
+                        if (jobs[i].cls->cpu_policy == CPU_POLICY_SHARED)
+                                k->planner_cpus += jobs[i].cls->overcommit > 0 ? jobs[i].vcpus / jobs[i].cls->overcommit
+                                                                                : jobs[i].vcpus;
                         check_splits(h, &before, &jobs[i], pls, m, k);
                 }
                 check_ratios(h, &after, pls, m, k);
@@ -800,6 +810,8 @@ static int run_planner(const Host *h, const Topology *t, const Config *c, const 
                 before = after;
                 after = swap;
         }
+        if (r >= 0)
+                k->planner_cpus += hwloc_bitmap_weight(before.held);
         state_clear(&before);
         state_clear(&after);
         return r;
@@ -807,9 +819,12 @@ static int run_planner(const Host *h, const Topology *t, const Config *c, const 
 
 static void print_row(const char *label, const Host *h, unsigned n_jobs, const Counts *k, Totals *tot) {
         double ratio = k->pinner_vcpus ? (double) k->planner_vcpus / k->pinner_vcpus : 1.0;
-        printf("%-52.52s %5u %5u %4u %5u %7u %7u %6.3f %5u %5u %5u %5u\n", label,
+        double use = k->pinner_cpus > 0 ? k->planner_cpus / k->pinner_cpus : 1.0;
+        char iso[24];
+        snprintf(iso, sizeof(iso), "%u/%u", k->planner_isolated, k->pinner_isolated);
+        printf("%-52.52s %5u %5u %4u %5u %7u %7u %6.3f %6.3f %7s %5u %5u %5u %5u\n", label,
                (unsigned) hwloc_bitmap_weight(h->usable), h->n_nodes, h->n_l3s, n_jobs, k->planner_vcpus,
-               k->pinner_vcpus, ratio, k->violations, k->l3_splits, k->numa_splits, k->double_bookings);
+               k->pinner_vcpus, ratio, use, iso, k->violations, k->l3_splits, k->numa_splits, k->double_bookings);
         if (verbose)
                 printf("    %u l3-class domains span L3 domains, %u domains span nodes (avoidable or not)\n",
                        k->l3_spans, k->numa_spans);
@@ -819,6 +834,12 @@ static void print_row(const char *label, const Host *h, unsigned n_jobs, const C
         tot->machines++;
         tot->planner_vcpus += k->planner_vcpus;
         tot->pinner_vcpus += k->pinner_vcpus;
+        tot->planner_cpus += k->planner_cpus;
+        tot->pinner_cpus += k->pinner_cpus;
+        tot->planner_isolated += k->planner_isolated;
+        tot->pinner_isolated += k->pinner_isolated;
+        if (tot->machines == 1 || use < tot->min_use)
+                tot->min_use = use;
         tot->violations += k->violations;
         tot->machines_violating += k->violations > 0;
         tot->l3_splits += k->l3_splits;
@@ -849,7 +870,7 @@ static int measure(const char *label, const Topology *t, const Config *c, Totals
         if (r >= 0)
                 r = run_planner(&h, t, c, jobs, n, &k);
         if (r >= 0) {
-                k.pinner_vcpus = pinner_run(&h, jobs, n, &k.pinner_shared);
+                k.pinner_vcpus = pinner_run(&h, jobs, n, &k.pinner_shared, &k.pinner_cpus, &k.pinner_isolated);
                 if (verbose)
                         printf("    admitted: planner %u dedicated + %u shared vCPUs, pinner %u + %u\n",
                                k.planner_vcpus - k.planner_shared, k.planner_shared, k.pinner_vcpus - k.pinner_shared,
@@ -922,8 +943,11 @@ static void print_header(void) {
         for (size_t i = 0; i < ELEMENTSOF(sizes); i++)
                 printf("%s%u", i ? "," : " ", sizes[i]);
         printf(" (at most the largest node's dedicated CPUs), %d MiB per vCPU\n", MIB_PER_VCPU);
-        printf("%-52s %5s %5s %4s %5s %7s %7s %6s %5s %5s %5s %5s\n", "machine", "cpus", "nodes", "l3", "doms",
-               "plan-v", "pin-v", "cap", "ratio", "l3spl", "nuspl", "dbl");
+        printf("cap: planner / pinner vCPUs admitted; use: the CPUs those vCPUs occupy (held by dedicated ones, "
+               "idle isolated siblings included, + shared vCPUs / Overcommit), planner / pinner; iso: isolated "
+               "vCPUs admitted, planner/pinner\n");
+        printf("%-52s %5s %5s %4s %5s %7s %7s %6s %6s %7s %5s %5s %5s %5s\n", "machine", "cpus", "nodes", "l3", "doms",
+               "plan-v", "pin-v", "cap", "use", "iso", "ratio", "l3spl", "nuspl", "dbl");
 }
 
 static int write_policy(char *dir, char *path, size_t len) {
@@ -966,12 +990,16 @@ int main(int argc, char **argv) {
                 r = run_machine(label, &(TopologySource){ .synthetic = synthetic[i] }, dir, &tot);
         }
         if (tot.machines > 0) {
-                printf("%-52s %5s %5s %4s %5s %7u %7u %6.3f %5u %5u %5u %5u\n", "TOTAL", "", "", "", "",
+                char iso[24];
+                snprintf(iso, sizeof(iso), "%u/%u", tot.planner_isolated, tot.pinner_isolated);
+                printf("%-52s %5s %5s %4s %5s %7u %7u %6.3f %6.3f %7s %5u %5u %5u %5u\n", "TOTAL", "", "", "", "",
                        tot.planner_vcpus, tot.pinner_vcpus,
-                       tot.pinner_vcpus ? (double) tot.planner_vcpus / tot.pinner_vcpus : 1.0, tot.violations,
+                       tot.pinner_vcpus ? (double) tot.planner_vcpus / tot.pinner_vcpus : 1.0,
+                       tot.pinner_cpus > 0 ? tot.planner_cpus / tot.pinner_cpus : 1.0, iso, tot.violations,
                        tot.l3_splits, tot.numa_splits, tot.double_bookings);
-                printf("minimum capacity ratio %.3f (%s); %u of %u machines with ratio violations\n", tot.min_ratio,
-                       tot.min_label, tot.machines_violating, tot.machines);
+                printf("minimum capacity ratio %.3f (%s), minimum use ratio %.3f; %u of %u machines with ratio "
+                       "violations\n",
+                       tot.min_ratio, tot.min_label, tot.min_use, tot.machines_violating, tot.machines);
         }
         unlink(path);
         rmdir(dir);
