@@ -12,6 +12,10 @@ static const Actuator *const table[ACTUATOR_COUNT] = {
         [ACTUATOR_HUGEPAGES] = &actuator_hugepages,
         [ACTUATOR_GOVERNOR] = &actuator_governor,
         [ACTUATOR_ISOLATION] = &actuator_isolation,
+        [ACTUATOR_IRQ] = &actuator_irq,
+        [ACTUATOR_IDLE] = &actuator_idle,
+        [ACTUATOR_NUMA_BALANCING] = &actuator_numa_balancing,
+        [ACTUATOR_KSM] = &actuator_ksm,
 };
 
 const Actuator *actuator_get(ActuatorId id) {
@@ -79,4 +83,7 @@ void actuator_memo_clear(ActuatorMemo *memo) {
         hwloc_bitmap_free(memo->applied_for);
         hwloc_bitmap_free(memo->failed_for);
         memo->applied_for = memo->failed_for = NULL;
+        memo->said = 0;
+        free(memo->summary);
+        memo->summary = NULL;
 }

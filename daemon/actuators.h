@@ -18,6 +18,10 @@ typedef struct HostWant {
         const Config *config;
         const Topology *topology;
         hwloc_const_bitmap_t held; /* CPUs dedicated vCPUs hold */
+        /* Per topology CPU index: the IdleLatency= of the class whose dedicated vCPU holds it
+         * (IDLE_LATENCY_KEEP where none asks); NULL: keep everywhere. */
+        const int *idle_latency_us;
+        bool strict_running; /* an admitted domain's memory is bound strictly */
 } HostWant;
 
 /* The host the actuators act on (Tuning's sysfs/procfs roots and journal, and the isolation
@@ -34,6 +38,8 @@ typedef struct ActuatorMemo {
         bool unavailable; /* the host lacks it: said once, then left alone */
         hwloc_bitmap_t applied_for; /* the CPU set last applied (NULL: nothing applied) */
         hwloc_bitmap_t failed_for; /* the CPU set a failed apply was for: not tried again until it changes */
+        int said; /* a standing condition already logged (its actuator's own code; 0: none) */
+        char *summary; /* what it holds now in one line, for explain (malloc'd; NULL: nothing) */
 } ActuatorMemo;
 
 typedef struct Actuator {
@@ -52,6 +58,8 @@ typedef struct Actuator {
         /* Puts back every original it journaled (also a crashed run's). Returns the number of
          * journaled settings restored, or -errno; *ret_message says what else it did or why not. */
         int (*undo)(ActuatorHost *h, ActuatorMemo *memo, char **ret_message);
+        /* Applied every StatsInterval too: what it acts on appears without an event (new IRQs). */
+        bool rescan;
 } Actuator;
 
 typedef enum ActuatorId {
@@ -59,10 +67,22 @@ typedef enum ActuatorId {
         ACTUATOR_HUGEPAGES,
         ACTUATOR_GOVERNOR,
         ACTUATOR_ISOLATION,
+        ACTUATOR_IRQ,
+        ACTUATOR_IDLE,
+        ACTUATOR_NUMA_BALANCING,
+        ACTUATOR_KSM,
         ACTUATOR_COUNT,
 } ActuatorId;
 
-extern const Actuator actuator_thp, actuator_hugepages, actuator_governor, actuator_isolation;
+extern const Actuator actuator_thp, actuator_hugepages, actuator_governor, actuator_isolation, actuator_irq,
+        actuator_idle, actuator_numa_balancing, actuator_ksm;
+
+/* Whether key is one of these actuators' journal keys: an IRQ's smp_affinity_list, a CPU's PM QoS
+ * resume latency, kernel.numa_balancing, KSM's run or merge_across_nodes. */
+bool irq_is_key(const char *key);
+bool idle_is_key(const char *key);
+bool numa_balancing_is_key(const char *key);
+bool ksm_is_key(const char *key);
 
 /* The actuators, in the order they apply; undo runs in reverse. */
 const Actuator *actuator_get(ActuatorId id);

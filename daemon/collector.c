@@ -237,7 +237,14 @@ char *manager_metrics_text(Manager *m) {
                                                             journal_added_pages(m->journal, e->node,
                                                                                 nm_info.hugepages[i].page_kib) };
         }
-        ExpoAction actions[] = { { "pin", "ok", m->actions_ok }, { "pin", "failed", m->actions_failed } };
+        ExpoAction actions[2 + 2 * ACTUATOR_COUNT] = { { "pin", "ok", m->actions_ok },
+                                                       { "pin", "failed", m->actions_failed } };
+        size_t n_actions = 2;
+        for (unsigned i = 0; i < ACTUATOR_COUNT; i++) {
+                const char *name = actuator_get((ActuatorId) i)->name;
+                actions[n_actions++] = (ExpoAction){ name, "ok", m->host_ok[i] };
+                actions[n_actions++] = (ExpoAction){ name, "failed", m->host_failed[i] };
+        }
         ExpoSnapshot snap = { .vcpus = vcpus,
                               .n_vcpus = nv,
                               .memory = mem,
@@ -247,7 +254,7 @@ char *manager_metrics_text(Manager *m) {
                               .hugepages = hp,
                               .n_hugepages = nh,
                               .actions = actions,
-                              .n_actions = ELEMENTSOF(actions),
+                              .n_actions = n_actions,
                               .libvirt_connected = m->connected,
                               .reconnects = m->reconnects };
         char *text = NULL;

@@ -47,6 +47,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(hwloc_bitmap_t *, apply_free_snapshot)
 /* host.c: host settings: the actuator table run towards what the plan wants, undone on stop and after a
  * crash. */
 void host_run_actuators(Manager *m, bool force);
+/* The actuators whose input appears without an event (IRQs), every StatsInterval. */
+void host_rescan_actuators(Manager *m);
+/* Appends to lines what the host settings do for pl ("host: ..."), for explain. */
+void host_explain(Manager *m, const Placement *pl, json_object *lines);
 void host_restore(Manager *m, const char *why);
 void host_release_orphan_reservations(Manager *m);
 

@@ -381,6 +381,7 @@ int manager_new(const ManagerOptions *opts, Manager **ret_manager) {
 static int on_stats(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         manager_collect_stats(m);
+        host_rescan_actuators(m);
         sd_event_source_set_time(s, usec + m->config->daemon.stats_interval_usec);
         sd_event_source_set_enabled(s, SD_EVENT_ON);
         return 0;

@@ -125,7 +125,8 @@ typedef struct Manager {
         uint64_t stats_passes;
         uint64_t stats_cpu_usec; /* CPU time the collector spent, for bench/stats-cost */
         uint64_t start_usec;
-        unsigned actions_ok, actions_failed;
+        unsigned actions_ok, actions_failed; /* pins */
+        unsigned host_ok[ACTUATOR_COUNT], host_failed[ACTUATOR_COUNT]; /* host settings changed, per actuator */
         unsigned bad_transitions; /* events the state table refused: bugs, logged (tests expect 0) */
         bool ready;
 } Manager;

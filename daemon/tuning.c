@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "actuator.h"
+#include "actuators.h"
 #include "kfile.h"
 #include "macro.h"
 #include "crash.h"
@@ -37,10 +38,20 @@ bool tuning_is_pool_key(const char *key) {
         return sscanf(key, NR_HUGEPAGES "%n", &a, &b, &end) == 2 && end >= 0 && key[end] == '\0';
 }
 
+/* A key below /proc/ is a procfs file, any other a sysfs file (relative, as journals before
+ * the procfs actuators wrote them). */
+static const char *key_base(const Tuning *t, const char **key) {
+        if (strncmp(*key, TUNING_PROCFS, strlen(TUNING_PROCFS)) != 0)
+                return t->sysfs;
+        *key += strlen(TUNING_PROCFS);
+        return t->procfs;
+}
+
 /* The current value of rel: the selected word of a choice list, or the trimmed content. */
 int tuning_read(Tuning *t, const char *rel, char *buf, size_t len) {
         _cleanup_free_ char *text = NULL;
-        int r = kfile_read(t->sysfs, rel, &text);
+        const char *base = key_base(t, &rel);
+        int r = kfile_read(base, rel, &text);
         if (r < 0)
                 return r;
         return kfile_parse_choice(text, buf, len);
@@ -58,7 +69,8 @@ int tuning_set(Tuning *t, const char *rel, const char *value, char **ret_error) 
         if (r < 0)
                 return actuator_error(ret_error, r, "%s: cannot journal the original value: %s", rel, strerror(-r));
         crash_point("journaled");
-        r = actuator_write(t->sysfs, rel, value);
+        const char *file = rel, *base = key_base(t, &file);
+        r = actuator_write(base, file, value);
         if (r < 0)
                 return actuator_error(ret_error, r, "%s: cannot write %s: %s", rel, value, strerror(-r));
         crash_point("written");
@@ -74,7 +86,7 @@ int tuning_restore(Tuning *t, const char *rel, char **ret_error) {
         const char *orig = journal_original(t->journal, rel);
         if (!orig)
                 return 0;
-        if (!tuning_is_thp_key(rel) && !tuning_is_governor_key(rel) && !tuning_is_pool_key(rel)) {
+        if (!actuator_owner(rel)) {
                 /* a tampered journal: never written, dropped */
                 journal_forget(t->journal, rel);
                 return actuator_error(ret_error, -EPERM, "the journal names %s, which no actuator owns: dropped", rel);
@@ -82,8 +94,9 @@ int tuning_restore(Tuning *t, const char *rel, char **ret_error) {
         _cleanup_free_ char *value = strdup(orig);
         if (!value)
                 return -ENOMEM;
-        int r = actuator_write(t->sysfs, rel, value);
-        if (r < 0 && r != -ENOENT) /* a file that is gone (CPU offline) has nothing to restore */
+        const char *file = rel, *base = key_base(t, &file);
+        int r = actuator_write(base, file, value);
+        if (r < 0 && r != -ENOENT) /* a file that is gone (CPU offline, IRQ freed) has nothing to restore */
                 return actuator_error(ret_error, r, "%s: cannot restore %s: %s", rel, value, strerror(-r));
         char now[256];
         if (r == 0 && (tuning_read(t, rel, now, sizeof(now)) < 0 || strcmp(now, value) != 0))

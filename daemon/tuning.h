@@ -16,6 +16,10 @@ typedef struct Tuning {
         Journal *journal;
 } Tuning;
 
+/* Keys (journal keys, and the rel of the calls below) name sysfs files relative to the sysfs
+ * root, or procfs files as TUNING_PROCFS followed by the path below the procfs root. */
+#define TUNING_PROCFS "/proc/"
+
 /* Sets the sysfs file rel to value: records the original, writes, reads back. A value the file
  * already holds is not written (and nothing is recorded). Returns 0, -ENOENT when the file does
  * not exist, -EIO when the read-back differs, or another negative errno; *ret_error (malloc'd)
@@ -29,7 +33,7 @@ bool tuning_is_governor_key(const char *key);
 bool tuning_is_pool_key(const char *key);
 
 /* Writes back the recorded original of rel and forgets it. Returns 0 (also when nothing was
- * recorded), -EPERM when rel is no actuator's (a tampered journal: the entry is dropped, nothing
+ * recorded, or the file is gone), -EPERM when rel is no actuator's (a tampered journal: the entry is dropped, nothing
  * written), or negative errno with *ret_error. */
 int tuning_restore(Tuning *t, const char *rel, char **ret_error);
 

@@ -144,6 +144,7 @@ json_object *manager_explain_json(Manager *m, const char *name) {
                 json_object_object_add(o, "reason", json_object_new_string(pl->reason));
         for (unsigned i = 0; i < pl->n_explain; i++)
                 json_object_array_add(why, json_object_new_string(pl->explain[i]));
+        host_explain(m, pl, why);
         json_object_object_add(o, "explain", why);
 
         /* What would be better: the same domain on this host with nothing else placed. */

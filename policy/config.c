@@ -39,6 +39,27 @@ static const char *const memory_policy_names[] = { "strict", "preferred", "inter
 static const char *const isolate_host_names[] = { "no", "when-dedicated", "always", NULL };
 static const char *const thp_names[] = { "keep", "always", "madvise", "never", NULL };
 static const char *const hugepages_names[] = { "on-demand", "keep", "off", NULL };
+static const char *const irq_affinity_names[] = { "away-from-dedicated", "keep", NULL };
+static const char *const numa_balancing_names[] = { "off-while-strict", "keep", NULL };
+static const char *const ksm_names[] = { "keep", "off", "on", NULL };
+
+const char *irq_affinity_to_string(IrqAffinity v) {
+        return irq_affinity_names[v];
+}
+const char *numa_balancing_to_string(NumaBalancing v) {
+        return numa_balancing_names[v];
+}
+const char *ksm_mode_to_string(KsmMode v) {
+        return ksm_names[v];
+}
+const char *idle_latency_to_string(int us, char *buf, size_t len) {
+        if (us == IDLE_LATENCY_KEEP)
+                return "keep";
+        if (us == IDLE_LATENCY_POLL)
+                return "poll";
+        snprintf(buf, len, "%d", us);
+        return buf;
+}
 
 const char *cpu_policy_to_string(CpuPolicy v) {
         return cpu_policy_names[v];
@@ -317,6 +338,28 @@ static int parse_ratio(ParseState *s, const KeyDef *k, const char *value, void *
         return parse_number(s, k, value, OVERCOMMIT_MIN, OVERCOMMIT_MAX, target);
 }
 
+/* keep, poll, or microseconds ("N" or "Nus"); 0 is refused: to the kernel it means no bound. */
+static int parse_idle_latency(ParseState *s, const KeyDef *k, const char *value, void *target) {
+        int *us = target;
+        if (strcmp(value, "keep") == 0 || strcmp(value, "poll") == 0) {
+                *us = value[0] == 'k' ? IDLE_LATENCY_KEEP : IDLE_LATENCY_POLL;
+                return 0;
+        }
+        char *end;
+        errno = 0;
+        long v = isdigit((unsigned char) value[0]) ? strtol(value, &end, 10) : -1;
+        if (v >= 0 && errno == 0 && strcmp(end, "us") == 0)
+                end += 2;
+        if (v < 0 || errno != 0 || *end || v > IDLE_LATENCY_MAX)
+                return parse_error(s, "%s=%s: expected keep, poll, or a wake-up latency of 1 to %d microseconds", k->name,
+                                   value, IDLE_LATENCY_MAX);
+        if (v == 0)
+                return parse_error(s, "%s=0: to the kernel 0 means no bound; say poll for no idle state, or keep",
+                                   k->name);
+        *us = (int) v;
+        return 0;
+}
+
 static int parse_priority(ParseState *s, const KeyDef *k, const char *value, void *target) {
         char *end;
         errno = 0;
@@ -518,11 +561,14 @@ static const KeyDef host_keys[] = {
         { "GovernorDedicated", parse_governor, H(governor_dedicated), NULL, 0 },
         { "GovernorIdle", parse_governor, H(governor_idle), NULL, 0 },
         { "Hugepages", parse_enum, H(hugepages), hugepages_names, 0 },
+        { "IRQAffinity", parse_enum, H(irq_affinity), irq_affinity_names, 0 },
+        { "NumaBalancing", parse_enum, H(numa_balancing), numa_balancing_names, 0 },
+        { "KSM", parse_enum, H(ksm), ksm_names, 0 },
         { "RestoreOnExit", parse_bool, H(restore_on_exit), NULL, 0 },
         {},
 };
 
-enum { CLASS_KEY_CPU_POLICY = 3, CLASS_KEY_THREAD_POLICY = 4, CLASS_KEY_OVERCOMMIT = 12 };
+enum { CLASS_KEY_CPU_POLICY = 3, CLASS_KEY_THREAD_POLICY = 4, CLASS_KEY_OVERCOMMIT = 12, CLASS_KEY_IDLE_LATENCY = 13 };
 static const KeyDef class_keys[] = {
         { "MatchName", parse_list, C(match_name), NULL, 0 },
         { "MatchMetadata", parse_list, C(match_metadata), NULL, 0 },
@@ -537,6 +583,7 @@ static const KeyDef class_keys[] = {
         { "MemPageSize", parse_page_size, C(mem_page_kib), NULL, 0 },
         { "NearDevices", parse_bool, C(near_devices), NULL, 0 },
         [CLASS_KEY_OVERCOMMIT] = { "Overcommit", parse_ratio, C(overcommit), NULL, 0 },
+        [CLASS_KEY_IDLE_LATENCY] = { "IdleLatency", parse_idle_latency, C(idle_latency_us), NULL, 0 },
         {},
 };
 
@@ -633,6 +680,7 @@ static void class_defaults(PolicyClass *c) {
                 .memory_policy = MEMORY_STRICT,
                 .mem_page_kib = PAGE_KIB_ANY,
                 .near_devices = true,
+                .idle_latency_us = IDLE_LATENCY_KEEP,
         };
 }
 
@@ -659,6 +707,10 @@ static void finish_class(ParseState *s) {
         if (c->overcommit > 0 && c->cpu_policy == CPU_POLICY_DEDICATED)
                 error_at(s, s->key_lines[CLASS_KEY_OVERCOMMIT],
                          "Overcommit= applies to shared vCPUs, but class '%s' is CPUPolicy=dedicated", c->name);
+        if (c->idle_latency_us != IDLE_LATENCY_KEEP && c->cpu_policy == CPU_POLICY_SHARED)
+                error_at(s, s->key_lines[CLASS_KEY_IDLE_LATENCY],
+                         "IdleLatency= applies to the CPUs dedicated vCPUs hold, but class '%s' is CPUPolicy=shared",
+                         c->name);
         /* A warning: one policy.d serves hosts with and without SMT, and the planner refuses
          * such a domain here with the reason. */
         if (c->thread_policy == THREAD_POLICY_REQUIRE && s->topology->smt_max < 2)
@@ -1364,17 +1416,17 @@ bool config_class_equal(const PolicyClass *a, const PolicyClass *b) {
                a->emulator_threads == b->emulator_threads && a->io_threads == b->io_threads &&
                a->memory_policy == b->memory_policy && a->mem_page_kib == b->mem_page_kib &&
                a->near_devices == b->near_devices && a->overcommit == b->overcommit &&
-               lists_equal(a->match_name, b->match_name) && lists_equal(a->match_metadata, b->match_metadata);
+               a->idle_latency_us == b->idle_latency_us && lists_equal(a->match_name, b->match_name) && lists_equal(a->match_metadata, b->match_metadata);
 }
 
 char *config_class_settings(const PolicyClass *c) {
         char *text = NULL;
         if (asprintf(&text,
                      "cpu=%d thread=%d cache=%d kind=%d emulator=%d io=%d memory=%d page=%" PRIu64
-                     " near=%d overcommit=%g",
+                     " near=%d overcommit=%g idle=%d",
                      (int) c->cpu_policy, (int) c->thread_policy, (int) c->cache_locality, (int) c->core_kind,
                      (int) c->emulator_threads, (int) c->io_threads, (int) c->memory_policy, c->mem_page_kib,
-                     (int) c->near_devices, c->overcommit) < 0)
+                     (int) c->near_devices, c->overcommit, c->idle_latency_us) < 0)
                 return NULL;
         return text;
 }

@@ -19,6 +19,15 @@ typedef enum MemoryPolicy { MEMORY_STRICT, MEMORY_PREFERRED, MEMORY_INTERLEAVE, 
 typedef enum IsolateHost { ISOLATE_NO, ISOLATE_WHEN_DEDICATED, ISOLATE_ALWAYS } IsolateHost;
 typedef enum ThpMode { THP_KEEP, THP_ALWAYS, THP_MADVISE, THP_NEVER } ThpMode;
 typedef enum HugepagesMode { HUGEPAGES_ON_DEMAND, HUGEPAGES_KEEP, HUGEPAGES_OFF } HugepagesMode;
+typedef enum IrqAffinity { IRQ_AFFINITY_AWAY, IRQ_AFFINITY_KEEP } IrqAffinity;
+typedef enum NumaBalancing { NUMA_BALANCING_OFF_WHILE_STRICT, NUMA_BALANCING_KEEP } NumaBalancing;
+typedef enum KsmMode { KSM_KEEP, KSM_OFF, KSM_ON } KsmMode;
+
+/* IdleLatency= of a class: keep, poll (no idle state: the PM QoS file's "n/a"), or a bound in
+ * microseconds (1..IDLE_LATENCY_MAX; the file's 0 means no bound, so 0 is not accepted). */
+#define IDLE_LATENCY_KEEP (-1)
+#define IDLE_LATENCY_POLL (-2)
+#define IDLE_LATENCY_MAX 1000000
 
 /* MemPageSize: "small" and "any" next to real sizes in KiB. */
 #define PAGE_KIB_SMALL 0
@@ -59,6 +68,9 @@ typedef struct HostConfig {
         char *governor_dedicated; /* NULL: keep */
         char *governor_idle; /* NULL: keep */
         HugepagesMode hugepages;
+        IrqAffinity irq_affinity; /* away: device IRQs leave the CPUs dedicated vCPUs hold */
+        NumaBalancing numa_balancing; /* off-while-strict: kernel.numa_balancing 0 while a strict VM runs */
+        KsmMode ksm; /* /sys/kernel/mm/ksm/run; merge_across_nodes 0 while strict VMs run with KSM on */
         bool restore_on_exit;
 } HostConfig;
 
@@ -77,6 +89,7 @@ typedef struct PolicyClass {
         uint64_t mem_page_kib; /* PAGE_KIB_SMALL, PAGE_KIB_ANY or a size */
         bool near_devices;
         double overcommit; /* 0: no limit */
+        int idle_latency_us; /* IDLE_LATENCY_KEEP, IDLE_LATENCY_POLL or 1..IDLE_LATENCY_MAX */
         ConfigSource source; /* its [Class NAME] line */
         bool builtin; /* the default class kvmtuned supplies when the policy has none */
 } PolicyClass;
@@ -168,6 +181,11 @@ const char *cache_locality_to_string(CacheLocality v);
 const char *core_kind_to_string(CoreKind v);
 const char *helper_placement_to_string(HelperPlacement v);
 const char *memory_policy_to_string(MemoryPolicy v);
+const char *irq_affinity_to_string(IrqAffinity v);
+const char *numa_balancing_to_string(NumaBalancing v);
+const char *ksm_mode_to_string(KsmMode v);
+/* IdleLatency= as written: "keep", "poll" or the number of microseconds, into buf. */
+const char *idle_latency_to_string(int us, char *buf, size_t len);
 
 static inline void config_freep(Config **c) {
         if (*c)
