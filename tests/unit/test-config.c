@@ -120,6 +120,10 @@ static void test_defaults(void **state) {
         assert_int_equal(c->host.isolate_host, ISOLATE_WHEN_DEDICATED);
         assert_int_equal(c->host.hugepages, HUGEPAGES_ON_DEMAND);
         assert_true(c->host.restore_on_exit);
+        assert_int_equal(c->host.irq_affinity, IRQ_AFFINITY_AWAY);
+        assert_int_equal(c->host.numa_balancing, NUMA_BALANCING_OFF_WHILE_STRICT);
+        assert_int_equal(c->host.ksm, KSM_KEEP);
+        assert_int_equal(config_find_class(c, "default")->idle_latency_us, IDLE_LATENCY_KEEP);
 
         /* auto housekeeping: nothing tells the cores apart, so the first core, both threads, of
          * each of the 4 nodes. */
@@ -715,6 +719,55 @@ static void test_require_without_smt(void **state) {
         topology_free(t);
 }
 
+/* Issue 14's keys: what each accepts, and every refusal at its line. */
+static void test_host_tuning_keys(void **state) {
+        (void) state;
+        Topology *t = synthetic("pack:1 numa:1 l3:1 core:4 pu:2");
+        char *root = fixture_new();
+        fixture_write(root, "kvmtuned.conf", "[Host]\nIRQAffinity=keep\nNumaBalancing=keep\nKSM=on\n");
+        fixture_write(root, "policy.d/a.conf",
+                      "[Class p]\nCPUPolicy=dedicated\nIdleLatency=poll\n[Class n]\nCPUPolicy=mixed\n"
+                      "IdleLatency=50us\n[Class m]\nCPUPolicy=dedicated\nIdleLatency=1000000\n");
+        Config *c = NULL;
+        char *text = load(t, root, "kvmtuned.conf", &c, 0);
+        assert_string_equal(text, "");
+        assert_int_equal(c->host.irq_affinity, IRQ_AFFINITY_KEEP);
+        assert_int_equal(c->host.numa_balancing, NUMA_BALANCING_KEEP);
+        assert_int_equal(c->host.ksm, KSM_ON);
+        assert_int_equal(config_find_class(c, "p")->idle_latency_us, IDLE_LATENCY_POLL);
+        assert_int_equal(config_find_class(c, "n")->idle_latency_us, 50);
+        assert_int_equal(config_find_class(c, "m")->idle_latency_us, 1000000);
+        free(text);
+        config_free(c);
+
+        fixture_write(root, "kvmtuned.conf", "[Host]\nIRQAffinity=away\nKSM=2\n");
+        fixture_write(root, "policy.d/a.conf",
+                      "[Class a]\nCPUPolicy=dedicated\nIdleLatency=0\n[Class b]\nCPUPolicy=dedicated\n"
+                      "IdleLatency=1000001\n[Class c]\nCPUPolicy=dedicated\nIdleLatency=-5\n[Class d]\n"
+                      "CPUPolicy=shared\nIdleLatency=10\n[Class e]\nCPUPolicy=dedicated\nIdleLatency=10ms\n");
+        text = load(t, root, "kvmtuned.conf", &c, -EINVAL);
+        print_message("%s", text);
+        char want[4096];
+        snprintf(want, sizeof(want),
+                 "%1$s/kvmtuned.conf:2: IRQAffinity=away: expected away-from-dedicated or keep\n"
+                 "%1$s/kvmtuned.conf:3: KSM=2: expected keep, off or on\n"
+                 "%1$s/policy.d/a.conf:3: IdleLatency=0: to the kernel 0 means no bound; say poll for no idle state, "
+                 "or keep\n"
+                 "%1$s/policy.d/a.conf:6: IdleLatency=1000001: expected keep, poll, or a wake-up latency of 1 to "
+                 "1000000 microseconds\n"
+                 "%1$s/policy.d/a.conf:9: IdleLatency=-5: expected keep, poll, or a wake-up latency of 1 to 1000000 "
+                 "microseconds\n"
+                 "%1$s/policy.d/a.conf:12: IdleLatency= applies to the CPUs dedicated vCPUs hold, but class 'd' is "
+                 "CPUPolicy=shared\n"
+                 "%1$s/policy.d/a.conf:15: IdleLatency=10ms: expected keep, poll, or a wake-up latency of 1 to "
+                 "1000000 microseconds\n",
+                 root);
+        assert_string_equal(text, want);
+        free(text);
+        fixture_free(root);
+        topology_free(t);
+}
+
 /* A realistic MatchName list is longer than inih's 198 characters: a line may have 4096 bytes,
  * and a longer one is an error at its line, never cut. */
 static void test_long_match_list(void **state) {
@@ -912,6 +965,7 @@ int main(void) {
                 cmocka_unit_test(test_page_size_against_host),
                 cmocka_unit_test(test_require_without_smt),
                 cmocka_unit_test(test_long_match_list),
+                cmocka_unit_test(test_host_tuning_keys),
                 cmocka_unit_test(test_housekeeping_auto_smaller_l3),
                 cmocka_unit_test(test_housekeeping_auto_efficiency_core),
                 cmocka_unit_test(test_housekeeping_auto_away_from_gpu),
