@@ -21,11 +21,11 @@ case "$TIER" in
 lab)
   BUDGET=${KVMTUNED_LAB_BUDGET:-3600}
   TAGS="lab:package lab:notify lab:watchdog lab:journal lab:hardening lab:isolation-systemd lab:numa-strict
-        lab:hugepages-node lab:smt lab:span lab:boot-autostart lab:libvirtd-restart lab:remove lab:purge"
+        lab:hugepages-node lab:smt lab:span lab:host-tuning lab:boot-autostart lab:libvirtd-restart lab:remove lab:purge"
   ;;
 lab-system)
   BUDGET=${KVMTUNED_LAB_BUDGET:-3000}
-  TAGS="lab-system:package lab-system:test-libvirt-env lab-system:test-daemon lab-system:test-tuning
+  TAGS="lab-system:package lab-system:test-libvirt-env lab-system:test-daemon lab-system:test-tuning lab-system:test-host-tuning
         lab-system:test-boot lab-system:test-isolation lab-system:test-stats lab-system:test-liveness"
   ;;
 *) fail_all "tier $TIER: expected lab or lab-system" ;;

@@ -18,17 +18,6 @@ extra_cleanup() {
   return 0
 }
 
-# in_list CPU LIST: whether a kernel CPU list ("0-3,8") names CPU.
-in_list() {
-  local part lo hi IFS=,
-  for part in $2; do
-    lo=${part%-*}
-    hi=${part#*-}
-    [ "$1" -ge "$lo" ] && [ "$1" -le "$hi" ] && return 0
-  done
-  return 1
-}
-
 # IRQs whose affinity still names CPU $1, except those the log lists as refused by the kernel.
 irqs_on() {
   local f irq list refused

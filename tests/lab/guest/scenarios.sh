@@ -99,6 +99,13 @@ CPUPolicy=dedicated
 ThreadPolicy=prefer
 MemoryPolicy=strict
 
+[Class lab-idle]
+MatchName=lab-idle-*
+Priority=50
+CPUPolicy=dedicated
+MemoryPolicy=strict
+IdleLatency=50
+
 [Class lab-sh]
 MatchName=lab-sh-*
 Priority=50
@@ -284,6 +291,57 @@ scenario_libvirtd_restart() {
   stop_vm lab-ded-l
 }
 
+# IRQ affinity, idle latency and NUMA balancing under the shipped unit (its sandbox, its one
+# capability), applied while a strict dedicated VM runs and given back after it stops, and after
+# a kill -9 by the restart systemd makes.
+irqs_on() { # the IRQs whose affinity names CPU $1, except those the kernel would not move
+  local f irq refused
+  refused=$(journal | sed -n 's/.*the kernel does not let move (IRQ \([0-9,]*\).*/\1/p' | tail -1)
+  for f in /proc/irq/[0-9]*/smp_affinity_list; do
+    irq=${f#/proc/irq/}
+    irq=${irq%%/*}
+    in_list "$irq" "$refused" && continue
+    in_list "$1" "$(cat "$f")" && echo "$irq"
+  done
+}
+irq_state() { for f in /proc/irq/[0-9]*/smp_affinity_list; do echo "$f=$(cat "$f")"; done; }
+
+scenario_host_tuning() {
+  local cpu irqs_before qos
+  echo 1 >/proc/sys/kernel/numa_balancing
+  irqs_before=$(irq_state)
+  start_vm lab-idle-a 1 64 >/dev/null
+  check host-tuning "lab-idle-a (dedicated, strict, IdleLatency=50) is placed" wait_for "placed lab-idle-a" 60
+  cpu=$(vcpu_cpu lab-idle-a 0)
+  qos=$SYS/cpu/cpu$cpu/power/pm_qos_resume_latency_us
+  say "lab-idle-a on CPU $cpu; IRQs: $(irq_state | tr '\n' ' ')"
+  check host-tuning "CPU $cpu's PM QoS resume latency is 50 us" wait_for "[ \"\$(cat $qos)\" = 50 ]" 30
+  check host-tuning "no IRQ the kernel lets move names CPU $cpu" wait_for "[ -z \"\$(irqs_on $cpu)\" ]" 30
+  check host-tuning "kernel.numa_balancing is 0 (CAP_SYS_ADMIN in the unit)" \
+    wait_for "[ \"\$(cat /proc/sys/kernel/numa_balancing)\" = 0 ]" 30
+  check_sh host-tuning "explain shows the host settings" \
+    "kvmtunectl explain lab-idle-a | grep -q 'host: IdleLatency=50' && kvmtunectl explain lab-idle-a | grep -q 'host: .*IRQs kept off'"
+  stop_vm lab-idle-a
+  check host-tuning "after it stops the IRQ affinities are as before" wait_for '[ "$(irq_state)" = "$irqs_before" ]' 30
+  check_sh host-tuning "and the resume latency and numa_balancing" \
+    "[ \"\$(cat $qos)\" = 0 ] && [ \"\$(cat /proc/sys/kernel/numa_balancing)\" = 1 ]"
+  start_vm lab-idle-b 1 64 >/dev/null
+  check host-tuning "lab-idle-b is placed" wait_for "placed lab-idle-b" 60
+  wait_for "[ \"\$(cat /proc/sys/kernel/numa_balancing)\" = 0 ]" 30
+  local pid
+  pid=$(main_pid)
+  systemctl kill -s KILL kvmtuned
+  stop_vm lab-idle-b
+  check host-tuning "systemd restarts kvmtuned after kill -9" \
+    wait_for "systemctl -q is-active kvmtuned && [ \"\$(main_pid)\" != $pid ] && kvmtunectl status" 60
+  check host-tuning "the restart put back IRQ affinities, resume latency and numa_balancing" \
+    wait_for "[ \"\$(irq_state)\" = \"\$irqs_before\" ] && [ \"\$(cat $qos)\" = 0 ] && [ \"\$(cat /proc/sys/kernel/numa_balancing)\" = 1 ]" 60
+  echo 0 >/proc/sys/kernel/numa_balancing
+  say "$(systemd-analyze security kvmtuned 2>/dev/null | tail -1)"
+  check_sh host-tuning "systemd-analyze security rates the running unit" \
+    "systemd-analyze security kvmtuned | grep -q 'Overall exposure level for kvmtuned.service'"
+}
+
 scenario_journal_and_hardening() {
   start_vm lab-ded-m 1 64 >/dev/null
   wait_for "placed lab-ded-m" 60
@@ -394,6 +452,7 @@ if [ "$PHASE" = first ]; then
   scenario_isolation
   scenario_watchdog
   scenario_libvirtd_restart
+  scenario_host_tuning
   scenario_journal_and_hardening
   prepare_reboot
 else

@@ -3,7 +3,7 @@
 # under systemd against kvmtuned's package binaries (/usr/sbin/kvmtuned, /usr/bin/kvmtunectl), each
 # of their checks reported as a lab TAP line tagged with the test. The quick start's tests are
 # not among them: they build the tree, and the lab host has no compiler.
-TESTS=(test-libvirt-env test-daemon test-tuning test-boot test-isolation test-stats test-liveness)
+TESTS=(test-libvirt-env test-daemon test-tuning test-host-tuning test-boot test-isolation test-stats test-liveness)
 
 check lab-system:package "the .deb installs with apt" apt-get install -y --no-install-recommends /lab/kvmtuned_*.deb
 mkdir -p /tmp/ktbuild/daemon
