@@ -10,6 +10,7 @@
 #include "actuator.h"
 #include "actuators.h"
 #include "cpulist.h"
+#include "hostfacts.h"
 #include "kfile.h"
 #include "macro.h"
 
@@ -56,21 +57,6 @@ static int list_irqs(const char *procfs, unsigned **ret_irqs) {
         qsort(irqs, n, sizeof(unsigned), cmp_unsigned);
         *ret_irqs = TAKE_PTR(irqs);
         return (int) n;
-}
-
-/* The pid of a running irqbalance (from procfs/PID/comm), 0 for none. */
-static long irqbalance_pid(const char *procfs) {
-        _cleanup_(closedirp) DIR *d = opendir(procfs);
-        for (struct dirent *e; d && (e = readdir(d));) {
-                if (!isdigit((unsigned char) e->d_name[0]))
-                        continue;
-                char rel[300];
-                _cleanup_free_ char *comm = NULL;
-                snprintf(rel, sizeof(rel), "%s/comm", e->d_name);
-                if (kfile_read(procfs, rel, &comm) == 0 && strcmp(comm, "irqbalance\n") == 0)
-                        return strtol(e->d_name, NULL, 10);
-        }
-        return 0;
 }
 
 /* What irq's affinity should be: its original (journaled, else current) without the held CPUs,
@@ -169,11 +155,11 @@ static int irq_apply(ActuatorHost *h, const HostWant *want, ActuatorMemo *memo, 
         if (asprintf(&memo->summary, "%u device IRQs kept off CPUs %s%s", scan.kept_off, held ? held : "?",
                      refused) < 0)
                 memo->summary = NULL;
-        long pid = memo->said == SAID_IRQBALANCE ? 0 : irqbalance_pid(h->tuning->procfs);
+        int pid = memo->said == SAID_IRQBALANCE ? 0 : hostfacts_irqbalance_pid(h->tuning->procfs);
         if (pid > 0) {
                 memo->said = SAID_IRQBALANCE;
                 return actuator_error(ret_message, scan.moved > 0,
-                                      "%s; irqbalance (pid %ld) runs and will move IRQs back onto them: add %s to "
+                                      "%s; irqbalance (pid %d) runs and will move IRQs back onto them: add %s to "
                                       "IRQBALANCE_BANNED_CPULIST in /etc/default/irqbalance and restart it",
                                       memo->summary ? memo->summary : "IRQs moved", pid, held ? held : "them");
         }

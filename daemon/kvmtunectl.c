@@ -1,4 +1,4 @@
-/* kvmtunectl: the command-line client (topology and plan offline; status, domains, explain,
+/* kvmtunectl: the command-line client (topology, plan and doctor offline; status, domains, explain,
  * reload, top and hook through the daemon's control socket). */
 #include <errno.h>
 #include <getopt.h>
@@ -11,8 +11,10 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "doctor.h"
 #include "domain.h"
 #include "escape.h"
+#include "hostfacts.h"
 #include "kfile.h"
 #include "macro.h"
 #include "planner.h"
@@ -33,6 +35,8 @@ static void usage(FILE *f) {
               "  explain DOMAIN        why it sits where it sits, and what would be better\n"
               "  reload                re-read configuration; errors are printed, old policy kept\n"
               "  top [--once]          live per-vCPU run and steal, refreshed each StatsInterval\n"
+              "  doctor                is this host ready for this policy: one line per check saying\n"
+              "                        what to change; exit 0 ready, 1 warnings, 2 blockers\n"
               "  hook OBJECT OP SUBOP EXTRA\n"
               "                        the libvirt hook (domain XML on stdin); exit 1 refuses\n"
               "\n"
@@ -311,6 +315,69 @@ static int verb_top(const CliHost *h, bool json, bool once) {
         }
 }
 
+/* Reads the host's facts: --root DIR covers DIR/dev and DIR/etc too (cli.c keeps DIR as DIR/sys),
+ * and the daemon answers for itself when its socket is there. Returns 0 or -ENOMEM. */
+static int doctor_facts(const CliHost *h, HostFacts *f) {
+        _cleanup_free_ char *dev = NULL, *etc = NULL;
+        size_t n = h->root_sys ? strlen(h->root_sys) - strlen("/sys") : 0;
+        if (h->root_sys && (asprintf(&dev, "%.*s/dev", (int) n, h->root_sys) < 0 ||
+                            asprintf(&etc, "%.*s/etc", (int) n, h->root_sys) < 0))
+                return -ENOMEM;
+        HostRoots roots = { .sysfs = h->sysfs ? h->sysfs : "/sys",
+                            .procfs = h->procfs ? h->procfs : "/proc",
+                            .devfs = dev ? dev : "/dev",
+                            .etc = etc ? etc : "/etc",
+                            .runtime_dir = h->runtime_dir ? h->runtime_dir : "/run/kvmtuned" };
+        int r = hostfacts_read(&roots, f);
+        if (r < 0 || !f->control_exists)
+                return r;
+        _cleanup_(json_object_putp) json_object *req = json_object_new_object(), *reply = NULL;
+        if (!req || json_object_object_add(req, "command", json_object_new_string("status")) < 0)
+                return -ENOMEM;
+        r = cli_request("kvmtunectl doctor", h, "control", req, &reply);
+        if (r >= 0)
+                return doctor_read_status(reply, f);
+        f->daemon_errno = -r;
+        return r == -ENOMEM ? r : 0;
+}
+
+/* The readiness report: exit 0 ready, 1 warnings, 2 blockers (also a configuration that does not
+ * load: the host is then judged under the built-in defaults). */
+static int verb_doctor(const CliHost *h, bool json) {
+        _cleanup_(topology_freep) Topology *t = NULL;
+        _cleanup_(config_freep) Config *c = NULL;
+        DoctorReport report = { 0 };
+        HostFacts f = { 0 };
+        ConfigErrors errors = { 0 };
+        int r = cli_load_topology("kvmtunectl doctor", h, &t);
+        if (r < 0)
+                r = doctor_add(&report, DOCTOR_BLOCKER, "topology", "cannot read the host's topology (see above)");
+        else if (cli_load_config("kvmtunectl doctor", h, t, &c) < 0) {
+                r = doctor_add(&report, DOCTOR_BLOCKER, "configuration",
+                               "the configuration does not load (errors above): fix it (kvmtuned --check); the "
+                               "checks below use the built-in defaults");
+                if (r >= 0)
+                        r = config_load(NULL, NULL, t, &c, &errors);
+        }
+        if (r >= 0 && t && c && (r = doctor_facts(h, &f)) >= 0)
+                r = doctor_check(&f, c, t, &report);
+        _cleanup_free_ char *text = NULL;
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        if (r >= 0)
+                r = json ? doctor_render_json(&report, &o) : doctor_render_text(&report, &text);
+        if (r >= 0 && json)
+                r = print_json(o);
+        else if (r >= 0)
+                fputs(text, stdout);
+        int code = r < 0 ? 2 : doctor_exit_code(&report); /* cannot tell: not ready */
+        if (r < 0)
+                fprintf(stderr, "kvmtunectl doctor: %s\n", strerror(-r));
+        config_errors_clear(&errors);
+        hostfacts_done(&f);
+        doctor_report_clear(&report);
+        return code;
+}
+
 /* Sends a command to the daemon and prints its reply as JSON or text. */
 static int verb_daemon(const CliHost *h, bool json, const char *command, const char *domain) {
         _cleanup_(json_object_putp) json_object *req = json_object_new_object(), *reply = NULL;
@@ -496,6 +563,8 @@ int main(int argc, char **argv) {
         if ((strcmp(verb, "status") == 0 || strcmp(verb, "domains") == 0 || strcmp(verb, "reload") == 0) &&
             optind + 1 == argc)
                 return verb_daemon(&host, json, verb, NULL);
+        if (strcmp(verb, "doctor") == 0 && optind + 1 == argc)
+                return verb_doctor(&host, json);
         if (strcmp(verb, "top") == 0 && optind + 1 == argc)
                 return verb_top(&host, json, once);
         if (strcmp(verb, "hook") == 0)
