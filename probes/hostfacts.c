@@ -147,7 +147,8 @@ int hostfacts_cmdline_param(const char *cmdline, const char *name, char **ret_va
         size_t n = strlen(name);
         *ret_value = NULL;
         for (const char *p = cmdline; *p;) {
-                p += strspn(p, " \t\n");
+                while (isspace((unsigned char) *p)) /* every kind the word below ends at, or it never moves */
+                        p++;
                 bool quoted = false;
                 const char *end = p;
                 for (; *end && (quoted || !isspace((unsigned char) *end)); end++)

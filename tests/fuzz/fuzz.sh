@@ -19,7 +19,7 @@ if ! [[ $seconds =~ ^[0-9]+$ ]] || [ "$seconds" -eq 0 ]; then
 fi
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${FUZZ_BUILD_DIR:-$src/build-fuzz-clang}
-targets=(${FUZZ_TARGETS:-config domain cpulist allocations journal control})
+targets=(${FUZZ_TARGETS:-config domain cpulist allocations journal control cmdline})
 jobs=${FUZZ_JOBS:-$(nproc)}
 
 # The longest input per target: a few times the largest seed, so that the search stays on the
