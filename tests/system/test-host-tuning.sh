@@ -108,6 +108,21 @@ check "kvmtuned_actions_total counts the IRQ moves" test "$(metric irq ok)" -ge 
 check "kvmtuned_actions_total counts NUMA balancing" test "$(metric numa-balancing ok)" -ge 1
 check "kvmtuned_actions_total counts the idle latency" test "$(metric idle-latency ok)" -ge 1
 
+# doctor on this host, with the running daemon: its exit code is its worst finding's.
+doctor_out=$("$KVMTUNECTL" --runtime-dir "$KT_RUN" doctor --config "$KT_TMP/kvmtuned.conf" --policy-dir "$KT_TMP/policy.d")
+doctor_rc=$?
+say "kvmtunectl doctor (exit $doctor_rc):"
+say "$doctor_out"
+want_rc=0
+grep -q '^warning ' <<<"$doctor_out" && want_rc=1
+grep -q '^blocker ' <<<"$doctor_out" && want_rc=2
+check "doctor's exit code ($doctor_rc) is its worst finding's ($want_rc)" test "$doctor_rc" = "$want_rc"
+check "doctor finds the running daemon" grep -q '^ok  *daemon:' <<<"$doctor_out"
+check "doctor sees KSM running as kvmtuned set it" grep -q "^[a-z]*  *ksm: KSM" <<<"$doctor_out"
+[ -e /dev/kvm ] || check "doctor calls a missing /dev/kvm a blocker" grep -q '^blocker  *kvm-device:' <<<"$doctor_out"
+check_sh "doctor --json says the same" \
+  "\"$KVMTUNECTL\" --runtime-dir \"$KT_RUN\" doctor --json --config \"$KT_TMP/kvmtuned.conf\" --policy-dir \"$KT_TMP/policy.d\" | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d[\"status\"] == [\"ready\",\"warnings\",\"blockers\"][$want_rc] and len(d[\"findings\"]) >= 15 else 1)'"
+
 # Someone (irqbalance, an operator) puts an IRQ back on the held CPU: the next rescan moves it.
 first=$(for p in "${IRQS_BEFORE[@]}"; do
   f=${p%%=*}

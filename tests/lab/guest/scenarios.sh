@@ -337,6 +337,15 @@ scenario_host_tuning() {
   check host-tuning "the restart put back IRQ affinities, resume latency and numa_balancing" \
     wait_for "[ \"\$(irq_state)\" = \"\$irqs_before\" ] && [ \"\$(cat $qos)\" = 0 ] && [ \"\$(cat /proc/sys/kernel/numa_balancing)\" = 1 ]" 60
   echo 0 >/proc/sys/kernel/numa_balancing
+  local out rc want=0
+  out=$(kvmtunectl doctor)
+  rc=$?
+  say "kvmtunectl doctor (exit $rc): $(tr '\n' '|' <<<"$out")"
+  grep -q '^warning ' <<<"$out" && want=1
+  grep -q '^blocker ' <<<"$out" && want=2
+  check host-tuning "doctor runs here; its exit code ($rc) is its worst finding's ($want)" test "$rc" = "$want"
+  check host-tuning "doctor sees systemd, cgroup v2 cpuset, the hook and the running daemon" \
+    eval "grep -q '^ok  *systemd:' <<<\"\$out\" && grep -q '^ok  *cgroup-cpuset: cgroup v2' <<<\"\$out\" && grep -q '^ok  *libvirt-hook:' <<<\"\$out\" && grep -q '^ok  *daemon:' <<<\"\$out\""
   say "$(systemd-analyze security kvmtuned 2>/dev/null | tail -1)"
   check_sh host-tuning "systemd-analyze security rates the running unit" \
     "systemd-analyze security kvmtuned | grep -q 'Overall exposure level for kvmtuned.service'"
