@@ -60,7 +60,8 @@ static int release_unwanted(Tuning *t, const HostWant *want, char **ret_message)
         return first < 0 ? first : restored;
 }
 
-/* Bounds one CPU (topology index i). Returns 1 when it wrote, 0 when the bound was there, -errno. */
+/* Bounds kernel CPU os. Returns 1 when it wrote, 0 when the bound was there, -errno (-ENOENT:
+ * the CPU has no PM QoS file). */
 static int bound_cpu(Tuning *t, unsigned os, int us, char **ret_message) {
         char key[128], buf[32], now[32];
         snprintf(key, sizeof(key), IDLE_KEY, os);
@@ -68,38 +69,56 @@ static int bound_cpu(Tuning *t, unsigned os, int us, char **ret_message) {
         if (tuning_read(t, key, now, sizeof(now)) == 0 && strcmp(now, value) == 0)
                 return 0;
         int r = tuning_set(t, key, value, ret_message);
-        if (r == -ENOENT) {
-                free(*ret_message);
-                return actuator_error(ret_message, -EOPNOTSUPP,
-                                      "CPU %u has no PM QoS resume latency (/sys/%s): IdleLatency= left alone", os, key);
-        }
         return r < 0 ? r : 1;
 }
 
 static int idle_apply(ActuatorHost *h, const HostWant *want, ActuatorMemo *memo, char **ret_message) {
         const Topology *t = want->topology;
-        unsigned bounded = 0, changed = 0;
+        unsigned bounded = 0, changed = 0, missing = 0;
+        int first = 0, missing_cpu = -1;
         for (unsigned i = 0; want->idle_latency_us && i < t->n_cpus; i++) {
                 if (want->idle_latency_us[i] == IDLE_LATENCY_KEEP)
                         continue;
-                int r = bound_cpu(h->tuning, t->cpus[i].os, want->idle_latency_us[i], ret_message);
-                if (r < 0)
-                        return r;
-                bounded++;
-                changed += (unsigned) r;
+                _cleanup_free_ char *error = NULL;
+                int r = bound_cpu(h->tuning, t->cpus[i].os, want->idle_latency_us[i], &error);
+                if (r == -ENOENT && missing++ == 0) /* this CPU only: the others are still bounded */
+                        missing_cpu = (int) t->cpus[i].os;
+                else if (r < 0 && first == 0) {
+                        first = r;
+                        *ret_message = TAKE_PTR(error);
+                }
+                bounded += r >= 0;
+                changed += r > 0;
         }
-        int restored = release_unwanted(h->tuning, want, ret_message);
-        if (restored < 0)
+        /* CPUs released are given back whatever happened to the others. */
+        _cleanup_free_ char *release_error = NULL;
+        int restored = release_unwanted(h->tuning, want, &release_error);
+        if (first < 0)
+                return first;
+        if (restored < 0) {
+                *ret_message = TAKE_PTR(release_error);
                 return restored;
+        }
+        if (missing > 0 && bounded == 0 && restored == 0)
+                return actuator_error(ret_message, -EOPNOTSUPP,
+                                      "CPU %d has no PM QoS resume latency (power/pm_qos_resume_latency_us): "
+                                      "IdleLatency= left alone",
+                                      missing_cpu);
         free(memo->summary);
         memo->summary = NULL;
         if (bounded > 0 &&
             asprintf(&memo->summary, "%u CPU%s with a wake-up latency bound", bounded, bounded == 1 ? "" : "s") < 0)
                 memo->summary = NULL;
+        char note[128] = "";
+        if (missing > 0 && !memo->said) { /* said once: the file will not appear */
+                memo->said = 1;
+                snprintf(note, sizeof(note), "; %u CPU%s without a PM QoS file (CPU %d) left alone", missing,
+                         missing == 1 ? "" : "s", missing_cpu);
+        }
         if (changed == 0 && restored == 0)
-                return 0;
-        return actuator_error(ret_message, 1, "idle wake-up latency bounded on %u more CPU%s, given back on %d",
-                              changed, changed == 1 ? "" : "s", restored);
+                return note[0] ? actuator_error(ret_message, 0, "idle wake-up latency%s", note) : 0;
+        return actuator_error(ret_message, 1, "idle wake-up latency bounded on %u more CPU%s, given back on %d%s",
+                              changed, changed == 1 ? "" : "s", restored, note);
 }
 
 static int idle_verify(ActuatorHost *h, const HostWant *want, char **ret_message) {

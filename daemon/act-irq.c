@@ -59,128 +59,236 @@ static int list_irqs(const char *procfs, unsigned **ret_irqs) {
         return (int) n;
 }
 
-/* What irq's affinity should be: its original (journaled, else current) without the held CPUs,
- * or every other usable CPU when only held ones were in it. Returns 1 when target differs from
- * the current value, 0 when not, -errno. */
-static int irq_target(Tuning *t, const char *key, hwloc_const_bitmap_t held, hwloc_const_bitmap_t rest,
-                      hwloc_bitmap_t target) {
-        char now[4096];
-        int r = tuning_read(t, key, now, sizeof(now));
-        if (r < 0)
-                return r;
-        const char *original = journal_original(t->journal, key), *reason;
-        _cleanup_bitmap_ hwloc_bitmap_t from = NULL, current = NULL;
-        if (cpulist_parse(original ? original : now, &from, &reason) < 0 || cpulist_parse(now, &current, &reason) < 0)
-                return -EINVAL;
-        hwloc_bitmap_andnot(target, from, held);
-        if (hwloc_bitmap_iszero(target))
-                hwloc_bitmap_copy(target, rest);
-        return !hwloc_bitmap_isequal(target, current);
+/* An IRQ's affinity under held CPUs, from its original: the original without them, or every
+ * other usable CPU when only held ones were in it. */
+static void affinity_under(hwloc_const_bitmap_t original, hwloc_const_bitmap_t held, hwloc_const_bitmap_t usable,
+                           hwloc_bitmap_t ret) {
+        hwloc_bitmap_andnot(ret, original, held);
+        if (hwloc_bitmap_iszero(ret))
+                hwloc_bitmap_andnot(ret, usable, held);
 }
 
 typedef struct IrqScan {
-        unsigned moved, kept_off, refused;
+        Tuning *t;
+        hwloc_const_bitmap_t held, before, usable; /* before: the held CPUs of the last scan, or NULL */
+        unsigned moved, refused;
         char refused_list[200]; /* the first refused IRQ numbers */
 } IrqScan;
 
-/* Moves one IRQ off the held CPUs. A write the kernel refuses (EIO: per-CPU and managed IRQs)
- * is counted, and its journal entry dropped when nothing was ever changed. */
-static int irq_move(Tuning *t, unsigned irq, hwloc_const_bitmap_t held, hwloc_const_bitmap_t rest, IrqScan *scan) {
-        char key[96];
-        snprintf(key, sizeof(key), IRQ_KEY, irq);
-        _cleanup_bitmap_ hwloc_bitmap_t target = hwloc_bitmap_alloc();
-        if (!target)
+/* Where irq should go now into target. An IRQ on a held CPU leaves it (keeping the rest of its
+ * affinity, whoever set it); one kvmtuned moved and nobody touched since follows the held CPUs
+ * (CPUs given back); any other is left as irqbalance or the operator set it. Returns 1 when it
+ * should move, 0 when not, -errno. */
+static int irq_target(IrqScan *scan, const char *key, hwloc_bitmap_t target) {
+        char now[TUNING_VALUE_MAX];
+        int r = tuning_read(scan->t, key, now, sizeof(now));
+        if (r < 0)
+                return r == -ENOENT || r == -EINVAL ? 0 : r; /* freed meanwhile, or too long to be ours */
+        const char *original = journal_original(scan->t->journal, key), *reason;
+        _cleanup_bitmap_ hwloc_bitmap_t current = NULL, from = NULL, was = hwloc_bitmap_alloc();
+        if (!was)
                 return -ENOMEM;
-        int r = irq_target(t, key, held, rest, target);
-        if (r == -ENOENT || r == -EINVAL) /* freed meanwhile, or nothing a CPU list */
+        if (cpulist_parse(now, &current, &reason) < 0 || (original && cpulist_parse(original, &from, &reason) < 0))
                 return 0;
-        if (r <= 0) {
-                scan->kept_off += r == 0 && journal_original(t->journal, key);
+        if (hwloc_bitmap_intersects(current, scan->held)) {
+                hwloc_bitmap_andnot(target, current, scan->held);
+                if (hwloc_bitmap_iszero(target))
+                        affinity_under(from ? from : current, scan->held, scan->usable, target);
+                return 1;
+        }
+        if (!from || !scan->before)
+                return 0;
+        affinity_under(from, scan->before, scan->usable, was);
+        if (!hwloc_bitmap_isequal(was, current)) /* changed by someone else since: theirs */
+                return 0;
+        affinity_under(from, scan->held, scan->usable, target);
+        return !hwloc_bitmap_isequal(target, current);
+}
+
+/* Moves the IRQs in irqs[] to their targets: every original journaled in one save first, then
+ * the writes. A write the kernel refuses (per-CPU and managed IRQs: EIO, EPERM) is counted and
+ * kept in refused; its journal entry goes (nothing changed). Returns 0 or -errno. */
+static int irq_move_all(IrqScan *scan, const unsigned *irqs, char **values, unsigned n, hwloc_bitmap_t refused) {
+        char key[96], now[TUNING_VALUE_MAX];
+        journal_hold(scan->t->journal);
+        for (unsigned i = 0; i < n; i++) {
+                snprintf(key, sizeof(key), IRQ_KEY, irqs[i]);
+                if (tuning_read(scan->t, key, now, sizeof(now)) == 0)
+                        journal_record(scan->t->journal, key, now);
+        }
+        int r = journal_release(scan->t->journal);
+        if (r < 0)
                 return r;
+        journal_hold(scan->t->journal);
+        for (unsigned i = 0; i < n; i++) {
+                _cleanup_free_ char *error = NULL;
+                snprintf(key, sizeof(key), IRQ_KEY, irqs[i]);
+                if (tuning_write(scan->t, key, values[i], &error) >= 0) {
+                        scan->moved++;
+                        continue;
+                }
+                hwloc_bitmap_set(refused, irqs[i]);
+                size_t len = strlen(scan->refused_list);
+                if (scan->refused++ < 12)
+                        snprintf(scan->refused_list + len, sizeof(scan->refused_list) - len, "%s%u", len ? "," : "",
+                                 irqs[i]);
         }
-        _cleanup_free_ char *value = cpulist_format(target), *error = NULL;
-        if (!value)
-                return -ENOMEM;
-        r = tuning_set(t, key, value, &error);
-        if (r >= 0) {
-                scan->moved++;
-                scan->kept_off++;
-                return 0;
+        return journal_release(scan->t->journal);
+}
+
+/* Drops the journal entries of IRQs that are gone (a device freed its vectors): a later IRQ of
+ * that number is another device's, and must not get the old one's original. */
+static void forget_gone(Tuning *t, const unsigned *irqs, int n) {
+        size_t total = (size_t) json_object_object_length(t->journal->settings), k = 0;
+        _cleanup_free_ char **gone = calloc(total + 1, sizeof(char *));
+        if (!gone)
+                return;
+        json_object_object_foreach(t->journal->settings, key, val) {
+                (void) val;
+                unsigned irq;
+                if (!irq_is_key(key) || sscanf(key, IRQ_KEY, &irq) != 1 ||
+                    bsearch(&irq, irqs, (size_t) n, sizeof(unsigned), cmp_unsigned))
+                        continue;
+                gone[k++] = strdup(key);
         }
-        char now[4096];
-        const char *original = journal_original(t->journal, key);
-        if (original && tuning_read(t, key, now, sizeof(now)) == 0 && strcmp(now, original) == 0)
-                journal_forget(t->journal, key);
-        size_t len = strlen(scan->refused_list);
-        if (scan->refused < 12)
-                snprintf(scan->refused_list + len, sizeof(scan->refused_list) - len, "%s%u", len ? "," : "", irq);
-        scan->refused++;
-        return 0;
+        journal_hold(t->journal);
+        for (size_t i = 0; i < k; i++) {
+                if (gone[i])
+                        journal_forget(t->journal, gone[i]);
+                free(gone[i]);
+        }
+        journal_release(t->journal);
+}
+
+static unsigned journaled_irqs(const Tuning *t) {
+        unsigned n = 0;
+        json_object_object_foreach(t->journal->settings, key, val) {
+                (void) val;
+                n += irq_is_key(key);
+        }
+        return n;
 }
 
 static int irq_restore(ActuatorHost *h, ActuatorMemo *memo, char **ret_message) {
-        free(memo->summary);
-        memo->summary = NULL;
+        actuator_memo_clear(memo);
+        journal_hold(h->tuning->journal);
         int r = tuning_restore_owned(h->tuning, irq_is_key, NULL, ret_message);
+        int saved = journal_release(h->tuning->journal);
+        if (r >= 0 && saved < 0)
+                r = actuator_error(ret_message, saved, "cannot save the journal: %s", strerror(-saved));
         if (r > 0)
                 return actuator_error(ret_message, 1, "IRQ affinity restored for %d IRQ%s", r, r == 1 ? "" : "s");
         return r;
 }
 
-static int irq_apply(ActuatorHost *h, const HostWant *want, ActuatorMemo *memo, char **ret_message) {
-        if (want->config->host.irq_affinity == IRQ_AFFINITY_KEEP || hwloc_bitmap_iszero(want->held))
-                return irq_restore(h, memo, ret_message);
-        _cleanup_bitmap_ hwloc_bitmap_t rest = hwloc_bitmap_alloc();
-        if (!rest)
-                return -ENOMEM;
-        hwloc_bitmap_andnot(rest, want->topology->cpuset, want->held);
-        _cleanup_free_ unsigned *irqs = NULL;
+/* Plans and moves every IRQ. Returns 0 or -errno with *ret_message. */
+static int irq_scan(ActuatorHost *h, ActuatorMemo *memo, IrqScan *scan, char **ret_message) {
+        _cleanup_free_ unsigned *irqs = NULL, *moving = NULL;
         int n = list_irqs(h->tuning->procfs, &irqs);
-        if (n == -ENOENT)
-                return actuator_error(ret_message, -EOPNOTSUPP, "no %s/irq: IRQ affinity left alone", h->tuning->procfs);
         if (n < 0)
                 return n;
-        IrqScan scan = { 0 };
-        for (int i = 0; i < n; i++) {
-                int r = irq_move(h->tuning, irqs[i], want->held, rest, &scan);
-                if (r < 0)
-                        return actuator_error(ret_message, r, "IRQ %u: %s", irqs[i], strerror(-r));
+        forget_gone(h->tuning, irqs, n);
+        _cleanup_free_ char **values = calloc((size_t) n + 1, sizeof(char *));
+        moving = calloc((size_t) n + 1, sizeof(unsigned));
+        _cleanup_bitmap_ hwloc_bitmap_t target = hwloc_bitmap_alloc();
+        if (!values || !moving || !target)
+                return -ENOMEM;
+        unsigned m = 0;
+        int r = 0;
+        for (int i = 0; i < n && r >= 0; i++) {
+                char key[96];
+                snprintf(key, sizeof(key), IRQ_KEY, irqs[i]);
+                if (hwloc_bitmap_isset(memo->refused, irqs[i]) || (r = irq_target(scan, key, target)) <= 0)
+                        continue;
+                if (!(values[m] = cpulist_format(target)))
+                        r = -ENOMEM;
+                else
+                        moving[m++] = irqs[i];
         }
-        _cleanup_free_ char *held = cpulist_format(want->held);
-        char refused[300] = "";
-        if (scan.refused)
-                snprintf(refused, sizeof(refused), "; %u the kernel does not let move (IRQ %s%s)", scan.refused,
-                         scan.refused_list, scan.refused > 12 ? ",..." : "");
-        free(memo->summary);
-        if (asprintf(&memo->summary, "%u device IRQs kept off CPUs %s%s", scan.kept_off, held ? held : "?",
-                     refused) < 0)
-                memo->summary = NULL;
-        int pid = memo->said == SAID_IRQBALANCE ? 0 : hostfacts_irqbalance_pid(h->tuning->procfs);
-        if (pid > 0) {
-                memo->said = SAID_IRQBALANCE;
-                return actuator_error(ret_message, scan.moved > 0,
-                                      "%s; irqbalance (pid %d) runs and will move IRQs back onto them: add %s to "
-                                      "IRQBALANCE_BANNED_CPULIST in /etc/default/irqbalance and restart it",
-                                      memo->summary ? memo->summary : "IRQs moved", pid, held ? held : "them");
-        }
-        if (scan.moved == 0)
-                return 0;
-        return actuator_error(ret_message, 1, "%u IRQ%s moved now; %s", scan.moved, scan.moved == 1 ? "" : "s",
-                              memo->summary ? memo->summary : "");
+        if (r >= 0)
+                r = irq_move_all(scan, moving, values, m, memo->refused);
+        for (unsigned i = 0; i < m; i++)
+                free(values[i]);
+        return r < 0 ? actuator_error(ret_message, r, "IRQ affinity: %s", strerror(-r)) : 0;
 }
 
-/* The IRQs it moved, by their effective affinity (what the interrupt controller uses), must not
- * reach a held CPU. */
-static int irq_verify(ActuatorHost *h, const HostWant *want, char **ret_message) {
+static int irq_apply(ActuatorHost *h, const HostWant *want, ActuatorMemo *memo, char **ret_message) {
         if (want->config->host.irq_affinity == IRQ_AFFINITY_KEEP || hwloc_bitmap_iszero(want->held))
+                return memo->applied_for || journaled_irqs(h->tuning) ? irq_restore(h, memo, ret_message) : 0;
+        if (!memo->applied_for || !hwloc_bitmap_isequal(memo->applied_for, want->held)) {
+                hwloc_bitmap_free(memo->refused); /* other CPUs: the kernel is asked again */
+                memo->refused = NULL;
+        }
+        if (!memo->refused && !(memo->refused = hwloc_bitmap_alloc()))
+                return -ENOMEM;
+        IrqScan scan = { .t = h->tuning, .held = want->held, .before = memo->applied_for,
+                         .usable = want->topology->cpuset };
+        int r = irq_scan(h, memo, &scan, ret_message);
+        if (r == -ENOENT)
+                return actuator_error(ret_message, -EOPNOTSUPP, "no %s/irq: IRQ affinity left alone", h->tuning->procfs);
+        if (r < 0)
+                return r;
+        hwloc_bitmap_free(memo->applied_for);
+        memo->applied_for = hwloc_bitmap_dup(want->held);
+        _cleanup_free_ char *held = cpulist_format(want->held), *refused = cpulist_format(memo->refused);
+        unsigned kept = journaled_irqs(h->tuning);
+        free(memo->summary);
+        memo->summary = NULL;
+        if (kept > 0 && asprintf(&memo->summary, "%u device IRQ%s kept off CPUs %s%s%s", kept, kept == 1 ? "" : "s",
+                                 held ? held : "?", refused && *refused ? "; the kernel does not let move IRQ " : "",
+                                 refused ? refused : "") < 0)
+                memo->summary = NULL;
+        if (scan.moved == 0 && scan.refused == 0)
+                return 0;
+        int pid = memo->said == SAID_IRQBALANCE ? 0 : hostfacts_irqbalance_pid(h->tuning->procfs);
+        if (pid > 0)
+                memo->said = SAID_IRQBALANCE;
+        char more[300] = "";
+        if (pid > 0)
+                snprintf(more, sizeof(more),
+                         "; irqbalance (pid %d) runs and would move IRQs back onto them: add %s to "
+                         "IRQBALANCE_BANNED_CPULIST in /etc/default/irqbalance and restart it",
+                         pid, held ? held : "them");
+        char refused_note[300] = "";
+        if (scan.refused)
+                snprintf(refused_note, sizeof(refused_note), ", %u the kernel does not let move (IRQ %s%s)", scan.refused,
+                         scan.refused_list, scan.refused > 12 ? ",..." : "");
+        return actuator_error(ret_message, scan.moved > 0, "%u IRQ%s moved now%s; %s%s", scan.moved,
+                              scan.moved == 1 ? "" : "s", refused_note, memo->summary ? memo->summary : "none kept off",
+                              more);
+}
+
+/* Whether irq's line in /proc/interrupts (text) names an MSI chip: those route as written at
+ * once, while an IO-APIC IRQ moves only at its next interrupt (a quiet one keeps its old
+ * effective affinity, which is no drift). */
+static bool irq_is_msi(const char *text, unsigned irq) {
+        char head[16];
+        snprintf(head, sizeof(head), "%u:", irq);
+        for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+                const char *start = line + strspn(line, " ");
+                if (strncmp(start, head, strlen(head)) != 0)
+                        continue;
+                const char *end = strchr(start, '\n');
+                size_t len = end ? (size_t) (end - start) : strlen(start);
+                return memmem(start, len, "MSI", 3) != NULL;
+        }
+        return false;
+}
+
+/* The MSI IRQs it moved, by their effective affinity (what the interrupt controller uses), must
+ * not reach a held CPU. */
+static int irq_verify(ActuatorHost *h, const HostWant *want, char **ret_message) {
+        _cleanup_free_ char *interrupts = NULL;
+        if (want->config->host.irq_affinity == IRQ_AFFINITY_KEEP || hwloc_bitmap_iszero(want->held) ||
+            kfile_read(h->tuning->procfs, "interrupts", &interrupts) < 0)
                 return 0;
         json_object_object_foreach(h->tuning->journal->settings, key, val) {
                 (void) val;
                 unsigned irq;
-                char rel[96], text[4096];
+                char rel[96], text[TUNING_VALUE_MAX];
                 _cleanup_bitmap_ hwloc_bitmap_t eff = NULL;
                 const char *reason;
-                if (!irq_is_key(key) || sscanf(key, IRQ_KEY, &irq) != 1)
+                if (!irq_is_key(key) || sscanf(key, IRQ_KEY, &irq) != 1 || !irq_is_msi(interrupts, irq))
                         continue;
                 snprintf(rel, sizeof(rel), TUNING_PROCFS "irq/%u/effective_affinity_list", irq);
                 if (tuning_read(h->tuning, rel, text, sizeof(text)) < 0 || cpulist_parse(text, &eff, &reason) < 0)

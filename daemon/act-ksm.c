@@ -74,18 +74,26 @@ static int ksm_merge(ActuatorHost *h, ActuatorMemo *memo, bool local, char **ret
         return r < 0 ? r : 1;
 }
 
+/* merge_across_nodes first: once KSM runs it may merge pages, and then that file cannot change. */
 static int ksm_apply(ActuatorHost *h, const HostWant *want, ActuatorMemo *memo, char **ret_message) {
-        int ran = 0;
-        if (memo->stale && (ran = ksm_run(h, want, ret_message)) < 0)
-                return ran;
-        _cleanup_free_ char *run_message = *ret_message;
-        *ret_message = NULL;
         bool local = wants_local(want);
         int r = ksm_merge(h, memo, local, ret_message);
         if (r < 0)
                 return r;
+        _cleanup_free_ char *merge_message = *ret_message;
+        *ret_message = NULL;
+        int ran = 0;
+        if (memo->stale && (ran = ksm_run(h, want, ret_message)) < 0)
+                return ran;
+        memo->stale = false; /* KSM= itself is set: not again before a reload */
+        _cleanup_free_ char *run_message = *ret_message;
+        *ret_message = merge_message ? TAKE_PTR(merge_message) : NULL;
+        char merge[16] = "";
+        (void) tuning_read(h->tuning, KSM_MERGE, merge, sizeof(merge));
         free(memo->summary);
-        memo->summary = local ? strdup("KSM merges pages within a node only (merge_across_nodes 0)") : NULL;
+        memo->summary = local && strcmp(merge, "0") == 0
+                                ? strdup("KSM merges pages within a node only (merge_across_nodes 0)")
+                                : NULL;
         if (r == 0) {
                 if (!*ret_message)
                         *ret_message = TAKE_PTR(run_message);

@@ -40,13 +40,22 @@ static int numa_apply(ActuatorHost *h, const HostWant *want, ActuatorMemo *memo,
                                       "this kernel has no automatic NUMA balancing (no /proc/sys/kernel/numa_balancing)");
         if (r < 0)
                 return actuator_error(ret_message, r, "kernel.numa_balancing: cannot read: %s", strerror(-r));
+        if (strcmp(before, "0") != 0) {
+                r = tuning_set(h->tuning, NUMA_KEY, "0", ret_message);
+                if (r == -EPERM || r == -EACCES) { /* said once, not at every change */
+                        free(*ret_message);
+                        return actuator_error(ret_message, -EOPNOTSUPP,
+                                              "cannot write kernel.numa_balancing (%s: it needs CAP_SYS_ADMIN): left "
+                                              "alone",
+                                              strerror(-r));
+                }
+                if (r < 0)
+                        return r;
+        }
         if (!memo->summary)
                 memo->summary = strdup("automatic NUMA balancing off while strictly bound VMs run");
         if (strcmp(before, "0") == 0)
                 return 0;
-        r = tuning_set(h->tuning, NUMA_KEY, "0", ret_message);
-        if (r < 0)
-                return r;
         return actuator_error(ret_message, 1, "automatic NUMA balancing off while strictly bound VMs run (was %s)",
                               before);
 }

@@ -83,6 +83,8 @@ void actuator_memo_clear(ActuatorMemo *memo) {
         hwloc_bitmap_free(memo->applied_for);
         hwloc_bitmap_free(memo->failed_for);
         memo->applied_for = memo->failed_for = NULL;
+        hwloc_bitmap_free(memo->refused);
+        memo->refused = NULL;
         memo->said = 0;
         free(memo->summary);
         memo->summary = NULL;

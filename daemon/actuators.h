@@ -39,6 +39,8 @@ typedef struct ActuatorMemo {
         hwloc_bitmap_t applied_for; /* the CPU set last applied (NULL: nothing applied) */
         hwloc_bitmap_t failed_for; /* the CPU set a failed apply was for: not tried again until it changes */
         int said; /* a standing condition already logged (its actuator's own code; 0: none) */
+        hwloc_bitmap_t refused; /* items the kernel refused for applied_for (IRQ numbers): not
+                                 * tried again until applied_for changes */
         char *summary; /* what it holds now in one line, for explain (malloc'd; NULL: nothing) */
 } ActuatorMemo;
 

@@ -166,6 +166,22 @@ static void vcpu_context(Manager *m, const Placement *pl, unsigned v, ExpoVcpu *
                 e->node = hwloc_bitmap_first(pl->memory_nodes);
 }
 
+/* kvmtuned_actions_total: pins, and every host actuator that applies (hugepages: counted by
+ * the hook's admissions, not here). Returns how many into actions (2 + 2 x ACTUATOR_COUNT room). */
+static size_t collect_actions(const Manager *m, ExpoAction *actions) {
+        size_t n = 0;
+        actions[n++] = (ExpoAction){ "pin", "ok", m->actions_ok };
+        actions[n++] = (ExpoAction){ "pin", "failed", m->actions_failed };
+        for (unsigned i = 0; i < ACTUATOR_COUNT; i++) {
+                const Actuator *a = actuator_get((ActuatorId) i);
+                if (!a->apply)
+                        continue;
+                actions[n++] = (ExpoAction){ a->name, "ok", m->host_ok[i] };
+                actions[n++] = (ExpoAction){ a->name, "failed", m->host_failed[i] };
+        }
+        return n;
+}
+
 char *manager_metrics_text(Manager *m) {
         const Topology *t = m->topology;
         planner_refresh_shared(m->planner);
@@ -237,14 +253,8 @@ char *manager_metrics_text(Manager *m) {
                                                             journal_added_pages(m->journal, e->node,
                                                                                 nm_info.hugepages[i].page_kib) };
         }
-        ExpoAction actions[2 + 2 * ACTUATOR_COUNT] = { { "pin", "ok", m->actions_ok },
-                                                       { "pin", "failed", m->actions_failed } };
-        size_t n_actions = 2;
-        for (unsigned i = 0; i < ACTUATOR_COUNT; i++) {
-                const char *name = actuator_get((ActuatorId) i)->name;
-                actions[n_actions++] = (ExpoAction){ name, "ok", m->host_ok[i] };
-                actions[n_actions++] = (ExpoAction){ name, "failed", m->host_failed[i] };
-        }
+        ExpoAction actions[2 + 2 * ACTUATOR_COUNT];
+        size_t n_actions = collect_actions(m, actions);
         ExpoSnapshot snap = { .vcpus = vcpus,
                               .n_vcpus = nv,
                               .memory = mem,

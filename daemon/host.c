@@ -90,7 +90,8 @@ void host_rescan_actuators(Manager *m) {
 /* What the host settings do for pl, one line each into lines (explain). */
 void host_explain(Manager *m, const Placement *pl, json_object *lines) {
         static const ActuatorId ids[] = { ACTUATOR_IRQ, ACTUATOR_IDLE, ACTUATOR_NUMA_BALANCING, ACTUATOR_KSM };
-        bool dedicated = !hwloc_bitmap_iszero(pl->held), strict = pl->memory_mode == MEMORY_STRICT;
+        /* An adopted domain's pins are its own choice, not CPUs kvmtuned dedicated to it. */
+        bool dedicated = !pl->adopted && !hwloc_bitmap_iszero(pl->held), strict = pl->memory_mode == MEMORY_STRICT;
         for (size_t i = 0; pl->admitted && i < ELEMENTSOF(ids); i++) {
                 const char *summary = m->memos[ids[i]].summary;
                 bool mine = ids[i] == ACTUATOR_IRQ ? dedicated

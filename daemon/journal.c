@@ -149,11 +149,32 @@ const char *journal_original(const Journal *j, const char *key) {
         return v ? json_object_get_string(v) : NULL;
 }
 
+/* Saves now, or at the release when held. */
+static int journal_changed(Journal *j) {
+        if (j->held) {
+                j->dirty = true;
+                return 0;
+        }
+        return journal_save(j);
+}
+
+void journal_hold(Journal *j) {
+        j->held++;
+}
+
+int journal_release(Journal *j) {
+        if (j->held > 0 && --j->held > 0)
+                return 0;
+        bool dirty = j->dirty;
+        j->dirty = false;
+        return dirty ? journal_save(j) : 0;
+}
+
 int journal_record(Journal *j, const char *key, const char *original) {
         if (journal_original(j, key))
                 return 0;
         json_object_object_add(j->settings, key, json_object_new_string(original));
-        int r = journal_save(j);
+        int r = journal_changed(j);
         if (r < 0) /* the caller will not write: there is nothing to restore */
                 json_object_object_del(j->settings, key);
         return r;
@@ -163,7 +184,7 @@ int journal_forget(Journal *j, const char *key) {
         if (!journal_original(j, key))
                 return 0;
         json_object_object_del(j->settings, key);
-        return journal_save(j);
+        return journal_changed(j);
 }
 
 int journal_add_reservation(Journal *j, const char *owner, unsigned node, uint64_t page_kib, uint64_t added) {

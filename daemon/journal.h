@@ -15,6 +15,8 @@ typedef struct Journal {
         json_object *settings; /* {"relative/path": "original value"} */
         json_object *reservations; /* [{"owner", "node", "page_kib", "added"}] */
         bool kept; /* written by a clean stop with RestoreOnExit=no: the settings stay on purpose */
+        unsigned held; /* journal_hold() depth: record and forget save only at the last release */
+        bool dirty; /* changed while held */
 } Journal;
 
 typedef enum JournalFound {
@@ -46,6 +48,13 @@ int journal_keep(Journal *j);
 
 /* Drops key (its original is back in place) and saves. */
 int journal_forget(Journal *j, const char *key);
+
+/* Batches: between journal_hold and journal_release, journal_record and journal_forget change
+ * the journal in memory only (and return 0); the release saves once what changed. A caller
+ * writes no file whose original is not saved yet: it releases before writing. Returns 0 or
+ * -errno of the save (journal_hold cannot fail). */
+void journal_hold(Journal *j);
+int journal_release(Journal *j);
 
 /* Hugepage reservations: added pages of a (node, page size) pool held for owner. Both return
  * 0 or negative errno (the journal could not be saved). */

@@ -57,9 +57,32 @@ int tuning_read(Tuning *t, const char *rel, char *buf, size_t len) {
         return kfile_parse_choice(text, buf, len);
 }
 
+int tuning_write(Tuning *t, const char *rel, const char *value, char **ret_error) {
+        *ret_error = NULL;
+        crash_point("journaled");
+        const char *file = rel, *base = key_base(t, &file);
+        int r = actuator_write(base, file, value);
+        char now[TUNING_VALUE_MAX];
+        if (r < 0)
+                actuator_error(ret_error, r, "%s: cannot write %s: %s", rel, value, strerror(-r));
+        else {
+                crash_point("written");
+                r = tuning_read(t, rel, now, sizeof(now));
+                if (r < 0 || strcmp(now, value) != 0)
+                        r = actuator_error(ret_error, -EIO, "%s: wrote %s, reads back %s", rel, value,
+                                           r < 0 ? "nothing" : now);
+        }
+        /* A refused write changed nothing: an original nobody overwrote needs no restore (which
+         * the kernel would refuse as well). */
+        const char *original = journal_original(t->journal, rel);
+        if (r < 0 && original && tuning_read(t, rel, now, sizeof(now)) == 0 && strcmp(now, original) == 0)
+                journal_forget(t->journal, rel);
+        return r;
+}
+
 int tuning_set(Tuning *t, const char *rel, const char *value, char **ret_error) {
         *ret_error = NULL;
-        char now[256];
+        char now[TUNING_VALUE_MAX];
         int r = tuning_read(t, rel, now, sizeof(now));
         if (r < 0)
                 return actuator_error(ret_error, r, "%s: cannot read: %s", rel, strerror(-r));
@@ -68,17 +91,7 @@ int tuning_set(Tuning *t, const char *rel, const char *value, char **ret_error) 
         r = journal_record(t->journal, rel, now);
         if (r < 0)
                 return actuator_error(ret_error, r, "%s: cannot journal the original value: %s", rel, strerror(-r));
-        crash_point("journaled");
-        const char *file = rel, *base = key_base(t, &file);
-        r = actuator_write(base, file, value);
-        if (r < 0)
-                return actuator_error(ret_error, r, "%s: cannot write %s: %s", rel, value, strerror(-r));
-        crash_point("written");
-        r = tuning_read(t, rel, now, sizeof(now));
-        if (r < 0 || strcmp(now, value) != 0)
-                return actuator_error(ret_error, -EIO, "%s: wrote %s, reads back %s", rel, value,
-                                      r < 0 ? "nothing" : now);
-        return 0;
+        return tuning_write(t, rel, value, ret_error);
 }
 
 int tuning_restore(Tuning *t, const char *rel, char **ret_error) {
@@ -94,11 +107,13 @@ int tuning_restore(Tuning *t, const char *rel, char **ret_error) {
         _cleanup_free_ char *value = strdup(orig);
         if (!value)
                 return -ENOMEM;
+        char now[TUNING_VALUE_MAX];
+        if (tuning_read(t, rel, now, sizeof(now)) == 0 && strcmp(now, value) == 0)
+                return journal_forget(t->journal, rel); /* it holds its original: nothing to write */
         const char *file = rel, *base = key_base(t, &file);
         int r = actuator_write(base, file, value);
         if (r < 0 && r != -ENOENT) /* a file that is gone (CPU offline, IRQ freed) has nothing to restore */
                 return actuator_error(ret_error, r, "%s: cannot restore %s: %s", rel, value, strerror(-r));
-        char now[256];
         if (r == 0 && (tuning_read(t, rel, now, sizeof(now)) < 0 || strcmp(now, value) != 0))
                 return actuator_error(ret_error, -EIO, "%s: restored %s, reads back otherwise", rel, value);
         return journal_forget(t->journal, rel);

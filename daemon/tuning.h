@@ -20,7 +20,16 @@ typedef struct Tuning {
  * root, or procfs files as TUNING_PROCFS followed by the path below the procfs root. */
 #define TUNING_PROCFS "/proc/"
 
-/* Sets the sysfs file rel to value: records the original, writes, reads back. A value the file
+/* The longest value read or written (an IRQ's CPU list on a large host runs long). */
+#define TUNING_VALUE_MAX 4096
+
+/* Writes value to rel, whose original the caller has journaled (a batch: journal_hold), and
+ * reads it back. A write that fails while the file still holds its journaled original drops
+ * that entry. Returns 0, -EIO when the read-back differs, or the write's negative errno;
+ * *ret_error (malloc'd) says why. */
+int tuning_write(Tuning *t, const char *rel, const char *value, char **ret_error);
+
+/* Sets the file rel to value: records the original, writes, reads back. A value the file
  * already holds is not written (and nothing is recorded). Returns 0, -ENOENT when the file does
  * not exist, -EIO when the read-back differs, or another negative errno; *ret_error (malloc'd)
  * says why. */

@@ -1416,17 +1416,17 @@ bool config_class_equal(const PolicyClass *a, const PolicyClass *b) {
                a->emulator_threads == b->emulator_threads && a->io_threads == b->io_threads &&
                a->memory_policy == b->memory_policy && a->mem_page_kib == b->mem_page_kib &&
                a->near_devices == b->near_devices && a->overcommit == b->overcommit &&
-               a->idle_latency_us == b->idle_latency_us && lists_equal(a->match_name, b->match_name) && lists_equal(a->match_metadata, b->match_metadata);
+               lists_equal(a->match_name, b->match_name) && lists_equal(a->match_metadata, b->match_metadata);
 }
 
 char *config_class_settings(const PolicyClass *c) {
         char *text = NULL;
         if (asprintf(&text,
                      "cpu=%d thread=%d cache=%d kind=%d emulator=%d io=%d memory=%d page=%" PRIu64
-                     " near=%d overcommit=%g idle=%d",
+                     " near=%d overcommit=%g",
                      (int) c->cpu_policy, (int) c->thread_policy, (int) c->cache_locality, (int) c->core_kind,
                      (int) c->emulator_threads, (int) c->io_threads, (int) c->memory_policy, c->mem_page_kib,
-                     (int) c->near_devices, c->overcommit, c->idle_latency_us) < 0)
+                     (int) c->near_devices, c->overcommit) < 0)
                 return NULL;
         return text;
 }

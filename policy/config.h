@@ -154,7 +154,8 @@ const PolicyClass *config_find_class(const Config *c, const char *name);
 const PolicyClass *config_match_class(const Config *c, const char *domain_name, const char *metadata_class,
                                       char **ret_why);
 
-/* Whether two classes place domains the same way (every setting but name and source equal). */
+/* Whether two classes place domains the same way (every setting but name, source and
+ * IdleLatency= equal: the idle bound follows the new class without moving anything). */
 bool config_class_equal(const PolicyClass *a, const PolicyClass *b);
 
 /* The settings of class c that shape a placement, as one line (what a saved placement is

@@ -217,19 +217,28 @@ static int check_ksm(const HostFacts *f, const Config *c, const Topology *t, Doc
                                   "/sys/kernel/mm/ksm/run)");
         if (t->n_nodes <= 1 || f->ksm_merge_across_nodes != 1)
                 return doctor_add(r, DOCTOR_OK, check, "KSM runs%s",
-                                  t->n_nodes <= 1 ? " on a single NUMA node" : " with merge_across_nodes=0");
+                                  t->n_nodes <= 1                   ? " on a single NUMA node"
+                                  : f->ksm_merge_across_nodes == 0 ? " with merge_across_nodes=0"
+                                                                    : " (no merge_across_nodes: a kernel without NUMA)");
         bool on = c->host.ksm == KSM_ON;
+        if (!any_strict(c))
+                return doctor_add(r, DOCTOR_OK, check,
+                                  "KSM runs with merge_across_nodes=1; no class binds memory strictly, so merging "
+                                  "across nodes moves no strictly placed VM");
+        char shared[32] = "unknown";
+        if (f->ksm_pages_shared >= 0)
+                snprintf(shared, sizeof(shared), "%" PRId64, f->ksm_pages_shared);
         if (on && f->ksm_pages_shared == 0)
                 return doctor_add(r, DOCTOR_OK, check,
                                   "KSM runs with merge_across_nodes=1 and nothing merged; KSM=on sets it to 0 while "
                                   "strict VMs run");
         return doctor_add(r, DOCTOR_WARNING, check,
                           "KSM runs with merge_across_nodes=1 on a %u-node host: strict VMs get pages merged across "
-                          "nodes; %s merge_across_nodes=0 only when pages_shared is 0 (it is %" PRId64 "); to do it "
+                          "nodes; %s merge_across_nodes=0 only when pages_shared is 0 (it is %s); to do it "
                           "now: echo 2 > /sys/kernel/mm/ksm/run (unmerges all), then echo 0 > "
                           "/sys/kernel/mm/ksm/merge_across_nodes, then echo 1 > /sys/kernel/mm/ksm/run",
                           t->n_nodes, on ? "kvmtuned (KSM=on) sets" : "KSM=keep leaves it; KSM=on would set",
-                          f->ksm_pages_shared);
+                          shared);
 }
 
 /* "gaming (poll), rt (20)": the classes with IdleLatency= other than keep, in *ret_names; NULL: none. */

@@ -59,9 +59,9 @@ struct Planner {
 
         Placement **placements;
         unsigned n_placements, alloc_placements;
-        uint64_t *name_hashes; /* per placement, book_name_hash() of its name: finding one compares these */
+        uint64_t *name_hashes; /* per placement, a hash of its name (plan-book.c): finding one compares these */
         const Placement **spans; /* the booked placements whose shared vCPUs float over several nodes */
-        unsigned n_spans; /* room: alloc_placements (book_enter grows both) */
+        unsigned n_spans; /* room: alloc_placements (book_enter grows placements, spans and hashes together) */
 
         /* Scratch, sized once: per core units, per pair units, per node units and capacities. */
         unsigned *core_units, *pair_units, *node_units, *node_cap, *node_take, *order;

@@ -168,6 +168,16 @@ static void setup_kinds(Planner *p) {
         p->kinds_differ = true;
 }
 
+/* Whether some core has CPUs of both kinds: then free CPUs of a kind are counted per CPU. */
+static bool kinds_split_cores(const Planner *p) {
+        for (unsigned k = 0; k < p->t->n_cores; k++)
+                for (unsigned j = p->core_cpu0[k] + 1; j < p->core_cpu0[k + 1]; j++)
+                        if (p->perf_kind[p->core_cpus[j]] != p->perf_kind[p->core_cpus[j - 1]] ||
+                            p->eff_kind[p->core_cpus[j]] != p->eff_kind[p->core_cpus[j - 1]])
+                                return true;
+        return false;
+}
+
 int planner_new(const Topology *t, const Config *c, Planner **ret_planner) {
         _cleanup_(planner_freep) Planner *p = calloc(1, sizeof(Planner));
         if (!p)
@@ -224,10 +234,7 @@ int planner_new(const Topology *t, const Config *c, Planner **ret_planner) {
         if (r < 0)
                 return r;
         setup_kinds(p);
-        for (unsigned k = 0; k < t->n_cores; k++)
-                for (unsigned j = p->core_cpu0[k] + 1; j < p->core_cpu0[k + 1]; j++)
-                        p->kinds_split_cores |= p->perf_kind[p->core_cpus[j]] != p->perf_kind[p->core_cpus[j - 1]] ||
-                                                p->eff_kind[p->core_cpus[j]] != p->eff_kind[p->core_cpus[j - 1]];
+        p->kinds_split_cores = kinds_split_cores(p);
         for (unsigned i = 0; i < p->n_pairs; i++) /* pairs of performance CPUs (hybrid, larger L3) */
                 for (unsigned j = 0; j < p->pairs[i].n_cores; j++) {
                         unsigned k = p->pairs[i].cores[j];
@@ -641,8 +648,11 @@ int planner_place(Planner *p, const DomainRequest *req, const Placement **ret_pl
                 memset(pl->shared_vcpus, 0, n_nodes * sizeof(unsigned));
         }
         r = book_enter(p, pl); /* first: it makes the room booking needs */
-        if (r < 0)
+        if (r < 0) {
+                if (pl->admitted && !pl->adopted) /* place() held its CPUs as it took them */
+                        book_mark_held(p, pl->held, 0);
                 return r;
+        }
         book_placement(p, pl, 1);
         *ret_placement = TAKE_PTR(pl);
         return 0;

@@ -19,9 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         continue;
                 }
                 assert_non_null(value);
-                /* The value is text of the line: no longer than it, its quotes taken off. */
-                assert_true(strlen(value) <= strlen(line));
-                assert_true(strchr(value, '"') == NULL || strstr(line, value) != NULL);
+                /* The value is text of the line (its quotes taken off). */
+                assert_non_null(strstr(line, value));
                 assert_non_null(strstr(line, names[i]));
         }
         return 0;

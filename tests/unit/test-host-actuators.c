@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -132,7 +133,14 @@ static void test_irq_away_and_back(void **state) {
         assert_file(x->proc, "irq/25/smp_affinity_list", "1"); /* never on them */
         assert_file(x->proc, "irq/27/smp_affinity_list", "0-1"); /* to the CPUs not held */
         assert_int_equal(run(&actuator_irq, x, NULL), 0); /* the same again: nothing */
+        /* The effective affinity counts for MSI IRQs, which route as written at once; an IO-APIC
+         * IRQ moves at its next interrupt, so a quiet one is no drift. */
+        fixture_write(x->proc, "interrupts", "           CPU0       CPU1       CPU2       CPU3\n"
+                                             " 24:         10          0          0          0  PCI-MSI 1-edge  nvme0q1\n"
+                                             " 27:          0          0          0          7  IO-APIC 9-fasteoi  acpi\n");
         char *msg = NULL;
+        assert_int_equal(actuator_irq.verify(&x->h, &x->want, &msg), 0);
+        fixture_write(x->proc, "irq/27/effective_affinity_list", "3\n");
         assert_int_equal(actuator_irq.verify(&x->h, &x->want, &msg), 0);
         fixture_write(x->proc, "irq/24/effective_affinity_list", "2\n");
         assert_int_equal(actuator_irq.verify(&x->h, &x->want, &msg), -ESTALE);
@@ -142,16 +150,33 @@ static void test_irq_away_and_back(void **state) {
         irq(x, 30, "0-3\n"); /* a guest driver allocated a vector: found at the next rescan */
         assert_int_equal(run(&actuator_irq, x, "1 IRQ moved now; 3 device IRQs kept off"), 1);
         assert_file(x->proc, "irq/30/smp_affinity_list", "0-1");
+        /* irqbalance or an operator moves IRQ 30 within the CPUs not held: theirs, left so. IRQ 24
+         * goes back onto a held CPU: off it again, the rest of their choice kept. */
+        fixture_write(x->proc, "irq/30/smp_affinity_list", "1\n");
+        fixture_write(x->proc, "irq/24/smp_affinity_list", "0,3\n");
+        assert_int_equal(run(&actuator_irq, x, "1 IRQ moved now"), 1);
+        assert_file(x->proc, "irq/30/smp_affinity_list", "1");
+        assert_file(x->proc, "irq/24/smp_affinity_list", "0");
+        fixture_write(x->proc, "irq/24/smp_affinity_list", "0-1\n"); /* as kvmtuned left it */
         hwloc_bitmap_zero(x->held);
-        hwloc_bitmap_set(x->held, 3); /* one VM stopped: from the originals again */
+        hwloc_bitmap_set(x->held, 3); /* one VM stopped: CPU 2 given back to the IRQs kvmtuned moved */
         assert_int_equal(run(&actuator_irq, x, NULL), 1);
         assert_file(x->proc, "irq/24/smp_affinity_list", "0-2");
         assert_file(x->proc, "irq/27/smp_affinity_list", "0-2");
+        assert_file(x->proc, "irq/30/smp_affinity_list", "1"); /* still theirs */
+        /* An IRQ that is gone takes its journal entry with it: its number is another's later. */
+        char path[1024];
+        for (const char *const *f = (const char *const[]){ "smp_affinity_list", "effective_affinity_list", "", NULL }; *f;
+             f++) {
+                snprintf(path, sizeof(path), "%s/irq/30/%s", x->proc, *f);
+                assert_int_equal(**f ? unlink(path) : rmdir(path), 0);
+        }
+        assert_int_equal(run(&actuator_irq, x, NULL), 0);
+        assert_null(journal_original(x->journal, "/proc/irq/30/smp_affinity_list"));
         hwloc_bitmap_zero(x->held);
-        assert_int_equal(run(&actuator_irq, x, "IRQ affinity restored for 3 IRQs"), 1);
+        assert_int_equal(run(&actuator_irq, x, "IRQ affinity restored for 2 IRQs"), 1);
         assert_file(x->proc, "irq/24/smp_affinity_list", "0-3");
         assert_file(x->proc, "irq/27/smp_affinity_list", "3");
-        assert_file(x->proc, "irq/30/smp_affinity_list", "0-3");
         assert_null(journal_original(x->journal, "/proc/irq/24/smp_affinity_list"));
         tree_free(x);
 }
@@ -222,10 +247,17 @@ static void test_idle_latency(void **state) {
         msg = NULL;
         assert_int_equal(actuator_idle.undo(&x->h, NULL, &msg), 1);
         assert_file(x->sys, "devices/system/cpu/cpu1/power/pm_qos_resume_latency_us", "0");
-        x->idle[3] = 5; /* no such file for CPU 3 */
+        x->idle[3] = 5; /* no such file for CPU 3: CPU 1 is bounded all the same, said once */
         char path[1024];
         snprintf(path, sizeof(path), "%s/devices/system/cpu/cpu3/power/pm_qos_resume_latency_us", x->sys);
         assert_int_equal(unlink(path), 0);
+        assert_int_equal(run(&actuator_idle, x, "1 CPU without a PM QoS file (CPU 3) left alone"), 1);
+        assert_file(x->sys, "devices/system/cpu/cpu1/power/pm_qos_resume_latency_us", "n/a");
+        assert_int_equal(run(&actuator_idle, x, NULL), 0);
+        x->idle[1] = IDLE_LATENCY_KEEP; /* only CPU 3 asks, and it cannot: the host lacks it */
+        actuator_memo_clear(&x->memo);
+        assert_int_equal(run(&actuator_idle, x, "given back on 1"), 1); /* CPU 1 */
+        assert_file(x->sys, "devices/system/cpu/cpu1/power/pm_qos_resume_latency_us", "0");
         assert_int_equal(run(&actuator_idle, x, "IdleLatency= left alone"), -EOPNOTSUPP);
         tree_free(x);
 }

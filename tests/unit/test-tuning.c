@@ -527,9 +527,11 @@ static void test_sysfs_eio(void **state) {
         err = NULL;
         assert_file(x->sys, "kernel/mm/transparent_hugepage/enabled", "always [madvise] never"); /* untouched */
         eio_match = NULL;
-        assert_int_equal(tuning_restore(&x->t, "kernel/mm/transparent_hugepage/enabled", &err), 0);
-        assert_file(x->sys, "kernel/mm/transparent_hugepage/enabled", "madvise"); /* the original, again */
+        /* The refused write changed nothing, so nothing is left to restore (a restore the kernel
+         * might refuse as well, at every start). */
         assert_null(journal_original(x->journal, "kernel/mm/transparent_hugepage/enabled"));
+        assert_int_equal(tuning_restore(&x->t, "kernel/mm/transparent_hugepage/enabled", &err), 0);
+        assert_file(x->sys, "kernel/mm/transparent_hugepage/enabled", "always [madvise] never");
 
         Topology *t = NULL;
         assert_int_equal(topology_load(&(TopologySource){ .synthetic = "pack:1 core:2 pu:1" }, &t), 0);
@@ -549,7 +551,8 @@ static void test_sysfs_eio(void **state) {
         assert_file(x->sys, "devices/system/cpu/cpu0/cpufreq/scaling_governor", "schedutil");
         assert_file(x->sys, "devices/system/cpu/cpu1/cpufreq/scaling_governor", "performance"); /* went on */
         eio_match = NULL;
-        assert_int_equal(actuator_undo_all(&h, NULL, NULL, NULL, &err), 2);
+        assert_null(journal_original(x->journal, "devices/system/cpu/cpu0/cpufreq/scaling_governor"));
+        assert_int_equal(actuator_undo_all(&h, NULL, NULL, NULL, &err), 1);
         free(err);
         assert_file(x->sys, "devices/system/cpu/cpu0/cpufreq/scaling_governor", "schedutil");
         assert_file(x->sys, "devices/system/cpu/cpu1/cpufreq/scaling_governor", "schedutil");
