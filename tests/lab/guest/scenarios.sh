@@ -306,6 +306,30 @@ irqs_on() { # the IRQs whose affinity names CPU $1, except those the kernel woul
 }
 irq_state() { for f in /proc/irq/[0-9]*/smp_affinity_list; do echo "$f=$(cat "$f")"; done; }
 
+# KSM=on on this 2-node host: run 1 after a reload; with a strict VM, merge_across_nodes 0 when
+# nothing is merged, else left at 1 and said (kvmtuned never unmerges); KSM=keep puts run back.
+scenario_ksm() {
+  local ksm=/sys/kernel/mm/ksm run0 cursor
+  run0=$(cat $ksm/run)
+  echo 2 >$ksm/run # unmerge everything, so merge_across_nodes can change
+  cursor=$(cursor)
+  sed -i 's/^KSM=.*/KSM=on/' /etc/kvmtuned/kvmtuned.conf
+  check host-tuning "KSM=on: after systemctl reload KSM runs" eval "systemctl reload kvmtuned && wait_for '[ \$(cat $ksm/run) = 1 ]' 30"
+  start_vm lab-idle-k 1 64 >/dev/null
+  check host-tuning "lab-idle-k (strict) is placed" wait_for "placed lab-idle-k" 60
+  say "KSM pages_shared $(cat $ksm/pages_shared), merge_across_nodes $(cat $ksm/merge_across_nodes)"
+  check host-tuning "merge_across_nodes is 0 while it runs, or kvmtuned said pages were merged already" \
+    wait_for "[ \$(cat $ksm/merge_across_nodes) = 0 ] || journal_since '$cursor' | grep -q 'merged pages: merge_across_nodes stays 1'" 30
+  stop_vm lab-idle-k
+  check host-tuning "after it stops merge_across_nodes is 1 again (or kvmtuned said why not)" \
+    wait_for "[ \$(cat $ksm/merge_across_nodes) = 1 ] || journal_since '$cursor' | grep -q 'stays 0 until nothing is merged'" 30
+  sed -i 's/^KSM=.*/KSM=keep/' /etc/kvmtuned/kvmtuned.conf
+  systemctl reload kvmtuned
+  check host-tuning "KSM=keep: after a reload run is back to what kvmtuned found (2: the unmerge above)" \
+    wait_for "[ \$(cat $ksm/run) = 2 ]" 30
+  echo "$run0" >$ksm/run
+}
+
 scenario_host_tuning() {
   local cpu irqs_before qos
   echo 1 >/proc/sys/kernel/numa_balancing
@@ -337,6 +361,7 @@ scenario_host_tuning() {
   check host-tuning "the restart put back IRQ affinities, resume latency and numa_balancing" \
     wait_for "[ \"\$(irq_state)\" = \"\$irqs_before\" ] && [ \"\$(cat $qos)\" = 0 ] && [ \"\$(cat /proc/sys/kernel/numa_balancing)\" = 1 ]" 60
   echo 0 >/proc/sys/kernel/numa_balancing
+  scenario_ksm
   local out rc want=0
   out=$(kvmtunectl doctor)
   rc=$?
