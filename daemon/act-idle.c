@@ -34,30 +34,9 @@ static int wanted_for_key(const HostWant *want, const char *key) {
         return want->idle_latency_us[want->topology->cpu_by_os[cpu]];
 }
 
-/* Puts back the CPUs that no longer want a bound. Returns how many, or -errno. */
-static int release_unwanted(Tuning *t, const HostWant *want, char **ret_message) {
-        size_t n = (size_t) json_object_object_length(t->journal->settings), k = 0;
-        _cleanup_free_ char **keys = calloc(n + 1, sizeof(char *));
-        if (!keys)
-                return -ENOMEM;
-        json_object_object_foreach(t->journal->settings, key, val) {
-                (void) val;
-                if (idle_is_key(key) && wanted_for_key(want, key) == IDLE_LATENCY_KEEP)
-                        keys[k++] = strdup(key);
-        }
-        int restored = 0, first = 0;
-        for (size_t i = 0; i < k; i++) {
-                _cleanup_free_ char *error = NULL;
-                int r = keys[i] ? tuning_restore(t, keys[i], &error) : -ENOMEM;
-                if (r >= 0)
-                        restored++;
-                else if (first == 0) {
-                        first = r;
-                        *ret_message = TAKE_PTR(error);
-                }
-                free(keys[i]);
-        }
-        return first < 0 ? first : restored;
+/* A journaled bound whose CPU wants none now: tuning_restore_if's choice. */
+static bool unwanted(const char *key, void *userdata) {
+        return idle_is_key(key) && wanted_for_key(userdata, key) == IDLE_LATENCY_KEEP;
 }
 
 /* Bounds kernel CPU os. Returns 1 when it wrote, 0 when the bound was there, -errno (-ENOENT:
@@ -92,7 +71,7 @@ static int idle_apply(ActuatorHost *h, const HostWant *want, ActuatorMemo *memo,
         }
         /* CPUs released are given back whatever happened to the others. */
         _cleanup_free_ char *release_error = NULL;
-        int restored = release_unwanted(h->tuning, want, &release_error);
+        int restored = tuning_restore_if(h->tuning, unwanted, (void *) want, &release_error);
         if (first < 0)
                 return first;
         if (restored < 0) {

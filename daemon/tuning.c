@@ -128,8 +128,24 @@ static bool pool_in_use(const Tuning *t, unsigned node, uint64_t kib, const char
         return false;
 }
 
+typedef struct OwnedNotHeld {
+        Tuning *t;
+        bool (*owned)(const char *key);
+        bool (*held)(Tuning *t, const char *key);
+} OwnedNotHeld;
+
+static bool owned_not_held(const char *key, void *userdata) {
+        const OwnedNotHeld *o = userdata;
+        return o->owned(key) && !(o->held && o->held(o->t, key));
+}
+
 int tuning_restore_owned(Tuning *t, bool (*owned)(const char *key), bool (*held)(Tuning *t, const char *key),
                          char **ret_error) {
+        return tuning_restore_if(t, owned_not_held, &(OwnedNotHeld){ t, owned, held }, ret_error);
+}
+
+int tuning_restore_if(Tuning *t, bool (*restore)(const char *key, void *userdata), void *userdata,
+                      char **ret_error) {
         *ret_error = NULL;
         /* Collect the keys first: restoring removes them from the object being walked. */
         size_t n = (size_t) json_object_object_length(t->journal->settings), k = 0;
@@ -138,7 +154,7 @@ int tuning_restore_owned(Tuning *t, bool (*owned)(const char *key), bool (*held)
                 return -ENOMEM;
         json_object_object_foreach(t->journal->settings, key, val) {
                 (void) val;
-                if (owned(key) && !(held && held(t, key)))
+                if (restore(key, userdata))
                         keys[k++] = strdup(key);
         }
         int restored = 0, first = 0;

@@ -56,6 +56,10 @@ int tuning_read(Tuning *t, const char *rel, char *buf, size_t len);
 int tuning_restore_owned(Tuning *t, bool (*owned)(const char *key), bool (*held)(Tuning *t, const char *key),
                          char **ret_error);
 
+/* The same for every recorded setting restore(key, userdata) accepts. */
+int tuning_restore_if(Tuning *t, bool (*restore)(const char *key, void *userdata), void *userdata,
+                      char **ret_error);
+
 /* Whether key is a hugepage pool that still has reservations (its original waits for them). */
 bool tuning_pool_reserved(Tuning *t, const char *key);
 

@@ -13,13 +13,6 @@
 
 #define CMDLINE "kernel-cmdline"
 
-static bool has_word(const char *list, const char *word) {
-        size_t n = strlen(word);
-        for (const char *p = list; (p = strstr(p, word)); p += n)
-                if ((p == list || isspace((unsigned char) p[-1])) && (!p[n] || isspace((unsigned char) p[n])))
-                        return true;
-        return false;
-}
 
 /* "CPUs 1-3 are dedicated but not in it; CPUs 8 are in it but not dedicated" for the CPUs of want
  * missing from have and the other way round, into *ret_text. Returns 0 or -ENOMEM. */
@@ -163,8 +156,8 @@ static int check_cpufreq(const HostFacts *f, const Config *c, DoctorReport *r) {
                                   : idle      ? ", GovernorIdle= has no effect"
                                               : "");
         const char *avail = f->governors ? f->governors : "";
-        bool ded_bad = ded && f->governors && !has_word(avail, ded);
-        bool idle_bad = idle && f->governors && !has_word(avail, idle);
+        bool ded_bad = ded && f->governors && !hostfacts_has_word(avail, ded);
+        bool idle_bad = idle && f->governors && !hostfacts_has_word(avail, idle);
         if (ded_bad || idle_bad)
                 return doctor_add(r, DOCTOR_WARNING, "cpufreq",
                                   "%s%s%s%s%s is not offered by cpufreq driver %s (it offers: %s): set one of those, "

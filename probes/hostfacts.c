@@ -52,8 +52,7 @@ static int64_t read_number(const char *base, const char *rel) {
         return kfile_read_u64(base, rel, &v) == 0 && v <= INT64_MAX ? (int64_t) v : -1;
 }
 
-/* Whether word is one of the space-separated words of list. */
-static bool has_word(const char *list, const char *word) {
+bool hostfacts_has_word(const char *list, const char *word) {
         size_t n = strlen(word);
         for (const char *p = list; (p = strstr(p, word)); p += n)
                 if ((p == list || isspace((unsigned char) p[-1])) && (!p[n] || isspace((unsigned char) p[n])))
@@ -79,9 +78,9 @@ static int read_cpuinfo(const char *procfs, HostFacts *f) {
                                 return -ENOMEM;
                 } else if (strncmp(line, "flags", 5) == 0) {
                         f->cpuinfo = true;
-                        f->vmx = has_word(colon + 1, "vmx");
-                        f->svm = has_word(colon + 1, "svm");
-                        f->pdpe1gb = has_word(colon + 1, "pdpe1gb");
+                        f->vmx = hostfacts_has_word(colon + 1, "vmx");
+                        f->svm = hostfacts_has_word(colon + 1, "svm");
+                        f->pdpe1gb = hostfacts_has_word(colon + 1, "pdpe1gb");
                         break;
                 }
         }
@@ -190,7 +189,7 @@ static int read_cgroups(const char *sysfs, HostFacts *f) {
         if (r == -ENOMEM)
                 return r;
         f->cgroup2 = r >= 0;
-        f->cgroup2_cpuset = r >= 0 && has_word(controllers, "cpuset");
+        f->cgroup2_cpuset = r >= 0 && hostfacts_has_word(controllers, "cpuset");
         r = exists(sysfs, "fs/cgroup/cpuset", F_OK);
         if (r < 0)
                 return r;

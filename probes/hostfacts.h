@@ -66,6 +66,9 @@ typedef struct HostFacts {
  * leaves its fact unknown, false or 0. Returns 0, or -ENOMEM. */
 int hostfacts_read(const HostRoots *roots, HostFacts *ret_facts);
 
+/* Whether word is one of the space-separated words of list. */
+bool hostfacts_has_word(const char *list, const char *word);
+
 /* The pid of the first process below procfs whose comm is irqbalance: 0 when none, -ENOMEM. */
 int hostfacts_irqbalance_pid(const char *procfs);
 
