@@ -334,12 +334,20 @@ static void test_journal_after_kill(void **state) {
         irq(x, 24, "0-3\n");
         fixture_write(x->proc, "sys/kernel/numa_balancing", "1\n");
         fixture_write(x->sys, "devices/system/cpu/cpu3/power/pm_qos_resume_latency_us", "0\n");
+        fixture_write(x->sys, "kernel/mm/ksm/run", "0\n");
+        fixture_write(x->sys, "kernel/mm/ksm/merge_across_nodes", "1\n");
+        fixture_write(x->sys, "kernel/mm/ksm/pages_shared", "0\n");
         hwloc_bitmap_set(x->held, 3);
         x->idle[3] = IDLE_LATENCY_POLL;
         x->want.strict_running = true;
+        x->c.host.ksm = KSM_ON;
         assert_int_equal(run(&actuator_irq, x, NULL), 1);
         assert_int_equal(run(&actuator_idle, x, NULL), 1);
         assert_int_equal(run(&actuator_numa_balancing, x, NULL), 1);
+        x->memo.stale = true; /* KSM= applies at a start */
+        assert_int_equal(run(&actuator_ksm, x, NULL), 1);
+        assert_file(x->sys, "kernel/mm/ksm/run", "1");
+        assert_file(x->sys, "kernel/mm/ksm/merge_across_nodes", "0");
         /* kill -9: the journal file is all that is left. */
         Journal *next = NULL;
         JournalFound found;
@@ -347,8 +355,10 @@ static void test_journal_after_kill(void **state) {
         Tuning t = { .sysfs = x->sys, .procfs = x->proc, .journal = next };
         ActuatorHost h = { .tuning = &t };
         char *msg = NULL;
-        assert_int_equal(actuator_undo_all(&h, NULL, NULL, NULL, &msg), 3);
+        assert_int_equal(actuator_undo_all(&h, NULL, NULL, NULL, &msg), 5);
         free(msg);
+        assert_file(x->sys, "kernel/mm/ksm/run", "0");
+        assert_file(x->sys, "kernel/mm/ksm/merge_across_nodes", "1");
         assert_file(x->proc, "irq/24/smp_affinity_list", "0-3");
         assert_file(x->proc, "sys/kernel/numa_balancing", "1");
         assert_file(x->sys, "devices/system/cpu/cpu3/power/pm_qos_resume_latency_us", "0");

@@ -330,9 +330,17 @@ scenario_ksm() {
   echo "$run0" >$ksm/run
 }
 
+irq_diff() { # says how the IRQ affinities differ from $1, if they do
+  [ "$(irq_state)" = "$1" ] || say "IRQ affinities now differ: $(diff <(echo "$1") <(irq_state) | grep '^[<>]' | tr '\n' ' ')"
+}
+
 scenario_host_tuning() {
   local cpu irqs_before qos
   echo 1 >/proc/sys/kernel/numa_balancing
+  # The VMs of the scenario before have stopped, but kvmtuned may still be giving their CPUs'
+  # IRQs back: the originals are those it has no journal entry for any more.
+  check host-tuning "no VM runs and kvmtuned's journal holds no IRQ (the scenario before is over)" \
+    wait_for "[ -z \"\$($VIRSH list --name)\" ] && ! grep -q smp_affinity_list /var/lib/kvmtuned/journal" 60
   irqs_before=$(irq_state)
   start_vm lab-idle-a 1 64 >/dev/null
   check host-tuning "lab-idle-a (dedicated, strict, IdleLatency=50) is placed" wait_for "placed lab-idle-a" 60
@@ -347,6 +355,7 @@ scenario_host_tuning() {
     "kvmtunectl explain lab-idle-a | grep -q 'host: IdleLatency=50' && kvmtunectl explain lab-idle-a | grep -q 'host: .*IRQs kept off'"
   stop_vm lab-idle-a
   check host-tuning "after it stops the IRQ affinities are as before" wait_for '[ "$(irq_state)" = "$irqs_before" ]' 30
+  irq_diff "$irqs_before"
   check_sh host-tuning "and the resume latency and numa_balancing" \
     "[ \"\$(cat $qos)\" = 0 ] && [ \"\$(cat /proc/sys/kernel/numa_balancing)\" = 1 ]"
   start_vm lab-idle-b 1 64 >/dev/null
@@ -360,6 +369,7 @@ scenario_host_tuning() {
     wait_for "systemctl -q is-active kvmtuned && [ \"\$(main_pid)\" != $pid ] && kvmtunectl status" 60
   check host-tuning "the restart put back IRQ affinities, resume latency and numa_balancing" \
     wait_for "[ \"\$(irq_state)\" = \"\$irqs_before\" ] && [ \"\$(cat $qos)\" = 0 ] && [ \"\$(cat /proc/sys/kernel/numa_balancing)\" = 1 ]" 60
+  irq_diff "$irqs_before"
   echo 0 >/proc/sys/kernel/numa_balancing
   scenario_ksm
   local out rc want=0
