@@ -118,7 +118,7 @@ start_host() {
 }
 
 # Prints the TAP lines as they come, until QEMU ends or time is up.
-shown=0 booted=0 tries=1 reason= lab_start=$(date +%s)
+shown=0 booted=0 tries=1 reason= qemu_rc= lab_start=$(date +%s)
 show_new() {
   local lines
   lines=$(wc -l <"$WORK/tap.log")
@@ -132,7 +132,19 @@ while :; do
     booted=1
     say "the lab host is up after $(($(date +%s) - start)) s"
   fi
-  kill -0 "$QEMU_PID" 2>/dev/null || break
+  if ! kill -0 "$QEMU_PID" 2>/dev/null; then
+    wait "$QEMU_PID"
+    qemu_rc=$?
+    QEMU_PID=
+    # Seen in CI: QEMU itself (multi-threaded TCG) died of SIGSEGV 0.9 s into the kernel's boot.
+    # A QEMU killed by a signal before the runner started is tried again too, visibly.
+    [ "$booted" = 0 ] && [ "$qemu_rc" -ge 128 ] && [ "$tries" -lt "$BOOT_TRIES" ] || break
+    say "boot $tries of $BOOT_TRIES: QEMU died (status $qemu_rc) before the runner started; its console ended with:"
+    tail -n 3 "$WORK/console.log" | tr -d '\r' | sed 's/^/#   /'
+    tries=$((tries + 1))
+    start_host
+    continue
+  fi
   if [ "$booted" = 0 ] && [ $(($(date +%s) - start)) -gt "$BOOT_LIMIT" ]; then
     # Seen in CI: the kernel (8 vCPUs under multi-threaded TCG) stopped printing 2.7 s into its
     # boot, before init. Such a boot is tried again, visibly; a host that never boots fails.
@@ -151,7 +163,7 @@ while :; do
   sleep 2
 done
 if [ -z "$QEMU_PID" ]; then
-  : # stopped above
+  [ -z "$qemu_rc" ] || [ "$qemu_rc" -eq 0 ] || reason="QEMU ended with status $qemu_rc (a kernel panic, or QEMU's own error)"
 elif kill -0 "$QEMU_PID" 2>/dev/null; then
   kill "$QEMU_PID"
   wait "$QEMU_PID" 2>/dev/null
