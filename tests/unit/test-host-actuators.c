@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "actuators.h"
+#include "eio.h"
 #include "fixture.h"
 #include "journal.h"
 #include "kfile.h"
@@ -92,16 +93,6 @@ static void irq(Tree *x, unsigned n, const char *affinity) {
         fixture_write(x->proc, rel, affinity);
         snprintf(rel, sizeof(rel), "irq/%u/effective_affinity_list", n);
         fixture_write(x->proc, rel, "0\n");
-}
-
-/* A write the kernel refuses with EIO (per-CPU and managed IRQs), by the linker's --wrap. */
-static const char *eio_match;
-int __real_actuator_write(const char *base, const char *rel, const char *value);
-int __wrap_actuator_write(const char *base, const char *rel, const char *value);
-int __wrap_actuator_write(const char *base, const char *rel, const char *value) {
-        if (eio_match && strstr(rel, eio_match))
-                return -EIO;
-        return __real_actuator_write(base, rel, value);
 }
 
 static void test_keys(void **state) {

@@ -18,6 +18,7 @@
 #include "journal.h"
 #include "kfile.h"
 #include "actuators.h"
+#include "eio.h"
 #include "tuning.h"
 
 typedef struct Tree {
@@ -501,16 +502,7 @@ static void test_actuators_across_a_reload(void **state) {
         tree_free(x);
 }
 
-/* sysfs writes the kernel refuses with EIO, through the linker's --wrap of actuator_write (see
- * tests/CMakeLists.txt): writes to a path containing eio_match fail. */
-static const char *eio_match;
-int __real_actuator_write(const char *base, const char *rel, const char *value);
-int __wrap_actuator_write(const char *base, const char *rel, const char *value);
-int __wrap_actuator_write(const char *base, const char *rel, const char *value) {
-        if (eio_match && strstr(rel, eio_match))
-                return -EIO;
-        return __real_actuator_write(base, rel, value);
-}
+/* sysfs writes the kernel refuses with EIO: tests/lib/eio.h. */
 
 /* Issue 12: a write that fails with EIO changes nothing, says which file and why, and leaves a
  * journal whose restore is harmless; the governor actuator goes on with the other CPUs. */
