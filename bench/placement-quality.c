@@ -433,8 +433,7 @@ static void vcpu_sets(const Placement *pl, hwloc_bitmap_t dedicated, hwloc_bitma
         hwloc_bitmap_zero(dedicated);
         hwloc_bitmap_zero(floating);
         for (unsigned v = 0; v < pl->n_vcpus; v++)
-                hwloc_bitmap_or(pl->vcpus[v].dedicated ? dedicated : floating,
-                                pl->vcpus[v].dedicated ? dedicated : floating, pl->vcpus[v].cpus);
+                placement_vcpu_add(pl, v, pl->vcpus[v].dedicated ? dedicated : floating);
 }
 
 typedef struct Counts {

@@ -19,7 +19,7 @@ static void apply_schedule_retry(Manager *m);
 
 static void apply_log_placement(Manager *m, const ManagedDomain *d, const Placement *pl) {
         for (unsigned i = 0; i < pl->n_vcpus; i++) {
-                _cleanup_free_ char *cpus = cpulist_format(pl->vcpus[i].cpus);
+                _cleanup_free_ char *cpus = placement_vcpu_cpulist(pl, i);
                 log_emit(&m->log, LOG_DEBUG,
                          &(LogFields){ .domain = d->name,
                                        .action = "pin-vcpu",
@@ -31,7 +31,7 @@ static void apply_log_placement(Manager *m, const ManagedDomain *d, const Placem
         _cleanup_free_ char *emu = cpulist_format(pl->emulator), *nodes = cpulist_format(pl->memory_nodes);
         _cleanup_bitmap_ hwloc_bitmap_t all = hwloc_bitmap_alloc();
         for (unsigned i = 0; i < pl->n_vcpus; i++)
-                hwloc_bitmap_or(all, all, pl->vcpus[i].cpus);
+                placement_vcpu_add(pl, i, all);
         _cleanup_free_ char *cpus = cpulist_format(all);
         log_emit(&m->log, LOG_INFO, &(LogFields){ .domain = d->name, .action = "place", .vcpu = -1, .cpus = cpus },
                  "%s%s: class %s, vCPUs on CPUs %s, emulator on %s, memory %s on nodes %s",
@@ -62,6 +62,7 @@ static Placement *apply_float_placement(Manager *m, const ManagedDomain *d, hwlo
         hwloc_bitmap_copy(pl->emulator, set);
         for (; pl->n_vcpus < d->req->vcpus; pl->n_vcpus++) {
                 pl->vcpus[pl->n_vcpus].vcpu = pl->n_vcpus;
+                pl->vcpus[pl->n_vcpus].cpu = -1;
                 if (!(pl->vcpus[pl->n_vcpus].cpus = hwloc_bitmap_dup(set)))
                         return NULL;
         }
@@ -79,9 +80,12 @@ static bool apply_floats_on(const ManagedDomain *d, hwloc_const_bitmap_t set) {
         if (!a || a->n_vcpus != d->req->vcpus || a->n_iothreads != d->req->n_iothreads ||
             !hwloc_bitmap_isequal(a->emulator, set))
                 return false;
-        for (unsigned i = 0; i < a->n_vcpus; i++)
-                if (!hwloc_bitmap_isequal(a->vcpus[i].cpus, set))
+        _cleanup_bitmap_ hwloc_bitmap_t cpus = hwloc_bitmap_alloc();
+        for (unsigned i = 0; i < a->n_vcpus; i++) {
+                placement_vcpu_cpus(a, i, cpus);
+                if (!hwloc_bitmap_isequal(cpus, set))
                         return false;
+        }
         for (unsigned i = 0; i < a->n_iothreads; i++)
                 if (!hwloc_bitmap_isequal(a->iothreads[i].cpus, set))
                         return false;

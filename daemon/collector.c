@@ -58,7 +58,7 @@ static void warn_steal(Manager *m, ManagedDomain *d, const Placement *pl, unsign
         }
         if (++s->over != STEAL_WARN_INTERVALS)
                 return;
-        _cleanup_free_ char *cpus = cpulist_format(pl->vcpus[v].cpus);
+        _cleanup_free_ char *cpus = placement_vcpu_cpulist(pl, v);
         const char *cause = m->memos[ACTUATOR_ISOLATION].applied_for ? "another vCPU or a kernel thread on that CPU (host processes are isolated)"
                                            : "host processes on that CPU (IsolateHost is not active)";
         log_emit(&m->log, LOG_WARNING,
@@ -155,8 +155,9 @@ static void vcpu_context(Manager *m, const Placement *pl, unsigned v, ExpoVcpu *
         e->core = e->l3 = e->node = -1;
         if (!pl || v >= pl->n_vcpus)
                 return;
-        if (hwloc_bitmap_weight(pl->vcpus[v].cpus) == 1) {
-                const TopoCpu *c = topology_cpu(m->topology, (unsigned) hwloc_bitmap_first(pl->vcpus[v].cpus));
+        int cpu = placement_vcpu_cpu(pl, v);
+        if (cpu >= 0) {
+                const TopoCpu *c = topology_cpu(m->topology, (unsigned) cpu);
                 if (c) {
                         e->core = c->core;
                         e->l3 = c->l3;
@@ -212,7 +213,7 @@ char *manager_metrics_text(Manager *m) {
                         e->vcpu = v;
                         e->steal_seconds = (double) d->stats->vcpus[v].delay_ns / 1e9;
                         e->run_seconds = (double) d->stats->vcpus[v].run_ns / 1e9;
-                        lists[nv] = pl && pl->admitted && v < pl->n_vcpus ? cpulist_format(pl->vcpus[v].cpus) : NULL;
+                        lists[nv] = pl && pl->admitted && v < pl->n_vcpus ? placement_vcpu_cpulist(pl, v) : NULL;
                         e->cpus = lists[nv] ? lists[nv] : "";
                         vcpu_context(m, pl && pl->admitted ? pl : NULL, v, e);
                         nv++;
@@ -303,7 +304,7 @@ json_object *manager_stats_json(Manager *m) {
                         ExpoVcpu ctx;
                         vcpu_context(m, pl && pl->admitted ? pl : NULL, v, &ctx);
                         _cleanup_free_ char *cpus =
-                                pl && pl->admitted && v < pl->n_vcpus ? cpulist_format(pl->vcpus[v].cpus) : NULL;
+                                pl && pl->admitted && v < pl->n_vcpus ? placement_vcpu_cpulist(pl, v) : NULL;
                         json_object *r = json_object_new_object();
                         json_object_object_add(r, "domain", json_object_new_string(d->name));
                         json_object_object_add(r, "class", pl ? json_object_new_string(pl->cls->name) : NULL);

@@ -21,7 +21,7 @@ static void host_want(Manager *m, hwloc_bitmap_t held, int *idle, HostWant *ret_
                         continue;
                 strict |= pl->memory_mode == MEMORY_STRICT;
                 for (unsigned v = 0; idle && !pl->adopted && v < pl->n_vcpus; v++) {
-                        int cpu = pl->vcpus[v].dedicated ? hwloc_bitmap_first(pl->vcpus[v].cpus) : -1;
+                        int cpu = pl->vcpus[v].dedicated ? placement_vcpu_cpu(pl, v) : -1;
                         if (cpu >= 0 && (unsigned) cpu <= t->max_os_cpu && t->cpu_by_os[cpu] >= 0)
                                 idle[t->cpu_by_os[cpu]] = pl->cls->idle_latency_us;
                 }

@@ -97,8 +97,12 @@ static int set_numa(PinContext *c, const Placement *pl) {
 }
 
 static int apply(PinContext *c, const Placement *pl) {
+        _cleanup_bitmap_ hwloc_bitmap_t cpus = hwloc_bitmap_alloc();
+        if (!cpus)
+                return -ENOMEM;
         for (unsigned i = 0; i < pl->n_vcpus; i++) {
-                to_map(c, pl->vcpus[i].cpus);
+                placement_vcpu_cpus(pl, i, cpus);
+                to_map(c, cpus);
                 if (virDomainPinVcpuFlags(c->dom, pl->vcpus[i].vcpu, c->map, c->maplen, c->flags) < 0)
                         return fail(c, "pin vCPU %u", pl->vcpus[i].vcpu);
         }
@@ -125,9 +129,9 @@ static int differs(PinContext *c, const char *what, hwloc_const_bitmap_t want, h
 }
 
 static int verify(PinContext *c, const Placement *pl) {
-        _cleanup_bitmap_ hwloc_bitmap_t got = hwloc_bitmap_alloc();
+        _cleanup_bitmap_ hwloc_bitmap_t got = hwloc_bitmap_alloc(), want = hwloc_bitmap_alloc();
         _cleanup_free_ unsigned char *maps = calloc(pl->n_vcpus ? pl->n_vcpus : 1, (size_t) c->maplen);
-        if (!got || !maps)
+        if (!got || !want || !maps)
                 return -ENOMEM;
         int n;
         if ((n = virDomainGetVcpuPinInfo(c->dom, (int) pl->n_vcpus, maps, c->maplen, c->flags)) < 0)
@@ -137,10 +141,11 @@ static int verify(PinContext *c, const Placement *pl) {
                 if ((int) v >= n)
                         return fail(c, "vCPU %u is missing", v);
                 from_map(c, VIR_GET_CPUMAP(maps, c->maplen, v), got);
-                if (!hwloc_bitmap_isequal(got, pl->vcpus[i].cpus)) {
+                placement_vcpu_cpus(pl, i, want);
+                if (!hwloc_bitmap_isequal(got, want)) {
                         char what[32];
                         snprintf(what, sizeof(what), "vCPU %u", v);
-                        return differs(c, what, pl->vcpus[i].cpus, got);
+                        return differs(c, what, want, got);
                 }
         }
         if (!hwloc_bitmap_iszero(pl->emulator)) {

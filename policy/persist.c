@@ -148,6 +148,7 @@ int persist_parse(json_object *o, const Topology *t, Placement **ret_spec, char 
                         return -EINVAL;
                 pv->vcpu = id ? (unsigned) json_object_get_int(id) : (unsigned) i;
                 pv->dedicated = (v = json_field(e, "dedicated", json_type_boolean)) && json_object_get_boolean(v);
+                pv->cpu = -1;
                 if (!(pv->cpus = hwloc_bitmap_alloc()))
                         return -ENOMEM;
                 if (parse_set(json_field(e, "cpus", json_type_array), t, false, pv->cpus) < 0)

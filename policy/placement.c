@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpulist.h"
 #include "macro.h"
 #include "planner-internal.h"
 
@@ -85,12 +86,50 @@ static bool bitmap_equal(hwloc_const_bitmap_t a, hwloc_const_bitmap_t b) {
         return (!a || hwloc_bitmap_iszero(a)) ? (!b || hwloc_bitmap_iszero(b)) : b && hwloc_bitmap_isequal(a, b);
 }
 
+void placement_vcpu_cpus(const Placement *pl, unsigned v, hwloc_bitmap_t set) {
+        hwloc_bitmap_zero(set);
+        placement_vcpu_add(pl, v, set);
+}
+
+void placement_vcpu_add(const Placement *pl, unsigned v, hwloc_bitmap_t set) {
+        const PlacedVcpu *pv = &pl->vcpus[v];
+        if (pv->cpus)
+                hwloc_bitmap_or(set, set, pv->cpus);
+        else if (pv->cpu >= 0)
+                hwloc_bitmap_set(set, (unsigned) pv->cpu);
+}
+
+int placement_vcpu_cpu(const Placement *pl, unsigned v) {
+        const PlacedVcpu *pv = &pl->vcpus[v];
+        if (!pv->cpus)
+                return pv->cpu;
+        return hwloc_bitmap_weight(pv->cpus) == 1 ? hwloc_bitmap_first(pv->cpus) : -1;
+}
+
+char *placement_vcpu_cpulist(const Placement *pl, unsigned v) {
+        _cleanup_bitmap_ hwloc_bitmap_t set = hwloc_bitmap_alloc();
+        if (!set)
+                return NULL;
+        placement_vcpu_cpus(pl, v, set);
+        return cpulist_format(set);
+}
+
+static bool vcpus_equal(const Placement *a, const Placement *b, unsigned v) {
+        if (a->vcpus[v].vcpu != b->vcpus[v].vcpu)
+                return false;
+        if (a->vcpus[v].cpus && b->vcpus[v].cpus)
+                return bitmap_equal(a->vcpus[v].cpus, b->vcpus[v].cpus);
+        /* One of them holds a single CPU. */
+        int cpu = placement_vcpu_cpu(a, v);
+        return cpu >= 0 && cpu == placement_vcpu_cpu(b, v);
+}
+
 bool placement_pins_equal(const Placement *a, const Placement *b) {
         if (a->n_vcpus != b->n_vcpus || a->n_iothreads != b->n_iothreads || a->memory_mode != b->memory_mode ||
             !bitmap_equal(a->emulator, b->emulator) || !bitmap_equal(a->memory_nodes, b->memory_nodes))
                 return false;
         for (unsigned i = 0; i < a->n_vcpus; i++)
-                if (a->vcpus[i].vcpu != b->vcpus[i].vcpu || !bitmap_equal(a->vcpus[i].cpus, b->vcpus[i].cpus))
+                if (!vcpus_equal(a, b, i))
                         return false;
         for (unsigned i = 0; i < a->n_iothreads; i++)
                 if (a->iothreads[i].id != b->iothreads[i].id ||
@@ -125,8 +164,9 @@ Placement *placement_copy(const Placement *spec, unsigned n_nodes) {
         if (!pl->vcpus || !pl->iothreads || !pl->hugepages)
                 return NULL;
         for (; pl->n_vcpus < spec->n_vcpus; pl->n_vcpus++) {
-                pl->vcpus[pl->n_vcpus] = spec->vcpus[pl->n_vcpus];
-                if (!(pl->vcpus[pl->n_vcpus].cpus = dup_or_empty(spec->vcpus[pl->n_vcpus].cpus)))
+                PlacedVcpu *pv = &pl->vcpus[pl->n_vcpus];
+                *pv = spec->vcpus[pl->n_vcpus];
+                if (pv->cpus && !(pv->cpus = hwloc_bitmap_dup(pv->cpus)))
                         return NULL;
         }
         for (; pl->n_iothreads < spec->n_iothreads; pl->n_iothreads++) {

@@ -63,9 +63,10 @@ int adopt_place(Planner *p, const DomainRequest *req, Placement *pl) {
         int r = memory_pick_page_size(p, req, pl->cls, pl, &need.page_kib);
         if (r < 0)
                 return r;
-        pl->hugepages = calloc(t->n_nodes ? t->n_nodes : 1, sizeof(PlacedHugepages));
+        if ((r = memory_reserve_pages(p, &need, pl)) < 0)
+                return r;
         _cleanup_free_ char *cpus = cpulist_format(req->pinned_cpus);
-        if (!cpus || !pl->hugepages)
+        if (!cpus)
                 return -ENOMEM;
         r = placement_explain(pl,
                               "RespectExplicitPins: the domain pins itself (CPUs %s); left alone, its CPUs count "

@@ -242,6 +242,16 @@ int planner_memory_use(Planner *p, const char *name, MemoryUse use, const uint64
         return 0;
 }
 
+int memory_reserve_pages(Planner *p, const Need *need, Placement *pl) {
+        unsigned taken = 0;
+        for (unsigned n = 0; n < p->t->n_nodes; n++)
+                taken += p->node_take[n] != 0;
+        if (!need->page_kib || taken == 0)
+                return 0;
+        pl->hugepages = calloc(taken, sizeof(PlacedHugepages));
+        return pl->hugepages ? 0 : -ENOMEM;
+}
+
 void memory_split(Planner *p, const Need *need, Placement *pl) {
         const Topology *t = p->t;
         unsigned total = 0;
@@ -256,7 +266,7 @@ void memory_split(Planner *p, const Need *need, Placement *pl) {
                 if (kib > left)
                         kib = left;
                 left -= kib;
-                if (need->page_kib) {
+                if (need->page_kib && pl->hugepages) {
                         uint64_t pages = (kib + need->page_kib - 1) / need->page_kib;
                         pl->hugepages[pl->n_hugepages++] = (PlacedHugepages){ t->nodes[n].os, need->page_kib, pages };
                 } else

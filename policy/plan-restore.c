@@ -17,22 +17,22 @@ static bool spec_valid(const Planner *p, const Placement *spec) {
                 return hwloc_bitmap_iszero(spec->held);
         if (spec->adopted)
                 return true; /* its own pins: what they name is booked as it is */
-        _cleanup_bitmap_ hwloc_bitmap_t used = hwloc_bitmap_alloc();
+        _cleanup_bitmap_ hwloc_bitmap_t used = hwloc_bitmap_alloc(), cpus = hwloc_bitmap_alloc();
         unsigned shared = 0;
         uint64_t counted = 0;
         for (unsigned i = 0; i < spec->n_vcpus; i++) {
-                const PlacedVcpu *v = &spec->vcpus[i];
-                if (hwloc_bitmap_iszero(v->cpus))
+                placement_vcpu_cpus(spec, i, cpus);
+                if (hwloc_bitmap_iszero(cpus))
                         return false;
-                if (!v->dedicated) {
+                if (!spec->vcpus[i].dedicated) {
                         shared++;
-                        if (hwloc_bitmap_intersects(v->cpus, spec->held))
+                        if (hwloc_bitmap_intersects(cpus, spec->held))
                                 return false;
                         continue;
                 }
-                if (!hwloc_bitmap_isincluded(v->cpus, spec->held) || hwloc_bitmap_intersects(v->cpus, used))
+                if (!hwloc_bitmap_isincluded(cpus, spec->held) || hwloc_bitmap_intersects(cpus, used))
                         return false;
-                hwloc_bitmap_or(used, used, v->cpus);
+                hwloc_bitmap_or(used, used, cpus);
         }
         /* The per-node counts add up to the shared vCPUs (each at most that: a sum must not wrap),
          * and every shared vCPU floats within the CPUs of the nodes counted, touching each. */
@@ -45,13 +45,17 @@ static bool spec_valid(const Planner *p, const Placement *spec) {
                 counted += spec->shared_vcpus[n];
                 planner_node_cpus(p, n, node_cpus);
                 hwloc_bitmap_or(counted_cpus, counted_cpus, node_cpus);
-                for (unsigned i = 0; i < spec->n_vcpus; i++)
-                        if (!spec->vcpus[i].dedicated && !hwloc_bitmap_intersects(spec->vcpus[i].cpus, node_cpus))
+                for (unsigned i = 0; i < spec->n_vcpus; i++) {
+                        placement_vcpu_cpus(spec, i, cpus);
+                        if (!spec->vcpus[i].dedicated && !hwloc_bitmap_intersects(cpus, node_cpus))
                                 return false;
+                }
         }
-        for (unsigned i = 0; i < spec->n_vcpus; i++)
-                if (!spec->vcpus[i].dedicated && !hwloc_bitmap_isincluded(spec->vcpus[i].cpus, counted_cpus))
+        for (unsigned i = 0; i < spec->n_vcpus; i++) {
+                placement_vcpu_cpus(spec, i, cpus);
+                if (!spec->vcpus[i].dedicated && !hwloc_bitmap_isincluded(cpus, counted_cpus))
                         return false;
+        }
         return counted == shared;
 }
 

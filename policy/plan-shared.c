@@ -478,14 +478,13 @@ int planner_refresh_shared(Planner *p) {
                 if (pl->cls->emulator_threads == HELPER_SHARE) {
                         hwloc_bitmap_zero(pl->emulator);
                         for (unsigned v = 0; v < pl->n_vcpus; v++)
-                                hwloc_bitmap_or(pl->emulator, pl->emulator, pl->vcpus[v].cpus);
+                                placement_vcpu_add(pl, v, pl->emulator);
                 }
                 if (pl->cls->io_threads == HELPER_SHARE)
                         for (unsigned k = 0; k < pl->n_iothreads; k++) {
                                 hwloc_bitmap_zero(pl->iothreads[k].cpus);
                                 for (unsigned v = 0; v < pl->n_vcpus; v++)
-                                        hwloc_bitmap_or(pl->iothreads[k].cpus, pl->iothreads[k].cpus,
-                                                        pl->vcpus[v].cpus);
+                                        placement_vcpu_add(pl, v, pl->iothreads[k].cpus);
                         }
         }
         return 0;

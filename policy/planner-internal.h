@@ -118,6 +118,9 @@ int memory_pick_page_size(Planner *p, const DomainRequest *req, const PolicyClas
                           uint64_t *ret_page_kib);
 /* Adds (sign 1) or takes back (sign -1) the memory pl books. */
 void memory_book(Planner *p, const Placement *pl, int sign);
+/* Makes room in pl for the hugepage entries memory_split writes: one per node taken, none
+ * without hugepages (a 128-node host's per-node array was a tenth of placing). Returns 0 or -ENOMEM. */
+int memory_reserve_pages(Planner *p, const Need *need, Placement *pl);
 /* Splits the request's memory over node_take[] in proportion and fills pl with it (not booked). */
 void memory_split(Planner *p, const Need *need, Placement *pl);
 

@@ -381,7 +381,7 @@ static void helper_cpus(Planner *p, const Placement *pl, HelperPlacement how, co
                 return;
         case HELPER_SHARE:
                 for (unsigned i = 0; i < pl->n_vcpus; i++)
-                        hwloc_bitmap_or(out, out, pl->vcpus[i].cpus);
+                        placement_vcpu_add(pl, i, out);
                 return;
         case HELPER_HOUSEKEEPING:
                 for (unsigned n = 0; n < t->n_nodes; n++)
@@ -415,13 +415,12 @@ static int fill_vcpus(Planner *p, const DomainRequest *req, Placement *pl, const
                 pv->dedicated =
                         pl->cls->cpu_policy == CPU_POLICY_DEDICATED ||
                         (pl->cls->cpu_policy == CPU_POLICY_MIXED && hwloc_bitmap_isset(req->dedicated_vcpus, v));
+                pv->cpu = -1;
                 if (!pv->dedicated) {
                         pv->cpus = pl->floating;
                         continue;
                 }
-                if (!(pv->cpus = hwloc_bitmap_alloc()))
-                        return -ENOMEM;
-                hwloc_bitmap_set(pv->cpus, t->cpus[cpus[next++]].os);
+                pv->cpu = (int) t->cpus[cpus[next++]].os;
         }
         return 0;
 }
@@ -486,7 +485,7 @@ static int explain_guest_smt(Planner *p, const DomainRequest *req, Placement *pl
                 int core = -1;
                 bool one = true;
                 for (unsigned i = v; i < v + g && one; i++) {
-                        int cpu = hwloc_bitmap_first(pl->vcpus[i].cpus);
+                        int cpu = placement_vcpu_cpu(pl, i);
                         int c = pl->vcpus[i].dedicated && cpu >= 0 ? topology_cpu(p->t, (unsigned) cpu)->core : -1;
                         one = c >= 0 && (core < 0 || c == core);
                         core = c;
@@ -542,10 +541,8 @@ static int fill(Planner *p, const DomainRequest *req, const Need *need, Placemen
                 for (unsigned n = 0; n < t->n_nodes; n++)
                         if (p->node_take[n])
                                 hwloc_bitmap_set(pl->memory_nodes, t->nodes[n].os);
-        pl->hugepages = calloc(t->n_nodes ? t->n_nodes : 1, sizeof(PlacedHugepages));
-        if (!pl->hugepages)
-                return -ENOMEM;
-        return explain_result(p, need, pl);
+        r = memory_reserve_pages(p, need, pl);
+        return r < 0 ? r : explain_result(p, need, pl);
 }
 
 /* Says that a running domain bound strictly stays on its nodes: in the refusal when it does not

@@ -12,11 +12,15 @@
 #include "domain.h"
 #include "topology.h"
 
+/* Read a vCPU's CPUs with placement_vcpu_cpus() or placement_vcpu_cpu(), never from the fields. */
 typedef struct PlacedVcpu {
         unsigned vcpu;
         bool dedicated;
-        hwloc_bitmap_t cpus; /* dedicated: one CPU; shared: the shared CPUs of its node(s), which may
-                              * be the Placement's floating set itself (never free it alone) */
+        int cpu; /* when cpus is NULL: the one CPU (kernel number) it holds */
+        hwloc_bitmap_t cpus; /* NULL for a dedicated vCPU the planner placed (a set of its own would
+                              * cost 1 KiB per vCPU on an 8192-CPU host); shared: the shared CPUs of
+                              * its node(s), which may be the Placement's floating set itself (never
+                              * free it alone); read back or adopted: its set */
 } PlacedVcpu;
 
 typedef struct PlacedIOThread {
@@ -131,6 +135,18 @@ Placement *placement_new(const char *name, unsigned n_nodes);
 /* A deep copy of spec (a placement of a host of n_nodes nodes) the caller owns, without its class
  * (cls NULL: a copy may outlive the configuration); NULL on ENOMEM. */
 Placement *placement_copy(const Placement *spec, unsigned n_nodes);
+
+/* vCPU v's CPUs (kernel numbers), into set. */
+void placement_vcpu_cpus(const Placement *pl, unsigned v, hwloc_bitmap_t set);
+
+/* Adds vCPU v's CPUs to set. */
+void placement_vcpu_add(const Placement *pl, unsigned v, hwloc_bitmap_t set);
+
+/* Returns vCPU v's CPUs as a cpulist ("2,5-7") the caller frees, or NULL on ENOMEM. */
+char *placement_vcpu_cpulist(const Placement *pl, unsigned v);
+
+/* Returns the one CPU vCPU v runs on (kernel number), or -1 when its set holds several or none. */
+int placement_vcpu_cpu(const Placement *pl, unsigned v);
 
 /* Whether a and b pin the same way: every vCPU, the emulator and every iothread on the same
  * CPUs, memory of the same mode on the same nodes. */

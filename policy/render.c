@@ -375,13 +375,17 @@ int render_topology_json(const Topology *t, json_object **ret_json) {
 }
 
 json_object *render_vcpus_json(const Placement *pl, bool with_dedicated) {
+        _cleanup_bitmap_ hwloc_bitmap_t cpus = hwloc_bitmap_alloc();
+        if (!cpus)
+                return NULL;
         json_object *vcpus = json_object_new_array_ext((int) pl->n_vcpus);
         for (unsigned i = 0; vcpus && i < pl->n_vcpus; i++) {
                 json_object *v = json_object_new_object();
                 json_object_object_add(v, "vcpu", json_object_new_int((int) pl->vcpus[i].vcpu));
                 if (with_dedicated)
                         json_object_object_add(v, "dedicated", json_object_new_boolean(pl->vcpus[i].dedicated));
-                json_object_object_add(v, "cpus", render_cpuset_json(pl->vcpus[i].cpus));
+                placement_vcpu_cpus(pl, i, cpus);
+                json_object_object_add(v, "cpus", render_cpuset_json(cpus));
                 json_object_array_add(vcpus, v);
         }
         return vcpus;
@@ -480,10 +484,11 @@ static void print_placement(FILE *f, const Placement *pl) {
         fputs(": class ", f);
         escape_fputs(pl->cls->name, f); /* a policy.d file's words */
         fprintf(f, "%s\n", pl->adopted ? ", pinned by its own XML" : "");
-        for (unsigned i = 0; i < pl->n_vcpus; i++) {
-                fprintf(f, "  vcpu %u: CPU%s ", pl->vcpus[i].vcpu,
-                        hwloc_bitmap_weight(pl->vcpus[i].cpus) == 1 ? "" : "s");
-                print_cpulist(f, pl->vcpus[i].cpus);
+        _cleanup_bitmap_ hwloc_bitmap_t cpus = hwloc_bitmap_alloc();
+        for (unsigned i = 0; cpus && i < pl->n_vcpus; i++) {
+                placement_vcpu_cpus(pl, i, cpus);
+                fprintf(f, "  vcpu %u: CPU%s ", pl->vcpus[i].vcpu, hwloc_bitmap_weight(cpus) == 1 ? "" : "s");
+                print_cpulist(f, cpus);
                 fprintf(f, " (%s)\n", pl->vcpus[i].dedicated ? "dedicated" : "shared");
         }
         if (pl->emulator && !pl->adopted) {

@@ -30,8 +30,11 @@ static void check_spec_on_host(const Placement *spec) {
         assert_true(spec->name);
         assert_true(hwloc_bitmap_isincluded(spec->held, t->cpuset));
         assert_true(hwloc_bitmap_isincluded(spec->emulator, t->cpuset));
-        for (unsigned i = 0; i < spec->n_vcpus; i++)
-                assert_true(hwloc_bitmap_isincluded(spec->vcpus[i].cpus, t->cpuset));
+        _cleanup_bitmap_ hwloc_bitmap_t cpus = hwloc_bitmap_alloc();
+        for (unsigned i = 0; i < spec->n_vcpus; i++) {
+                placement_vcpu_cpus(spec, i, cpus);
+                assert_true(hwloc_bitmap_isincluded(cpus, t->cpuset));
+        }
         for (unsigned i = 0; i < spec->n_iothreads; i++)
                 assert_true(hwloc_bitmap_isincluded(spec->iothreads[i].cpus, t->cpuset));
         int n;
@@ -53,20 +56,20 @@ static void check_restored(Restore *rs, const Placement *pl) {
         }
         if (pl->adopted)
                 return;
-        _cleanup_bitmap_ hwloc_bitmap_t used = hwloc_bitmap_alloc();
-        assert_true(used);
+        _cleanup_bitmap_ hwloc_bitmap_t used = hwloc_bitmap_alloc(), cpus = hwloc_bitmap_alloc();
+        assert_true(used && cpus);
         unsigned shared = 0, counted = 0;
         for (unsigned i = 0; i < pl->n_vcpus; i++) {
-                const PlacedVcpu *v = &pl->vcpus[i];
-                assert_true(!hwloc_bitmap_iszero(v->cpus));
-                if (!v->dedicated) {
+                placement_vcpu_cpus(pl, i, cpus);
+                assert_true(!hwloc_bitmap_iszero(cpus));
+                if (!pl->vcpus[i].dedicated) {
                         shared++;
-                        assert_true(!hwloc_bitmap_intersects(v->cpus, pl->held));
+                        assert_true(!hwloc_bitmap_intersects(cpus, pl->held));
                         continue;
                 }
-                assert_true(hwloc_bitmap_isincluded(v->cpus, pl->held));
-                assert_true(!hwloc_bitmap_intersects(v->cpus, used));
-                hwloc_bitmap_or(used, used, v->cpus);
+                assert_true(hwloc_bitmap_isincluded(cpus, pl->held));
+                assert_true(!hwloc_bitmap_intersects(cpus, used));
+                hwloc_bitmap_or(used, used, cpus);
         }
         for (unsigned n = 0; n < fuzz_topology()->n_nodes; n++)
                 counted += pl->shared_vcpus[n];

@@ -1127,7 +1127,7 @@ static int booked_cpu(const char *name, unsigned vcpu) {
                 return -1;
         hwloc_bitmap_t held = hwloc_bitmap_alloc();
         planner_held_cpus(fx.m->planner, held);
-        int cpu = hwloc_bitmap_first(pl->vcpus[vcpu].cpus);
+        int cpu = placement_vcpu_cpu(pl, vcpu);
         bool ok = cpu >= 0 && hwloc_bitmap_isset(held, (unsigned) cpu) && hwloc_bitmap_isset(pl->held, (unsigned) cpu);
         hwloc_bitmap_free(held);
         return ok ? cpu : -1;
@@ -1376,7 +1376,7 @@ static void test_admitted_domain_placed_at_start(void **state) {
         assert_int_equal(d->state, DOMAIN_ADMITTED);
         const Placement *pl = planner_find(fx.m->planner, "ded-start");
         assert_non_null(pl);
-        char *admitted_cpus = cpulist_format(pl->vcpus[0].cpus);
+        char *admitted_cpus = placement_vcpu_cpulist(pl, 0);
         char extra[128];
         snprintf(extra, sizeof(extra), "<uuid>%s</uuid>", uuid);
         virDomainPtr dom = create("ded-start", 1, extra);

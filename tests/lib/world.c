@@ -92,7 +92,7 @@ const Placement *place(World *w, const char *name, const char *cls, unsigned vcp
 hwloc_bitmap_t vcpu_union(const Placement *pl) {
         hwloc_bitmap_t set = hwloc_bitmap_alloc();
         for (unsigned i = 0; i < pl->n_vcpus; i++)
-                hwloc_bitmap_or(set, set, pl->vcpus[i].cpus);
+                placement_vcpu_add(pl, i, set);
         return set;
 }
 
@@ -180,6 +180,7 @@ void check_invariants(World *w) {
         unsigned n;
         const Placement *const *pls = planner_placements(w->p, &n);
         hwloc_bitmap_t dedicated = hwloc_bitmap_alloc(), held = hwloc_bitmap_alloc(), pinned = hwloc_bitmap_alloc();
+        hwloc_bitmap_t cpus = hwloc_bitmap_alloc();
         for (unsigned i = 0; i < n; i++)
                 if (pls[i]->admitted && pls[i]->adopted)
                         hwloc_bitmap_or(pinned, pinned, pls[i]->held);
@@ -196,7 +197,7 @@ void check_invariants(World *w) {
                 assert_false(hwloc_bitmap_intersects(held, pl->held)); /* a CPU held twice */
                 hwloc_bitmap_or(held, held, pl->held);
                 for (unsigned v = 0; v < pl->n_vcpus; v++) {
-                        hwloc_const_bitmap_t cpus = pl->vcpus[v].cpus;
+                        placement_vcpu_cpus(pl, v, cpus);
                         if (!pl->vcpus[v].dedicated) {
                                 assert_false(hwloc_bitmap_iszero(cpus));
                                 assert_true(hwloc_bitmap_isincluded(cpus, w->c->host.shared));
@@ -219,10 +220,13 @@ void check_invariants(World *w) {
         /* No shared vCPU floats over a CPU someone holds, and overcommit holds per node. */
         for (unsigned i = 0; i < n; i++)
                 for (unsigned v = 0; pls[i]->admitted && !pls[i]->adopted && v < pls[i]->n_vcpus; v++)
-                        if (!pls[i]->vcpus[v].dedicated)
-                                assert_false(hwloc_bitmap_intersects(pls[i]->vcpus[v].cpus, held));
+                        if (!pls[i]->vcpus[v].dedicated) {
+                                placement_vcpu_cpus(pls[i], v, cpus);
+                                assert_false(hwloc_bitmap_intersects(cpus, held));
+                        }
         check_ratios(w, pls, n);
         hwloc_bitmap_free(dedicated);
         hwloc_bitmap_free(held);
         hwloc_bitmap_free(pinned);
+        hwloc_bitmap_free(cpus);
 }

@@ -327,8 +327,8 @@ static void test_guest_smt_pairs_on_host_siblings(void **state) {
                 place(w, "smt", "ded", 10, 1024, "<cpu><topology sockets='1' dies='1' cores='5' threads='2'/></cpu>");
         assert_true(pl->admitted);
         for (unsigned v = 0; v < 10; v += 2) {
-                unsigned a = (unsigned) hwloc_bitmap_first(pl->vcpus[v].cpus);
-                unsigned b = (unsigned) hwloc_bitmap_first(pl->vcpus[v + 1].cpus);
+                unsigned a = (unsigned) placement_vcpu_cpu(pl, v);
+                unsigned b = (unsigned) placement_vcpu_cpu(pl, v + 1);
                 print_message("vCPUs %u,%u on CPUs %u,%u\n", v, v + 1, a, b);
                 assert_int_equal(a / 2, b / 2);
         }

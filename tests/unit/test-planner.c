@@ -36,8 +36,8 @@ static void test_dedicated_fills_one_l3_with_siblings(void **state) {
         assert_int_equal(count_l3(w->t, all, false), 1);
         /* prefer: 8 vCPUs fill 4 whole cores, sibling pairs on consecutive vCPUs. */
         for (unsigned v = 0; v < 8; v += 2) {
-                const TopoCpu *a = topology_cpu(w->t, (unsigned) hwloc_bitmap_first(pl->vcpus[v].cpus));
-                const TopoCpu *b = topology_cpu(w->t, (unsigned) hwloc_bitmap_first(pl->vcpus[v + 1].cpus));
+                const TopoCpu *a = topology_cpu(w->t, (unsigned) placement_vcpu_cpu(pl, v));
+                const TopoCpu *b = topology_cpu(w->t, (unsigned) placement_vcpu_cpu(pl, v + 1));
                 assert_int_equal(a->core, b->core);
         }
         /* The emulator goes to the housekeeping CPUs of its node. */
@@ -119,16 +119,19 @@ static void test_dedicated_shrinks_shared(void **state) {
         (void) state;
         World *w = world_synthetic("pack:1 numa:1 l3:1 core:8 pu:1", "[Host]\nHousekeepingCPUs=0\n");
         const Placement *s = place(w, "loose", "loose", 2, 256, NULL);
-        char *before = cpulist_format(s->vcpus[0].cpus);
+        char *before = placement_vcpu_cpulist(s, 0);
         assert_string_equal(before, "1-7");
         const Placement *d = place(w, "ded", "ded", 3, 256, NULL);
         assert_true(d->admitted);
         assert_int_equal(planner_refresh_shared(w->p), 0);
         s = planner_find(w->p, "loose");
-        char *after = cpulist_format(s->vcpus[0].cpus);
+        char *after = placement_vcpu_cpulist(s, 0);
         hwloc_bitmap_t ded = vcpu_union(d);
-        assert_false(hwloc_bitmap_intersects(s->vcpus[0].cpus, ded));
-        assert_int_equal(hwloc_bitmap_weight(s->vcpus[0].cpus), 4);
+        hwloc_bitmap_t floating = hwloc_bitmap_alloc();
+        placement_vcpu_cpus(s, 0, floating);
+        assert_false(hwloc_bitmap_intersects(floating, ded));
+        assert_int_equal(hwloc_bitmap_weight(floating), 4);
+        hwloc_bitmap_free(floating);
         print_message("shared before %s, after a 3-vCPU dedicated VM %s\n", before, after);
         check_invariants(w);
         free(before);
@@ -253,6 +256,13 @@ static void test_persist_round_trip_and_bad_fields(void **state) {
         assert_true(hwloc_bitmap_isequal(spec->held, h->held));
         assert_int_equal(spec->n_hugepages, 1);
         assert_int_equal(spec->hugepages[0].count, h->hugepages[0].count);
+        /* Read back, each vCPU has a set; as planned, a dedicated one has its CPU's number: the two
+         * pin the same way, and a vCPU moved to another CPU does not. */
+        assert_null(h->vcpus[0].cpus);
+        assert_non_null(spec->vcpus[0].cpus);
+        assert_true(placement_pins_equal(spec, h) && placement_pins_equal(h, spec));
+        hwloc_bitmap_only(spec->vcpus[0].cpus, (unsigned) placement_vcpu_cpu(h, 1));
+        assert_false(placement_pins_equal(spec, h) || placement_pins_equal(h, spec));
         placement_free(spec);
         free(cls);
         free(uuid);
@@ -530,7 +540,7 @@ static void test_explicit_pins_count_as_taken(void **state) {
                                       "<vcpupin vcpu='1' cpuset='2'/></cputune>");
         assert_true(nova->adopted);
         const Placement *d = place(w, "d", "ded", 1, 256, NULL);
-        char *cpus = cpulist_format(d->vcpus[0].cpus);
+        char *cpus = placement_vcpu_cpulist(d, 0);
         assert_string_equal(cpus, "3");
         free(cpus);
         assert_false(place(w, "d2", "ded", 1, 256, NULL)->admitted);
@@ -558,9 +568,12 @@ static void test_mixed(void **state) {
         assert_true(pl->vcpus[0].dedicated && pl->vcpus[1].dedicated);
         assert_false(pl->vcpus[2].dedicated || pl->vcpus[3].dedicated);
         /* Shared vCPUs float on the same node as the dedicated ones, off the dedicated CPUs. */
-        hwloc_bitmap_t ded = hwloc_bitmap_dup(pl->vcpus[0].cpus);
-        hwloc_bitmap_or(ded, ded, pl->vcpus[1].cpus);
-        assert_false(hwloc_bitmap_intersects(ded, pl->vcpus[2].cpus));
+        hwloc_bitmap_t ded = hwloc_bitmap_alloc(), floating = hwloc_bitmap_alloc();
+        placement_vcpu_add(pl, 0, ded);
+        placement_vcpu_add(pl, 1, ded);
+        placement_vcpu_cpus(pl, 2, floating);
+        assert_false(hwloc_bitmap_intersects(ded, floating));
+        hwloc_bitmap_free(floating);
         hwloc_bitmap_t all = vcpu_union(pl);
         assert_int_equal(count_l3(w->t, all, true), 1);
         /* Without named dedicated vCPUs, a mixed class refuses with the reason. */
