@@ -81,6 +81,8 @@ static bool apply_floats_on(const ManagedDomain *d, hwloc_const_bitmap_t set) {
             !hwloc_bitmap_isequal(a->emulator, set))
                 return false;
         _cleanup_bitmap_ hwloc_bitmap_t cpus = hwloc_bitmap_alloc();
+        if (!cpus)
+                return false;
         for (unsigned i = 0; i < a->n_vcpus; i++) {
                 placement_vcpu_cpus(a, i, cpus);
                 if (!hwloc_bitmap_isequal(cpus, set))

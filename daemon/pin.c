@@ -128,7 +128,7 @@ static int differs(PinContext *c, const char *what, hwloc_const_bitmap_t want, h
         return -ESTALE;
 }
 
-static int verify(PinContext *c, const Placement *pl) {
+static int verify_vcpus(PinContext *c, const Placement *pl) {
         _cleanup_bitmap_ hwloc_bitmap_t got = hwloc_bitmap_alloc(), want = hwloc_bitmap_alloc();
         _cleanup_free_ unsigned char *maps = calloc(pl->n_vcpus ? pl->n_vcpus : 1, (size_t) c->maplen);
         if (!got || !want || !maps)
@@ -148,6 +148,16 @@ static int verify(PinContext *c, const Placement *pl) {
                         return differs(c, what, want, got);
                 }
         }
+        return 0;
+}
+
+static int verify(PinContext *c, const Placement *pl) {
+        _cleanup_bitmap_ hwloc_bitmap_t got = hwloc_bitmap_alloc();
+        if (!got)
+                return -ENOMEM;
+        int r = verify_vcpus(c, pl);
+        if (r < 0)
+                return r;
         if (!hwloc_bitmap_iszero(pl->emulator)) {
                 if (virDomainGetEmulatorPinInfo(c->dom, c->map, c->maplen, c->flags) < 0)
                         return fail(c, "read emulator pin");
@@ -156,8 +166,7 @@ static int verify(PinContext *c, const Placement *pl) {
                         return differs(c, "emulator", pl->emulator, got);
         }
         if (pl->memory_mode == MEMORY_STRICT && !hwloc_bitmap_iszero(pl->memory_nodes)) {
-                int r = get_nodeset(c, got);
-                if (r < 0)
+                if ((r = get_nodeset(c, got)) < 0)
                         return r;
                 if (!hwloc_bitmap_isequal(got, pl->memory_nodes))
                         return differs(c, "memory (numatune nodes)", pl->memory_nodes, got);
@@ -167,7 +176,7 @@ static int verify(PinContext *c, const Placement *pl) {
                 int ni;
                 if ((ni = virDomainGetIOThreadInfo(c->dom, &info, c->flags)) < 0)
                         return fail(c, "read iothread pins");
-                int r = 0;
+                r = 0;
                 for (unsigned i = 0; i < pl->n_iothreads && r == 0; i++) {
                         bool found = false;
                         for (int j = 0; j < ni; j++)

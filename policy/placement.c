@@ -117,11 +117,19 @@ char *placement_vcpu_cpulist(const Placement *pl, unsigned v) {
 static bool vcpus_equal(const Placement *a, const Placement *b, unsigned v) {
         if (a->vcpus[v].vcpu != b->vcpus[v].vcpu)
                 return false;
-        if (a->vcpus[v].cpus && b->vcpus[v].cpus)
-                return bitmap_equal(a->vcpus[v].cpus, b->vcpus[v].cpus);
-        /* One of them holds a single CPU. */
-        int cpu = placement_vcpu_cpu(a, v);
-        return cpu >= 0 && cpu == placement_vcpu_cpu(b, v);
+        const PlacedVcpu *x = &a->vcpus[v], *y = &b->vcpus[v];
+        if (x->cpus && y->cpus)
+                return bitmap_equal(x->cpus, y->cpus);
+        if (x->cpus) { /* x read back, y planned: let x be the one without a set */
+                const PlacedVcpu *swap = x;
+                x = y;
+                y = swap;
+        }
+        if (!y->cpus)
+                return x->cpu == y->cpu;
+        if (x->cpu < 0) /* no CPU: the same as an empty set, as bitmap_equal has it */
+                return hwloc_bitmap_iszero(y->cpus);
+        return hwloc_bitmap_weight(y->cpus) == 1 && hwloc_bitmap_first(y->cpus) == x->cpu;
 }
 
 bool placement_pins_equal(const Placement *a, const Placement *b) {

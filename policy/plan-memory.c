@@ -1,4 +1,5 @@
 /* Planner memory: free small pages and hugepages per node, what is booked, and the split of a domain's memory. */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -266,7 +267,8 @@ void memory_split(Planner *p, const Need *need, Placement *pl) {
                 if (kib > left)
                         kib = left;
                 left -= kib;
-                if (need->page_kib && pl->hugepages) {
+                if (need->page_kib) {
+                        assert(pl->hugepages); /* memory_reserve_pages() made room */
                         uint64_t pages = (kib + need->page_kib - 1) / need->page_kib;
                         pl->hugepages[pl->n_hugepages++] = (PlacedHugepages){ t->nodes[n].os, need->page_kib, pages };
                 } else

@@ -18,6 +18,8 @@ static bool spec_valid(const Planner *p, const Placement *spec) {
         if (spec->adopted)
                 return true; /* its own pins: what they name is booked as it is */
         _cleanup_bitmap_ hwloc_bitmap_t used = hwloc_bitmap_alloc(), cpus = hwloc_bitmap_alloc();
+        if (!used || !cpus)
+                return false;
         unsigned shared = 0;
         uint64_t counted = 0;
         for (unsigned i = 0; i < spec->n_vcpus; i++) {
@@ -37,6 +39,8 @@ static bool spec_valid(const Planner *p, const Placement *spec) {
         /* The per-node counts add up to the shared vCPUs (each at most that: a sum must not wrap),
          * and every shared vCPU floats within the CPUs of the nodes counted, touching each. */
         _cleanup_bitmap_ hwloc_bitmap_t counted_cpus = hwloc_bitmap_alloc(), node_cpus = hwloc_bitmap_alloc();
+        if (!counted_cpus || !node_cpus)
+                return false;
         for (unsigned n = 0; n < (p->t->n_nodes ? p->t->n_nodes : 1); n++) {
                 if (!spec->shared_vcpus[n])
                         continue;
@@ -46,14 +50,18 @@ static bool spec_valid(const Planner *p, const Placement *spec) {
                 planner_node_cpus(p, n, node_cpus);
                 hwloc_bitmap_or(counted_cpus, counted_cpus, node_cpus);
                 for (unsigned i = 0; i < spec->n_vcpus; i++) {
+                        if (spec->vcpus[i].dedicated)
+                                continue;
                         placement_vcpu_cpus(spec, i, cpus);
-                        if (!spec->vcpus[i].dedicated && !hwloc_bitmap_intersects(cpus, node_cpus))
+                        if (!hwloc_bitmap_intersects(cpus, node_cpus))
                                 return false;
                 }
         }
         for (unsigned i = 0; i < spec->n_vcpus; i++) {
+                if (spec->vcpus[i].dedicated)
+                        continue;
                 placement_vcpu_cpus(spec, i, cpus);
-                if (!spec->vcpus[i].dedicated && !hwloc_bitmap_isincluded(cpus, counted_cpus))
+                if (!hwloc_bitmap_isincluded(cpus, counted_cpus))
                         return false;
         }
         return counted == shared;

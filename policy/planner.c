@@ -399,10 +399,10 @@ static void helper_cpus(Planner *p, const Placement *pl, HelperPlacement how, co
 
 static int fill_vcpus(Planner *p, const DomainRequest *req, Placement *pl, const unsigned *cpus) {
         const Topology *t = p->t;
-        pl->n_vcpus = req->vcpus;
-        pl->vcpus = calloc(req->vcpus, sizeof(PlacedVcpu));
+        pl->vcpus = calloc(req->vcpus ? req->vcpus : 1, sizeof(PlacedVcpu));
         if (!pl->vcpus)
                 return -ENOMEM;
+        pl->n_vcpus = req->vcpus;
         if (pl->cls->cpu_policy != CPU_POLICY_DEDICATED) {
                 if (!(pl->floating = hwloc_bitmap_alloc()))
                         return -ENOMEM;

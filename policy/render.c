@@ -485,6 +485,8 @@ static void print_placement(FILE *f, const Placement *pl) {
         escape_fputs(pl->cls->name, f); /* a policy.d file's words */
         fprintf(f, "%s\n", pl->adopted ? ", pinned by its own XML" : "");
         _cleanup_bitmap_ hwloc_bitmap_t cpus = hwloc_bitmap_alloc();
+        if (!cpus)
+                fputs("  vCPUs: not shown (out of memory)\n", f);
         for (unsigned i = 0; cpus && i < pl->n_vcpus; i++) {
                 placement_vcpu_cpus(pl, i, cpus);
                 fprintf(f, "  vcpu %u: CPU%s ", pl->vcpus[i].vcpu, hwloc_bitmap_weight(cpus) == 1 ? "" : "s");
