@@ -14,14 +14,17 @@ bool shared_cpu_free(const Planner *p, unsigned i) {
         return p->shared_pool[i] && !p->held[i] && !p->pinned[i];
 }
 
+/* Adds the shared CPUs of core k to set. */
+static void add_core_shared_cpus(const Planner *p, unsigned k, hwloc_bitmap_t set) {
+        for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1]; j++)
+                if (shared_cpu_free(p, p->core_cpus[j]))
+                        hwloc_bitmap_set(set, p->t->cpus[p->core_cpus[j]].os);
+}
+
 void planner_shared_cpus(const Planner *p, unsigned node, hwloc_bitmap_t set) {
         hwloc_bitmap_zero(set);
-        for (unsigned c = p->node_core0[node]; c < p->node_core0[node + 1]; c++) {
-                unsigned k = p->node_cores[c];
-                for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1]; j++)
-                        if (shared_cpu_free(p, p->core_cpus[j]))
-                                hwloc_bitmap_set(set, p->t->cpus[p->core_cpus[j]].os);
-        }
+        for (unsigned c = p->node_core0[node]; c < p->node_core0[node + 1]; c++)
+                add_core_shared_cpus(p, p->node_cores[c], set);
 }
 
 unsigned shared_cpu_count(const Planner *p, unsigned node) {
@@ -47,20 +50,17 @@ unsigned shared_pair_cpus(const Planner *p, unsigned pair) {
 }
 
 void shared_float_cpus(const Planner *p, const Placement *pl, hwloc_bitmap_t set) {
-        _cleanup_bitmap_ hwloc_bitmap_t node_set = hwloc_bitmap_alloc();
+        /* Set bit by bit, with no set of its own per node: at 8192 CPUs each would be 1 KiB. */
         hwloc_bitmap_zero(set);
         int pair = shared_pair_of(p, pl);
-        for (unsigned n = 0; node_set && n < p->t->n_nodes; n++)
-                if (pl->shared_vcpus[n]) {
-                        planner_shared_cpus(p, n, node_set);
-                        hwloc_bitmap_or(set, set, node_set);
-                }
-        if (pair < 0)
+        if (pair >= 0) { /* only the pair's own CPUs, on the one node its vCPUs float on */
+                for (unsigned c = 0; c < p->pairs[pair].n_cores; c++)
+                        add_core_shared_cpus(p, p->pairs[pair].cores[c], set);
                 return;
-        hwloc_bitmap_zero(node_set); /* only the pair's own CPUs */
-        for (unsigned c = 0; node_set && c < p->pairs[pair].n_cores; c++)
-                hwloc_bitmap_or(node_set, node_set, p->t->cores[p->pairs[pair].cores[c]].cpuset);
-        hwloc_bitmap_and(set, set, node_set);
+        }
+        for (unsigned n = 0; n < p->t->n_nodes; n++)
+                for (unsigned c = p->node_core0[n]; pl->shared_vcpus[n] && c < p->node_core0[n + 1]; c++)
+                        add_core_shared_cpus(p, p->node_cores[c], set);
 }
 
 unsigned planner_shared_vcpus(const Planner *p, unsigned node) {

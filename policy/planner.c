@@ -384,12 +384,13 @@ static void helper_cpus(Planner *p, const Placement *pl, HelperPlacement how, co
                         placement_vcpu_add(pl, i, out);
                 return;
         case HELPER_HOUSEKEEPING:
+                /* The housekeeping CPUs of its nodes, as the planner counts a node's CPUs. */
                 for (unsigned n = 0; n < t->n_nodes; n++)
-                        if (p->node_take[n]) { /* its node's CPUs as the planner counts them */
-                                _cleanup_bitmap_ hwloc_bitmap_t hk = hwloc_bitmap_alloc();
-                                planner_node_cpus(p, n, hk);
-                                hwloc_bitmap_and(hk, hk, p->c->host.housekeeping);
-                                hwloc_bitmap_or(out, out, hk);
+                        for (unsigned c = p->node_core0[n]; p->node_take[n] && c < p->node_core0[n + 1]; c++) {
+                                unsigned k = p->node_cores[c];
+                                for (unsigned j = p->core_cpu0[k]; j < p->core_cpu0[k + 1]; j++)
+                                        if (hwloc_bitmap_isset(p->c->host.housekeeping, t->cpus[p->core_cpus[j]].os))
+                                                hwloc_bitmap_set(out, t->cpus[p->core_cpus[j]].os);
                         }
                 if (hwloc_bitmap_iszero(out)) /* no housekeeping CPU on its nodes */
                         hwloc_bitmap_copy(out, p->c->host.housekeeping);
