@@ -97,6 +97,12 @@ int placement_explain(Placement *pl, const char *fmt, ...) __attribute__((format
 /* Refuses pl with a one-line reason. Returns 0 (refused) or -ENOMEM. */
 int placement_refuse(Placement *pl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* ---- plan-setup.c: the host as the planner sees it ------------------------------------- */
+
+/* Builds the cores, pairs, distances and CPU kinds of p->t into p (its per-CPU pools are set).
+ * Returns 0 or -ENOMEM. */
+int setup_host(Planner *p);
+
 /* ---- plan-memory.c: memory and hugepages --------------------------------------------- */
 
 /* "8 GiB", "1.5 GiB", "512 MiB" into buf. */
