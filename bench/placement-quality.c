@@ -16,12 +16,12 @@
 #include "config.h"
 #include "domain.h"
 #include "macro.h"
+#include "placement-quality.h"
 #include "planner.h"
 #include "topology.h"
 
 #define SEED UINT64_C(0x6b766d74756e6564) /* "kvmtuned" */
 #define MIB_PER_VCPU 256
-#define EPS 1e-9
 
 /* The classes of the issue: dedicated prefer/isolate on one L3, performance cores on one node,
  * shared 4:1 on one node. Memory stays default and small, so CPUs decide. */
@@ -40,211 +40,6 @@ static const unsigned sizes[] = { 1, 2, 2, 4, 4, 4, 6, 8, 8, 12, 16, 24, 32 };
 static bool verbose;
 static bool verbose_refusals; /* KT_BENCH_VERBOSE=2: every refusal of the planner too */
 
-/* ---- The machine as hwloc shows it (not the planner's model) -------------------------------- */
-
-typedef struct Host {
-        const Topology *t; /* for verbose diagnostics only: the planner's node numbering */
-        hwloc_topology_t topo; /* borrowed from the Topology */
-        hwloc_bitmap_t usable, dedicated, shared, perf;
-        unsigned n_nodes, n_l3s, n_cores, smt_max;
-        hwloc_bitmap_t *node_cpus; /* local CPUs; memoryless ones go to the first node of their package */
-        unsigned *node_os;
-        uint64_t *node_mem_kib; /* 0: unknown, no limit */
-        hwloc_bitmap_t *l3_cpus;
-        hwloc_bitmap_t *core_cpus; /* in order of their first CPU */
-} Host;
-
-static void host_clear(Host *h) {
-        hwloc_bitmap_free(h->usable);
-        hwloc_bitmap_free(h->dedicated);
-        hwloc_bitmap_free(h->shared);
-        hwloc_bitmap_free(h->perf);
-        for (unsigned i = 0; h->node_cpus && i < h->n_nodes; i++)
-                hwloc_bitmap_free(h->node_cpus[i]);
-        for (unsigned i = 0; h->l3_cpus && i < h->n_l3s; i++)
-                hwloc_bitmap_free(h->l3_cpus[i]);
-        for (unsigned i = 0; h->core_cpus && i < h->n_cores; i++)
-                hwloc_bitmap_free(h->core_cpus[i]);
-        free(h->node_cpus);
-        free(h->node_os);
-        free(h->node_mem_kib);
-        free(h->l3_cpus);
-        free(h->core_cpus);
-        *h = (Host){ 0 };
-}
-
-static int cmp_node_os(const void *a, const void *b) {
-        hwloc_obj_t x = *(const hwloc_obj_t *) a, y = *(const hwloc_obj_t *) b;
-        return (x->os_index > y->os_index) - (x->os_index < y->os_index);
-}
-
-/* Nodes in kernel order; a CPU with no local memory counts for the first node of its package
- * (README, placement rules), else node 0. */
-static int host_nodes(Host *h) {
-        unsigned n = (unsigned) hwloc_get_nbobjs_by_type(h->topo, HWLOC_OBJ_NUMANODE);
-        _cleanup_free_ hwloc_obj_t *objs = calloc(n ? n : 1, sizeof(hwloc_obj_t));
-        h->node_cpus = calloc(n ? n : 1, sizeof(hwloc_bitmap_t));
-        h->node_os = calloc(n ? n : 1, sizeof(unsigned));
-        h->node_mem_kib = calloc(n ? n : 1, sizeof(uint64_t));
-        _cleanup_bitmap_ hwloc_bitmap_t seen = hwloc_bitmap_alloc();
-        if (!objs || !h->node_cpus || !h->node_os || !h->node_mem_kib || !seen || n == 0)
-                return n == 0 ? -EINVAL : -ENOMEM;
-        for (unsigned i = 0; i < n; i++)
-                objs[i] = hwloc_get_obj_by_type(h->topo, HWLOC_OBJ_NUMANODE, i);
-        qsort(objs, n, sizeof(hwloc_obj_t), cmp_node_os);
-        for (h->n_nodes = 0; h->n_nodes < n; h->n_nodes++) {
-                unsigned i = h->n_nodes;
-                if (!(h->node_cpus[i] = hwloc_bitmap_alloc()))
-                        return -ENOMEM;
-                hwloc_bitmap_and(h->node_cpus[i], objs[i]->cpuset, h->usable);
-                hwloc_bitmap_andnot(h->node_cpus[i], h->node_cpus[i], seen);
-                hwloc_bitmap_or(seen, seen, h->node_cpus[i]);
-                h->node_os[i] = objs[i]->os_index;
-                h->node_mem_kib[i] = objs[i]->attr->numanode.local_memory / 1024;
-        }
-        int cpu;
-        hwloc_bitmap_foreach_begin(cpu, h->usable) {
-                if (hwloc_bitmap_isset(seen, (unsigned) cpu))
-                        continue;
-                hwloc_obj_t pu = hwloc_get_pu_obj_by_os_index(h->topo, (unsigned) cpu);
-                hwloc_obj_t pkg = pu ? hwloc_get_ancestor_obj_by_type(h->topo, HWLOC_OBJ_PACKAGE, pu) : NULL;
-                unsigned home = 0;
-                for (unsigned i = 0; pkg && i < n; i++)
-                        if (hwloc_bitmap_intersects(objs[i]->cpuset, pkg->cpuset)) {
-                                home = i;
-                                break;
-                        }
-                hwloc_bitmap_set(h->node_cpus[home], (unsigned) cpu);
-        }
-        hwloc_bitmap_foreach_end();
-        return 0;
-}
-
-/* Cores (a PU without a Core above it is a core of its own) in order of their first CPU, and the
- * L3 domains, both restricted to usable CPUs. */
-static int host_cores_l3s(Host *h) {
-        unsigned n_pu = (unsigned) hwloc_bitmap_weight(h->usable);
-        unsigned n_l3 = (unsigned) hwloc_get_nbobjs_by_type(h->topo, HWLOC_OBJ_L3CACHE);
-        h->core_cpus = calloc(n_pu ? n_pu : 1, sizeof(hwloc_bitmap_t));
-        h->l3_cpus = calloc(n_l3 ? n_l3 : 1, sizeof(hwloc_bitmap_t));
-        _cleanup_bitmap_ hwloc_bitmap_t seen = hwloc_bitmap_alloc();
-        if (!h->core_cpus || !h->l3_cpus || !seen)
-                return -ENOMEM;
-        int cpu;
-        hwloc_bitmap_foreach_begin(cpu, h->usable) {
-                if (hwloc_bitmap_isset(seen, (unsigned) cpu))
-                        continue;
-                hwloc_obj_t pu = hwloc_get_pu_obj_by_os_index(h->topo, (unsigned) cpu);
-                hwloc_obj_t core = pu ? hwloc_get_ancestor_obj_by_type(h->topo, HWLOC_OBJ_CORE, pu) : NULL;
-                hwloc_bitmap_t set = h->core_cpus[h->n_cores] = hwloc_bitmap_alloc();
-                if (!set)
-                        return -ENOMEM;
-                h->n_cores++;
-                if (core)
-                        hwloc_bitmap_and(set, core->cpuset, h->usable);
-                else
-                        hwloc_bitmap_only(set, (unsigned) cpu);
-                hwloc_bitmap_or(seen, seen, set);
-                unsigned w = (unsigned) hwloc_bitmap_weight(set);
-                h->smt_max = w > h->smt_max ? w : h->smt_max;
-        }
-        hwloc_bitmap_foreach_end();
-        for (unsigned i = 0; i < n_l3; i++) {
-                hwloc_obj_t l3 = hwloc_get_obj_by_type(h->topo, HWLOC_OBJ_L3CACHE, i);
-                if (!(h->l3_cpus[h->n_l3s] = hwloc_bitmap_alloc()))
-                        return -ENOMEM;
-                hwloc_bitmap_and(h->l3_cpus[h->n_l3s], l3->cpuset, h->usable);
-                h->n_l3s++;
-        }
-        return 0;
-}
-
-/* CoreKind=performance as the policy defines it: the most efficient hwloc cpukind on a hybrid
- * host whose kinds are ranked; else, when L3 domains differ in size, the CPUs of the largest;
- * else every CPU. */
-static int host_perf(Host *h) {
-        hwloc_bitmap_copy(h->perf, h->usable);
-        int nk = hwloc_cpukinds_get_nr(h->topo, 0);
-        if (nk > 1) {
-                _cleanup_bitmap_ hwloc_bitmap_t set = hwloc_bitmap_alloc();
-                int best = -1, best_eff = -1;
-                bool ranked = true;
-                for (int k = 0; set && k < nk; k++) {
-                        int eff = -1;
-                        if (hwloc_cpukinds_get_info(h->topo, (unsigned) k, set, &eff, NULL, NULL, 0) < 0 || eff < 0)
-                                ranked = false;
-                        else if (eff > best_eff) {
-                                best_eff = eff;
-                                best = k;
-                        }
-                }
-                if (!set)
-                        return -ENOMEM;
-                if (ranked && best >= 0) {
-                        hwloc_cpukinds_get_info(h->topo, (unsigned) best, set, NULL, NULL, NULL, 0);
-                        hwloc_bitmap_and(h->perf, set, h->usable);
-                        return 0;
-                }
-        }
-        uint64_t largest = 0, smallest = UINT64_MAX;
-        for (unsigned i = 0; i < h->n_l3s; i++) {
-                hwloc_obj_t l3 = hwloc_get_obj_by_type(h->topo, HWLOC_OBJ_L3CACHE, i);
-                largest = l3->attr->cache.size > largest ? l3->attr->cache.size : largest;
-                smallest = l3->attr->cache.size < smallest ? l3->attr->cache.size : smallest;
-        }
-        if (h->n_l3s < 2 || largest == smallest)
-                return 0;
-        hwloc_bitmap_zero(h->perf);
-        for (unsigned i = 0; i < h->n_l3s; i++)
-                if (hwloc_get_obj_by_type(h->topo, HWLOC_OBJ_L3CACHE, i)->attr->cache.size == largest)
-                        hwloc_bitmap_or(h->perf, h->perf, h->l3_cpus[i]);
-        return 0;
-}
-
-static int host_load(const Topology *t, const Config *c, Host *h) {
-        *h = (Host){ .t = t, .topo = t->hwloc };
-        h->usable = hwloc_bitmap_dup(t->cpuset);
-        h->dedicated = hwloc_bitmap_alloc();
-        h->shared = hwloc_bitmap_alloc();
-        h->perf = hwloc_bitmap_alloc();
-        if (!h->usable || !h->dedicated || !h->shared || !h->perf)
-                return -ENOMEM;
-        /* The pools as the configuration resolved them: housekeeping is in neither. */
-        hwloc_bitmap_and(h->dedicated, c->host.dedicated, h->usable);
-        hwloc_bitmap_andnot(h->dedicated, h->dedicated, c->host.housekeeping);
-        hwloc_bitmap_and(h->shared, c->host.shared, h->usable);
-        hwloc_bitmap_andnot(h->shared, h->shared, c->host.housekeeping);
-        int r = host_nodes(h);
-        if (r >= 0)
-                r = host_cores_l3s(h);
-        if (r >= 0)
-                r = host_perf(h);
-        return r;
-}
-
-static int host_core_of(const Host *h, unsigned cpu) {
-        for (unsigned k = 0; k < h->n_cores; k++)
-                if (hwloc_bitmap_isset(h->core_cpus[k], cpu))
-                        return (int) k;
-        return -1;
-}
-
-/* How many of the groups (nodes, L3s) set touches, and the list of their indexes into buf. */
-static unsigned groups_touched(hwloc_bitmap_t *groups, unsigned n, hwloc_const_bitmap_t set, char *buf, size_t len,
-                               const unsigned *label) {
-        unsigned count = 0;
-        size_t off = 0;
-        buf[0] = 0;
-        for (unsigned i = 0; i < n; i++)
-                if (hwloc_bitmap_intersects(groups[i], set)) {
-                        count++;
-                        if (off < len)
-                                off += (size_t) snprintf(buf + off, len - off, "%s%u", count > 1 ? "," : "",
-                                                         label ? label[i] : i);
-                }
-        return count;
-}
-
 /* ---- The workload ----------------------------------------------------------------------------- */
 
 static uint64_t xorshift(uint64_t *s) {
@@ -253,12 +48,6 @@ static uint64_t xorshift(uint64_t *s) {
         *s ^= *s << 17;
         return *s;
 }
-
-typedef struct Job {
-        DomainRequest *req;
-        const PolicyClass *cls;
-        unsigned vcpus;
-} Job;
 
 static void jobs_free(Job *jobs, unsigned n) {
         for (unsigned i = 0; jobs && i < n; i++)
@@ -322,81 +111,6 @@ static int make_jobs(const Host *h, const Config *c, Job **ret_jobs, unsigned *r
         *ret_jobs = jobs;
         *ret_n = n;
         return 0;
-}
-
-/* ---- The locality-blind sequential pinner ----------------------------------------------------- */
-
-/* Takes the lowest-numbered free CPUs of the dedicated pool (isolate: whole free cores), of the
- * performance kind when the class asks for it, into take. Returns whether there were enough. */
-static bool pinner_take(const Host *h, const PolicyClass *cls, hwloc_const_bitmap_t held, unsigned want,
-                        hwloc_bitmap_t take) {
-        _cleanup_bitmap_ hwloc_bitmap_t free_set = hwloc_bitmap_alloc();
-        hwloc_bitmap_zero(take);
-        if (!free_set)
-                return false;
-        hwloc_bitmap_andnot(free_set, h->dedicated, held);
-        if (cls->core_kind == CORE_KIND_PERFORMANCE)
-                hwloc_bitmap_and(free_set, free_set, h->perf);
-        unsigned got = 0;
-        if (cls->thread_policy == THREAD_POLICY_ISOLATE) {
-                for (unsigned k = 0; k < h->n_cores && got < want; k++)
-                        if (hwloc_bitmap_isincluded(h->core_cpus[k], free_set)) {
-                                hwloc_bitmap_or(take, take, h->core_cpus[k]);
-                                got++;
-                        }
-                return got == want;
-        }
-        int cpu;
-        hwloc_bitmap_foreach_begin(cpu, free_set) {
-                if (got == want)
-                        break;
-                hwloc_bitmap_set(take, (unsigned) cpu);
-                got++;
-        }
-        hwloc_bitmap_foreach_end();
-        return got == want;
-}
-
-/* vCPUs the pinner admits over the whole sequence: a shared domain while host-wide shared vCPUs
- * / shared CPUs stay within its ratio, a dedicated one while those vCPUs still fit the
- * strictest ratio on the shared CPUs it leaves. */
-static unsigned pinner_run(const Host *h, const Job *jobs, unsigned n, unsigned *ret_shared, double *ret_cpus,
-                           unsigned *ret_isolated) {
-        _cleanup_bitmap_ hwloc_bitmap_t held = hwloc_bitmap_alloc(), take = hwloc_bitmap_alloc();
-        _cleanup_bitmap_ hwloc_bitmap_t left = hwloc_bitmap_alloc();
-        if (!held || !take || !left)
-                return 0;
-        unsigned admitted = 0, shared_vcpus = 0;
-        double strictest = 0;
-        for (unsigned i = 0; i < n; i++) {
-                const PolicyClass *cls = jobs[i].cls;
-                unsigned v = jobs[i].vcpus;
-                if (cls->cpu_policy == CPU_POLICY_SHARED) {
-                        hwloc_bitmap_andnot(left, h->shared, held);
-                        double cpus = hwloc_bitmap_weight(left);
-                        if (cpus == 0 || (cls->overcommit > 0 && (shared_vcpus + v) / cpus > cls->overcommit + EPS))
-                                continue;
-                        shared_vcpus += v;
-                        *ret_shared += v;
-                        *ret_cpus += cls->overcommit > 0 ? v / cls->overcommit : v;
-                        admitted += v;
-                        if (cls->overcommit > 0 && (strictest == 0 || cls->overcommit < strictest))
-                                strictest = cls->overcommit;
-                        continue;
-                }
-                if (!pinner_take(h, cls, held, v, take))
-                        continue;
-                hwloc_bitmap_or(left, held, take);
-                hwloc_bitmap_andnot(left, h->shared, left);
-                double cpus = hwloc_bitmap_weight(left);
-                if (shared_vcpus > 0 && (cpus == 0 || (strictest > 0 && shared_vcpus / cpus > strictest + EPS)))
-                        continue;
-                hwloc_bitmap_or(held, held, take);
-                admitted += v;
-                *ret_cpus += hwloc_bitmap_weight(take);
-                *ret_isolated += cls->thread_policy == THREAD_POLICY_ISOLATE ? v : 0;
-        }
-        return admitted;
 }
 
 /* ---- The planner's result, as hwloc sees it --------------------------------------------------- */
@@ -678,8 +392,8 @@ static void check_splits(const Host *h, const State *before, const Job *job, con
         bool shared = job->cls->cpu_policy == CPU_POLICY_SHARED;
         hwloc_const_bitmap_t set = shared ? flt : ded;
         char l3s[256], nodes[256];
-        unsigned n_l3 = groups_touched(h->l3_cpus, h->n_l3s, set, l3s, sizeof(l3s), NULL);
-        unsigned n_node = groups_touched(h->node_cpus, h->n_nodes, set, nodes, sizeof(nodes), h->node_os);
+        unsigned n_l3 = host_groups_touched(h->l3_cpus, h->n_l3s, set, l3s, sizeof(l3s), NULL);
+        unsigned n_node = host_groups_touched(h->node_cpus, h->n_nodes, set, nodes, sizeof(nodes), h->node_os);
         unsigned units = 0;
         k->l3_spans += !shared && job->cls->cache_locality == CACHE_LOCALITY_L3 && n_l3 > 1;
         k->numa_spans += n_node > 1;
@@ -731,7 +445,7 @@ static void explain_node(const Host *h, const Placement *const *pls, unsigned m,
                 for (unsigned v = 0; v < pls[i]->n_vcpus; v++)
                         n_shared += !pls[i]->vcpus[v].dedicated;
                 char nodes[128];
-                groups_touched(h->node_cpus, h->n_nodes, flt, nodes, sizeof(nodes), h->node_os);
+                host_groups_touched(h->node_cpus, h->n_nodes, flt, nodes, sizeof(nodes), h->node_os);
                 printf("      %s: %u shared vCPUs floating over %d CPUs (%d on this node; nodes %s), planner booked "
                        "%u here\n",
                        pls[i]->name, n_shared, hwloc_bitmap_weight(flt), hwloc_bitmap_weight(ded), nodes,
@@ -796,7 +510,7 @@ static int run_planner(const Host *h, const Topology *t, const Config *c, const 
                         k->planner_isolated += jobs[i].cls->thread_policy == THREAD_POLICY_ISOLATE ? jobs[i].vcpus : 0;
                         if (jobs[i].cls->cpu_policy == CPU_POLICY_SHARED)
                                 k->planner_cpus += jobs[i].cls->overcommit > 0 ? jobs[i].vcpus / jobs[i].cls->overcommit
-                                                                                : jobs[i].vcpus;
+                                                                               : jobs[i].vcpus;
                         check_splits(h, &before, &jobs[i], pls, m, k);
                 }
                 check_ratios(h, &after, pls, m, k);
