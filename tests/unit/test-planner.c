@@ -336,6 +336,33 @@ static void test_adopted_foreign_pins_read_back(void **state) {
 
 /* Issue 11, defect 10: a spec with no hugepages, vCPUs or iothreads (a refused domain's, as a
  * reload re-enters it) is copied without passing NULL to memcpy (UBSan stops the run if it is). */
+/* A vCPU's CPUs in either form: a CPU number (as the planner places a dedicated vCPU), -1 for
+ * none, or a set (as read back). pins_equal compares what they mean, not the form. */
+static void test_vcpu_forms_compare_by_meaning(void **state) {
+        (void) state;
+        Placement *a = placement_new("a", 1), *b = placement_new("b", 1);
+        assert_non_null(a && b);
+        a->vcpus = calloc(1, sizeof(PlacedVcpu));
+        b->vcpus = calloc(1, sizeof(PlacedVcpu));
+        a->n_vcpus = b->n_vcpus = 1;
+        a->vcpus[0].cpu = -1; /* no CPU */
+        b->vcpus[0].cpus = hwloc_bitmap_alloc(); /* an empty set */
+        assert_true(placement_pins_equal(a, b) && placement_pins_equal(b, a));
+        assert_int_equal(placement_vcpu_cpu(a, 0), -1);
+        hwloc_bitmap_set(b->vcpus[0].cpus, 3);
+        assert_false(placement_pins_equal(a, b) || placement_pins_equal(b, a));
+        a->vcpus[0].cpu = 3;
+        assert_true(placement_pins_equal(a, b) && placement_pins_equal(b, a));
+        char *list = placement_vcpu_cpulist(a, 0);
+        assert_string_equal(list, "3");
+        free(list);
+        hwloc_bitmap_set(b->vcpus[0].cpus, 5); /* two CPUs: never one CPU's number */
+        assert_false(placement_pins_equal(a, b));
+        assert_int_equal(placement_vcpu_cpu(b, 0), -1);
+        placement_free(a);
+        placement_free(b);
+}
+
 static void test_restore_of_an_empty_spec(void **state) {
         (void) state;
         World *w = world_synthetic("pack:1 numa:1(memory=4GiB) l3:1 core:4 pu:1", NULL);
@@ -863,6 +890,7 @@ int main(void) {
                 cmocka_unit_test(test_emulator_isolate_and_iothreads),
                 cmocka_unit_test(test_memory_and_hugepages),
                 cmocka_unit_test(test_persist_round_trip_and_bad_fields),
+                cmocka_unit_test(test_vcpu_forms_compare_by_meaning),
                 cmocka_unit_test(test_pool_pages_are_not_free_memory),
                 cmocka_unit_test(test_mem_page_size_small),
                 cmocka_unit_test(test_restore_of_an_empty_spec),
