@@ -35,6 +35,7 @@ typedef struct Job {
 
 /* Fills h from t's hwloc topology and c's CPU pools. Returns 0, -EINVAL (no node), -ENOMEM. */
 int host_load(const Topology *t, const Config *c, Host *h);
+/* Frees what host_load() filled and zeroes h. */
 void host_clear(Host *h);
 /* Returns the index of the core holding CPU cpu (kernel number), or -1. */
 int host_core_of(const Host *h, unsigned cpu);

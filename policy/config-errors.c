@@ -7,8 +7,6 @@
 #include <string.h>
 
 #include "config-internal.h"
-#include "cpulist.h"
-#include "macro.h"
 
 /* Appends one message to a list of errors or of warnings. */
 __attribute__((format(printf, 5, 0))) static int messages_addv(ConfigError **items, size_t *n, const char *file,

@@ -1,6 +1,6 @@
-/* What the configuration reader's three files share: the parse state, the key tables' shape, and
- * how errors and warnings are recorded (config.c), values parsed (config-value.c) and lines read
- * (config-read.c). Private to them. */
+/* What the configuration reader's files share: the parse state, the key tables' shape, and the
+ * functions each offers the others: errors and warnings recorded (config-errors.c), sections and
+ * keys handled (config.c), values parsed (config-value.c), files read (config-read.c). Private. */
 #pragma once
 
 #include <stdbool.h>

@@ -3,12 +3,9 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "config-internal.h"
-#include "cpulist.h"
-#include "macro.h"
+#include "config.h"
 
 const PolicyClass *config_find_class(const Config *c, const char *name) {
         for (size_t i = 0; i < c->n_classes; i++)

@@ -1,4 +1,4 @@
-/* kvmtuned.conf and policy.d/NAME.conf: parsing with inih, validation, FILE:LINE errors. */
+/* kvmtuned.conf and policy.d/NAME.conf: sections, keys, validation, defaults and loading. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -7,12 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ini.h>
-
 #include "config.h"
 #include "housekeeping.h"
 #include "cpulist.h"
-#include "listen.h"
 #include "config-internal.h"
 #include "macro.h"
 

@@ -99,8 +99,9 @@ int placement_refuse(Placement *pl, const char *fmt, ...) __attribute__((format(
 
 /* ---- plan-setup.c: the host as the planner sees it ------------------------------------- */
 
-/* Builds the cores, pairs, distances and CPU kinds of p->t into p (its per-CPU pools are set).
- * Returns 0 or -ENOMEM. */
+/* Builds the cores, pairs (with their pair_near, pair_fast and pair_shared_vcpus arrays),
+ * distances and CPU kinds of p->t into p, whose per-CPU arrays (perf_kind, eff_kind...) are
+ * allocated already. Returns 0 or -ENOMEM. */
 int setup_host(Planner *p);
 
 /* ---- plan-memory.c: memory and hugepages --------------------------------------------- */

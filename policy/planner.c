@@ -1,8 +1,6 @@
-/* The placement planner: pure, deterministic placement of domains on the host model (setup, the
- * pipeline of one placement, restore and release; the rooms are the plan-*.c files). */
+/* The placement planner: pure, deterministic placement of domains on the host model (the pipeline
+ * of one placement, release and lookup; the rooms are the plan-*.c files). */
 #include <errno.h>
-#include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -334,8 +334,6 @@ static void test_adopted_foreign_pins_read_back(void **state) {
         world_free(w);
 }
 
-/* Issue 11, defect 10: a spec with no hugepages, vCPUs or iothreads (a refused domain's, as a
- * reload re-enters it) is copied without passing NULL to memcpy (UBSan stops the run if it is). */
 /* A vCPU's CPUs in either form: a CPU number (as the planner places a dedicated vCPU), -1 for
  * none, or a set (as read back). pins_equal compares what they mean, not the form. */
 static void test_vcpu_forms_compare_by_meaning(void **state) {
@@ -344,6 +342,7 @@ static void test_vcpu_forms_compare_by_meaning(void **state) {
         assert_non_null(a && b);
         a->vcpus = calloc(1, sizeof(PlacedVcpu));
         b->vcpus = calloc(1, sizeof(PlacedVcpu));
+        assert_non_null(a->vcpus && b->vcpus);
         a->n_vcpus = b->n_vcpus = 1;
         a->vcpus[0].cpu = -1; /* no CPU */
         b->vcpus[0].cpus = hwloc_bitmap_alloc(); /* an empty set */
@@ -363,6 +362,8 @@ static void test_vcpu_forms_compare_by_meaning(void **state) {
         placement_free(b);
 }
 
+/* Issue 11, defect 10: a spec with no hugepages, vCPUs or iothreads (a refused domain's, as a
+ * reload re-enters it) is copied without passing NULL to memcpy (UBSan stops the run if it is). */
 static void test_restore_of_an_empty_spec(void **state) {
         (void) state;
         World *w = world_synthetic("pack:1 numa:1(memory=4GiB) l3:1 core:4 pu:1", NULL);
