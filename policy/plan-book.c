@@ -1,5 +1,4 @@
 /* Booking: the one place a placement's CPUs, shared vCPUs and memory are counted and given back. */
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,21 +42,6 @@ static uint64_t name_hash(const char *name) {
         return h;
 }
 
-/* Keeps p->spans, which book_enter() has made room for: the shared search walks these few
- * instead of every placement. */
-static void spans_book(Planner *p, const Placement *pl, int sign) {
-        if (sign > 0) {
-                assert(p->n_spans < p->alloc_placements);
-                p->spans[p->n_spans++] = pl;
-                return;
-        }
-        for (unsigned i = 0; i < p->n_spans; i++)
-                if (p->spans[i] == pl) {
-                        p->spans[i] = p->spans[--p->n_spans];
-                        return;
-                }
-}
-
 /* Placing, restoring and releasing all come here, so what one books the other gives back
  * exactly: an adopted domain's pins count per CPU (several may name one), a placed domain's
  * CPUs are its alone. */
@@ -74,15 +58,9 @@ void book_placement(Planner *p, const Placement *pl, int sign) {
                 else
                         hwloc_bitmap_andnot(p->held_set, p->held_set, pl->held);
         }
-        bool shared = false, spans = shared_spans(p, pl);
-        if (spans)
-                spans_book(p, pl, sign);
+        bool shared = false;
         for (unsigned n = 0; n < t->n_nodes; n++) {
                 p->node_shared_vcpus[n] += (unsigned) sign * pl->shared_vcpus[n];
-                if (spans)
-                        p->node_spans[n] += pl->shared_vcpus[n] ? (unsigned) sign : 0;
-                else
-                        p->node_single_vcpus[n] += (unsigned) sign * pl->shared_vcpus[n];
                 shared |= pl->shared_vcpus[n] > 0;
         }
         if (shared)
@@ -100,10 +78,6 @@ int book_enter(Planner *p, Placement *pl) {
                 if (!grown)
                         return -ENOMEM;
                 p->placements = grown;
-                const Placement **spans = realloc(p->spans, n * sizeof(Placement *));
-                if (!spans)
-                        return -ENOMEM;
-                p->spans = spans;
                 uint64_t *hashes = realloc(p->name_hashes, n * sizeof(uint64_t));
                 if (!hashes)
                         return -ENOMEM;

@@ -46,8 +46,8 @@ static void count_units(Planner *p, const PolicyClass *cls) {
         }
 }
 
-/* How many dedicated units node n may give without pushing its shared vCPUs, or those of a VM
- * floating over it and other nodes, over the strictest Overcommit there. */
+/* How many dedicated units node n may give without pushing its shared vCPUs over the strictest
+ * Overcommit there. */
 static unsigned node_budget(Planner *p, unsigned n, const PolicyClass *cls) {
         unsigned spare = shared_spare_cpus(p, n);
         if (spare == UINT32_MAX)

@@ -37,25 +37,28 @@ static bool spec_valid(const Planner *p, const Placement *spec) {
                 hwloc_bitmap_or(used, used, cpus);
         }
         /* The per-node counts add up to the shared vCPUs (each at most that: a sum must not wrap),
-         * and every shared vCPU floats within the CPUs of the nodes counted, touching each. */
+         * every shared vCPU floats within the CPUs of the nodes counted, and each node counts at
+         * least the vCPUs pinned to it alone and at most those that may run there: groups pinned
+         * per node (this version) or one set over all the nodes (earlier ones). */
         _cleanup_bitmap_ hwloc_bitmap_t counted_cpus = hwloc_bitmap_alloc(), node_cpus = hwloc_bitmap_alloc();
         if (!counted_cpus || !node_cpus)
                 return false;
         for (unsigned n = 0; n < (p->t->n_nodes ? p->t->n_nodes : 1); n++) {
-                if (!spec->shared_vcpus[n])
-                        continue;
-                if (spec->shared_vcpus[n] > shared)
-                        return false;
-                counted += spec->shared_vcpus[n];
+                unsigned alone = 0, touching = 0;
                 planner_node_cpus(p, n, node_cpus);
-                hwloc_bitmap_or(counted_cpus, counted_cpus, node_cpus);
                 for (unsigned i = 0; i < spec->n_vcpus; i++) {
                         if (spec->vcpus[i].dedicated)
                                 continue;
                         placement_vcpu_cpus(spec, i, cpus);
-                        if (!hwloc_bitmap_intersects(cpus, node_cpus))
-                                return false;
+                        alone += hwloc_bitmap_isincluded(cpus, node_cpus);
+                        touching += hwloc_bitmap_intersects(cpus, node_cpus);
                 }
+                if (spec->shared_vcpus[n] > shared || spec->shared_vcpus[n] < alone ||
+                    spec->shared_vcpus[n] > touching)
+                        return false;
+                counted += spec->shared_vcpus[n];
+                if (spec->shared_vcpus[n])
+                        hwloc_bitmap_or(counted_cpus, counted_cpus, node_cpus);
         }
         for (unsigned i = 0; i < spec->n_vcpus; i++) {
                 if (spec->vcpus[i].dedicated)
@@ -75,7 +78,7 @@ int planner_restore(Planner *p, const Placement *spec, const char *class_name, c
         if (!cls)
                 return -ENOENT;
         /* shared_l3: an L3 group of the one node its vCPUs float on */
-        if (!spec_valid(p, spec) || (spec->shared_l3 >= 0 && (shared_spans(p, spec) || shared_pair_of(p, spec) < 0)))
+        if (!spec_valid(p, spec) || (spec->shared_l3 >= 0 && (shared_vcpus_grouped(p, spec) || shared_pair_of(p, spec) < 0)))
                 return -EINVAL;
         for (unsigned i = 0; i < t->n_cpus && spec->admitted && !spec->adopted; i++)
                 if (hwloc_bitmap_isset(spec->held, t->cpus[i].os) && (p->held[i] || p->pinned[i]))

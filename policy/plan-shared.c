@@ -63,6 +63,41 @@ void shared_float_cpus(const Planner *p, const Placement *pl, hwloc_bitmap_t set
                         add_core_shared_cpus(p, p->node_cores[c], set);
 }
 
+/* Nodes pl's shared vCPUs run on, and how many vCPUs that is. */
+static unsigned float_nodes(const Planner *p, const Placement *pl, unsigned *ret_vcpus) {
+        unsigned nodes = 0, vcpus = 0;
+        for (unsigned m = 0; m < p->t->n_nodes; m++) {
+                nodes += pl->shared_vcpus[m] > 0;
+                vcpus += pl->shared_vcpus[m];
+        }
+        *ret_vcpus = vcpus;
+        return nodes;
+}
+
+/* The node index of pl's k-th shared vCPU when they span nodes: in node order, as many on each
+ * as it booked there; -1 past them. */
+static int group_node(const Planner *p, const Placement *pl, unsigned k) {
+        for (unsigned n = 0; n < p->t->n_nodes; n++) {
+                if (k < pl->shared_vcpus[n])
+                        return (int) n;
+                k -= pl->shared_vcpus[n];
+        }
+        return -1;
+}
+
+bool shared_vcpus_grouped(const Planner *p, const Placement *pl) {
+        unsigned vcpus;
+        return pl->shared_vcpus && float_nodes(p, pl, &vcpus) > 1;
+}
+
+void shared_vcpu_cpus(const Planner *p, const Placement *pl, unsigned k, hwloc_bitmap_t set) {
+        int n = shared_vcpus_grouped(p, pl) ? group_node(p, pl, k) : -1;
+        if (n >= 0)
+                planner_shared_cpus(p, (unsigned) n, set);
+        else
+                shared_float_cpus(p, pl, set);
+}
+
 unsigned planner_shared_vcpus(const Planner *p, unsigned node) {
         return p->node_shared_vcpus[node];
 }
@@ -95,69 +130,10 @@ void shared_update_limits(Planner *p, const Placement *pl, int sign) {
         }
 }
 
-/* Nodes pl's shared vCPUs float on, and how many vCPUs that is. */
-static unsigned float_nodes(const Planner *p, const Placement *pl, unsigned *ret_vcpus) {
-        unsigned nodes = 0, vcpus = 0;
-        for (unsigned m = 0; m < p->t->n_nodes; m++) {
-                nodes += pl->shared_vcpus[m] > 0;
-                vcpus += pl->shared_vcpus[m];
-        }
-        *ret_vcpus = vcpus;
-        return nodes;
-}
-
-bool shared_spans(const Planner *p, const Placement *pl) {
-        unsigned vcpus;
-        return pl->admitted && !pl->adopted && pl->shared_vcpus && float_nodes(p, pl, &vcpus) > 1;
-}
-
-/* What a VM floating over several nodes weighs on node n now (with taken CPUs gone from node
- * from, as a dedicated placement would take them): its share of the CPUs it floats over, or an
- * equal split over its nodes, whichever is more, rounded up. */
-static unsigned span_weight(const Planner *p, const Placement *pl, unsigned n, unsigned from, unsigned taken) {
-        unsigned vcpus = 0, nodes = 0;
-        uint64_t all = 0, here = 0;
-        for (unsigned m = 0; m < p->t->n_nodes; m++) {
-                if (!pl->shared_vcpus[m])
-                        continue;
-                vcpus += pl->shared_vcpus[m];
-                nodes++;
-                unsigned cpus = shared_cpu_count(p, m);
-                cpus = m == from ? (cpus > taken ? cpus - taken : 0) : cpus;
-                all += cpus;
-                here += m == n ? cpus : 0;
-        }
-        unsigned share = all ? (unsigned) ((vcpus * here + all - 1) / all) : vcpus;
-        unsigned equal = (vcpus + nodes - 1) / nodes;
-        return share > equal ? share : equal;
-}
-
-/* Node n's load with taken CPUs gone from node from. */
-static unsigned load_after(const Planner *p, unsigned n, unsigned from, unsigned taken) {
-        unsigned load = p->node_single_vcpus[n];
-        for (unsigned i = 0; p->node_spans[n] && i < p->n_spans; i++)
-                if (p->spans[i]->shared_vcpus[n])
-                        load += span_weight(p, p->spans[i], n, from, taken);
-        return load;
-}
-
-/* A VM floating over several nodes weighs on each by its share of their CPUs or as an equal
- * split, whichever is more; the others by what they booked. */
+/* A VM over several nodes has its shared vCPUs pinned per node, so what a node carries is
+ * exactly what was booked there. */
 unsigned shared_node_load(const Planner *p, unsigned n) {
-        return load_after(p, n, UINT32_MAX, 0);
-}
-
-/* Whether taking taken shared CPUs from node n keeps every other node that shares a spanning
- * VM with n within its ratio (those VMs' shares move to the other nodes). */
-static bool others_fit(const Planner *p, unsigned n, unsigned taken) {
-        for (unsigned m = 0; m < p->t->n_nodes; m++) {
-                if (m == n || !p->node_spans[m] || !p->node_spans[n])
-                        continue;
-                double limit = shared_node_limit(p, m);
-                if (limit > 0 && load_after(p, m, n, taken) > floor(limit * shared_cpu_count(p, m) + 1e-9))
-                        return false;
-        }
-        return true;
+        return p->node_shared_vcpus[n];
 }
 
 unsigned shared_spare_cpus(const Planner *p, unsigned n) {
@@ -166,18 +142,7 @@ unsigned shared_spare_cpus(const Planner *p, unsigned n) {
                 return UINT32_MAX;
         double limit = shared_node_limit(p, n);
         unsigned keep = limit > 0 ? (unsigned) ceil((double) vcpus / limit - 1e-9) : 1;
-        unsigned spare = shared > keep ? shared - keep : 0;
-        if (!p->node_spans[n] || others_fit(p, n, spare))
-                return spare;
-        unsigned lo = 0, hi = spare; /* others_fit(lo) holds, others_fit(hi) does not */
-        while (hi - lo > 1) {
-                unsigned mid = lo + (hi - lo) / 2;
-                if (others_fit(p, n, mid))
-                        lo = mid;
-                else
-                        hi = mid;
-        }
-        return lo;
+        return shared > keep ? shared - keep : 0;
 }
 
 /* Ratio of shared vCPUs to shared CPUs on node n if add more vCPUs came (and take CPUs left). */
@@ -209,20 +174,22 @@ static unsigned shared_capacity(const Planner *p, unsigned n, const PolicyClass 
         return room > 0 ? (unsigned) room : 0;
 }
 
-/* Spreads units over a set of nodes in proportion to their shared CPUs (where they float), the
- * remainder to the nodes with the most room; fits when every node stays within its ratio by
- * that share and by an equal split, and holds its share of the memory. */
-static bool spread_fits(Planner *p, const Need *need, const unsigned *nodes, unsigned *take, unsigned count,
+/* Spreads units over a set of nodes in proportion to their shared CPUs, each within its room (a
+ * node's group of vCPUs is pinned there, so it carries exactly its take); what a node cannot
+ * take goes to the one with the most room left. Fits when every node holds its share of the
+ * memory too. */
+static bool spread_over(Planner *p, const Need *need, const unsigned *nodes, unsigned *take, unsigned count,
                         unsigned units) {
-        unsigned total = 0, given = 0, equal = (units + count - 1) / count;
-        for (unsigned i = 0; i < count; i++) {
-                take[i] = 0;
+        uint64_t total = 0;
+        unsigned given = 0;
+        for (unsigned i = 0; i < count; i++)
                 total += shared_cpu_count(p, nodes[i]);
-        }
         if (total == 0)
                 return false;
         for (unsigned i = 0; i < count; i++) {
+                unsigned room = shared_capacity(p, nodes[i], need->cls);
                 take[i] = (unsigned) ((uint64_t) units * shared_cpu_count(p, nodes[i]) / total);
+                take[i] = take[i] < room ? take[i] : room;
                 given += take[i];
         }
         for (; given < units; given++) {
@@ -231,19 +198,25 @@ static bool spread_fits(Planner *p, const Need *need, const unsigned *nodes, uns
                         if ((int64_t) shared_capacity(p, nodes[i], need->cls) - take[i] >
                             (int64_t) shared_capacity(p, nodes[best], need->cls) - take[best])
                                 best = i;
+                if (take[best] >= shared_capacity(p, nodes[best], need->cls))
+                        return false;
                 take[best]++;
         }
-        for (unsigned i = 0; i < count; i++) {
-                /* What the node carries: its share of the CPUs (rounded up), or an equal split. */
-                unsigned cpus = shared_cpu_count(p, nodes[i]);
-                unsigned share = (unsigned) (((uint64_t) units * cpus + total - 1) / total);
-                unsigned weight = count == 1 ? units : share > equal ? share : equal;
-                if (take[i] == 0) /* a member that gets nothing: not this set (its shares are off) */
+        for (unsigned i = 0; i < count; i++)
+                if (take[i] > 0 && !memory_fits(p, need, nodes[i], memory_share(need, take[i], units)))
                         return false;
-                if (weight > shared_capacity(p, nodes[i], need->cls) ||
-                    !memory_fits(p, need, nodes[i], memory_share(need, take[i], units)))
+        return true;
+}
+
+/* spread_over() for a set of nodes the search proposes: every member must get vCPUs, or a
+ * smaller set is the one to take. */
+static bool spread_fits(Planner *p, const Need *need, const unsigned *nodes, unsigned *take, unsigned count,
+                        unsigned units) {
+        if (!spread_over(p, need, nodes, take, count, units))
+                return false;
+        for (unsigned i = 0; i < count; i++)
+                if (take[i] == 0)
                         return false;
-        }
         return true;
 }
 
@@ -270,7 +243,7 @@ static int refuse_ratio(Planner *p, const Need *need, Placement *pl, const unsig
         if (limit > 0 && room < units && together >= units)
                 return placement_refuse(pl,
                                         "no node takes %u shared vCPUs within its ratio (the most room: %u, node %u), "
-                                        "and no set of nodes does counting them by share of CPUs and by equal split",
+                                        "and no set of nodes has both the room and the memory for them",
                                         units, room, t->nodes[closest].os);
         if (limit > 0 && room < units)
                 return placement_refuse(pl, "node %u shared ratio would be %.2f > %.1f (%u vCPUs / %u CPUs)",
@@ -311,8 +284,9 @@ static int keep_running(Planner *p, const Need *need, Placement *pl, unsigned *n
                        : 1;
 }
 
-/* Mixed: shared vCPUs float on the shared CPUs of the dedicated vCPUs' nodes, spread in
- * proportion to those CPUs; the nodes are fixed, so a node over the limit refuses. */
+/* Mixed: shared vCPUs run on the shared CPUs of the dedicated vCPUs' nodes, spread in
+ * proportion to those CPUs within each node's room; the nodes are fixed, so too little room
+ * refuses. */
 static int place_mixed(Planner *p, const Need *need, Placement *pl) {
         const Topology *t = p->t;
         _cleanup_free_ unsigned *nodes = calloc(2 * (size_t) t->n_nodes, sizeof(unsigned));
@@ -322,27 +296,32 @@ static int place_mixed(Planner *p, const Need *need, Placement *pl) {
         for (unsigned n = 0; n < t->n_nodes; n++)
                 if (p->node_take[n])
                         nodes[count++] = n;
-        if (spread_fits(p, need, nodes, take, count, need->n_shared)) {
+        if (spread_over(p, need, nodes, take, count, need->n_shared)) {
                 for (unsigned i = 0; i < count; i++)
                         pl->shared_vcpus[nodes[i]] = take[i];
                 return 1;
         }
+        unsigned room = 0, cpus = 0;
         for (unsigned i = 0; i < count; i++) {
-                unsigned v, c, n = nodes[i];
-                double r = shared_ratio_after(p, n, take[i], &v, &c);
-                if (c == 0)
-                        return placement_refuse(pl,
-                                                "node %u: needs shared CPUs for %u shared vCPUs, 0 free "
-                                                "(the node of its dedicated vCPUs)",
-                                                t->nodes[n].os, need->n_shared);
-                if (take[i] > shared_capacity(p, n, need->cls) ||
-                    (count > 1 && r > shared_ratio_limit(p, n, need->cls)))
-                        return placement_refuse(pl, "node %u shared ratio would be %.2f > %.1f (%u vCPUs / %u CPUs)",
-                                                t->nodes[n].os, r, shared_ratio_limit(p, n, need->cls), v, c);
+                room += shared_capacity(p, nodes[i], need->cls);
+                cpus += shared_cpu_count(p, nodes[i]);
         }
-        return placement_refuse(pl,
-                                "the nodes of its dedicated vCPUs cannot take its %u shared vCPUs within "
-                                "their ratios counted as an equal split",
+        if (cpus == 0)
+                return placement_refuse(pl, "no shared CPU free for its %u shared vCPUs on the node%s of its dedicated "
+                                            "vCPUs",
+                                        need->n_shared, count == 1 ? "" : "s");
+        if (room < need->n_shared && count == 1) {
+                unsigned v, c;
+                double r = shared_ratio_after(p, nodes[0], need->n_shared, &v, &c);
+                return placement_refuse(pl, "node %u shared ratio would be %.2f > %.1f (%u vCPUs / %u CPUs)",
+                                        t->nodes[nodes[0]].os, r, shared_ratio_limit(p, nodes[0], need->cls), v, c);
+        }
+        if (room < need->n_shared)
+                return placement_refuse(pl,
+                                        "the nodes of its dedicated vCPUs have room for %u of its %u shared vCPUs "
+                                        "within their ratios",
+                                        room, need->n_shared);
+        return placement_refuse(pl, "the nodes of its dedicated vCPUs lack the memory for its %u shared vCPUs",
                                 need->n_shared);
 }
 
@@ -380,6 +359,30 @@ static int place_in_l3(Planner *p, const Need *need, Placement *pl) {
         return placement_explain(pl,
                                  "CacheLocality=l3: floats over the shared CPUs of L3 #%d of node %u: ratio %.2f there",
                                  pair->l3, t->nodes[pair->node].os, best_ratio) < 0
+                       ? -ENOMEM
+                       : 1;
+}
+
+/* Why a shared VM spans nodes, and how: the node with the most room, and the groups. Returns 1
+ * or -ENOMEM. */
+static int explain_span(Planner *p, const Need *need, Placement *pl, const unsigned *cap) {
+        const Topology *t = p->t;
+        unsigned most = 0;
+        for (unsigned n = 1; n < t->n_nodes; n++)
+                if (cap[n] > cap[most])
+                        most = n;
+        _cleanup_bitmap_ hwloc_bitmap_t ns = hwloc_bitmap_alloc();
+        for (unsigned n = 0; ns && n < t->n_nodes; n++)
+                if (pl->shared_vcpus[n])
+                        hwloc_bitmap_set(ns, t->nodes[n].os);
+        _cleanup_free_ char *list = ns ? cpulist_format(ns) : NULL;
+        if (!list)
+                return -ENOMEM;
+        return placement_explain(pl,
+                                 "no node takes %u shared vCPUs within its ratio (the most room: %u, node %u): spans "
+                                 "nodes %s, the fewest that have the room and the closest of those by NUMA distance; "
+                                 "each node's vCPUs float over its own shared CPUs",
+                                 need->n_shared, cap[most], t->nodes[most].os, list) < 0
                        ? -ENOMEM
                        : 1;
 }
@@ -425,7 +428,7 @@ static int place_on_nodes(Planner *p, const Need *need, Placement *pl) {
         }
         for (unsigned i = 0; i < count; i++)
                 pl->shared_vcpus[nodes[i]] = p->node_take[nodes[i]];
-        return 1;
+        return count > 1 ? explain_span(p, need, pl, cap) : 1;
 }
 
 /* Places the shared vCPUs: on the nodes of the dedicated ones (mixed), else in one L3 group
@@ -461,19 +464,15 @@ int shared_place(Planner *p, const Need *need, Placement *pl, unsigned dedicated
 }
 
 int planner_refresh_shared(Planner *p) {
-        _cleanup_bitmap_ hwloc_bitmap_t shared = hwloc_bitmap_alloc();
-        if (!shared)
-                return -ENOMEM;
         for (unsigned i = 0; i < p->n_placements; i++) {
                 Placement *pl = p->placements[i];
                 if (!pl->admitted || pl->adopted)
                         continue;
-                shared_float_cpus(p, pl, shared);
                 if (pl->floating)
-                        hwloc_bitmap_copy(pl->floating, shared);
-                for (unsigned v = 0; !pl->floating && v < pl->n_vcpus; v++)
+                        shared_float_cpus(p, pl, pl->floating);
+                for (unsigned v = 0, k = 0; !pl->floating && v < pl->n_vcpus; v++)
                         if (!pl->vcpus[v].dedicated)
-                                hwloc_bitmap_copy(pl->vcpus[v].cpus, shared);
+                                shared_vcpu_cpus(p, pl, k++, pl->vcpus[v].cpus);
                 /* Helpers that float over the VM's own CPUs follow them. */
                 if (pl->cls->emulator_threads == HELPER_SHARE) {
                         hwloc_bitmap_zero(pl->emulator);

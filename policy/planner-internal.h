@@ -50,9 +50,8 @@ struct Planner {
 
         unsigned *node_shared_cpus; /* per node: CPUs shared_cpu_free() (kept by plan-book.c) */
         double *node_limit; /* per node: the strictest Overcommit of its shared placements, 0: none */
-        unsigned *node_shared_vcpus; /* booked per node: each VM's share of its float set's CPUs */
-        unsigned *node_single_vcpus; /* shared vCPUs of placements floating over this node alone */
-        unsigned *node_spans; /* placements whose shared vCPUs float over this node and others */
+        unsigned *node_shared_vcpus; /* shared vCPUs booked per node (a VM over several nodes has a
+                                      * group of vCPUs pinned on each) */
         uint64_t *node_small_kib; /* small-page memory placed per node */
         uint64_t *node_in_use_kib; /* of which in use already (in the live figures) */
         PageUse *node_pages; /* n_nodes x MAX_PAGE_SIZES */
@@ -60,8 +59,6 @@ struct Planner {
         Placement **placements;
         unsigned n_placements, alloc_placements;
         uint64_t *name_hashes; /* per placement, a hash of its name (plan-book.c): finding one compares these */
-        const Placement **spans; /* the booked placements whose shared vCPUs float over several nodes */
-        unsigned n_spans; /* room: alloc_placements (book_enter grows placements, spans and hashes together) */
 
         /* Scratch, sized once: per core units, per pair units, per node units and capacities. */
         unsigned *core_units, *pair_units, *node_units, *node_cap, *node_take, *order;
@@ -139,8 +136,7 @@ bool shared_cpu_free(const Planner *p, unsigned i);
 void shared_update_limits(Planner *p, const Placement *pl, int sign);
 /* Shared CPUs of node n right now (not held, not pinned by an adopted domain). */
 unsigned shared_cpu_count(const Planner *p, unsigned node);
-/* Shared vCPUs node n carries: each VM by its share of its float set's CPUs or as an equal
- * split over its nodes, whichever weighs more. */
+/* Shared vCPUs node n carries. */
 unsigned shared_node_load(const Planner *p, unsigned n);
 /* The strictest Overcommit of the shared placements on node n, 0 for none. */
 double shared_node_limit(const Planner *p, unsigned n);
@@ -149,12 +145,15 @@ int shared_pair_of(const Planner *p, const Placement *pl);
 /* The CPUs pl's shared vCPUs float over now, into set: the shared CPUs of its L3 group
  * (CacheLocality=l3), else of its nodes. */
 void shared_float_cpus(const Planner *p, const Placement *pl, hwloc_bitmap_t set);
+/* Whether pl's shared vCPUs span nodes, and so are pinned in groups, one per node. */
+bool shared_vcpus_grouped(const Planner *p, const Placement *pl);
+/* The CPUs pl's k-th shared vCPU (counting shared vCPUs only, in vCPU order) floats over now,
+ * into set: the shared CPUs of its group's node when they span nodes, else shared_float_cpus(). */
+void shared_vcpu_cpus(const Planner *p, const Placement *pl, unsigned k, hwloc_bitmap_t set);
 /* Shared CPUs of a pair right now. */
 unsigned shared_pair_cpus(const Planner *p, unsigned pair);
-/* Whether pl is admitted and its shared vCPUs float over more than one node. */
-bool shared_spans(const Planner *p, const Placement *pl);
-/* Shared CPUs node n can give to dedicated vCPUs, keeping it and every node that shares a
- * spanning VM with it within their ratios; UINT32_MAX when no shared vCPU is there. */
+/* Shared CPUs node n can give to dedicated vCPUs within its ratio; UINT32_MAX when no shared
+ * vCPU is there. */
 unsigned shared_spare_cpus(const Planner *p, unsigned n);
 /* Places the shared vCPUs. Returns 1 placed, 0 refused (the reason in pl->reason), or -ENOMEM. */
 int shared_place(Planner *p, const Need *need, Placement *pl, unsigned dedicated_nodes);

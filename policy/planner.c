@@ -30,8 +30,6 @@ int planner_new(const Topology *t, const Config *c, Planner **ret_planner) {
         p->node_shared_vcpus = calloc(n_nodes, sizeof(unsigned));
         p->node_shared_cpus = calloc(n_nodes, sizeof(unsigned));
         p->node_limit = calloc(n_nodes, sizeof(double));
-        p->node_single_vcpus = calloc(n_nodes, sizeof(unsigned));
-        p->node_spans = calloc(n_nodes, sizeof(unsigned));
         p->node_small_kib = calloc(n_nodes, sizeof(uint64_t));
         p->node_in_use_kib = calloc(n_nodes, sizeof(uint64_t));
         p->node_pages = calloc((size_t) n_nodes * MAX_PAGE_SIZES, sizeof(PageUse));
@@ -43,7 +41,7 @@ int planner_new(const Topology *t, const Config *c, Planner **ret_planner) {
         p->order = calloc(t->n_cores > n_nodes ? t->n_cores : n_nodes, sizeof(unsigned));
         if (!p->dedicated_pool || !p->shared_pool || !p->perf_kind || !p->eff_kind || !p->held || !p->pinned ||
             !p->eligible || !p->cpu_free || !p->core_free || !p->held_set || !p->node_shared_vcpus ||
-            !p->node_single_vcpus || !p->node_spans || !p->node_shared_cpus || !p->node_limit || !p->node_small_kib ||
+            !p->node_shared_cpus || !p->node_limit || !p->node_small_kib ||
             !p->node_in_use_kib || !p->node_pages || !p->core_units || !p->pair_units || !p->node_units ||
             !p->node_cap || !p->node_take || !p->order)
                 return -ENOMEM;
@@ -69,7 +67,6 @@ void planner_free(Planner *p) {
         for (unsigned i = 0; i < p->n_placements; i++)
                 placement_free(p->placements[i]);
         free(p->placements);
-        free(p->spans);
         free(p->name_hashes);
         for (unsigned i = 0; i < p->n_pairs; i++)
                 free(p->pairs[i].cores);
@@ -98,8 +95,6 @@ void planner_free(Planner *p) {
         free(p->node_shared_vcpus);
         free(p->node_shared_cpus);
         free(p->node_limit);
-        free(p->node_single_vcpus);
-        free(p->node_spans);
         free(p->node_small_kib);
         free(p->node_in_use_kib);
         free(p->node_pages);
@@ -221,12 +216,14 @@ static int fill_vcpus(Planner *p, const DomainRequest *req, Placement *pl, const
         if (!pl->vcpus)
                 return -ENOMEM;
         pl->n_vcpus = req->vcpus;
-        if (pl->cls->cpu_policy != CPU_POLICY_DEDICATED) {
+        /* One set for every shared vCPU, unless they span nodes: then one per vCPU, its node's. */
+        bool grouped = shared_vcpus_grouped(p, pl);
+        if (pl->cls->cpu_policy != CPU_POLICY_DEDICATED && !grouped) {
                 if (!(pl->floating = hwloc_bitmap_alloc()))
                         return -ENOMEM;
                 shared_float_cpus(p, pl, pl->floating);
         }
-        unsigned next = 0;
+        unsigned next = 0, k = 0;
         for (unsigned v = 0; v < req->vcpus; v++) {
                 PlacedVcpu *pv = &pl->vcpus[v];
                 pv->vcpu = v;
@@ -234,11 +231,14 @@ static int fill_vcpus(Planner *p, const DomainRequest *req, Placement *pl, const
                         pl->cls->cpu_policy == CPU_POLICY_DEDICATED ||
                         (pl->cls->cpu_policy == CPU_POLICY_MIXED && hwloc_bitmap_isset(req->dedicated_vcpus, v));
                 pv->cpu = -1;
-                if (!pv->dedicated) {
+                if (pv->dedicated)
+                        pv->cpu = (int) t->cpus[cpus[next++]].os;
+                else if (!grouped)
                         pv->cpus = pl->floating;
-                        continue;
-                }
-                pv->cpu = (int) t->cpus[cpus[next++]].os;
+                else if (!(pv->cpus = hwloc_bitmap_alloc()))
+                        return -ENOMEM;
+                else
+                        shared_vcpu_cpus(p, pl, k++, pv->cpus);
         }
         return 0;
 }

@@ -122,36 +122,44 @@ unsigned count_l3(const Topology *t, hwloc_const_bitmap_t set, bool nodes) {
 
 /* ---- Invariants of any planner state ---------------------------------------------------- */
 
-/* A shared VM floating over several nodes counts on each by its share of the CPUs it floats
- * over and as an equal split over its nodes; neither may push a node over the strictest ratio. */
+/* Each shared vCPU counts on the nodes its CPUs are on, by its share of them and as an equal
+ * split over them (a vCPU pinned to one node counts 1 there either way); neither may push a node
+ * over the strictest ratio of the shared VMs there. */
 static void check_ratios(World *w, const Placement *const *pls, unsigned n) {
         const Topology *t = w->t;
         unsigned n_nodes = t->n_nodes;
         double *prop = calloc(n_nodes, sizeof(double)), *equal = calloc(n_nodes, sizeof(double));
         double *limit = calloc(n_nodes, sizeof(double));
-        hwloc_bitmap_t shared = hwloc_bitmap_alloc();
+        hwloc_bitmap_t shared = hwloc_bitmap_alloc(), vcpu_cpus = hwloc_bitmap_alloc(), part = hwloc_bitmap_alloc();
         unsigned *booked = calloc(n_nodes, sizeof(unsigned));
+        assert_true(prop && equal && limit && shared && vcpu_cpus && part && booked);
         for (unsigned i = 0; i < n; i++) {
                 const Placement *pl = pls[i];
-                unsigned vcpus = 0, nodes = 0, cpus = 0;
                 if (!pl->admitted || pl->adopted)
                         continue;
                 for (unsigned node = 0; node < n_nodes; node++)
-                        if (pl->shared_vcpus[node]) {
-                                vcpus += pl->shared_vcpus[node];
-                                nodes++;
-                                planner_shared_cpus(w->p, node, shared);
-                                cpus += (unsigned) hwloc_bitmap_weight(shared);
-                        }
-                for (unsigned node = 0; node < n_nodes && vcpus; node++) {
-                        if (!pl->shared_vcpus[node])
-                                continue;
                         booked[node] += pl->shared_vcpus[node];
-                        planner_shared_cpus(w->p, node, shared);
-                        prop[node] += cpus ? (double) vcpus * hwloc_bitmap_weight(shared) / cpus : vcpus;
-                        equal[node] += (double) vcpus / nodes;
-                        if (pl->cls->overcommit > 0 && (limit[node] == 0 || pl->cls->overcommit < limit[node]))
-                                limit[node] = pl->cls->overcommit;
+                for (unsigned v = 0; v < pl->n_vcpus; v++) {
+                        if (pl->vcpus[v].dedicated)
+                                continue;
+                        placement_vcpu_cpus(pl, v, vcpu_cpus);
+                        double all = hwloc_bitmap_weight(vcpu_cpus);
+                        unsigned touched = 0;
+                        for (unsigned node = 0; node < n_nodes; node++) {
+                                planner_node_cpus(w->p, node, shared);
+                                touched += hwloc_bitmap_intersects(vcpu_cpus, shared);
+                        }
+                        assert_true(touched > 0);
+                        for (unsigned node = 0; node < n_nodes; node++) {
+                                planner_node_cpus(w->p, node, shared);
+                                hwloc_bitmap_and(part, vcpu_cpus, shared);
+                                if (hwloc_bitmap_iszero(part))
+                                        continue;
+                                prop[node] += hwloc_bitmap_weight(part) / all;
+                                equal[node] += 1.0 / touched;
+                                if (pl->cls->overcommit > 0 && (limit[node] == 0 || pl->cls->overcommit < limit[node]))
+                                        limit[node] = pl->cls->overcommit;
+                        }
                 }
         }
         for (unsigned node = 0; node < n_nodes; node++) {
@@ -168,6 +176,8 @@ static void check_ratios(World *w, const Placement *const *pls, unsigned n) {
                 }
         }
         hwloc_bitmap_free(shared);
+        hwloc_bitmap_free(vcpu_cpus);
+        hwloc_bitmap_free(part);
         free(booked);
         free(prop);
         free(equal);

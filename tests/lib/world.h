@@ -40,5 +40,6 @@ char *plan_json(World *w);
 /* How many L3 domains (nodes: NUMA nodes) a set of CPUs touches, by the model's numbering. */
 unsigned count_l3(const Topology *t, hwloc_const_bitmap_t set, bool nodes);
 /* Asserts what every planner state keeps: no CPU held twice, dedicated vCPUs alone on their
- * CPUs, shared vCPUs off held CPUs, and Overcommit per node counted by share and equal split. */
+ * CPUs, shared vCPUs off held CPUs, and Overcommit per node, each shared vCPU counted by its
+ * share of its CPUs and as an equal split over their nodes. */
 void check_invariants(World *w);

@@ -112,31 +112,42 @@ static void test_span_closest_pair(void **state) {
         world_free(w);
 }
 
-/* A shared VM over several nodes weighs on each by its share of the CPUs and as an equal split:
- * a node with one free shared CPU beside one with many must not carry half of it. */
-static void test_shared_span_counted_both_ways(void **state) {
+/* A shared VM over several nodes has a group of vCPUs pinned on each, as many as that node has
+ * room for: a node with one free shared CPU beside one with many carries exactly its group. */
+static void test_shared_span_pinned_per_node(void **state) {
         (void) state;
         World *w = world_synthetic("pack:1 numa:2(memory=64GiB) core:8 pu:1", NULL);
         /* Node 0 keeps one shared CPU (6 dedicated of its 7), node 1 keeps 7, loaded to 24/28. */
         assert_true(place(w, "d", "numa", 6, 1024, NULL)->admitted);
         assert_true(place(w, "s1", "vdi", 24, 1024, NULL)->admitted);
+        /* Node 1 has room for 4 (28 - 24), node 0 for 4 (1 CPU x 4): floating over both, its share
+         * of the CPUs would put 7 on node 1; pinned in groups, 4 go to each. */
         const Placement *pl = place(w, "s2", "vdi", 8, 1024, NULL);
         print_message("s2: %s\n", pl->admitted ? "admitted" : pl->reason);
-        /* Node 1 has room for 4 (28 - 24), node 0 for 4 (1 CPU x 4): together 8, but an equal split
-         * puts 4 on node 1 and 4 on node 0, while its share of CPUs puts 7 on node 1: refused. */
-        assert_false(pl->admitted);
-        assert_string_equal(pl->reason, "no node takes 8 shared vCPUs within its ratio (the most room: 4, node 0), and "
-                                        "no set of nodes does counting them by share of CPUs and by equal split");
+        assert_true(pl->admitted);
         check_invariants(w);
-        const Placement *ok = place(w, "s3", "vdi", 4, 1024, NULL);
-        assert_true(ok->admitted);
+        char *vcpus = field_text(w, "s2", "vcpus", NULL);
+        print_message("s2 vCPUs: %s\n", vcpus);
+        assert_string_equal(vcpus, "[{\"vcpu\":0,\"cpus\":[7]},{\"vcpu\":1,\"cpus\":[7]},{\"vcpu\":2,\"cpus\":[7]},"
+                                   "{\"vcpu\":3,\"cpus\":[7]},{\"vcpu\":4,\"cpus\":[9,10,11,12,13,14,15]},"
+                                   "{\"vcpu\":5,\"cpus\":[9,10,11,12,13,14,15]},{\"vcpu\":6,\"cpus\":[9,10,11,12,"
+                                   "13,14,15]},{\"vcpu\":7,\"cpus\":[9,10,11,12,13,14,15]}]");
+        free(vcpus);
+        assert_true(explains(pl, "no node takes 8 shared vCPUs within its ratio (the most room: 4, node 0): spans "
+                                 "nodes 0-1, the fewest that have the room"));
+        assert_true(explains(pl, "4 shared vCPUs on node 0: ratio 4.00 (4 vCPUs / 1 CPUs)"));
+        assert_true(explains(pl, "4 shared vCPUs on node 1: ratio 4.00 (28 vCPUs / 7 CPUs)"));
+        /* Both nodes are full now. */
+        const Placement *full = place(w, "s3", "vdi", 1, 1024, NULL);
+        print_message("s3: %s\n", full->admitted ? "admitted" : full->reason);
+        assert_false(full->admitted);
+        assert_string_equal(full->reason, "node 0 shared ratio would be 5.00 > 4.0 (5 vCPUs / 1 CPUs)");
         check_invariants(w);
         world_free(w);
 }
 
-/* A dedicated VM that takes CPUs of one node of a spanning shared VM moves that VM's share to
- * its other nodes: it may take only what keeps those within their ratio too (review of this
- * change: node 0 ended at 31.33 vCPUs on 7 CPUs under Overcommit=4). */
+/* A dedicated VM beside a spanning shared VM takes only what keeps that VM's group on its node
+ * within the ratio (an earlier version ended at 31.33 vCPUs on 7 CPUs under Overcommit=4). */
 static void test_dedicated_beside_a_spanning_shared_vm(void **state) {
         (void) state;
         World *w = world_synthetic("pack:1 numa:2(memory=64GiB) core:8 pu:1", NULL);
@@ -577,7 +588,7 @@ int main(void) {
                 cmocka_unit_test(test_span_fewest_nodes),
                 cmocka_unit_test(test_span_closest_pair),
                 cmocka_unit_test(test_span_balanced_by_memory),
-                cmocka_unit_test(test_shared_span_counted_both_ways),
+                cmocka_unit_test(test_shared_span_pinned_per_node),
                 cmocka_unit_test(test_dedicated_beside_a_spanning_shared_vm),
                 cmocka_unit_test(test_refusal_names_the_shared_reserve),
                 cmocka_unit_test(test_memory_refusal_names_the_short_node),

@@ -560,6 +560,55 @@ static void test_restore_checks_shared_counts(void **state) {
         world_free(w);
 }
 
+/* A shared VM over two nodes reads back with its vCPU groups, and the counts per node must
+ * cover the vCPUs pinned there; a file of an earlier version (every shared vCPU over all its
+ * nodes) reads back too and is regrouped by the next refresh. */
+static void test_restore_grouped_span(void **state) {
+        (void) state;
+        const char *shape = "pack:1 numa:2(memory=64GiB) core:8 pu:1";
+        World *w = world_synthetic(shape, NULL);
+        assert_true(place(w, "d", "numa", 6, 1024, NULL)->admitted);
+        assert_true(place(w, "s1", "vdi", 24, 1024, NULL)->admitted);
+        const Placement *a = place(w, "s2", "vdi", 8, 1024, NULL);
+        assert_true(a->admitted && a->shared_vcpus[0] == 4 && a->shared_vcpus[1] == 4);
+        json_object *saved = persist_placement(a, NULL, w->t);
+        world_free(w);
+        w = world_synthetic(shape, NULL);
+        Placement *spec = NULL;
+        char *cls = NULL, *uuid = NULL;
+        const Placement *restored = NULL;
+        assert_int_equal(persist_parse(saved, w->t, &spec, &cls, &uuid), 0);
+        spec->shared_vcpus[0] = 2; /* four vCPUs are pinned to node 0 alone */
+        spec->shared_vcpus[1] = 6;
+        assert_int_equal(planner_restore(w->p, spec, cls, &restored), -EINVAL);
+        spec->shared_vcpus[0] = 0;
+        spec->shared_vcpus[1] = 8;
+        assert_int_equal(planner_restore(w->p, spec, cls, &restored), -EINVAL);
+        spec->shared_vcpus[0] = 4;
+        spec->shared_vcpus[1] = 4;
+        assert_int_equal(planner_restore(w->p, spec, cls, &restored), 0);
+        assert_int_equal(planner_release(w->p, "s2"), 0);
+        /* The earlier form: every shared vCPU over the CPUs of both nodes. */
+        _cleanup_bitmap_ hwloc_bitmap_t all = hwloc_bitmap_alloc();
+        assert_int_equal(hwloc_bitmap_list_sscanf(all, "7,9-15"), 0);
+        for (unsigned v = 0; v < spec->n_vcpus; v++)
+                hwloc_bitmap_copy(spec->vcpus[v].cpus, all);
+        assert_int_equal(planner_restore(w->p, spec, cls, &restored), 0);
+        assert_int_equal(planner_refresh_shared(w->p), 0);
+        char *first = placement_vcpu_cpulist(restored, 0), *last = placement_vcpu_cpulist(restored, 7);
+        print_message("an earlier file's span regrouped: vCPU 0 on %s, vCPU 7 on %s\n", first, last);
+        assert_string_equal(first, "1-7");
+        assert_string_equal(last, "9-15");
+        free(first);
+        free(last);
+        check_invariants(w);
+        placement_free(spec);
+        free(cls);
+        free(uuid);
+        json_object_put(saved);
+        world_free(w);
+}
+
 static void test_explicit_pins_count_as_taken(void **state) {
         (void) state;
         World *w = world_synthetic("pack:1 l3:1 core:4 pu:1", "[Host]\nHousekeepingCPUs=0\n");
@@ -898,6 +947,7 @@ int main(void) {
                 cmocka_unit_test(test_adopted_foreign_pins_read_back),
                 cmocka_unit_test(test_restored_memory_not_booked_twice),
                 cmocka_unit_test(test_restore_checks_shared_counts),
+                cmocka_unit_test(test_restore_grouped_span),
                 cmocka_unit_test(test_running_domain_memory_in_use),
                 cmocka_unit_test(test_booked_memory_counts_until_in_use),
                 cmocka_unit_test(test_started_domain_hugepages_taken),
