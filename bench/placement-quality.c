@@ -30,10 +30,23 @@ static const char policy[] = "[Class ded]\nCPUPolicy=dedicated\nThreadPolicy=pre
                              "[Class perf]\nCPUPolicy=dedicated\nCoreKind=performance\nCacheLocality=numa\n"
                              "[Class vdi]\nCPUPolicy=shared\nCacheLocality=numa\nOvercommit=4\n";
 
-static const struct {
-        const char *name;
+typedef struct Mix {
+        const char *name; /* a class of the policy above */
         unsigned percent;
-} mix[] = { { "ded", 30 }, { "iso", 20 }, { "perf", 15 }, { "vdi", 35 } };
+} Mix;
+
+/* The issue's mix, then the same with the isolated share given to prefer: an isolated vCPU holds
+ * a whole core, so a planner that admits more of them than the pinner (which fragments cores and
+ * turns them away) admits fewer vCPUs in all; the second run shows the capacity without that. */
+typedef struct Workload {
+        const char *label;
+        Mix mix[4];
+} Workload;
+
+static const Workload workloads[] = {
+        { "mixed", { { "ded", 30 }, { "iso", 20 }, { "perf", 15 }, { "vdi", 35 } } },
+        { "without isolate", { { "ded", 50 }, { "iso", 0 }, { "perf", 15 }, { "vdi", 35 } } },
+};
 
 static const unsigned sizes[] = { 1, 2, 2, 4, 4, 4, 6, 8, 8, 12, 16, 24, 32 };
 
@@ -84,7 +97,7 @@ static DomainRequest *make_request(unsigned i, const char *cls, unsigned vcpus) 
 
 /* Domains in arrival order until the vCPUs asked reach twice the usable CPUs; same seed on
  * every machine. */
-static int make_jobs(const Host *h, const Config *c, Job **ret_jobs, unsigned *ret_n) {
+static int make_jobs(const Host *h, const Config *c, const Mix *mix, Job **ret_jobs, unsigned *ret_n) {
         unsigned target = 2 * (unsigned) hwloc_bitmap_weight(h->usable), cap = size_cap(h), asked = 0, n = 0;
         Job *jobs = calloc(target, sizeof(Job)); /* at least one vCPU each */
         if (!jobs)
@@ -92,7 +105,8 @@ static int make_jobs(const Host *h, const Config *c, Job **ret_jobs, unsigned *r
         uint64_t s = SEED;
         while (asked < target) {
                 unsigned roll = (unsigned) (xorshift(&s) % 100), k = 0;
-                for (unsigned acc = mix[0].percent; roll >= acc && k + 1 < ELEMENTSOF(mix); acc += mix[++k].percent)
+                for (unsigned acc = mix[0].percent; roll >= acc && k + 1 < ELEMENTSOF(workloads[0].mix);
+                     acc += mix[++k].percent)
                         ;
                 unsigned v;
                 do
@@ -111,261 +125,6 @@ static int make_jobs(const Host *h, const Config *c, Job **ret_jobs, unsigned *r
         *ret_jobs = jobs;
         *ret_n = n;
         return 0;
-}
-
-/* ---- The planner's result, as hwloc sees it --------------------------------------------------- */
-
-typedef struct State {
-        hwloc_bitmap_t held; /* dedicated vCPU CPUs, and the idle siblings of isolated cores */
-        unsigned *shared_cpus; /* per node: shared-pool CPUs no dedicated placement holds */
-        double *prop, *equal; /* shared vCPUs per node: by the node's share of the float set / equal split */
-        double *limit; /* strictest Overcommit of the shared domains on the node, 0: none */
-        double *mem_kib; /* memory booked per node */
-} State;
-
-static void state_clear(State *s) {
-        hwloc_bitmap_free(s->held);
-        free(s->shared_cpus);
-        free(s->prop);
-        free(s->equal);
-        free(s->limit);
-        free(s->mem_kib);
-        *s = (State){ 0 };
-}
-
-static int state_init(State *s, unsigned n_nodes) {
-        s->held = hwloc_bitmap_alloc();
-        s->shared_cpus = calloc(n_nodes, sizeof(unsigned));
-        s->prop = calloc(n_nodes, sizeof(double));
-        s->equal = calloc(n_nodes, sizeof(double));
-        s->limit = calloc(n_nodes, sizeof(double));
-        s->mem_kib = calloc(n_nodes, sizeof(double));
-        return s->held && s->shared_cpus && s->prop && s->equal && s->limit && s->mem_kib ? 0 : -ENOMEM;
-}
-
-static void vcpu_sets(const Placement *pl, hwloc_bitmap_t dedicated, hwloc_bitmap_t floating) {
-        hwloc_bitmap_zero(dedicated);
-        hwloc_bitmap_zero(floating);
-        for (unsigned v = 0; v < pl->n_vcpus; v++)
-                placement_vcpu_add(pl, v, pl->vcpus[v].dedicated ? dedicated : floating);
-}
-
-typedef struct Counts {
-        unsigned planner_vcpus, pinner_vcpus, violations, l3_splits, numa_splits, double_bookings;
-        unsigned planner_shared, pinner_shared; /* of the vCPUs admitted, shared ones (verbose) */
-        unsigned planner_isolated, pinner_isolated; /* of the vCPUs admitted, isolated ones */
-        double planner_cpus, pinner_cpus; /* CPUs the admitted vCPUs use: held + shared vCPUs / ratio */
-        unsigned refused_memory; /* planner refusals for memory: the workload means CPUs to decide */
-        unsigned l3_spans, numa_spans; /* splits of any kind, avoidable or not (verbose) */
-        hwloc_bitmap_t violated_nodes, bad_cpus; /* counted once each */
-        bool *bad_float; /* per job: its float set touched a held CPU */
-} Counts;
-
-/* Dedicated CPUs held by more than one vCPU, isolated siblings someone else uses, and dedicated
- * vCPUs outside the dedicated pool: every such CPU counts once over the whole run. */
-static void book_dedicated(const Host *h, const Placement *pl, hwloc_bitmap_t cpus, State *s, Counts *k,
-                           const char *name) {
-        hwloc_bitmap_t claim = hwloc_bitmap_dup(cpus);
-        if (!claim)
-                return;
-        if (pl->cls->thread_policy != THREAD_POLICY_PREFER) {
-                int cpu;
-                hwloc_bitmap_foreach_begin(cpu, cpus) {
-                        int core = host_core_of(h, (unsigned) cpu);
-                        if (core >= 0)
-                                hwloc_bitmap_or(claim, claim, h->core_cpus[core]);
-                }
-                hwloc_bitmap_foreach_end();
-        }
-        if (pl->cls->emulator_threads == HELPER_ISOLATE)
-                hwloc_bitmap_or(claim, claim, pl->emulator);
-        unsigned n_ded = 0;
-        for (unsigned v = 0; v < pl->n_vcpus; v++)
-                n_ded += pl->vcpus[v].dedicated;
-        _cleanup_bitmap_ hwloc_bitmap_t bad = hwloc_bitmap_alloc();
-        if (bad) {
-                hwloc_bitmap_and(bad, claim, s->held);
-                hwloc_bitmap_or(s->held, s->held, claim);
-                _cleanup_bitmap_ hwloc_bitmap_t out = hwloc_bitmap_dup(cpus);
-                if (out) {
-                        hwloc_bitmap_andnot(out, out, h->dedicated);
-                        hwloc_bitmap_or(bad, bad, out);
-                }
-                if ((unsigned) hwloc_bitmap_weight(cpus) != n_ded) /* two vCPUs of its own on one CPU */
-                        hwloc_bitmap_or(bad, bad, cpus);
-                hwloc_bitmap_andnot(bad, bad, k->bad_cpus);
-                if (!hwloc_bitmap_iszero(bad)) {
-                        k->double_bookings += (unsigned) hwloc_bitmap_weight(bad);
-                        hwloc_bitmap_or(k->bad_cpus, k->bad_cpus, bad);
-                        if (verbose) {
-                                char list[256];
-                                hwloc_bitmap_list_snprintf(list, sizeof(list), bad);
-                                printf("    double booking: %s (%s) holds CPUs %s held by another, shared by its own "
-                                       "vCPUs or outside the dedicated pool\n",
-                                       name, pl->cls->name, list);
-                        }
-                }
-        }
-        hwloc_bitmap_free(claim);
-}
-
-/* Shared vCPUs of one domain per node, two ways, and the ratio it imposes there. */
-static void book_shared(const Host *h, const Placement *pl, hwloc_const_bitmap_t floating, unsigned n_shared,
-                        State *s) {
-        _cleanup_bitmap_ hwloc_bitmap_t part = hwloc_bitmap_alloc();
-        if (!part)
-                return;
-        double total = hwloc_bitmap_weight(floating);
-        unsigned touched = 0;
-        for (unsigned n = 0; n < h->n_nodes; n++)
-                touched += hwloc_bitmap_intersects(h->node_cpus[n], floating);
-        for (unsigned n = 0; n < h->n_nodes; n++) {
-                hwloc_bitmap_and(part, h->node_cpus[n], floating);
-                double w = hwloc_bitmap_weight(part);
-                /* An empty float set has nowhere to run: it counts on its memory nodes. */
-                bool on = touched ? w > 0 : hwloc_bitmap_isset(pl->memory_nodes, h->node_os[n]);
-                if (!on)
-                        continue;
-                s->prop[n] += touched ? n_shared * w / total : n_shared;
-                s->equal[n] += touched ? (double) n_shared / touched : n_shared;
-                if (pl->cls->overcommit > 0 && (s->limit[n] == 0 || pl->cls->overcommit < s->limit[n]))
-                        s->limit[n] = pl->cls->overcommit;
-        }
-}
-
-/* Memory of one domain per node, in proportion to its dedicated CPUs there (shared: an equal
- * split over the nodes it floats on). */
-static void book_memory(const Host *h, const Job *job, hwloc_const_bitmap_t dedicated, hwloc_const_bitmap_t floating,
-                        State *s) {
-        bool shared = hwloc_bitmap_iszero(dedicated);
-        hwloc_const_bitmap_t set = shared ? floating : dedicated;
-        _cleanup_bitmap_ hwloc_bitmap_t part = hwloc_bitmap_alloc();
-        unsigned touched = 0;
-        for (unsigned n = 0; n < h->n_nodes; n++)
-                touched += hwloc_bitmap_intersects(h->node_cpus[n], set);
-        if (!part || touched == 0)
-                return;
-        double cpus = hwloc_bitmap_weight(set);
-        for (unsigned n = 0; n < h->n_nodes; n++) {
-                hwloc_bitmap_and(part, h->node_cpus[n], set);
-                double w = hwloc_bitmap_weight(part);
-                if (w > 0)
-                        s->mem_kib[n] += (double) job->req->memory_kib * (shared ? 1.0 / touched : w / cpus);
-        }
-}
-
-/* The state after the first n placements (as the planner left them, float sets refreshed), with
- * the double bookings found on the way added to k. */
-static void state_compute(const Host *h, const Job *jobs, const Placement *const *pls, unsigned n, State *s,
-                          Counts *k) {
-        hwloc_bitmap_zero(s->held);
-        for (unsigned i = 0; i < h->n_nodes; i++)
-                s->prop[i] = s->equal[i] = s->limit[i] = s->mem_kib[i] = 0;
-        _cleanup_bitmap_ hwloc_bitmap_t ded = hwloc_bitmap_alloc(), flt = hwloc_bitmap_alloc();
-        _cleanup_bitmap_ hwloc_bitmap_t part = hwloc_bitmap_alloc();
-        if (!ded || !flt || !part)
-                return;
-        for (unsigned i = 0; i < n; i++)
-                if (pls[i]->admitted && !pls[i]->adopted) {
-                        vcpu_sets(pls[i], ded, flt);
-                        book_dedicated(h, pls[i], ded, s, k, pls[i]->name);
-                        book_memory(h, &jobs[i], ded, flt, s);
-                }
-        for (unsigned i = 0; i < n; i++) {
-                if (!pls[i]->admitted || pls[i]->adopted)
-                        continue;
-                unsigned n_shared = 0;
-                for (unsigned v = 0; v < pls[i]->n_vcpus; v++)
-                        n_shared += !pls[i]->vcpus[v].dedicated;
-                if (n_shared == 0)
-                        continue;
-                vcpu_sets(pls[i], ded, flt);
-                book_shared(h, pls[i], flt, n_shared, s);
-                if (hwloc_bitmap_intersects(flt, s->held) && !k->bad_float[i]) {
-                        k->bad_float[i] = true;
-                        k->double_bookings++;
-                        if (verbose)
-                                printf("    double booking: shared %s floats over CPUs a dedicated vCPU holds\n",
-                                       pls[i]->name);
-                }
-        }
-        for (unsigned i = 0; i < h->n_nodes; i++) {
-                hwloc_bitmap_and(part, h->node_cpus[i], h->shared);
-                hwloc_bitmap_andnot(part, part, s->held);
-                s->shared_cpus[i] = (unsigned) hwloc_bitmap_weight(part);
-        }
-}
-
-/* ---- What could have held a domain whole ------------------------------------------------------ */
-
-/* Dedicated units the class could take inside scope right now: free eligible CPUs (prefer), or
- * whole free cores (isolate), of the right kind. */
-static unsigned scope_units(const Host *h, const State *s, const PolicyClass *cls, hwloc_const_bitmap_t scope) {
-        _cleanup_bitmap_ hwloc_bitmap_t eligible = hwloc_bitmap_alloc();
-        if (!eligible)
-                return 0;
-        hwloc_bitmap_and(eligible, scope, h->dedicated);
-        hwloc_bitmap_andnot(eligible, eligible, s->held);
-        if (cls->core_kind == CORE_KIND_PERFORMANCE)
-                hwloc_bitmap_and(eligible, eligible, h->perf);
-        if (cls->thread_policy == THREAD_POLICY_PREFER)
-                return (unsigned) hwloc_bitmap_weight(eligible);
-        unsigned units = 0;
-        for (unsigned k = 0; k < h->n_cores; k++)
-                units += hwloc_bitmap_intersects(h->core_cpus[k], scope) &&
-                         hwloc_bitmap_isincluded(h->core_cpus[k], eligible);
-        return units;
-}
-
-/* Units node n may give and still leave its shared vCPUs (counted the stricter way) within the
- * strictest ratio there; an isolated core costs as many shared CPUs as the widest core has. */
-static unsigned node_budget(const Host *h, const State *s, unsigned n, const PolicyClass *cls) {
-        double v = s->prop[n] > s->equal[n] ? s->prop[n] : s->equal[n];
-        if (v <= EPS)
-                return UINT32_MAX;
-        unsigned keep = s->limit[n] > 0 ? (unsigned) ceil(v / s->limit[n] - EPS) : 1;
-        unsigned spare = s->shared_cpus[n] > keep ? s->shared_cpus[n] - keep : 0;
-        return spare / (cls->thread_policy == THREAD_POLICY_PREFER ? 1 : h->smt_max);
-}
-
-static bool memory_fits(const Host *h, const State *s, unsigned n, const Job *job) {
-        return h->node_mem_kib[n] == 0 || s->mem_kib[n] + (double) job->req->memory_kib <= (double) h->node_mem_kib[n];
-}
-
-/* The first group that could have held the dedicated domain whole: an (L3, node) part when l3
- * is true, else a node. Returns its index (part: l3 * n_nodes + node), -1 for none. */
-static int dedicated_room(const Host *h, const State *s, const Job *job, bool l3, unsigned *ret_units) {
-        _cleanup_bitmap_ hwloc_bitmap_t scope = hwloc_bitmap_alloc();
-        if (!scope)
-                return -1;
-        unsigned n_groups = l3 ? h->n_l3s * h->n_nodes : h->n_nodes;
-        for (unsigned g = 0; g < n_groups; g++) {
-                unsigned n = g % h->n_nodes;
-                if (l3)
-                        hwloc_bitmap_and(scope, h->l3_cpus[g / h->n_nodes], h->node_cpus[n]);
-                else
-                        hwloc_bitmap_copy(scope, h->node_cpus[n]);
-                unsigned units = scope_units(h, s, job->cls, scope), budget = node_budget(h, s, n, job->cls);
-                units = units < budget ? units : budget;
-                if (units >= job->vcpus && memory_fits(h, s, n, job)) {
-                        *ret_units = units;
-                        return (int) g;
-                }
-        }
-        return -1;
-}
-
-/* A node whose shared CPUs could have taken the shared domain within every ratio there. */
-static int shared_room(const Host *h, const State *s, const Job *job) {
-        for (unsigned n = 0; n < h->n_nodes; n++) {
-                double v = s->prop[n] > s->equal[n] ? s->prop[n] : s->equal[n], limit = job->cls->overcommit;
-                if (s->limit[n] > 0 && (limit == 0 || s->limit[n] < limit))
-                        limit = s->limit[n];
-                if (s->shared_cpus[n] > 0 && (limit == 0 || v + job->vcpus <= limit * s->shared_cpus[n] + EPS) &&
-                    memory_fits(h, s, n, job))
-                        return (int) n;
-        }
-        return -1;
 }
 
 /* ---- The checks of one step ------------------------------------------------------------------- */
@@ -480,8 +239,10 @@ static void check_ratios(const Host *h, const State *s, const Placement *const *
 /* ---- One machine ------------------------------------------------------------------------------ */
 
 typedef struct Totals {
+        const Workload *workload;
         unsigned machines, planner_vcpus, pinner_vcpus, violations, l3_splits, numa_splits, double_bookings;
         unsigned machines_violating, planner_isolated, pinner_isolated;
+        unsigned machines_below, below_isolated; /* capacity < 1.00; of those, more isolated vCPUs admitted */
         double min_ratio, min_use, planner_cpus, pinner_cpus;
         char min_label[128];
 } Totals;
@@ -558,6 +319,8 @@ static void print_row(const char *label, const Host *h, unsigned n_jobs, const C
         tot->l3_splits += k->l3_splits;
         tot->numa_splits += k->numa_splits;
         tot->double_bookings += k->double_bookings;
+        tot->machines_below += ratio < 1.0 - EPS;
+        tot->below_isolated += ratio < 1.0 - EPS && k->planner_isolated > k->pinner_isolated;
         if (tot->machines == 1 || ratio < tot->min_ratio) {
                 tot->min_ratio = ratio;
                 snprintf(tot->min_label, sizeof(tot->min_label), "%s", label);
@@ -571,9 +334,10 @@ static int measure(const char *label, const Topology *t, const Config *c, Totals
                 return r;
         Job *jobs = NULL;
         unsigned n = 0;
-        if ((r = make_jobs(&h, c, &jobs, &n)) < 0)
+        if ((r = make_jobs(&h, c, tot->workload->mix, &jobs, &n)) < 0)
                 return r;
-        Counts k = { .violated_nodes = hwloc_bitmap_alloc(),
+        Counts k = { .verbose = verbose,
+                     .violated_nodes = hwloc_bitmap_alloc(),
                      .bad_cpus = hwloc_bitmap_alloc(),
                      .bad_float = calloc(n, sizeof(bool)) };
         if (!k.violated_nodes || !k.bad_cpus || !k.bad_float)
@@ -646,12 +410,13 @@ static int run_corpus(const char *corpus, const char *policy_dir, Totals *tot) {
         return r;
 }
 
-static void print_header(void) {
-        printf("placement-quality: seed 0x%016llx; per machine, domains in arrival order until the vCPUs asked reach "
-               "2 x its usable CPUs:",
-               (unsigned long long) SEED);
-        for (size_t i = 0; i < ELEMENTSOF(mix); i++)
-                printf(" %u%% %s", mix[i].percent, mix[i].name);
+static void print_header(const Workload *wl) {
+        printf("placement-quality, %s workload: seed 0x%016llx; per machine, domains in arrival order until the "
+               "vCPUs asked reach 2 x its usable CPUs:",
+               wl->label, (unsigned long long) SEED);
+        for (size_t i = 0; i < ELEMENTSOF(wl->mix); i++)
+                if (wl->mix[i].percent)
+                        printf(" %u%% %s", wl->mix[i].percent, wl->mix[i].name);
         printf(" (ded: prefer,l3; iso: isolate,l3; perf: performance,numa; vdi: shared 4:1,numa), sizes");
         for (size_t i = 0; i < ELEMENTSOF(sizes); i++)
                 printf("%s%u", i ? "," : " ", sizes[i]);
@@ -661,6 +426,41 @@ static void print_header(void) {
                "vCPUs admitted, planner/pinner\n");
         printf("%-52s %5s %5s %4s %5s %7s %7s %6s %6s %7s %5s %5s %5s %5s\n", "machine", "cpus", "nodes", "l3", "doms",
                "plan-v", "pin-v", "cap", "use", "iso", "ratio", "l3spl", "nuspl", "dbl");
+}
+
+static void print_totals(const Totals *tot) {
+        char iso[24];
+        snprintf(iso, sizeof(iso), "%u/%u", tot->planner_isolated, tot->pinner_isolated);
+        printf("%-52s %5s %5s %4s %5s %7u %7u %6.3f %6.3f %7s %5u %5u %5u %5u\n", "TOTAL", "", "", "", "",
+               tot->planner_vcpus, tot->pinner_vcpus,
+               tot->pinner_vcpus ? (double) tot->planner_vcpus / tot->pinner_vcpus : 1.0,
+               tot->pinner_cpus > 0 ? tot->planner_cpus / tot->pinner_cpus : 1.0, iso, tot->violations,
+               tot->l3_splits, tot->numa_splits, tot->double_bookings);
+        printf("minimum capacity ratio %.3f (%s), minimum use ratio %.3f; %u of %u machines with ratio violations; "
+               "%u below capacity 1.00, %u of them with more isolated vCPUs admitted than the pinner\n",
+               tot->min_ratio, tot->min_label, tot->min_use, tot->machines_violating, tot->machines,
+               tot->machines_below, tot->below_isolated);
+}
+
+/* Every machine under one workload; returns 0 or a negative errno. */
+static int run_workload(const Workload *wl, const char *corpus, const char *policy_dir) {
+        static const char *synthetic[] = {
+                "pack:2 numa:2(memory=64GiB) l3:2 core:8 pu:2",
+                "numa:8(memory=64GiB) l3:1 core:16 pu:1",
+                "numa:4(memory=64GiB) l3:4 core:4 pu:8",
+                "numa:1(memory=256GiB) l3:12 core:8 pu:2",
+        };
+        Totals tot = { .workload = wl };
+        print_header(wl);
+        int r = run_corpus(corpus, policy_dir, &tot);
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(synthetic); i++) {
+                char label[128];
+                snprintf(label, sizeof(label), "synthetic %s", synthetic[i]);
+                r = run_machine(label, &(TopologySource){ .synthetic = synthetic[i] }, policy_dir, &tot);
+        }
+        if (tot.machines > 0)
+                print_totals(&tot);
+        return r;
 }
 
 static int write_policy(char *dir, char *path, size_t len) {
@@ -688,31 +488,11 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench: cannot write the policy under /tmp\n");
                 return 1;
         }
-        static const char *synthetic[] = {
-                "pack:2 numa:2(memory=64GiB) l3:2 core:8 pu:2",
-                "numa:8(memory=64GiB) l3:1 core:16 pu:1",
-                "numa:4(memory=64GiB) l3:4 core:4 pu:8",
-                "numa:1(memory=256GiB) l3:12 core:8 pu:2",
-        };
-        Totals tot = { 0 };
-        print_header();
-        int r = run_corpus(corpus, dir, &tot);
-        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(synthetic); i++) {
-                char label[128];
-                snprintf(label, sizeof(label), "synthetic %s", synthetic[i]);
-                r = run_machine(label, &(TopologySource){ .synthetic = synthetic[i] }, dir, &tot);
-        }
-        if (tot.machines > 0) {
-                char iso[24];
-                snprintf(iso, sizeof(iso), "%u/%u", tot.planner_isolated, tot.pinner_isolated);
-                printf("%-52s %5s %5s %4s %5s %7u %7u %6.3f %6.3f %7s %5u %5u %5u %5u\n", "TOTAL", "", "", "", "",
-                       tot.planner_vcpus, tot.pinner_vcpus,
-                       tot.pinner_vcpus ? (double) tot.planner_vcpus / tot.pinner_vcpus : 1.0,
-                       tot.pinner_cpus > 0 ? tot.planner_cpus / tot.pinner_cpus : 1.0, iso, tot.violations,
-                       tot.l3_splits, tot.numa_splits, tot.double_bookings);
-                printf("minimum capacity ratio %.3f (%s), minimum use ratio %.3f; %u of %u machines with ratio "
-                       "violations\n",
-                       tot.min_ratio, tot.min_label, tot.min_use, tot.machines_violating, tot.machines);
+        int r = 0;
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(workloads); i++) {
+                if (i > 0)
+                        printf("\n");
+                r = run_workload(&workloads[i], corpus, dir);
         }
         unlink(path);
         rmdir(dir);
