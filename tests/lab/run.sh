@@ -21,7 +21,7 @@ case "$TIER" in
 lab)
   BUDGET=${KVMTUNED_LAB_BUDGET:-3600}
   TAGS="lab:package lab:notify lab:watchdog lab:journal lab:hardening lab:isolation-systemd lab:numa-strict
-        lab:hugepages-node lab:smt lab:span lab:host-tuning lab:boot-autostart lab:libvirtd-restart lab:remove lab:purge"
+        lab:hugepages-node lab:smt lab:span lab:shared-span lab:host-tuning lab:boot-autostart lab:libvirtd-restart lab:remove lab:purge"
   ;;
 lab-system)
   BUDGET=${KVMTUNED_LAB_BUDGET:-3000}

@@ -111,6 +111,14 @@ MatchName=lab-sh-*
 Priority=50
 CPUPolicy=shared
 MemoryPolicy=strict
+
+[Class lab-span]
+MatchName=lab-span-*
+Priority=50
+CPUPolicy=shared
+CacheLocality=numa
+Overcommit=2
+MemoryPolicy=strict
 '
 
 scenario_notify() {
@@ -174,6 +182,42 @@ scenario_span() {
   check_sh span "memory strict on both" \
     "$VIRSH numatune lab-ded-s | grep -q 'numa_mode *: strict' && $VIRSH numatune lab-ded-s | grep -Eq 'numa_nodeset *: 0-1\$'"
   stop_vm lab-ded-s
+}
+
+# vcpu_nodes NAME V: the nodes the CPUs vCPU V of the guest may run on ("0", "1" or "0 1").
+vcpu_nodes() {
+  local c
+  for c in $(expand_list "$(thread_affinity "$1" "CPU $2/")"); do node_of "$c"; done | sort -u | paste -sd' '
+}
+
+# A shared VM larger than any node's room has a group of vCPUs pinned on each node, as many as
+# that node has room for. lab-span: Overcommit=2 on 2 shared CPUs per node, room for 4 each.
+scenario_shared_span() {
+  local v n a nodes="" same=0 other=0 several=0
+  start_vm lab-span-a 3 64 >/dev/null
+  check shared-span "lab-span-a (3 shared vCPUs at 2:1) is placed" wait_for "placed lab-span-a" 120
+  a=$(vcpu_nodes lab-span-a 0)
+  start_vm lab-span-b 5 64 >/dev/null
+  check shared-span "lab-span-b (5 shared vCPUs; room for 1 on lab-span-a's node $a, 4 on the other) is placed" \
+    wait_for "placed lab-span-b" 120
+  for v in 0 1 2 3 4; do
+    n=$(vcpu_nodes lab-span-b $v)
+    nodes+="$v:[$n] "
+    case "$n" in
+    "$a") same=$((same + 1)) ;;
+    0 | 1) other=$((other + 1)) ;;
+    *) several=$((several + 1)) ;;
+    esac
+  done
+  say "lab-span-a on node $a; lab-span-b vCPU:[nodes] $nodes; numatune: $($VIRSH numatune lab-span-b | tr -s ' \n' ' ')"
+  say "$(kvmtunectl explain lab-span-b 2>&1 | grep 'shared vCPU' | tr '\n' ';')"
+  check_sh shared-span "lab-span-a's vCPUs float on one node" "[[ '$a' =~ ^[01]\$ ]]"
+  check_sh shared-span "each vCPU of lab-span-b runs within one node: 1 on lab-span-a's, 4 on the other" \
+    "[ $several = 0 ] && [ $same = 1 ] && [ $other = 4 ]"
+  check_sh shared-span "its memory is strict on both nodes" \
+    "$VIRSH numatune lab-span-b | grep -q 'numa_mode *: strict' && $VIRSH numatune lab-span-b | grep -Eq 'numa_nodeset *: 0-1\$'"
+  stop_vm lab-span-b
+  stop_vm lab-span-a
 }
 
 scenario_smt() {
@@ -492,6 +536,7 @@ if [ "$PHASE" = first ]; then
   scenario_notify
   scenario_numa_strict
   scenario_span
+  scenario_shared_span
   scenario_smt
   scenario_isolation
   scenario_watchdog
