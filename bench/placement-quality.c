@@ -147,7 +147,7 @@ static void check_splits(const Host *h, const State *before, const Job *job, con
         _cleanup_bitmap_ hwloc_bitmap_t ded = hwloc_bitmap_alloc(), flt = hwloc_bitmap_alloc();
         if (!ded || !flt)
                 return;
-        vcpu_sets(pl, ded, flt);
+        state_vcpu_sets(pl, ded, flt);
         bool shared = job->cls->cpu_policy == CPU_POLICY_SHARED;
         hwloc_const_bitmap_t set = shared ? flt : ded;
         char l3s[256], nodes[256];
@@ -157,7 +157,7 @@ static void check_splits(const Host *h, const State *before, const Job *job, con
         k->l3_spans += !shared && job->cls->cache_locality == CACHE_LOCALITY_L3 && n_l3 > 1;
         k->numa_spans += n_node > 1;
         if (!shared && job->cls->cache_locality == CACHE_LOCALITY_L3 && n_l3 > 1) {
-                int g = dedicated_room(h, before, job, true, &units);
+                int g = state_dedicated_room(h, before, job, true, &units);
                 if (g >= 0) {
                         k->l3_splits++;
                         if (verbose)
@@ -168,7 +168,8 @@ static void check_splits(const Host *h, const State *before, const Job *job, con
                 }
         }
         if (n_node > 1 && job->cls->cache_locality != CACHE_LOCALITY_NONE) {
-                int g = shared ? shared_room(h, before, job) : dedicated_room(h, before, job, false, &units);
+                int g = shared ? state_shared_room(h, before, job)
+                               : state_dedicated_room(h, before, job, false, &units);
                 if (g >= 0) {
                         k->numa_splits++;
                         if (verbose && shared)
@@ -194,7 +195,7 @@ static void explain_node(const Host *h, const Placement *const *pls, unsigned m,
         for (unsigned i = 0; ded && flt && i < m; i++) {
                 if (!pls[i]->admitted || pls[i]->adopted)
                         continue;
-                vcpu_sets(pls[i], ded, flt);
+                state_vcpu_sets(pls[i], ded, flt);
                 if (hwloc_bitmap_iszero(flt))
                         continue;
                 hwloc_bitmap_and(ded, flt, h->node_cpus[n]);
@@ -205,7 +206,7 @@ static void explain_node(const Host *h, const Placement *const *pls, unsigned m,
                         n_shared += !pls[i]->vcpus[v].dedicated;
                 char nodes[128];
                 host_groups_touched(h->node_cpus, h->n_nodes, flt, nodes, sizeof(nodes), h->node_os);
-                printf("      %s: %u shared vCPUs floating over %d CPUs (%d on this node; nodes %s), planner booked "
+                printf("      %s: %u shared vCPUs that may run on %d CPUs (%d on this node; nodes %s), planner booked "
                        "%u here\n",
                        pls[i]->name, n_shared, hwloc_bitmap_weight(flt), hwloc_bitmap_weight(ded), nodes,
                        pn >= 0 && pls[i]->shared_vcpus ? pls[i]->shared_vcpus[pn] : 0);
@@ -434,8 +435,8 @@ static void print_totals(const Totals *tot) {
         printf("%-52s %5s %5s %4s %5s %7u %7u %6.3f %6.3f %7s %5u %5u %5u %5u\n", "TOTAL", "", "", "", "",
                tot->planner_vcpus, tot->pinner_vcpus,
                tot->pinner_vcpus ? (double) tot->planner_vcpus / tot->pinner_vcpus : 1.0,
-               tot->pinner_cpus > 0 ? tot->planner_cpus / tot->pinner_cpus : 1.0, iso, tot->violations,
-               tot->l3_splits, tot->numa_splits, tot->double_bookings);
+               tot->pinner_cpus > 0 ? tot->planner_cpus / tot->pinner_cpus : 1.0, iso, tot->violations, tot->l3_splits,
+               tot->numa_splits, tot->double_bookings);
         printf("minimum capacity ratio %.3f (%s), minimum use ratio %.3f; %u of %u machines with ratio violations; "
                "%u below capacity 1.00, %u of them with more isolated vCPUs admitted than the pinner\n",
                tot->min_ratio, tot->min_label, tot->min_use, tot->machines_violating, tot->machines,

@@ -57,7 +57,8 @@ unsigned pinner_run(const Host *h, const Job *jobs, unsigned n, unsigned *ret_sh
 typedef struct State {
         hwloc_bitmap_t held; /* dedicated vCPU CPUs, and the idle siblings of isolated cores */
         unsigned *shared_cpus; /* per node: shared-pool CPUs no dedicated placement holds */
-        double *prop, *equal; /* shared vCPUs per node: by the node's share of the float set / equal split */
+        double *prop,
+                *equal; /* shared vCPUs per node, each by its share of its own CPUs / an equal split over their nodes */
         double *limit; /* strictest Overcommit of the shared domains on the node, 0: none */
         double *mem_kib; /* memory booked per node */
 } State;
@@ -79,12 +80,12 @@ int state_init(State *s, unsigned n_nodes);
 /* Frees what state_init() allocated and zeroes s. */
 void state_clear(State *s);
 /* Splits pl's vCPU CPUs into its dedicated and its shared (floating) ones. */
-void vcpu_sets(const Placement *pl, hwloc_bitmap_t dedicated, hwloc_bitmap_t floating);
+void state_vcpu_sets(const Placement *pl, hwloc_bitmap_t dedicated, hwloc_bitmap_t floating);
 /* s after the first n placements, with the double bookings found on the way added to k. */
 void state_compute(const Host *h, const Job *jobs, const Placement *const *pls, unsigned n, State *s, Counts *k);
 /* Returns the first group (an L3 part of a node when l3, else a node: its index, an L3 part as
  * l3 * n_nodes + node) that could have held the dedicated job whole, its units in *ret_units;
  * -1 for none. */
-int dedicated_room(const Host *h, const State *s, const Job *job, bool l3, unsigned *ret_units);
+int state_dedicated_room(const Host *h, const State *s, const Job *job, bool l3, unsigned *ret_units);
 /* Returns a node whose shared CPUs could have taken the shared job within every ratio, or -1. */
-int shared_room(const Host *h, const State *s, const Job *job);
+int state_shared_room(const Host *h, const State *s, const Job *job);

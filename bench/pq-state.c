@@ -28,7 +28,7 @@ int state_init(State *s, unsigned n_nodes) {
         return s->held && s->shared_cpus && s->prop && s->equal && s->limit && s->mem_kib ? 0 : -ENOMEM;
 }
 
-void vcpu_sets(const Placement *pl, hwloc_bitmap_t dedicated, hwloc_bitmap_t floating) {
+void state_vcpu_sets(const Placement *pl, hwloc_bitmap_t dedicated, hwloc_bitmap_t floating) {
         hwloc_bitmap_zero(dedicated);
         hwloc_bitmap_zero(floating);
         for (unsigned v = 0; v < pl->n_vcpus; v++)
@@ -37,8 +37,8 @@ void vcpu_sets(const Placement *pl, hwloc_bitmap_t dedicated, hwloc_bitmap_t flo
 
 /* Dedicated CPUs held by more than one vCPU, isolated siblings someone else uses, and dedicated
  * vCPUs outside the dedicated pool: every such CPU counts once over the whole run. */
-static void book_dedicated(const Host *h, const Placement *pl, hwloc_bitmap_t cpus, State *s, Counts *k,
-                           const char *name) {
+static void state_book_dedicated(const Host *h, const Placement *pl, hwloc_bitmap_t cpus, State *s, Counts *k,
+                                 const char *name) {
         hwloc_bitmap_t claim = hwloc_bitmap_dup(cpus);
         if (!claim)
                 return;
@@ -86,7 +86,7 @@ static void book_dedicated(const Host *h, const Placement *pl, hwloc_bitmap_t cp
 /* Shared vCPUs of one domain per node, two ways, and the ratio it imposes there: each vCPU
  * counts on the nodes its own CPUs are on, by its share of them and as an equal split over them
  * (a vCPU pinned to one node counts 1 there either way). */
-static void book_shared(const Host *h, const Placement *pl, State *s) {
+static void state_book_shared(const Host *h, const Placement *pl, State *s) {
         _cleanup_bitmap_ hwloc_bitmap_t part = hwloc_bitmap_alloc(), cpus = hwloc_bitmap_alloc();
         if (!part || !cpus)
                 return;
@@ -115,8 +115,8 @@ static void book_shared(const Host *h, const Placement *pl, State *s) {
 
 /* Memory of one domain per node, in proportion to its dedicated CPUs there; a shared domain's
  * in equal parts per vCPU, each split equally over the nodes that vCPU runs on. */
-static void book_memory(const Host *h, const Job *job, const Placement *pl, hwloc_const_bitmap_t dedicated,
-                        State *s) {
+static void state_book_memory(const Host *h, const Job *job, const Placement *pl, hwloc_const_bitmap_t dedicated,
+                              State *s) {
         _cleanup_bitmap_ hwloc_bitmap_t part = hwloc_bitmap_alloc(), cpus = hwloc_bitmap_alloc();
         if (!part || !cpus)
                 return;
@@ -144,8 +144,7 @@ static void book_memory(const Host *h, const Job *job, const Placement *pl, hwlo
 
 /* The state after the first n placements (as the planner left them, float sets refreshed), with
  * the double bookings found on the way added to k. */
-void state_compute(const Host *h, const Job *jobs, const Placement *const *pls, unsigned n, State *s,
-                          Counts *k) {
+void state_compute(const Host *h, const Job *jobs, const Placement *const *pls, unsigned n, State *s, Counts *k) {
         hwloc_bitmap_zero(s->held);
         for (unsigned i = 0; i < h->n_nodes; i++)
                 s->prop[i] = s->equal[i] = s->limit[i] = s->mem_kib[i] = 0;
@@ -155,9 +154,9 @@ void state_compute(const Host *h, const Job *jobs, const Placement *const *pls, 
                 return;
         for (unsigned i = 0; i < n; i++)
                 if (pls[i]->admitted && !pls[i]->adopted) {
-                        vcpu_sets(pls[i], ded, flt);
-                        book_dedicated(h, pls[i], ded, s, k, pls[i]->name);
-                        book_memory(h, &jobs[i], pls[i], ded, s);
+                        state_vcpu_sets(pls[i], ded, flt);
+                        state_book_dedicated(h, pls[i], ded, s, k, pls[i]->name);
+                        state_book_memory(h, &jobs[i], pls[i], ded, s);
                 }
         for (unsigned i = 0; i < n; i++) {
                 if (!pls[i]->admitted || pls[i]->adopted)
@@ -167,8 +166,8 @@ void state_compute(const Host *h, const Job *jobs, const Placement *const *pls, 
                         shared |= !pls[i]->vcpus[v].dedicated;
                 if (!shared)
                         continue;
-                vcpu_sets(pls[i], ded, flt);
-                book_shared(h, pls[i], s);
+                state_vcpu_sets(pls[i], ded, flt);
+                state_book_shared(h, pls[i], s);
                 if (hwloc_bitmap_intersects(flt, s->held) && !k->bad_float[i]) {
                         k->bad_float[i] = true;
                         k->double_bookings++;
@@ -188,7 +187,7 @@ void state_compute(const Host *h, const Job *jobs, const Placement *const *pls, 
 
 /* Dedicated units the class could take inside scope right now: free eligible CPUs (prefer), or
  * whole free cores (isolate), of the right kind. */
-static unsigned scope_units(const Host *h, const State *s, const PolicyClass *cls, hwloc_const_bitmap_t scope) {
+static unsigned state_scope_units(const Host *h, const State *s, const PolicyClass *cls, hwloc_const_bitmap_t scope) {
         _cleanup_bitmap_ hwloc_bitmap_t eligible = hwloc_bitmap_alloc();
         if (!eligible)
                 return 0;
@@ -207,7 +206,7 @@ static unsigned scope_units(const Host *h, const State *s, const PolicyClass *cl
 
 /* Units node n may give and still leave its shared vCPUs (counted the stricter way) within the
  * strictest ratio there; an isolated core costs as many shared CPUs as the widest core has. */
-static unsigned node_budget(const Host *h, const State *s, unsigned n, const PolicyClass *cls) {
+static unsigned state_node_budget(const Host *h, const State *s, unsigned n, const PolicyClass *cls) {
         double v = s->prop[n] > s->equal[n] ? s->prop[n] : s->equal[n];
         if (v <= EPS)
                 return UINT32_MAX;
@@ -216,13 +215,13 @@ static unsigned node_budget(const Host *h, const State *s, unsigned n, const Pol
         return spare / (cls->thread_policy == THREAD_POLICY_PREFER ? 1 : h->smt_max);
 }
 
-static bool memory_fits(const Host *h, const State *s, unsigned n, const Job *job) {
+static bool state_memory_fits(const Host *h, const State *s, unsigned n, const Job *job) {
         return h->node_mem_kib[n] == 0 || s->mem_kib[n] + (double) job->req->memory_kib <= (double) h->node_mem_kib[n];
 }
 
 /* The first group that could have held the dedicated domain whole: an (L3, node) part when l3
  * is true, else a node. Returns its index (part: l3 * n_nodes + node), -1 for none. */
-int dedicated_room(const Host *h, const State *s, const Job *job, bool l3, unsigned *ret_units) {
+int state_dedicated_room(const Host *h, const State *s, const Job *job, bool l3, unsigned *ret_units) {
         _cleanup_bitmap_ hwloc_bitmap_t scope = hwloc_bitmap_alloc();
         if (!scope)
                 return -1;
@@ -233,9 +232,10 @@ int dedicated_room(const Host *h, const State *s, const Job *job, bool l3, unsig
                         hwloc_bitmap_and(scope, h->l3_cpus[g / h->n_nodes], h->node_cpus[n]);
                 else
                         hwloc_bitmap_copy(scope, h->node_cpus[n]);
-                unsigned units = scope_units(h, s, job->cls, scope), budget = node_budget(h, s, n, job->cls);
+                unsigned units = state_scope_units(h, s, job->cls, scope),
+                         budget = state_node_budget(h, s, n, job->cls);
                 units = units < budget ? units : budget;
-                if (units >= job->vcpus && memory_fits(h, s, n, job)) {
+                if (units >= job->vcpus && state_memory_fits(h, s, n, job)) {
                         *ret_units = units;
                         return (int) g;
                 }
@@ -244,15 +244,14 @@ int dedicated_room(const Host *h, const State *s, const Job *job, bool l3, unsig
 }
 
 /* A node whose shared CPUs could have taken the shared domain within every ratio there. */
-int shared_room(const Host *h, const State *s, const Job *job) {
+int state_shared_room(const Host *h, const State *s, const Job *job) {
         for (unsigned n = 0; n < h->n_nodes; n++) {
                 double v = s->prop[n] > s->equal[n] ? s->prop[n] : s->equal[n], limit = job->cls->overcommit;
                 if (s->limit[n] > 0 && (limit == 0 || s->limit[n] < limit))
                         limit = s->limit[n];
                 if (s->shared_cpus[n] > 0 && (limit == 0 || v + job->vcpus <= limit * s->shared_cpus[n] + EPS) &&
-                    memory_fits(h, s, n, job))
+                    state_memory_fits(h, s, n, job))
                         return (int) n;
         }
         return -1;
 }
-

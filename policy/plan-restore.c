@@ -53,8 +53,7 @@ static bool spec_valid(const Planner *p, const Placement *spec) {
                         alone += hwloc_bitmap_isincluded(cpus, node_cpus);
                         touching += hwloc_bitmap_intersects(cpus, node_cpus);
                 }
-                if (spec->shared_vcpus[n] > shared || spec->shared_vcpus[n] < alone ||
-                    spec->shared_vcpus[n] > touching)
+                if (spec->shared_vcpus[n] > shared || spec->shared_vcpus[n] < alone || spec->shared_vcpus[n] > touching)
                         return false;
                 counted += spec->shared_vcpus[n];
                 if (spec->shared_vcpus[n])
@@ -78,7 +77,8 @@ int planner_restore(Planner *p, const Placement *spec, const char *class_name, c
         if (!cls)
                 return -ENOENT;
         /* shared_l3: an L3 group of the one node its vCPUs float on */
-        if (!spec_valid(p, spec) || (spec->shared_l3 >= 0 && (shared_vcpus_grouped(p, spec) || shared_pair_of(p, spec) < 0)))
+        if (!spec_valid(p, spec) ||
+            (spec->shared_l3 >= 0 && (shared_vcpus_grouped(p, spec) || shared_pair_of(p, spec) < 0)))
                 return -EINVAL;
         for (unsigned i = 0; i < t->n_cpus && spec->admitted && !spec->adopted; i++)
                 if (hwloc_bitmap_isset(spec->held, t->cpus[i].os) && (p->held[i] || p->pinned[i]))

@@ -1,4 +1,5 @@
 /* The shared pool: which CPUs shared vCPUs float over, Overcommit per node, and placing shared vCPUs. */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -63,39 +64,34 @@ void shared_float_cpus(const Planner *p, const Placement *pl, hwloc_bitmap_t set
                         add_core_shared_cpus(p, p->node_cores[c], set);
 }
 
-/* Nodes pl's shared vCPUs run on, and how many vCPUs that is. */
-static unsigned float_nodes(const Planner *p, const Placement *pl, unsigned *ret_vcpus) {
-        unsigned nodes = 0, vcpus = 0;
-        for (unsigned m = 0; m < p->t->n_nodes; m++) {
-                nodes += pl->shared_vcpus[m] > 0;
-                vcpus += pl->shared_vcpus[m];
-        }
-        *ret_vcpus = vcpus;
-        return nodes;
-}
-
 /* The node index of pl's k-th shared vCPU when they span nodes: in node order, as many on each
- * as it booked there; -1 past them. */
-static int group_node(const Planner *p, const Placement *pl, unsigned k) {
+ * as it booked there (the counts add up to its shared vCPUs: placed so, or checked on restore). */
+static unsigned group_node(const Planner *p, const Placement *pl, unsigned k) {
         for (unsigned n = 0; n < p->t->n_nodes; n++) {
                 if (k < pl->shared_vcpus[n])
-                        return (int) n;
+                        return n;
                 k -= pl->shared_vcpus[n];
         }
-        return -1;
+        assert(!"a shared vCPU past the counts");
+        return 0;
 }
 
 bool shared_vcpus_grouped(const Planner *p, const Placement *pl) {
-        unsigned vcpus;
-        return pl->shared_vcpus && float_nodes(p, pl, &vcpus) > 1;
+        unsigned nodes = 0;
+        for (unsigned n = 0; pl->shared_vcpus && n < p->t->n_nodes; n++)
+                nodes += pl->shared_vcpus[n] > 0;
+        return nodes > 1;
 }
 
 void shared_vcpu_cpus(const Planner *p, const Placement *pl, unsigned k, hwloc_bitmap_t set) {
-        int n = shared_vcpus_grouped(p, pl) ? group_node(p, pl, k) : -1;
-        if (n >= 0)
-                planner_shared_cpus(p, (unsigned) n, set);
-        else
-                shared_float_cpus(p, pl, set);
+        if (shared_vcpus_grouped(p, pl)) {
+                planner_shared_cpus(p, group_node(p, pl, k), set);
+                if (!hwloc_bitmap_iszero(set))
+                        return;
+                /* Its node has no shared CPU left (domains that pin themselves took them all):
+                 * over its other nodes', as a vCPU with no CPU fails to pin. */
+        }
+        shared_float_cpus(p, pl, set);
 }
 
 unsigned planner_shared_vcpus(const Planner *p, unsigned node) {
@@ -176,46 +172,42 @@ static unsigned shared_capacity(const Planner *p, unsigned n, const PolicyClass 
 
 /* Spreads units over a set of nodes in proportion to their shared CPUs, each within its room (a
  * node's group of vCPUs is pinned there, so it carries exactly its take); what a node cannot
- * take goes to the one with the most room left. Fits when every node holds its share of the
- * memory too. */
-static bool spread_over(Planner *p, const Need *need, const unsigned *nodes, unsigned *take, unsigned count,
+ * take goes to the one with the most room left. Returns whether the rooms hold them all. */
+static bool spread_over(Planner *p, const PolicyClass *cls, const unsigned *nodes, unsigned *take, unsigned count,
                         unsigned units) {
+        unsigned *room = p->node_room, given = 0;
         uint64_t total = 0;
-        unsigned given = 0;
-        for (unsigned i = 0; i < count; i++)
+        for (unsigned i = 0; i < count; i++) {
+                room[i] = shared_capacity(p, nodes[i], cls);
                 total += shared_cpu_count(p, nodes[i]);
+        }
         if (total == 0)
                 return false;
         for (unsigned i = 0; i < count; i++) {
-                unsigned room = shared_capacity(p, nodes[i], need->cls);
                 take[i] = (unsigned) ((uint64_t) units * shared_cpu_count(p, nodes[i]) / total);
-                take[i] = take[i] < room ? take[i] : room;
+                take[i] = take[i] < room[i] ? take[i] : room[i];
                 given += take[i];
         }
         for (; given < units; given++) {
                 unsigned best = 0;
                 for (unsigned i = 1; i < count; i++)
-                        if ((int64_t) shared_capacity(p, nodes[i], need->cls) - take[i] >
-                            (int64_t) shared_capacity(p, nodes[best], need->cls) - take[best])
+                        if (room[i] - take[i] > room[best] - take[best])
                                 best = i;
-                if (take[best] >= shared_capacity(p, nodes[best], need->cls))
+                if (take[best] >= room[best])
                         return false;
                 take[best]++;
         }
-        for (unsigned i = 0; i < count; i++)
-                if (take[i] > 0 && !memory_fits(p, need, nodes[i], memory_share(need, take[i], units)))
-                        return false;
         return true;
 }
 
-/* spread_over() for a set of nodes the search proposes: every member must get vCPUs, or a
- * smaller set is the one to take. */
+/* spread_over() for a set of nodes the search proposes: every member must get vCPUs (or a
+ * smaller set is the one to take) and hold its share of the memory. */
 static bool spread_fits(Planner *p, const Need *need, const unsigned *nodes, unsigned *take, unsigned count,
                         unsigned units) {
-        if (!spread_over(p, need, nodes, take, count, units))
+        if (!spread_over(p, need->cls, nodes, take, count, units))
                 return false;
         for (unsigned i = 0; i < count; i++)
-                if (take[i] == 0)
+                if (take[i] == 0 || !memory_fits(p, need, nodes[i], memory_share(need, take[i], units)))
                         return false;
         return true;
 }
@@ -296,33 +288,32 @@ static int place_mixed(Planner *p, const Need *need, Placement *pl) {
         for (unsigned n = 0; n < t->n_nodes; n++)
                 if (p->node_take[n])
                         nodes[count++] = n;
-        if (spread_over(p, need, nodes, take, count, need->n_shared)) {
+        /* Its memory goes with the dedicated vCPUs (memory_split()), checked when they were placed. */
+        if (spread_over(p, need->cls, nodes, take, count, need->n_shared)) {
                 for (unsigned i = 0; i < count; i++)
                         pl->shared_vcpus[nodes[i]] = take[i];
                 return 1;
         }
-        unsigned room = 0, cpus = 0;
+        uint64_t room = 0, cpus = 0;
         for (unsigned i = 0; i < count; i++) {
                 room += shared_capacity(p, nodes[i], need->cls);
                 cpus += shared_cpu_count(p, nodes[i]);
         }
         if (cpus == 0)
-                return placement_refuse(pl, "no shared CPU free for its %u shared vCPUs on the node%s of its dedicated "
-                                            "vCPUs",
+                return placement_refuse(pl,
+                                        "no shared CPU free for its %u shared vCPUs on the node%s of its dedicated "
+                                        "vCPUs",
                                         need->n_shared, count == 1 ? "" : "s");
-        if (room < need->n_shared && count == 1) {
+        if (count == 1) {
                 unsigned v, c;
                 double r = shared_ratio_after(p, nodes[0], need->n_shared, &v, &c);
                 return placement_refuse(pl, "node %u shared ratio would be %.2f > %.1f (%u vCPUs / %u CPUs)",
                                         t->nodes[nodes[0]].os, r, shared_ratio_limit(p, nodes[0], need->cls), v, c);
         }
-        if (room < need->n_shared)
-                return placement_refuse(pl,
-                                        "the nodes of its dedicated vCPUs have room for %u of its %u shared vCPUs "
-                                        "within their ratios",
-                                        room, need->n_shared);
-        return placement_refuse(pl, "the nodes of its dedicated vCPUs lack the memory for its %u shared vCPUs",
-                                need->n_shared);
+        return placement_refuse(pl,
+                                "the nodes of its dedicated vCPUs have room for %" PRIu64 " of its %u shared vCPUs "
+                                "within their ratios",
+                                room, need->n_shared);
 }
 
 /* CacheLocality=l3: the L3 group of one node whose shared CPUs take the vCPUs within the ratio
@@ -378,11 +369,13 @@ static int explain_span(Planner *p, const Need *need, Placement *pl, const unsig
         _cleanup_free_ char *list = ns ? cpulist_format(ns) : NULL;
         if (!list)
                 return -ENOMEM;
-        return placement_explain(pl,
-                                 "no node takes %u shared vCPUs within its ratio (the most room: %u, node %u): spans "
-                                 "nodes %s, the fewest that have the room and the closest of those by NUMA distance; "
-                                 "each node's vCPUs float over its own shared CPUs",
-                                 need->n_shared, cap[most], t->nodes[most].os, list) < 0
+        return placement_explain(
+                       pl,
+                       "no node takes %u shared vCPUs within its ratio (the most room: %u, node %u): spans "
+                       "nodes %s, the fewest that have the room and the memory, and the closest of those by NUMA "
+                       "distance; "
+                       "each node's vCPUs float over its own shared CPUs",
+                       need->n_shared, cap[most], t->nodes[most].os, list) < 0
                        ? -ENOMEM
                        : 1;
 }

@@ -62,6 +62,7 @@ struct Planner {
 
         /* Scratch, sized once: per core units, per pair units, per node units and capacities. */
         unsigned *core_units, *pair_units, *node_units, *node_cap, *node_take, *order;
+        unsigned *node_room; /* per member of a set of nodes: its room for shared vCPUs (plan-shared.c) */
         uint8_t *eligible;
         unsigned group; /* the placement being made: Need.group */
         uint8_t *pair_near; /* the placement being made: per pair, in its devices' locality */

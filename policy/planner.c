@@ -38,12 +38,13 @@ int planner_new(const Topology *t, const Config *c, Planner **ret_planner) {
         p->node_units = calloc(n_nodes, sizeof(unsigned));
         p->node_cap = calloc(n_nodes, sizeof(unsigned));
         p->node_take = calloc(n_nodes, sizeof(unsigned));
+        p->node_room = calloc(n_nodes, sizeof(unsigned));
         p->order = calloc(t->n_cores > n_nodes ? t->n_cores : n_nodes, sizeof(unsigned));
         if (!p->dedicated_pool || !p->shared_pool || !p->perf_kind || !p->eff_kind || !p->held || !p->pinned ||
             !p->eligible || !p->cpu_free || !p->core_free || !p->held_set || !p->node_shared_vcpus ||
-            !p->node_shared_cpus || !p->node_limit || !p->node_small_kib ||
-            !p->node_in_use_kib || !p->node_pages || !p->core_units || !p->pair_units || !p->node_units ||
-            !p->node_cap || !p->node_take || !p->order)
+            !p->node_shared_cpus || !p->node_limit || !p->node_small_kib || !p->node_in_use_kib || !p->node_pages ||
+            !p->core_units || !p->pair_units || !p->node_units || !p->node_cap || !p->node_take || !p->node_room ||
+            !p->order)
                 return -ENOMEM;
 
         for (unsigned i = 0; i < t->n_cpus; i++) {
@@ -103,6 +104,7 @@ void planner_free(Planner *p) {
         free(p->node_units);
         free(p->node_cap);
         free(p->node_take);
+        free(p->node_room);
         free(p->order);
         free(p);
 }

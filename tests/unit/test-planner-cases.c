@@ -134,7 +134,7 @@ static void test_shared_span_pinned_per_node(void **state) {
                                    "13,14,15]},{\"vcpu\":7,\"cpus\":[9,10,11,12,13,14,15]}]");
         free(vcpus);
         assert_true(explains(pl, "no node takes 8 shared vCPUs within its ratio (the most room: 4, node 0): spans "
-                                 "nodes 0-1, the fewest that have the room"));
+                                 "nodes 0-1, the fewest that have the room and the memory"));
         assert_true(explains(pl, "4 shared vCPUs on node 0: ratio 4.00 (4 vCPUs / 1 CPUs)"));
         assert_true(explains(pl, "4 shared vCPUs on node 1: ratio 4.00 (28 vCPUs / 7 CPUs)"));
         /* Both nodes are full now. */
@@ -143,6 +143,40 @@ static void test_shared_span_pinned_per_node(void **state) {
         assert_false(full->admitted);
         assert_string_equal(full->reason, "node 0 shared ratio would be 5.00 > 4.0 (5 vCPUs / 1 CPUs)");
         check_invariants(w);
+        world_free(w);
+}
+
+/* A node of a span whose shared CPUs are all pinned by a domain that pins itself leaves its
+ * group nowhere to run: the group floats over the VM's other nodes rather than pin to nothing. */
+static void test_span_group_without_cpus(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:1 numa:2(memory=64GiB) core:8 pu:1", NULL);
+        assert_true(place(w, "d", "numa", 6, 1024, NULL)->admitted);
+        assert_true(place(w, "s1", "vdi", 24, 1024, NULL)->admitted);
+        assert_true(place(w, "s2", "vdi", 8, 1024, NULL)->admitted); /* vCPUs 0-3 on CPU 7 */
+        assert_true(place(w, "a", "vdi", 1, 256, "<cputune><vcpupin vcpu='0' cpuset='7'/></cputune>")->adopted);
+        char *vcpus = field_text(w, "s2", "vcpus", NULL); /* refreshes the shared sets first */
+        print_message("s2 vCPUs with CPU 7 pinned by another: %s\n", vcpus);
+        assert_non_null(strstr(vcpus, "{\"vcpu\":0,\"cpus\":[9,10,11,12,13,14,15]}"));
+        assert_null(strstr(vcpus, "[]"));
+        free(vcpus);
+        world_free(w);
+}
+
+/* A mixed VM's memory follows its dedicated vCPUs (7 + 5 over two nodes here): its shared
+ * vCPUs all on one node must not ask that node for the whole VM's memory. */
+static void test_mixed_shared_on_one_node_of_two(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:1 numa:2(memory=64GiB) core:8 pu:1", NULL);
+        const Placement *m = place(w, "m", "mix", 14, 100 * 1024,
+                                   "<cputune><vcpusched vcpus='0-11' scheduler='fifo' priority='1'/></cputune>");
+        print_message("a mixed VM of 12 dedicated and 2 shared vCPUs, 100 GiB on 2 x 64 GiB: %s\n",
+                      m->admitted ? "admitted" : m->reason);
+        assert_true(m->admitted);
+        check_invariants(w);
+        char *nodes = field_text(w, "m", "memory", "nodes");
+        assert_string_equal(nodes, "[0,1]");
+        free(nodes);
         world_free(w);
 }
 
@@ -589,6 +623,8 @@ int main(void) {
                 cmocka_unit_test(test_span_closest_pair),
                 cmocka_unit_test(test_span_balanced_by_memory),
                 cmocka_unit_test(test_shared_span_pinned_per_node),
+                cmocka_unit_test(test_span_group_without_cpus),
+                cmocka_unit_test(test_mixed_shared_on_one_node_of_two),
                 cmocka_unit_test(test_dedicated_beside_a_spanning_shared_vm),
                 cmocka_unit_test(test_refusal_names_the_shared_reserve),
                 cmocka_unit_test(test_memory_refusal_names_the_short_node),

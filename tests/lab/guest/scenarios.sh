@@ -194,6 +194,8 @@ vcpu_nodes() {
 # that node has room for. lab-span: Overcommit=2 on 2 shared CPUs per node, room for 4 each.
 scenario_shared_span() {
   local v n a nodes="" same=0 other=0 several=0
+  # lab-ded-s of the scenario before is released on its STOPPED event, which comes on its own time.
+  wait_for "! placed lab-ded-s" 60 || say "lab-ded-s is still placed after 60 s"
   start_vm lab-span-a 3 64 >/dev/null
   check shared-span "lab-span-a (3 shared vCPUs at 2:1) is placed" wait_for "placed lab-span-a" 120
   a=$(vcpu_nodes lab-span-a 0)
