@@ -200,21 +200,6 @@ const char *dedicated_unit_name(const PolicyClass *cls) {
         }
 }
 
-/* The most units (at most most) whose share of the memory node n holds. */
-static unsigned memory_units(Planner *p, const Need *need, unsigned n, unsigned units, unsigned most) {
-        unsigned lo = 0, hi = most < units ? most : units; /* lo fits; find the largest that does */
-        if (memory_fits(p, need, n, memory_share(need, hi, units)))
-                return hi;
-        while (hi - lo > 1) {
-                unsigned mid = lo + (hi - lo) / 2;
-                if (memory_fits(p, need, n, memory_share(need, mid, units)))
-                        lo = mid;
-                else
-                        hi = mid;
-        }
-        return lo;
-}
-
 /* Memory of each node of a set for its share of the units; memory follows the takes, so when a
  * node cannot hold the share of all it could give, it gives less and the others more. */
 static bool set_fits(Planner *p, const Need *need, const unsigned *nodes, unsigned *take, unsigned count,

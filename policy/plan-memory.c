@@ -153,6 +153,20 @@ uint64_t memory_share(const Need *need, unsigned take, unsigned total) {
         return (uint64_t) ((long double) need->memory_kib * take / total + 0.999999L);
 }
 
+unsigned memory_units(const Planner *p, const Need *need, unsigned n, unsigned units, unsigned most) {
+        unsigned lo = 0, hi = most < units ? most : units; /* lo fits; find the largest that does */
+        if (memory_fits(p, need, n, memory_share(need, hi, units)))
+                return hi;
+        while (hi - lo > 1) {
+                unsigned mid = lo + (hi - lo) / 2;
+                if (memory_fits(p, need, n, memory_share(need, mid, units)))
+                        lo = mid;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
 int memory_pick_page_size(Planner *p, const DomainRequest *req, const PolicyClass *cls, Placement *pl,
                           uint64_t *ret_page_kib) {
         *ret_page_kib = 0;

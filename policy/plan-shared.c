@@ -78,7 +78,7 @@ static unsigned group_node(const Planner *p, const Placement *pl, unsigned k) {
 
 bool shared_vcpus_grouped(const Planner *p, const Placement *pl) {
         unsigned nodes = 0;
-        for (unsigned n = 0; pl->shared_vcpus && n < p->t->n_nodes; n++)
+        for (unsigned n = 0; n < p->t->n_nodes; n++)
                 nodes += pl->shared_vcpus[n] > 0;
         return nodes > 1;
 }
@@ -170,17 +170,16 @@ static unsigned shared_capacity(const Planner *p, unsigned n, const PolicyClass 
         return room > 0 ? (unsigned) room : 0;
 }
 
-/* Spreads units over a set of nodes in proportion to their shared CPUs, each within its room (a
- * node's group of vCPUs is pinned there, so it carries exactly its take); what a node cannot
- * take goes to the one with the most room left. Returns whether the rooms hold them all. */
-static bool spread_over(Planner *p, const PolicyClass *cls, const unsigned *nodes, unsigned *take, unsigned count,
-                        unsigned units) {
-        unsigned *room = p->node_room, given = 0;
+/* Spreads units over a set of nodes in proportion to their shared CPUs, each within its room in
+ * p->set_room[] (a node's group of vCPUs is pinned there, so it carries exactly its take); what
+ * a node cannot take goes first to a member with none yet, then to the most room left. Returns
+ * whether the rooms hold them all. */
+static bool spread_over(Planner *p, const unsigned *nodes, unsigned *take, unsigned count, unsigned units) {
+        const unsigned *room = p->set_room;
+        unsigned given = 0;
         uint64_t total = 0;
-        for (unsigned i = 0; i < count; i++) {
-                room[i] = shared_capacity(p, nodes[i], cls);
+        for (unsigned i = 0; i < count; i++)
                 total += shared_cpu_count(p, nodes[i]);
-        }
         if (total == 0)
                 return false;
         for (unsigned i = 0; i < count; i++) {
@@ -190,9 +189,12 @@ static bool spread_over(Planner *p, const PolicyClass *cls, const unsigned *node
         }
         for (; given < units; given++) {
                 unsigned best = 0;
-                for (unsigned i = 1; i < count; i++)
-                        if (room[i] - take[i] > room[best] - take[best])
+                for (unsigned i = 1; i < count; i++) {
+                        bool empty = take[i] == 0 && room[i] > 0, best_empty = take[best] == 0 && room[best] > 0;
+                        if ((empty && !best_empty) ||
+                            (empty == best_empty && room[i] - take[i] > room[best] - take[best]))
                                 best = i;
+                }
                 if (take[best] >= room[best])
                         return false;
                 take[best]++;
@@ -200,20 +202,23 @@ static bool spread_over(Planner *p, const PolicyClass *cls, const unsigned *node
         return true;
 }
 
-/* spread_over() for a set of nodes the search proposes: every member must get vCPUs (or a
- * smaller set is the one to take) and hold its share of the memory. */
+/* A set of nodes the search proposes: each member's room is what its ratio allows and its
+ * memory holds the share of, so the spread gives no node more memory than it has; every member
+ * must get vCPUs, or a smaller set is the one to take. */
 static bool spread_fits(Planner *p, const Need *need, const unsigned *nodes, unsigned *take, unsigned count,
                         unsigned units) {
-        if (!spread_over(p, need->cls, nodes, take, count, units))
+        for (unsigned i = 0; i < count; i++)
+                p->set_room[i] = memory_units(p, need, nodes[i], units, shared_capacity(p, nodes[i], need->cls));
+        if (!spread_over(p, nodes, take, count, units))
                 return false;
         for (unsigned i = 0; i < count; i++)
-                if (take[i] == 0 || !memory_fits(p, need, nodes[i], memory_share(need, take[i], units)))
+                if (take[i] == 0)
                         return false;
         return true;
 }
 
-/* The refusal when no set of nodes takes the shared vCPUs: the node with the most room, and why
- * a span did not do when the nodes had room together. */
+/* The refusal when no set of nodes takes the shared vCPUs: the ratio of the node with the most
+ * room when all of them together have too little, else the memory. */
 static int refuse_ratio(Planner *p, const Need *need, Placement *pl, const unsigned *cap) {
         const Topology *t = p->t;
         unsigned units = need->n_shared, room = 0;
@@ -232,12 +237,8 @@ static int refuse_ratio(Planner *p, const Need *need, Placement *pl, const unsig
         if (c == 0)
                 return placement_refuse(pl, "node %u: needs shared CPUs for %u vCPUs, 0 free", t->nodes[closest].os,
                                         units);
-        if (limit > 0 && room < units && together >= units)
-                return placement_refuse(pl,
-                                        "no node takes %u shared vCPUs within its ratio (the most room: %u, node %u), "
-                                        "and no set of nodes has both the room and the memory for them",
-                                        units, room, t->nodes[closest].os);
-        if (limit > 0 && room < units)
+        /* Nodes with room together take any spread that fits their rooms: then it was memory. */
+        if (limit > 0 && together < units)
                 return placement_refuse(pl, "node %u shared ratio would be %.2f > %.1f (%u vCPUs / %u CPUs)",
                                         t->nodes[closest].os, r, limit, v, c);
         return refuse_memory(p, need, pl, cap, units);
@@ -289,7 +290,9 @@ static int place_mixed(Planner *p, const Need *need, Placement *pl) {
                 if (p->node_take[n])
                         nodes[count++] = n;
         /* Its memory goes with the dedicated vCPUs (memory_split()), checked when they were placed. */
-        if (spread_over(p, need->cls, nodes, take, count, need->n_shared)) {
+        for (unsigned i = 0; i < count; i++)
+                p->set_room[i] = shared_capacity(p, nodes[i], need->cls);
+        if (spread_over(p, nodes, take, count, need->n_shared)) {
                 for (unsigned i = 0; i < count; i++)
                         pl->shared_vcpus[nodes[i]] = take[i];
                 return 1;
@@ -354,8 +357,8 @@ static int place_in_l3(Planner *p, const Need *need, Placement *pl) {
                        : 1;
 }
 
-/* Why a shared VM spans nodes, and how: the node with the most room, and the groups. Returns 1
- * or -ENOMEM. */
+/* Why a shared VM spans nodes (no node has the room, or none with the room has the memory), and
+ * how. Returns 1 or -ENOMEM. */
 static int explain_span(Planner *p, const Need *need, Placement *pl, const unsigned *cap) {
         const Topology *t = p->t;
         unsigned most = 0;
@@ -367,15 +370,20 @@ static int explain_span(Planner *p, const Need *need, Placement *pl, const unsig
                 if (pl->shared_vcpus[n])
                         hwloc_bitmap_set(ns, t->nodes[n].os);
         _cleanup_free_ char *list = ns ? cpulist_format(ns) : NULL;
+        char why[128];
         if (!list)
                 return -ENOMEM;
-        return placement_explain(
-                       pl,
-                       "no node takes %u shared vCPUs within its ratio (the most room: %u, node %u): spans "
-                       "nodes %s, the fewest that have the room and the memory, and the closest of those by NUMA "
-                       "distance; "
-                       "each node's vCPUs float over its own shared CPUs",
-                       need->n_shared, cap[most], t->nodes[most].os, list) < 0
+        if (cap[most] >= need->n_shared)
+                snprintf(why, sizeof(why), "no node with room for its %u shared vCPUs has the memory for them",
+                         need->n_shared);
+        else
+                snprintf(why, sizeof(why),
+                         "no node takes %u shared vCPUs within its ratio (the most room: %u, node %u)", need->n_shared,
+                         cap[most], t->nodes[most].os);
+        return placement_explain(pl,
+                                 "%s: spans nodes %s, the fewest that have the room and the memory, and the closest "
+                                 "of those by NUMA distance; each node's vCPUs float over its own shared CPUs",
+                                 why, list) < 0
                        ? -ENOMEM
                        : 1;
 }

@@ -62,7 +62,7 @@ struct Planner {
 
         /* Scratch, sized once: per core units, per pair units, per node units and capacities. */
         unsigned *core_units, *pair_units, *node_units, *node_cap, *node_take, *order;
-        unsigned *node_room; /* per member of a set of nodes: its room for shared vCPUs (plan-shared.c) */
+        unsigned *set_room; /* per member of a set of nodes (not per node): its room for shared vCPUs */
         uint8_t *eligible;
         unsigned group; /* the placement being made: Need.group */
         uint8_t *pair_near; /* the placement being made: per pair, in its devices' locality */
@@ -118,6 +118,8 @@ bool memory_fits(const Planner *p, const Need *need, unsigned n, uint64_t kib);
 bool memory_known(const Planner *p);
 /* Memory share of a node when take of total units land there, rounded up. */
 uint64_t memory_share(const Need *need, unsigned take, unsigned total);
+/* Returns the most units (at most most, and at most units) whose memory_share() node n holds. */
+unsigned memory_units(const Planner *p, const Need *need, unsigned n, unsigned units, unsigned most);
 /* The hugepage size the request gets (0: small pages) in *ret_page_kib. Returns 0 or -ENOMEM. */
 int memory_pick_page_size(Planner *p, const DomainRequest *req, const PolicyClass *cls, Placement *pl,
                           uint64_t *ret_page_kib);

@@ -38,12 +38,12 @@ int planner_new(const Topology *t, const Config *c, Planner **ret_planner) {
         p->node_units = calloc(n_nodes, sizeof(unsigned));
         p->node_cap = calloc(n_nodes, sizeof(unsigned));
         p->node_take = calloc(n_nodes, sizeof(unsigned));
-        p->node_room = calloc(n_nodes, sizeof(unsigned));
+        p->set_room = calloc(n_nodes, sizeof(unsigned));
         p->order = calloc(t->n_cores > n_nodes ? t->n_cores : n_nodes, sizeof(unsigned));
         if (!p->dedicated_pool || !p->shared_pool || !p->perf_kind || !p->eff_kind || !p->held || !p->pinned ||
             !p->eligible || !p->cpu_free || !p->core_free || !p->held_set || !p->node_shared_vcpus ||
             !p->node_shared_cpus || !p->node_limit || !p->node_small_kib || !p->node_in_use_kib || !p->node_pages ||
-            !p->core_units || !p->pair_units || !p->node_units || !p->node_cap || !p->node_take || !p->node_room ||
+            !p->core_units || !p->pair_units || !p->node_units || !p->node_cap || !p->node_take || !p->set_room ||
             !p->order)
                 return -ENOMEM;
 
@@ -104,7 +104,7 @@ void planner_free(Planner *p) {
         free(p->node_units);
         free(p->node_cap);
         free(p->node_take);
-        free(p->node_room);
+        free(p->set_room);
         free(p->order);
         free(p);
 }
@@ -218,7 +218,8 @@ static int fill_vcpus(Planner *p, const DomainRequest *req, Placement *pl, const
         if (!pl->vcpus)
                 return -ENOMEM;
         pl->n_vcpus = req->vcpus;
-        /* One set for every shared vCPU, unless they span nodes: then one per vCPU, its node's. */
+        /* Shared vCPUs on one node share one set (a set each would be 1 KiB per vCPU at 8192
+         * CPUs); over several nodes each group has its node's CPUs, so each vCPU owns its set. */
         bool grouped = shared_vcpus_grouped(p, pl);
         if (pl->cls->cpu_policy != CPU_POLICY_DEDICATED && !grouped) {
                 if (!(pl->floating = hwloc_bitmap_alloc()))

@@ -1,4 +1,4 @@
-/* Issue 13's placement cases: spans of the fewest closest nodes, shared spans counted both ways,
+/* Issue 13's placement cases: spans of the fewest closest nodes, shared spans pinned per node,
  * refusals that name the true reason, and domains that pin themselves booked in full. Each checks
  * the plan JSON (render_plan_json), not only the words. */
 #include <errno.h>
@@ -146,8 +146,36 @@ static void test_shared_span_pinned_per_node(void **state) {
         world_free(w);
 }
 
+/* A span's split gives no node more memory than it has: a 4-vCPU, 90 GiB VM on two 64 GiB nodes
+ * goes 2 + 2, though node 0 has one shared CPU and node 1 seven; explain says memory made it
+ * span. With too little memory on every set, the refusal names the memory. */
+static void test_shared_span_split_by_memory(void **state) {
+        (void) state;
+        World *w = world_synthetic("pack:1 numa:2(memory=64GiB) core:8 pu:1", NULL);
+        assert_true(place(w, "d", "numa", 6, 1024, NULL)->admitted); /* node 0 keeps one shared CPU */
+        const Placement *pl = place(w, "big", "vdi", 4, 90 * 1024, NULL);
+        print_message("big: %s\n", pl->admitted ? "admitted" : pl->reason);
+        assert_true(pl->admitted);
+        assert_int_equal(pl->shared_vcpus[0], 2);
+        assert_int_equal(pl->shared_vcpus[1], 2);
+        assert_true(explains(pl, "no node with room for its 4 shared vCPUs has the memory for them: spans nodes 0-1"));
+        check_invariants(w);
+        char *vcpus = field_text(w, "big", "vcpus", NULL);
+        assert_string_equal(vcpus, "[{\"vcpu\":0,\"cpus\":[7]},{\"vcpu\":1,\"cpus\":[7]},"
+                                   "{\"vcpu\":2,\"cpus\":[9,10,11,12,13,14,15]},"
+                                   "{\"vcpu\":3,\"cpus\":[9,10,11,12,13,14,15]}]");
+        free(vcpus);
+        const Placement *no = place(w, "huge", "vdi", 4, 200 * 1024, NULL);
+        print_message("huge: %s\n", no->admitted ? "admitted" : no->reason);
+        assert_false(no->admitted);
+        assert_string_equal(no->reason, "node 1: needs 200 GiB of memory, 19 GiB free");
+        world_free(w);
+}
+
 /* A node of a span whose shared CPUs are all pinned by a domain that pins itself leaves its
- * group nowhere to run: the group floats over the VM's other nodes rather than pin to nothing. */
+ * group nowhere to run: the group floats over the VM's other nodes rather than pin to nothing.
+ * Those nodes then run more than they booked (here node 1 above its ratio), which only a domain
+ * that pins itself, ignoring every budget, can bring about; so no check_invariants() here. */
 static void test_span_group_without_cpus(void **state) {
         (void) state;
         World *w = world_synthetic("pack:1 numa:2(memory=64GiB) core:8 pu:1", NULL);
@@ -624,6 +652,7 @@ int main(void) {
                 cmocka_unit_test(test_span_balanced_by_memory),
                 cmocka_unit_test(test_shared_span_pinned_per_node),
                 cmocka_unit_test(test_span_group_without_cpus),
+                cmocka_unit_test(test_shared_span_split_by_memory),
                 cmocka_unit_test(test_mixed_shared_on_one_node_of_two),
                 cmocka_unit_test(test_dedicated_beside_a_spanning_shared_vm),
                 cmocka_unit_test(test_refusal_names_the_shared_reserve),
