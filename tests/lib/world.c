@@ -120,6 +120,42 @@ unsigned count_l3(const Topology *t, hwloc_const_bitmap_t set, bool nodes) {
         return n;
 }
 
+/* ---- The plan JSON of a world ------------------------------------------------------------ */
+
+/* The plan JSON of one domain (a reference the caller puts). */
+json_object *world_domain_json(World *w, const char *name) {
+        json_object *root = NULL, *found = NULL;
+        assert_int_equal(planner_refresh_shared(w->p), 0);
+        assert_int_equal(render_plan_json(w->p, &root), 0);
+        json_object *domains = json_object_object_get(root, "domains");
+        for (size_t i = 0; i < json_object_array_length(domains); i++) {
+                json_object *d = json_object_array_get_idx(domains, i);
+                if (strcmp(json_object_get_string(json_object_object_get(d, "name")), name) == 0)
+                        found = json_object_get(d);
+        }
+        json_object_put(root);
+        assert_non_null(found);
+        return found;
+}
+
+/* A field of a domain's plan JSON as JSON text ("[ 1, 3 ]"), for comparing. */
+char *world_field_text(World *w, const char *name, const char *outer, const char *inner) {
+        json_object *d = world_domain_json(w, name), *v = json_object_object_get(d, outer);
+        if (inner)
+                v = json_object_object_get(v, inner);
+        char *s = strdup(v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN) : "null");
+        json_object_put(d);
+        return s;
+}
+
+/* Whether a line of pl's explanation holds text. */
+bool world_explains(const Placement *pl, const char *text) {
+        for (unsigned i = 0; i < pl->n_explain; i++)
+                if (strstr(pl->explain[i], text))
+                        return true;
+        return false;
+}
+
 /* ---- Invariants of any planner state ---------------------------------------------------- */
 
 /* Each shared vCPU counts on the nodes its CPUs are on, by its share of them and as an equal

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include <hwloc.h>
+#include <json-c/json.h>
 
 #include "config.h"
 #include "domain.h"
@@ -43,3 +44,12 @@ unsigned count_l3(const Topology *t, hwloc_const_bitmap_t set, bool nodes);
  * CPUs, shared vCPUs off held CPUs, and Overcommit per node, each shared vCPU counted by its
  * share of its CPUs and as an equal split over their nodes. */
 void check_invariants(World *w);
+
+/* The plan JSON of one domain, after a refresh of the shared sets (a reference the caller puts;
+ * fails the test when it is not there). */
+json_object *world_domain_json(World *w, const char *name);
+/* A field of a domain's plan JSON (inner of outer, or outer when inner is NULL) as plain JSON
+ * text ("[1,3]"), for comparing; the caller frees it. */
+char *world_field_text(World *w, const char *name, const char *outer, const char *inner);
+/* Whether a line of pl's explanation holds text. */
+bool world_explains(const Placement *pl, const char *text);
