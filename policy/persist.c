@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "cpulist.h"
 #include "json-field.h"
 #include "macro.h"
 #include "persist.h"
@@ -62,16 +63,21 @@ json_object *persist_placement(const Placement *pl, const char *uuid, const Topo
 
 /* Reads an array of CPU numbers into set; every one must be a usable CPU of t (or, for node
  * lists, a node of t). Returns 0 or -EINVAL. */
-static int parse_set(json_object *a, const Topology *t, bool nodes, hwloc_bitmap_t set) {
+/* What a set read back may name: the host's CPUs, its nodes, or any CPU number a domain's own
+ * pins may give (kept as the domain has them, the host's or not). */
+typedef enum SetKind { SET_HOST_CPUS, SET_HOST_NODES, SET_ANY_CPUS } SetKind;
+
+static int parse_set(json_object *a, const Topology *t, SetKind kind, hwloc_bitmap_t set) {
         if (!json_object_is_type(a, json_type_array))
                 return -EINVAL;
         hwloc_bitmap_zero(set);
         for (size_t i = 0; i < json_object_array_length(a); i++) {
                 json_object *v = json_object_array_get_idx(a, i);
                 int x = json_object_get_int(v);
-                if (!json_object_is_type(v, json_type_int) || x < 0)
+                if (!json_object_is_type(v, json_type_int) || x < 0 || x > CPULIST_MAX_CPU)
                         return -EINVAL;
-                if (nodes ? topology_node_index(t, (unsigned) x) < 0 : !topology_cpu(t, (unsigned) x))
+                if ((kind == SET_HOST_NODES && topology_node_index(t, (unsigned) x) < 0) ||
+                    (kind == SET_HOST_CPUS && !topology_cpu(t, (unsigned) x)))
                         return -EINVAL;
                 hwloc_bitmap_set(set, (unsigned) x);
         }
@@ -127,9 +133,10 @@ int persist_parse(json_object *o, const Topology *t, Placement **ret_spec, char 
                 if (strcmp(json_object_get_string(mode), memory_policy_to_string((MemoryPolicy) m)) == 0)
                         pl->memory_mode = (MemoryPolicy) m;
 
-        if (parse_set(json_field(o, "held", json_type_array), t, false, pl->held) < 0 ||
-            parse_set(json_field(o, "emulator", json_type_array), t, false, pl->emulator) < 0 ||
-            parse_set(json_field(o, "memory_nodes", json_type_array), t, true, pl->memory_nodes) < 0 ||
+        if (parse_set(json_field(o, "held", json_type_array), t, SET_HOST_CPUS, pl->held) < 0 ||
+            parse_set(json_field(o, "emulator", json_type_array), t, pl->own_emulator ? SET_ANY_CPUS : SET_HOST_CPUS,
+                      pl->emulator) < 0 ||
+            parse_set(json_field(o, "memory_nodes", json_type_array), t, SET_HOST_NODES, pl->memory_nodes) < 0 ||
             parse_per_node(json_field(o, "shared_vcpus", json_type_object), t, pl->shared_vcpus, NULL) < 0 ||
             parse_per_node(json_field(o, "memory_kib", json_type_object), t, NULL, pl->memory_kib) < 0)
                 return -EINVAL;
@@ -151,7 +158,7 @@ int persist_parse(json_object *o, const Topology *t, Placement **ret_spec, char 
                 pv->cpu = -1;
                 if (!(pv->cpus = hwloc_bitmap_alloc()))
                         return -ENOMEM;
-                if (parse_set(json_field(e, "cpus", json_type_array), t, false, pv->cpus) < 0)
+                if (parse_set(json_field(e, "cpus", json_type_array), t, SET_HOST_CPUS, pv->cpus) < 0)
                         return -EINVAL;
         }
         for (size_t i = 0; i < ni; i++) {
@@ -161,7 +168,7 @@ int persist_parse(json_object *o, const Topology *t, Placement **ret_spec, char 
                 if (!(it->cpus = hwloc_bitmap_alloc()))
                         return -ENOMEM;
                 if (!id || json_object_get_int(id) < 0 ||
-                    parse_set(json_field(e, "cpus", json_type_array), t, false, it->cpus) < 0)
+                    parse_set(json_field(e, "cpus", json_type_array), t, SET_HOST_CPUS, it->cpus) < 0)
                         return -EINVAL;
         }
         for (size_t i = 0; i < nh; i++) {
