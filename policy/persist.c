@@ -61,11 +61,12 @@ json_object *persist_placement(const Placement *pl, const char *uuid, const Topo
         return o;
 }
 
-/* Reads an array of CPU numbers into set; every one must be a usable CPU of t (or, for node
- * lists, a node of t). Returns 0 or -EINVAL. */
 /* What a set read back may name: the host's CPUs, its nodes, or any CPU number a domain's own
  * pins may give (kept as the domain has them, the host's or not). */
 typedef enum SetKind { SET_HOST_CPUS, SET_HOST_NODES, SET_ANY_CPUS } SetKind;
+
+/* Reads an array of numbers into set; each must be what kind allows, and at most
+ * CPULIST_MAX_CPU. Returns 0 or -EINVAL. */
 
 static int parse_set(json_object *a, const Topology *t, SetKind kind, hwloc_bitmap_t set) {
         if (!json_object_is_type(a, json_type_array))

@@ -64,18 +64,6 @@ void shared_float_cpus(const Planner *p, const Placement *pl, hwloc_bitmap_t set
                         add_core_shared_cpus(p, p->node_cores[c], set);
 }
 
-/* The node index of pl's k-th shared vCPU when they span nodes: in node order, as many on each
- * as it booked there (the counts add up to its shared vCPUs: placed so, or checked on restore). */
-static unsigned group_node(const Planner *p, const Placement *pl, unsigned k) {
-        for (unsigned n = 0; n < p->t->n_nodes; n++) {
-                if (k < pl->shared_vcpus[n])
-                        return n;
-                k -= pl->shared_vcpus[n];
-        }
-        assert(!"a shared vCPU past the counts");
-        return 0;
-}
-
 bool shared_vcpus_grouped(const Planner *p, const Placement *pl) {
         unsigned nodes = 0;
         for (unsigned n = 0; n < p->t->n_nodes; n++)
@@ -83,15 +71,41 @@ bool shared_vcpus_grouped(const Planner *p, const Placement *pl) {
         return nodes > 1;
 }
 
-void shared_vcpu_cpus(const Planner *p, const Placement *pl, unsigned k, hwloc_bitmap_t set) {
-        if (shared_vcpus_grouped(p, pl)) {
-                planner_shared_cpus(p, group_node(p, pl, k), set);
+/* The CPUs of the group on node n (-1: not grouped): that node's shared CPUs, or, when it has
+ * none left (domains that pin themselves took them all), the VM's float set, since a vCPU with
+ * no CPU fails to pin. */
+static void group_cpus(const Planner *p, const Placement *pl, int n, hwloc_bitmap_t set) {
+        if (n >= 0) {
+                planner_shared_cpus(p, (unsigned) n, set);
                 if (!hwloc_bitmap_iszero(set))
                         return;
-                /* Its node has no shared CPU left (domains that pin themselves took them all):
-                 * over its other nodes', as a vCPU with no CPU fails to pin. */
         }
         shared_float_cpus(p, pl, set);
+}
+
+void shared_vcpu_sets(const Planner *p, Placement *pl) {
+        bool grouped = shared_vcpus_grouped(p, pl);
+        hwloc_bitmap_t first = NULL; /* the set of its group's first vCPU: the others copy it */
+        int node = -1;
+        unsigned left = 0; /* vCPUs still to come in node's group (counts add up: placed so, or
+                            * checked on restore) */
+        for (unsigned v = 0; v < pl->n_vcpus; v++) {
+                hwloc_bitmap_t set = pl->vcpus[v].cpus;
+                if (pl->vcpus[v].dedicated)
+                        continue;
+                if (grouped && left == 0) {
+                        while (++node < (int) p->t->n_nodes && !pl->shared_vcpus[node])
+                                ;
+                        assert(node < (int) p->t->n_nodes);
+                        left = pl->shared_vcpus[node];
+                        first = NULL;
+                }
+                left -= grouped;
+                if (first)
+                        hwloc_bitmap_copy(set, first);
+                else
+                        group_cpus(p, pl, node, first = set);
+        }
 }
 
 unsigned planner_shared_vcpus(const Planner *p, unsigned node) {
@@ -177,10 +191,12 @@ static unsigned shared_capacity(const Planner *p, unsigned n, const PolicyClass 
 static bool spread_over(Planner *p, const unsigned *nodes, unsigned *take, unsigned count, unsigned units) {
         const unsigned *room = p->set_room;
         unsigned given = 0;
-        uint64_t total = 0;
-        for (unsigned i = 0; i < count; i++)
+        uint64_t total = 0, rooms = 0;
+        for (unsigned i = 0; i < count; i++) {
                 total += shared_cpu_count(p, nodes[i]);
-        if (total == 0)
+                rooms += room[i];
+        }
+        if (total == 0 || rooms < units) /* the search tries many sets: fail those before spreading */
                 return false;
         for (unsigned i = 0; i < count; i++) {
                 take[i] = (unsigned) ((uint64_t) units * shared_cpu_count(p, nodes[i]) / total);
@@ -471,9 +487,8 @@ int planner_refresh_shared(Planner *p) {
                         continue;
                 if (pl->floating)
                         shared_float_cpus(p, pl, pl->floating);
-                for (unsigned v = 0, k = 0; !pl->floating && v < pl->n_vcpus; v++)
-                        if (!pl->vcpus[v].dedicated)
-                                shared_vcpu_cpus(p, pl, k++, pl->vcpus[v].cpus);
+                else
+                        shared_vcpu_sets(p, pl);
                 /* Helpers that float over the VM's own CPUs follow them. */
                 if (pl->cls->emulator_threads == HELPER_SHARE) {
                         hwloc_bitmap_zero(pl->emulator);

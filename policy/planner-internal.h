@@ -150,9 +150,10 @@ int shared_pair_of(const Planner *p, const Placement *pl);
 void shared_float_cpus(const Planner *p, const Placement *pl, hwloc_bitmap_t set);
 /* Whether pl's shared vCPUs span nodes, and so are pinned in groups, one per node. */
 bool shared_vcpus_grouped(const Planner *p, const Placement *pl);
-/* The CPUs pl's k-th shared vCPU (counting shared vCPUs only, in vCPU order) floats over now,
- * into set: the shared CPUs of its group's node when they span nodes, else shared_float_cpus(). */
-void shared_vcpu_cpus(const Planner *p, const Placement *pl, unsigned k, hwloc_bitmap_t set);
+/* Sets the CPUs of pl's shared vCPUs, each of which owns its set (pl->floating is NULL): over
+ * several nodes, in vCPU order, as many on each node as it booked there, each group over its
+ * node's shared CPUs; else all over shared_float_cpus(). Each set is computed once per group. */
+void shared_vcpu_sets(const Planner *p, Placement *pl);
 /* Shared CPUs of a pair right now. */
 unsigned shared_pair_cpus(const Planner *p, unsigned pair);
 /* Shared CPUs node n can give to dedicated vCPUs within its ratio; UINT32_MAX when no shared

@@ -226,7 +226,7 @@ static int fill_vcpus(Planner *p, const DomainRequest *req, Placement *pl, const
                         return -ENOMEM;
                 shared_float_cpus(p, pl, pl->floating);
         }
-        unsigned next = 0, k = 0;
+        unsigned next = 0;
         for (unsigned v = 0; v < req->vcpus; v++) {
                 PlacedVcpu *pv = &pl->vcpus[v];
                 pv->vcpu = v;
@@ -240,9 +240,9 @@ static int fill_vcpus(Planner *p, const DomainRequest *req, Placement *pl, const
                         pv->cpus = pl->floating;
                 else if (!(pv->cpus = hwloc_bitmap_alloc()))
                         return -ENOMEM;
-                else
-                        shared_vcpu_cpus(p, pl, k++, pv->cpus);
         }
+        if (grouped)
+                shared_vcpu_sets(p, pl);
         return 0;
 }
 
